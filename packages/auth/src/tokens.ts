@@ -1,0 +1,108 @@
+/**
+ * Bearer tokens for clients, coordinators and operators: JWTs signed with
+ * Ed25519 (EdDSA, RFC 8037) through `jose`. The gateway holds only the public
+ * key; whoever holds the private key can mint tokens (`secagg token mint`).
+ *
+ * Claims: `sub` = principal id (the client id updates are attributed to),
+ * `role`, `exp`, optional `round` (the token is only valid for that round).
+ */
+import { SignJWT, exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, importSPKI, jwtVerify, errors } from 'jose';
+import { Code, SecaggError } from '@secagg/core';
+
+export const ROLES = ['client', 'coordinator', 'operator'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const TOKEN_ISSUER = 'secagg';
+export const TOKEN_AUDIENCE = 'secagg-gateway';
+const ALGORITHM = 'EdDSA';
+
+/** Who is calling, as proven by a verified token. */
+export interface Principal {
+  readonly subject: string;
+  readonly role: Role;
+  /** When set, the token is only valid for this round. */
+  readonly round: string | undefined;
+}
+
+const SUBJECT = /^[A-Za-z0-9_.@-]{1,128}$/;
+
+export interface MintOptions {
+  subject: string;
+  role: Role;
+  ttlSeconds: number;
+  round?: string;
+}
+
+/** Signs a token with a PKCS#8 PEM Ed25519 private key. */
+export async function mintToken(privateKeyPem: string, options: MintOptions): Promise<string> {
+  if (!SUBJECT.test(options.subject)) throw new SecaggError(Code.InvalidArgument, 'subject must be 1-128 characters of [A-Za-z0-9_.@-]');
+  if (!ROLES.includes(options.role)) throw new SecaggError(Code.InvalidArgument, `role must be one of ${ROLES.join(', ')}`);
+  if (!(options.ttlSeconds > 0)) throw new SecaggError(Code.InvalidArgument, 'ttl must be positive');
+  const key = await importPKCS8(privateKeyPem, ALGORITHM);
+  const jwt = new SignJWT({ role: options.role, ...(options.round ? { round: options.round } : {}) })
+    .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' })
+    .setSubject(options.subject)
+    .setIssuer(TOKEN_ISSUER)
+    .setAudience(TOKEN_AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + Math.ceil(options.ttlSeconds));
+  return jwt.sign(key);
+}
+
+/** A new Ed25519 signing key pair as PEM (private PKCS#8, public SPKI). */
+export async function generateSigningKeyPair(): Promise<{ privateKeyPem: string; publicKeyPem: string }> {
+  const { privateKey, publicKey } = await generateKeyPair(ALGORITHM, { crv: 'Ed25519', extractable: true });
+  return { privateKeyPem: await exportPKCS8(privateKey), publicKeyPem: await exportSPKI(publicKey) };
+}
+
+/** Verifies tokens against one public key. */
+export class TokenVerifier {
+  private constructor(
+    private readonly key: Awaited<ReturnType<typeof importSPKI>>,
+    private readonly clockToleranceSeconds: number,
+  ) {}
+
+  static async fromPem(publicKeyPem: string, clockToleranceSeconds = 30): Promise<TokenVerifier> {
+    return new TokenVerifier(await importSPKI(publicKeyPem, ALGORITHM), clockToleranceSeconds);
+  }
+
+  /** Verifies `token` and returns its principal; UNAUTHENTICATED with the reason otherwise. */
+  async verify(token: string): Promise<Principal> {
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(token, this.key, {
+        algorithms: [ALGORITHM],
+        issuer: TOKEN_ISSUER,
+        audience: TOKEN_AUDIENCE,
+        clockTolerance: this.clockToleranceSeconds,
+        requiredClaims: ['sub', 'exp'],
+      }));
+    } catch (error) {
+      throw new SecaggError(Code.Unauthenticated, `invalid token: ${reasonOf(error)}`, { cause: error });
+    }
+    const { sub, role, round } = payload;
+    if (typeof sub !== 'string' || !SUBJECT.test(sub)) throw new SecaggError(Code.Unauthenticated, 'invalid token: bad subject');
+    if (typeof role !== 'string' || !ROLES.includes(role as Role)) {
+      throw new SecaggError(Code.Unauthenticated, 'invalid token: missing or unknown role');
+    }
+    if (round !== undefined && typeof round !== 'string') throw new SecaggError(Code.Unauthenticated, 'invalid token: bad round claim');
+    return { subject: sub, role: role as Role, round };
+  }
+}
+
+function reasonOf(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'expired';
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'signature does not verify';
+  if (error instanceof errors.JWTClaimValidationFailed) return `claim ${error.claim} ${error.reason}`;
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'algorithm not allowed';
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return 'malformed';
+  return 'rejected';
+}
+
+/** Extracts the bearer token from `authorization` metadata. */
+export function bearerToken(authorization: unknown): string {
+  if (typeof authorization !== 'string' || !authorization.startsWith('Bearer ')) {
+    throw new SecaggError(Code.Unauthenticated, 'missing bearer token (metadata "authorization: Bearer <token>")');
+  }
+  return authorization.slice('Bearer '.length).trim();
+}

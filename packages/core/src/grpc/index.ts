@@ -1,0 +1,5 @@
+export * from './types.js';
+export * from './service-definition.js';
+export * from './server.js';
+export * from './client.js';
+export * from './credentials.js';

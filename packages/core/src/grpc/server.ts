@@ -1,0 +1,173 @@
+/**
+ * Serving protobuf-es services with grpc-js, with one error boundary.
+ *
+ * grpc-js sends a plain Error's message to the client as UNKNOWN; here every
+ * handler is wrapped: a SecaggError becomes its status and message, anything
+ * else becomes INTERNAL with a bland message, and the cause is logged.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { Code, SecaggError, codeName } from '../errors.js';
+import { grpcServiceDefinition, methodPath } from './service-definition.js';
+import type { AnyService, CallContext, ServiceHandlers } from './types.js';
+
+type AnyCall = grpc.ServerUnaryCall<unknown, unknown> & {
+  getAuthContext?: () => { sslPeerCertificate?: import('node:tls').PeerCertificate };
+  cancelled?: boolean;
+};
+
+/** Observes every call's outcome (metrics, access logs). */
+export type CallObserver = (method: string, code: Code, durationMs: number) => void;
+
+export interface ServeOptions {
+  logger: Logger;
+  onCallEnd?: CallObserver;
+}
+
+function statusOf(error: unknown, method: string, logger: Logger): grpc.StatusObject {
+  const metadata = new grpc.Metadata();
+  if (error instanceof SecaggError) {
+    if (error.retryAfterMs !== undefined) metadata.set('retry-after-ms', String(Math.ceil(error.retryAfterMs)));
+    if (error.code === Code.Internal || error.code === Code.Unknown || error.code === Code.DataLoss) {
+      logger.error({ err: error.cause ?? error, method, errorCode: error.errorCode }, 'call failed');
+    } else {
+      logger.debug({ method, code: codeName(error.code), errorCode: error.errorCode, details: error.message }, 'call refused');
+    }
+    return { code: error.code as number as grpc.status, details: error.message, metadata };
+  }
+  logger.error({ err: error, method }, 'unexpected error in handler');
+  return { code: grpc.status.INTERNAL, details: 'internal error', metadata };
+}
+
+function contextOf(call: AnyCall, method: string, signal: AbortSignal, trailers: grpc.Metadata): CallContext {
+  let peerCertificate: import('node:tls').PeerCertificate | undefined;
+  try {
+    const cert = call.getAuthContext?.().sslPeerCertificate;
+    peerCertificate = cert && Object.keys(cert).length > 0 ? cert : undefined;
+  } catch {
+    peerCertificate = undefined;
+  }
+  return { method, metadata: call.metadata, peer: call.getPeer(), signal, peerCertificate, trailers };
+}
+
+/** An AbortSignal that fires when the call is cancelled or the client goes away. */
+function cancellationOf(call: { on(event: "cancelled", listener: () => void): unknown }): AbortController {
+  const controller = new AbortController();
+  call.on('cancelled', () => controller.abort(new SecaggError(Code.Cancelled, 'call cancelled by the client')));
+  return controller;
+}
+
+async function writeAll(
+  call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
+  messages: AsyncIterable<unknown>,
+  signal: AbortSignal,
+): Promise<void> {
+  for await (const message of messages) {
+    if (signal.aborted) return;
+    if (!call.write(message)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          call.off('drain', done);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        call.on('drain', done);
+        signal.addEventListener('abort', done);
+      });
+    }
+  }
+}
+
+/** Registers `handlers` for `service` on `server`, each wrapped by the error boundary. */
+export function addService<S extends AnyService>(
+  server: grpc.Server,
+  service: S,
+  handlers: ServiceHandlers<S>,
+  options: ServeOptions,
+): void {
+  const implementation: grpc.UntypedServiceImplementation = {};
+  const { logger, onCallEnd } = options;
+  for (const method of service.methods) {
+    const path = methodPath(method);
+    const handler = (handlers as Record<string, (...args: unknown[]) => unknown>)[method.localName];
+    if (!handler) throw new Error(`no handler for ${path}`);
+    const finish = (start: number, code: Code) => onCallEnd?.(path, code, performance.now() - start);
+
+    switch (method.methodKind) {
+      case 'unary':
+      case 'client_streaming':
+        implementation[method.localName] = (call: AnyCall, callback: grpc.sendUnaryData<unknown>) => {
+          const start = performance.now();
+          const controller = cancellationOf(call);
+          const trailers = new grpc.Metadata();
+          const ctx = contextOf(call, path, controller.signal, trailers);
+          const input = method.methodKind === 'unary' ? call.request : call;
+          Promise.resolve()
+            .then(() => handler(input, ctx))
+            .then(
+              (response) => {
+                finish(start, Code.Ok);
+                callback(null, response, trailers);
+              },
+              (error: unknown) => {
+                const status = statusOf(error, path, logger);
+                finish(start, status.code as number as Code);
+                callback(status);
+              },
+            );
+        };
+        break;
+      case 'server_streaming':
+      case 'bidi_streaming':
+        implementation[method.localName] = (
+          call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
+        ) => {
+          const start = performance.now();
+          const controller = cancellationOf(call);
+          const trailers = new grpc.Metadata();
+          const ctx = contextOf(call as unknown as AnyCall, path, controller.signal, trailers);
+          const input = method.methodKind === 'server_streaming' ? (call as grpc.ServerWritableStream<unknown, unknown>).request : call;
+          Promise.resolve()
+            .then(() => writeAll(call, handler(input, ctx) as AsyncIterable<unknown>, controller.signal))
+            .then(
+              () => {
+                finish(start, Code.Ok);
+                call.end(trailers);
+              },
+              (error: unknown) => {
+                const status = statusOf(error, path, logger);
+                finish(start, status.code as number as Code);
+                call.emit('error', status);
+              },
+            );
+        };
+        break;
+    }
+  }
+  server.addService(grpcServiceDefinition(service), implementation);
+}
+
+/** Binds `server` to `address` (port 0 picks a free port) and returns the port. */
+export function bindServer(
+  server: grpc.Server,
+  address: string,
+  credentials: grpc.ServerCredentials,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, credentials, (error, port) => (error ? reject(error) : resolve(port)));
+  });
+}
+
+/** Stops accepting calls and waits up to `graceMs` for running calls, then forces the rest. */
+export function shutdownServer(server: grpc.Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

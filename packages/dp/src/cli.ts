@@ -1,0 +1,283 @@
+/**
+ * `secagg privacy …`: a privacy calculator over this package.
+ *
+ * Contract: {@link runPrivacyCli} never throws and never exits the process.
+ * - exit 0: result printed to stdout (JSON with `--json`, else one human line);
+ * - exit 1: the arguments are valid but there is no finite answer (e.g. ε is
+ *   unbounded, or no noise multiplier reaches the budget); one line on stderr;
+ * - exit 2: bad arguments; exactly one line on stderr naming the argument.
+ * With `--json`, stdout carries the JSON object and nothing else.
+ *
+ * @module
+ */
+
+import { parseArgs } from 'node:util';
+import { computeDelta, computeEpsilon } from './conversion.js';
+import type { Conversion } from './conversion.js';
+import { analyticGaussianSigma } from './analytic-gaussian.js';
+import { calibrateNoiseMultiplier } from './calibrate.js';
+
+/** Where the CLI writes; one call per line, without the newline. */
+export interface CliIo {
+  stdout(line: string): void;
+  stderr(line: string): void;
+}
+
+const USAGE = `Usage: secagg privacy <command> [options]
+
+Privacy calculator for the sampled Gaussian mechanism (RDP accountant:
+Mironov-Talwar-Zhang 2019; improved RDP->DP conversion of Balle et al. 2020 by
+default) and the analytic Gaussian mechanism (Balle & Wang 2018).
+
+Commands:
+  epsilon           epsilon after T rounds
+      --noise-multiplier Z --sampling-rate Q --steps T --delta D
+      [--orders a,b,c] [--conversion improved|classic]
+      -> {"epsilon": number, "order": number}
+  delta             delta after T rounds
+      --noise-multiplier Z --sampling-rate Q --steps T --epsilon E
+      [--orders a,b,c] [--conversion improved|classic]
+      -> {"delta": number}
+  sigma             noise std of one Gaussian release (analytic Gaussian)
+      --epsilon E --delta D [--sensitivity S]
+      -> {"sigma": number}
+  noise-multiplier  smallest noise multiplier reaching (epsilon, delta) after T rounds
+      --epsilon E --delta D --sampling-rate Q --steps T
+      -> {"noise_multiplier": number}
+
+Options:
+  --json            print one JSON object on stdout and nothing else
+  --help            print this help
+
+Ranges: 0 < Q <= 1, 0 < D < 1, Z > 0, T a positive integer, E >= 0
+(E > 0 for noise-multiplier), S > 0, every order > 1.
+
+Examples:
+  secagg privacy epsilon --noise-multiplier 1.1 --sampling-rate 0.01 --steps 1000 --delta 1e-5 --json
+  secagg privacy delta --noise-multiplier 1.1 --sampling-rate 0.01 --steps 1000 --epsilon 2
+  secagg privacy sigma --epsilon 1 --delta 1e-5 --sensitivity 1 --json
+  secagg privacy noise-multiplier --epsilon 8 --delta 1e-5 --sampling-rate 0.04 --steps 2000 --json
+
+Exit status: 0 ok, 1 no finite answer, 2 bad arguments.`;
+
+const OPTIONS = {
+  'noise-multiplier': { type: 'string' },
+  'sampling-rate': { type: 'string' },
+  steps: { type: 'string' },
+  delta: { type: 'string' },
+  epsilon: { type: 'string' },
+  sensitivity: { type: 'string' },
+  orders: { type: 'string' },
+  conversion: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean' },
+} as const;
+
+type OptionName = keyof typeof OPTIONS;
+type Values = Partial<Record<OptionName, string | boolean>>;
+
+interface Command {
+  required: readonly OptionName[];
+  optional: readonly OptionName[];
+}
+
+const COMMANDS: Record<string, Command> = {
+  epsilon: { required: ['noise-multiplier', 'sampling-rate', 'steps', 'delta'], optional: ['orders', 'conversion'] },
+  delta: { required: ['noise-multiplier', 'sampling-rate', 'steps', 'epsilon'], optional: ['orders', 'conversion'] },
+  sigma: { required: ['epsilon', 'delta'], optional: ['sensitivity'] },
+  'noise-multiplier': { required: ['epsilon', 'delta', 'sampling-rate', 'steps'], optional: [] },
+};
+
+/** A bad argument: becomes exit 2 with this one-line message. */
+class UsageError extends Error {}
+
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+function parseNumber(flag: string, raw: string): number {
+  if (!DECIMAL.test(raw)) throw new UsageError(`--${flag}: '${raw}' is not a number`);
+  const x = Number(raw);
+  if (!Number.isFinite(x)) throw new UsageError(`--${flag}: '${raw}' is out of range`);
+  return x;
+}
+
+function str(values: Values, flag: OptionName): string {
+  const v = values[flag];
+  if (typeof v !== 'string') throw new UsageError(`--${flag} is required`);
+  return v;
+}
+
+function noiseMultiplier(values: Values): number {
+  const z = parseNumber('noise-multiplier', str(values, 'noise-multiplier'));
+  if (!(z > 0)) throw new UsageError(`--noise-multiplier must be > 0, got ${z}`);
+  return z;
+}
+
+function samplingRate(values: Values): number {
+  const q = parseNumber('sampling-rate', str(values, 'sampling-rate'));
+  if (!(q > 0 && q <= 1)) throw new UsageError(`--sampling-rate must be in (0, 1], got ${q}`);
+  return q;
+}
+
+function steps(values: Values): number {
+  const raw = str(values, 'steps');
+  if (!/^\+?\d+$/.test(raw)) throw new UsageError(`--steps must be a positive integer, got '${raw}'`);
+  const t = Number(raw);
+  if (!Number.isSafeInteger(t) || t < 1) throw new UsageError(`--steps must be a positive integer, got '${raw}'`);
+  return t;
+}
+
+function delta(values: Values): number {
+  const d = parseNumber('delta', str(values, 'delta'));
+  if (!(d > 0 && d < 1)) throw new UsageError(`--delta must be in (0, 1), got ${d}`);
+  return d;
+}
+
+function epsilon(values: Values, strictlyPositive: boolean): number {
+  const e = parseNumber('epsilon', str(values, 'epsilon'));
+  if (strictlyPositive ? !(e > 0) : !(e >= 0)) {
+    throw new UsageError(`--epsilon must be ${strictlyPositive ? '> 0' : '>= 0'}, got ${e}`);
+  }
+  return e;
+}
+
+function orders(values: Values): readonly number[] | undefined {
+  const raw = values.orders;
+  if (typeof raw !== 'string') return undefined;
+  const parts = raw.split(',').map((p) => p.trim());
+  if (parts.length === 0 || parts.some((p) => p === '')) throw new UsageError(`--orders must be a comma-separated list of numbers, got '${raw}'`);
+  return parts.map((p) => {
+    const a = parseNumber('orders', p);
+    if (!(a > 1)) throw new UsageError(`--orders: every order must be > 1, got ${a}`);
+    return a;
+  });
+}
+
+function conversion(values: Values): Conversion {
+  const raw = values.conversion;
+  if (raw === undefined) return 'improved';
+  if (raw !== 'improved' && raw !== 'classic') throw new UsageError(`--conversion must be 'improved' or 'classic', got '${String(raw)}'`);
+  return raw;
+}
+
+function format(x: number): string {
+  return Number(x.toPrecision(6)).toString();
+}
+
+/**
+ * Runs `secagg privacy <argv…>` and returns the exit code (see the module
+ * contract). `argv` excludes the word `privacy`, e.g.
+ * `['epsilon', '--noise-multiplier', '1.1', '--sampling-rate', '0.01', '--steps', '1000', '--delta', '1e-5', '--json']`.
+ */
+export function runPrivacyCli(argv: readonly string[], io: CliIo): number {
+  let values: Values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true }));
+  } catch (e) {
+    io.stderr(`secagg privacy: ${describeParseError(e)}`);
+    return 2;
+  }
+  if (values.help === true) {
+    for (const line of USAGE.split('\n')) io.stdout(line);
+    return 0;
+  }
+  const [name, ...extra] = positionals;
+  if (name === undefined) {
+    io.stderr('secagg privacy: missing command (epsilon, delta, sigma or noise-multiplier); see --help');
+    return 2;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    io.stderr(`secagg privacy: unknown command '${name}' (expected epsilon, delta, sigma or noise-multiplier)`);
+    return 2;
+  }
+  if (extra.length > 0) {
+    io.stderr(`secagg privacy ${name}: unexpected argument '${extra[0]}'`);
+    return 2;
+  }
+  const json = values.json === true;
+  try {
+    for (const flag of Object.keys(values) as OptionName[]) {
+      if (flag === 'json' || flag === 'help') continue;
+      if (!command.required.includes(flag) && !command.optional.includes(flag)) {
+        throw new UsageError(`--${flag} is not an option of '${name}'`);
+      }
+    }
+    for (const flag of command.required) str(values, flag);
+    return run(name, values, json, io);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.stderr(`secagg privacy ${name}: ${e.message}`);
+      return 2;
+    }
+    io.stderr(`secagg privacy ${name}: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+}
+
+function describeParseError(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: string }).code;
+  const unknown = /Unknown option '([^']+)'/.exec(message);
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) return `unknown option '${unknown[1]}'; see --help`;
+  const missing = /Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(message);
+  if (missing) return `${missing[1]} needs a value`;
+  const noValue = /Option '(--[\w-]+)' does not take an argument/.exec(message);
+  if (noValue) return `${noValue[1]} does not take a value`;
+  return message.split('\n')[0]!;
+}
+
+function run(name: string, values: Values, json: boolean, io: CliIo): number {
+  const emit = (obj: Record<string, number>, human: string): number => {
+    for (const [k, v] of Object.entries(obj)) {
+      if (!Number.isFinite(v)) {
+        io.stderr(`secagg privacy ${name}: ${k} is not finite for these parameters`);
+        return 1;
+      }
+    }
+    io.stdout(json ? JSON.stringify(obj) : human);
+    return 0;
+  };
+  switch (name) {
+    case 'epsilon': {
+      const round = { noiseMultiplier: noiseMultiplier(values), samplingRate: samplingRate(values), steps: steps(values) };
+      const d = delta(values);
+      const o = orders(values);
+      const conv = conversion(values);
+      const r = computeEpsilon([round], d, { ...(o ? { orders: o } : {}), conversion: conv });
+      return emit(
+        { epsilon: r.epsilon, order: r.order },
+        `epsilon = ${format(r.epsilon)} at delta = ${d} (optimal RDP order ${r.order}, ${conv} conversion)`,
+      );
+    }
+    case 'delta': {
+      const round = { noiseMultiplier: noiseMultiplier(values), samplingRate: samplingRate(values), steps: steps(values) };
+      const e = epsilon(values, false);
+      const o = orders(values);
+      const conv = conversion(values);
+      const r = computeDelta([round], e, { ...(o ? { orders: o } : {}), conversion: conv });
+      return emit({ delta: r.delta }, `delta = ${format(r.delta)} at epsilon = ${e} (optimal RDP order ${r.order}, ${conv} conversion)`);
+    }
+    case 'sigma': {
+      const e = epsilon(values, false);
+      const d = delta(values);
+      let s = 1;
+      if (typeof values.sensitivity === 'string') {
+        s = parseNumber('sensitivity', values.sensitivity);
+        if (!(s > 0)) throw new UsageError(`--sensitivity must be > 0, got ${s}`);
+      }
+      const sigma = analyticGaussianSigma(e, d, s);
+      return emit({ sigma }, `sigma = ${format(sigma)} (analytic Gaussian, epsilon = ${e}, delta = ${d}, sensitivity = ${s})`);
+    }
+    case 'noise-multiplier': {
+      const e = epsilon(values, true);
+      const d = delta(values);
+      const q = samplingRate(values);
+      const t = steps(values);
+      const z = calibrateNoiseMultiplier({ epsilon: e, delta: d, samplingRate: q, steps: t });
+      return emit({ noise_multiplier: z }, `noise multiplier = ${format(z)} (epsilon <= ${e} at delta = ${d} after ${t} rounds at q = ${q})`);
+    }
+    default:
+      throw new UsageError(`unknown command '${name}'`);
+  }
+}

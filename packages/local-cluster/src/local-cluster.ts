@@ -1,0 +1,228 @@
+/**
+ * A whole secagg cluster as local child processes: one keyholder, one
+ * gateway, N aggregators, against a given Redis (or a private redis-server).
+ * Used by `npm run demo`, the cross-service tests and the harnesses. Every
+ * process is the real service binary with its real configuration.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdtempSync, rmSync, type WriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { generateSigningKeyPair, mintToken, type Role } from '@secagg/auth';
+import { SecaggClient } from '@secagg/sdk';
+import { redisAnswers, redisServerOnPath, startPrivateRedis, type PrivateRedis } from './redis-server.js';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+export type ServiceName = 'keyholder' | 'client-gateway' | 'aggregator';
+
+export interface LocalClusterOptions {
+  /** Redis to use; default REDIS_URL or redis://127.0.0.1:6379, else a private redis-server. */
+  redisUrl?: string;
+  /** Always start a private redis-server (with these extra args). */
+  privateRedisArgs?: string[];
+  aggregators?: number;
+  /** Key prefix; a random one by default so runs never share keys. */
+  keyPrefix?: string;
+  /** TEST ONLY: let rounds ask for a noise-free release. */
+  allowUnsafeNoiseFreeRelease?: boolean;
+  /** Extra environment per service. */
+  env?: Partial<Record<ServiceName, Record<string, string>>>;
+  /** Directory for service logs (default: a temp dir). */
+  logDir?: string;
+}
+
+interface Managed {
+  name: string;
+  service: ServiceName;
+  env: Record<string, string>;
+  child: ChildProcess;
+  log: WriteStream;
+  lines: string[];
+}
+
+export class LocalCluster {
+  gatewayAddress = '';
+  keyholderAddress = '';
+  private readonly processes = new Map<string, Managed>();
+  private signingKeyPem = '';
+  private redis: PrivateRedis | undefined;
+
+  private constructor(
+    readonly options: LocalClusterOptions,
+    readonly redisUrl: string,
+    readonly keyPrefix: string,
+    readonly workDir: string,
+  ) {}
+
+  static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
+    let redisUrl = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+    let privateRedis: PrivateRedis | undefined;
+    if (options.privateRedisArgs || !(await redisAnswers(redisUrl))) {
+      if (!redisServerOnPath()) {
+        throw new Error(
+          `no Redis answers at ${redisUrl} and redis-server is not on PATH: install Redis 7 (e.g. apt-get install redis-server) or set REDIS_URL`,
+        );
+      }
+      privateRedis = await startPrivateRedis(options.privateRedisArgs ?? []);
+      redisUrl = privateRedis.url;
+    }
+    const workDir = mkdtempSync(join(tmpdir(), 'secagg-cluster-'));
+    const cluster = new LocalCluster(options, redisUrl, options.keyPrefix ?? `secagg-${randomBytes(4).toString('hex')}`, workDir);
+    cluster.redis = privateRedis;
+    try {
+      await cluster.boot();
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+    return cluster;
+  }
+
+  private async boot(): Promise<void> {
+    const { privateKeyPem, publicKeyPem } = await generateSigningKeyPair();
+    this.signingKeyPem = privateKeyPem;
+    const keyholderPort = await this.spawnService('keyholder', 'keyholder', {
+      KEYHOLDER_LISTEN_ADDRESS: '127.0.0.1:0',
+      KEYHOLDER_DATA_DIR: join(this.workDir, 'keyholder'),
+      KEYHOLDER_KEK: randomBytes(32).toString('base64'),
+      KEYHOLDER_ALLOW_INSECURE: 'true',
+      KEYHOLDER_ALLOW_UNSAFE_NOISE_FREE_RELEASE: String(this.options.allowUnsafeNoiseFreeRelease ?? false),
+      ...this.options.env?.keyholder,
+    });
+    this.keyholderAddress = `127.0.0.1:${keyholderPort}`;
+    const gatewayPort = await this.spawnService('client-gateway', 'client-gateway', {
+      GATEWAY_LISTEN_ADDRESS: '127.0.0.1:0',
+      GATEWAY_REDIS_URL: this.redisUrl,
+      GATEWAY_KEY_PREFIX: this.keyPrefix,
+      GATEWAY_KEYHOLDER_ADDRESS: this.keyholderAddress,
+      GATEWAY_TOKEN_PUBLIC_KEY: publicKeyPem,
+      GATEWAY_ALLOW_INSECURE: 'true',
+      ...this.options.env?.['client-gateway'],
+    });
+    this.gatewayAddress = `127.0.0.1:${gatewayPort}`;
+    const aggregators = this.options.aggregators ?? 2;
+    await Promise.all(
+      Array.from({ length: aggregators }, (_, i) =>
+        this.spawnService(`aggregator-${i + 1}`, 'aggregator', {
+          AGGREGATOR_REDIS_URL: this.redisUrl,
+          AGGREGATOR_KEY_PREFIX: this.keyPrefix,
+          AGGREGATOR_KEYHOLDER_ADDRESS: this.keyholderAddress,
+          AGGREGATOR_ALLOW_INSECURE: 'true',
+          ...this.options.env?.aggregator,
+        }),
+      ),
+    );
+  }
+
+  /** Starts a service and resolves with its port once it logs `listening` (or `ready`). */
+  private spawnService(name: string, service: ServiceName, env: Record<string, string>): Promise<number> {
+    const script = join(REPO_ROOT, 'services', service, 'dist', 'main.js');
+    const child = spawn(process.execPath, ['--enable-source-maps', script], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', SECAGG_LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const log = createWriteStream(join(this.logDir, `${name}.log`), { flags: 'a' });
+    const managed: Managed = { name, service, env, child, log, lines: [] };
+    this.processes.set(name, managed);
+    child.stderr!.pipe(log, { end: false });
+    return new Promise((resolvePort, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s; see ${join(this.logDir, `${name}.log`)}`)), 30_000);
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        log.write(`${line}\n`);
+        managed.lines.push(line);
+        if (managed.lines.length > 2_000) managed.lines.shift();
+        if (line.includes('"event":"listening"') || line.includes('"event":"ready"')) {
+          clearTimeout(timer);
+          const port = /"port":(\d+)/.exec(line)?.[1];
+          resolvePort(port ? Number(port) : 0);
+        }
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`${name} exited (${signal ?? code}) while starting; see ${join(this.logDir, `${name}.log`)}`));
+      });
+    });
+  }
+
+  get logDir(): string {
+    return this.options.logDir ?? this.workDir;
+  }
+
+  /** Log lines a service printed on stdout (most recent 2,000). */
+  logLines(name: string): string[] {
+    return this.processes.get(name)?.lines ?? [];
+  }
+
+  /** The environment a service was started with (for tests that inspect what a process holds). */
+  environmentOf(name: string): Record<string, string> {
+    return { ...(this.processes.get(name)?.env ?? {}) };
+  }
+
+  processNames(): string[] {
+    return [...this.processes.keys()];
+  }
+
+  pidOf(name: string): number | undefined {
+    return this.processes.get(name)?.child.pid;
+  }
+
+  /** Sends `signal` and waits for the process to exit. */
+  async kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const managed = this.processes.get(name);
+    if (!managed || managed.child.exitCode !== null || managed.child.signalCode !== null) return;
+    await new Promise<void>((resolveExit) => {
+      managed.child.once('exit', () => resolveExit());
+      managed.child.kill(signal);
+    });
+  }
+
+  async token(role: Role, subject: string, round?: string): Promise<string> {
+    return mintToken(this.signingKeyPem, { subject, role, ttlSeconds: 3_600, round });
+  }
+
+  /** An SDK client with a fresh token for `subject`. */
+  async client(role: Role, subject: string): Promise<SecaggClient> {
+    return new SecaggClient({ address: this.gatewayAddress, token: await this.token(role, subject), insecure: true });
+  }
+
+  /** Stops every process (SIGTERM, then SIGKILL), deletes this run's Redis keys and temp files. */
+  async stop(): Promise<void> {
+    await Promise.all(
+      [...this.processes.values()].map(async (p) => {
+        if (p.child.exitCode === null && p.child.signalCode === null) {
+          const exited = new Promise<void>((r) => p.child.once('exit', () => r()));
+          p.child.kill('SIGTERM');
+          const timeout = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
+          await exited;
+          clearTimeout(timeout);
+        }
+        p.log.end();
+      }),
+    );
+    this.processes.clear();
+    if (this.redis) await this.redis.stop();
+    else await deleteKeysWithPrefix(this.redisUrl, this.keyPrefix).catch(() => {});
+    if (!this.options.logDir && !process.env.SECAGG_KEEP_LOGS) rmSync(this.workDir, { recursive: true, force: true });
+  }
+}
+
+/** Deletes every key under `prefix:` (SCAN, never FLUSH: the Redis may be shared). */
+export async function deleteKeysWithPrefix(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+  await redis.connect();
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}

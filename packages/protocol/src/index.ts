@@ -1,0 +1,5 @@
+export * from './ids.js';
+export * from './round-config.js';
+export * from './digests.js';
+export * from './float64.js';
+export * from "./ckks-params.js";

@@ -1,0 +1,59 @@
+/**
+ * The rules a RoundConfig must satisfy. The gateway checks them before asking
+ * the keyholder; the keyholder checks them again, as the authority on policy.
+ */
+import { Code, SecaggError } from '@secagg/core';
+import { Encoding, type RoundConfig } from '@secagg/proto';
+import { PRIVACY_GROUP } from './ids.js';
+
+export interface RoundLimits {
+  /** Largest vector_length accepted. */
+  maxVectorLength: number;
+  /** Largest max_clients accepted. */
+  maxClientsPerRound: number;
+  /** Longest time from now to the deadline, ms. */
+  maxRoundDurationMs: number;
+}
+
+export const DEFAULT_ROUND_LIMITS: RoundLimits = {
+  maxVectorLength: 100_000_000,
+  maxClientsPerRound: 100_000,
+  maxRoundDurationMs: 7 * 24 * 3_600_000,
+};
+
+function invalid(field: string, why: string): SecaggError {
+  return new SecaggError(Code.InvalidArgument, `config.${field} ${why}`, { errorCode: 'bad_round_config' });
+}
+
+/** Throws INVALID_ARGUMENT naming the first field out of range. */
+export function checkRoundConfig(config: RoundConfig | undefined, limits: RoundLimits, nowMs: number): RoundConfig {
+  if (!config) throw invalid('', 'is required');
+  if (!Number.isInteger(config.vectorLength) || config.vectorLength < 1 || config.vectorLength > limits.maxVectorLength) {
+    throw invalid('vector_length', `must be 1..${limits.maxVectorLength}`);
+  }
+  if (config.minClients < 1) throw invalid('min_clients', 'must be at least 1');
+  if (config.maxClients < config.minClients) throw invalid('max_clients', 'must be >= min_clients');
+  if (config.maxClients > limits.maxClientsPerRound) throw invalid('max_clients', `must be <= ${limits.maxClientsPerRound}`);
+  const deadline = Number(config.deadlineUnixMs);
+  if (!(deadline > nowMs)) throw invalid('deadline_unix_ms', 'must be in the future');
+  if (deadline - nowMs > limits.maxRoundDurationMs) {
+    throw invalid('deadline_unix_ms', `must be within ${limits.maxRoundDurationMs} ms from now`);
+  }
+  if (!Number.isFinite(config.clipNorm) || config.clipNorm <= 0) throw invalid('clip_norm', 'must be finite and > 0');
+  if (!Number.isFinite(config.noiseMultiplier) || config.noiseMultiplier < 0) {
+    throw invalid('noise_multiplier', 'must be finite and >= 0');
+  }
+  if (config.noiseMultiplier === 0 && !config.unsafeDisableNoise) {
+    throw invalid('noise_multiplier', 'must be > 0 (0 only with unsafe_disable_noise)');
+  }
+  if (config.privacyGroup !== '' && !PRIVACY_GROUP.test(config.privacyGroup)) {
+    throw invalid('privacy_group', 'must be 1-64 characters of [A-Za-z0-9_.-]');
+  }
+  if (config.encoding !== Encoding.UNSPECIFIED && !(config.encoding in Encoding)) throw invalid('encoding', 'is unknown');
+  return config;
+}
+
+/** The privacy group a round charges ("default" when unset). */
+export function privacyGroupOf(config: RoundConfig): string {
+  return config.privacyGroup === '' ? 'default' : config.privacyGroup;
+}

@@ -1,0 +1,379 @@
+#!/usr/bin/env node
+/**
+ * `secagg`: the command line of the SDK.
+ *
+ *   secagg round create|list|status|close …   coordinator
+ *   secagg submit --round R --file F           client
+ *   secagg result --round R --out F            client or coordinator
+ *   secagg token mint …                        operator (holds the signing key)
+ *   secagg privacy epsilon|delta|sigma|noise-multiplier …   planning, no cluster
+ *
+ * Connection: --gateway host:port (or SECAGG_GATEWAY), --token (or
+ * SECAGG_TOKEN / SECAGG_TOKEN_FILE), --ca F (or SECAGG_CA_FILE), or --insecure
+ * for a development cluster. Exit codes: 0 ok, 1 failed, 2 bad usage.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { codeName, isSecaggError } from '@secagg/core';
+import { writeFileSync } from 'node:fs';
+import { generateSigningKeyPair, mintToken, ROLES, type Role } from '@secagg/auth';
+import { runPrivacyCli } from '@secagg/dp';
+import { Encoding, RoundState, type Round } from '@secagg/proto';
+import { SecaggClient } from './client.js';
+import { readVector, writeVector } from './vector-io.js';
+
+const USAGE = `secagg — secure aggregation client
+
+Usage:
+  secagg round create --length L --min-clients N --max-clients M --deadline 10m --clip-norm C --noise-multiplier Z
+                      [--preset n4096-q54] [--encoding slots|coefficients] [--privacy-group G]
+  secagg round list [--limit N]
+  secagg round status R
+  secagg round close R
+  secagg submit --round R --file update.safetensors|.npy|.f32 [--update-id ID]
+  secagg result --round R --out mean.npy [--sum]
+  secagg token keygen --out-private signing.pem --out-public token-public.pem
+  secagg token mint --signing-key key.pem --subject S --role client|coordinator|operator [--ttl 1h] [--round R]
+  secagg privacy epsilon|delta|sigma|noise-multiplier …   (secagg privacy --help)
+
+Connection options: --gateway host:port  --token T  --ca ca.pem  --insecure  --json
+
+Examples:
+  export SECAGG_GATEWAY=localhost:7100 SECAGG_TOKEN_FILE=coordinator.jwt
+  secagg round create --length 100000 --min-clients 10 --max-clients 100 --deadline 30m --clip-norm 1 --noise-multiplier 1.1
+  SECAGG_TOKEN_FILE=client-7.jwt secagg submit --round r-abc --file adapter_model.safetensors
+  secagg result --round r-abc --out mean.safetensors
+`;
+
+class UsageError extends Error {}
+
+interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const COMMON = {
+  gateway: { type: 'string' },
+  token: { type: 'string' },
+  ca: { type: 'string' },
+  insecure: { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function main(argv: string[], io: Io = { out: console.log, err: console.error }): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'round':
+        return await roundCommand(rest, io);
+      case 'submit':
+        return await submitCommand(rest, io);
+      case 'result':
+        return await resultCommand(rest, io);
+      case 'token':
+        return await tokenCommand(rest, io);
+      case 'privacy':
+        return runPrivacyCli(rest, { stdout: io.out, stderr: io.err });
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS')) {
+      io.err(`secagg: ${(error as Error).message} (see secagg --help)`);
+      return 2;
+    }
+    if (isSecaggError(error)) {
+      io.err(`secagg: ${codeName(error.code)}: ${error.message}${hintFor(codeName(error.code))}`);
+      return 1;
+    }
+    io.err(`secagg: ${(error as Error).message ?? String(error)}`);
+    return 1;
+  }
+}
+
+function hintFor(code: string): string {
+  switch (code) {
+    case 'UNAVAILABLE':
+      return ' — is the gateway running and --gateway right?';
+    case 'UNAUTHENTICATED':
+      return ' — pass a valid token with --token or SECAGG_TOKEN_FILE';
+    case 'PERMISSION_DENIED':
+      return ' — this token\'s role may not do that';
+    default:
+      return '';
+  }
+}
+
+function connect(values: { gateway?: string; token?: string; ca?: string; insecure?: boolean }): SecaggClient {
+  const address = values.gateway ?? process.env.SECAGG_GATEWAY;
+  if (!address) throw new UsageError('--gateway host:port (or SECAGG_GATEWAY) is required');
+  const tokenFile = process.env.SECAGG_TOKEN_FILE;
+  const token = values.token ?? process.env.SECAGG_TOKEN ?? (tokenFile ? readFileSync(tokenFile, 'utf8').trim() : undefined);
+  if (!token) throw new UsageError('--token (or SECAGG_TOKEN / SECAGG_TOKEN_FILE) is required');
+  const caFile = values.ca ?? process.env.SECAGG_CA_FILE;
+  return new SecaggClient({ address, token, caFile, insecure: values.insecure ?? false });
+}
+
+function required(value: string | undefined, flag: string): string {
+  if (value === undefined || value === '') throw new UsageError(`${flag} is required`);
+  return value;
+}
+
+function number(value: string | undefined, flag: string, check: (n: number) => boolean, why: string): number {
+  const n = Number(required(value, flag));
+  if (!Number.isFinite(n) || !check(n)) throw new UsageError(`${flag} ${why}, got "${value}"`);
+  return n;
+}
+
+/** `10m`, `2h`, `45s`, or an ISO timestamp -> ms since the epoch. */
+function parseDeadline(text: string): number {
+  const relative = /^(\d+(?:\.\d+)?)(s|m|h|d)$/.exec(text);
+  if (relative) return Date.now() + Number(relative[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 's']!;
+  const absolute = Date.parse(text);
+  if (Number.isNaN(absolute)) throw new UsageError(`--deadline must be like 30m, 2h or an ISO time, got "${text}"`);
+  return absolute;
+}
+
+const STATE_NAMES: Record<number, string> = {
+  [RoundState.OPEN]: 'open',
+  [RoundState.CLOSED]: 'closed',
+  [RoundState.RELEASED]: 'released',
+  [RoundState.FAILED]: 'failed',
+};
+
+function roundJson(round: Round): Record<string, unknown> {
+  return {
+    round_id: round.roundId,
+    state: STATE_NAMES[round.state] ?? 'unknown',
+    vector_length: round.config?.vectorLength,
+    min_clients: round.config?.minClients,
+    max_clients: round.config?.maxClients,
+    committed: round.committedCount,
+    folded: round.foldedCount,
+    deadline: new Date(Number(round.config?.deadlineUnixMs ?? 0)).toISOString(),
+    clip_norm: round.config?.clipNorm,
+    noise_multiplier: round.config?.noiseMultiplier,
+    preset: round.ckks?.preset,
+    ciphertexts_per_update: round.ckks?.ciphertextCount,
+    bytes_per_update: (round.ckks?.ciphertextCount ?? 0) * (round.ckks?.ciphertextBytes ?? 0),
+    failure_reason: round.failureReason || undefined,
+  };
+}
+
+function printRounds(rounds: Round[], json: boolean, io: Io): void {
+  if (json) {
+    io.out(JSON.stringify(rounds.length === 1 ? roundJson(rounds[0]!) : rounds.map(roundJson)));
+    return;
+  }
+  const rows = rounds.map((r) => {
+    const j = roundJson(r);
+    return [j.round_id, j.state, `${j.committed}/${j.max_clients}`, String(j.folded), String(j.vector_length), j.deadline, j.failure_reason ?? ''];
+  });
+  const head = ['ROUND', 'STATE', 'COMMITTED', 'FOLDED', 'LENGTH', 'DEADLINE', 'REASON'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  for (const row of [head, ...rows]) io.out(row.map((c, i) => String(c).padEnd(widths[i]!)).join('  ').trimEnd());
+}
+
+async function roundCommand(argv: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      ...COMMON,
+      length: { type: 'string' },
+      'min-clients': { type: 'string' },
+      'max-clients': { type: 'string' },
+      deadline: { type: 'string' },
+      'clip-norm': { type: 'string' },
+      'noise-multiplier': { type: 'string' },
+      preset: { type: 'string' },
+      encoding: { type: 'string' },
+      'privacy-group': { type: 'string' },
+      limit: { type: 'string' },
+    },
+  });
+  if (values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  const roundArg = () => required(positionals[0], 'the round id');
+  switch (sub) {
+    case 'create': {
+      const encoding = values.encoding ?? '';
+      if (!['', 'slots', 'coefficients'].includes(encoding)) throw new UsageError('--encoding must be slots or coefficients');
+      const config = {
+        vectorLength: number(values.length, '--length', (n) => Number.isInteger(n) && n > 0, 'must be a positive integer'),
+        minClients: number(values['min-clients'], '--min-clients', (n) => Number.isInteger(n) && n > 0, 'must be a positive integer'),
+        maxClients: number(values['max-clients'], '--max-clients', (n) => Number.isInteger(n) && n > 0, 'must be a positive integer'),
+        deadlineUnixMs: BigInt(parseDeadline(required(values.deadline, '--deadline'))),
+        clipNorm: number(values['clip-norm'], '--clip-norm', (n) => n > 0, 'must be > 0'),
+        noiseMultiplier: number(values['noise-multiplier'], '--noise-multiplier', (n) => n > 0, 'must be > 0'),
+        preset: values.preset ?? '',
+        encoding: encoding === 'coefficients' ? Encoding.COEFFICIENTS : encoding === 'slots' ? Encoding.SLOTS : Encoding.UNSPECIFIED,
+        privacyGroup: values['privacy-group'] ?? '',
+      };
+      const client = connect(values);
+      try {
+        printRounds([await client.createRound(config)], values.json ?? false, io);
+      } finally {
+        client.close();
+      }
+      return 0;
+    }
+    case 'list':
+    case 'status':
+    case 'close': {
+      const client = connect(values);
+      try {
+        const rounds =
+          sub === 'list'
+            ? await client.listRounds(values.limit ? number(values.limit, '--limit', (n) => n > 0 && n <= 1000, 'must be 1..1000') : 50)
+            : [sub === 'status' ? await client.getRoundStatus(roundArg()) : await client.closeRound(roundArg())];
+        printRounds(rounds, values.json ?? false, io);
+      } finally {
+        client.close();
+      }
+      return 0;
+    }
+    default:
+      throw new UsageError(`round needs a subcommand: create, list, status or close`);
+  }
+}
+
+async function submitCommand(argv: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { ...COMMON, round: { type: 'string' }, file: { type: 'string' }, 'update-id': { type: 'string' } } });
+  if (values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  const roundId = required(values.round, '--round');
+  const { values: vector } = readVector(required(values.file, '--file'));
+  const client = connect(values);
+  const started = Date.now();
+  try {
+    const result = await client.submitUpdate(roundId, vector, {
+      updateId: values['update-id'],
+      onClip: ({ originalNorm, clipNorm, clipped }) => {
+        if (!values.json) {
+          io.err(clipped
+            ? `clipped: L2 norm ${originalNorm.toPrecision(6)} scaled down to the round's clip norm ${clipNorm}`
+            : `not clipped: L2 norm ${originalNorm.toPrecision(6)} <= clip norm ${clipNorm}`);
+        }
+      },
+      onProgress: values.json ? undefined : progressBar(io),
+    });
+    const seconds = (Date.now() - started) / 1000;
+    const summary = {
+      round_id: roundId,
+      update_id: result.updateId,
+      client_id: result.receipt.clientId,
+      ciphertexts: result.receipt.ciphertextCount,
+      bytes: result.bytesSent,
+      bytes_per_value: result.bytesSent / vector.length,
+      clipped: result.clipped,
+      original_norm: result.originalNorm,
+      seconds,
+      attempts: result.attempts,
+      sha256: Buffer.from(result.receipt.sha256).toString('hex'),
+    };
+    if (values.json) io.out(JSON.stringify(summary));
+    else io.out(`committed update ${summary.update_id} to ${roundId}: ${summary.ciphertexts} ciphertexts, ${(summary.bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(1)} s (receipt sha256 ${summary.sha256.slice(0, 16)}…)`);
+  } finally {
+    client.close();
+  }
+  return 0;
+}
+
+function progressBar(io: Io) {
+  const started = Date.now();
+  let last = 0;
+  return (p: { ciphertextsSent: number; ciphertextCount: number; bytesSent: number; attempt: number }) => {
+    const now = Date.now();
+    if (now - last < 200 && p.ciphertextsSent < p.ciphertextCount) return;
+    last = now;
+    const fraction = p.ciphertextsSent / p.ciphertextCount;
+    const rate = p.bytesSent / Math.max(1, now - started) / 1_000;
+    const eta = fraction > 0 ? ((now - started) / fraction - (now - started)) / 1000 : 0;
+    const bar = '#'.repeat(Math.round(fraction * 30)).padEnd(30, '.');
+    io.err(`[${bar}] ${p.ciphertextsSent}/${p.ciphertextCount} ciphertexts  ${(p.bytesSent / 1e6).toFixed(1)} MB  ${rate.toFixed(1)} MB/s  ETA ${eta.toFixed(0)} s${p.attempt > 1 ? `  (attempt ${p.attempt})` : ''}`);
+  };
+}
+
+async function resultCommand(argv: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { ...COMMON, round: { type: 'string' }, out: { type: 'string' }, sum: { type: 'boolean' } } });
+  if (values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  const roundId = required(values.round, '--round');
+  const out = required(values.out, '--out');
+  const client = connect(values);
+  try {
+    const result = await client.getResult(roundId);
+    writeVector(out, values.sum ? result.sum : result.mean);
+    const h = result.header;
+    const summary = {
+      round_id: roundId,
+      out,
+      wrote: values.sum ? 'sum' : 'mean',
+      values: h.vectorLength,
+      contributions: h.contributionCount,
+      noise_sigma: h.noiseSigma,
+      mean_noise_sigma: h.noiseSigma / h.contributionCount,
+      epsilon: h.epsilonSpent,
+      delta: h.delta,
+    };
+    if (values.json) io.out(JSON.stringify(summary));
+    else io.out(`wrote the ${summary.wrote} of ${summary.contributions} updates (${summary.values} values) to ${out}; noise sigma ${h.noiseSigma} on the sum, epsilon ${h.epsilonSpent.toPrecision(4)} at delta ${h.delta}`);
+  } finally {
+    client.close();
+  }
+  return 0;
+}
+
+async function tokenCommand(argv: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === 'keygen') return tokenKeygen(rest, io);
+  if (sub !== 'mint') throw new UsageError('token needs a subcommand: keygen or mint');
+  const { values } = parseArgs({
+    args: rest,
+    options: { 'signing-key': { type: 'string' }, subject: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' }, round: { type: 'string' }, json: { type: 'boolean' } },
+  });
+  const role = required(values.role, '--role');
+  if (!ROLES.includes(role as Role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+  const ttl = values.ttl ?? '1h';
+  const ttlMatch = /^(\d+)(s|m|h|d)$/.exec(ttl);
+  if (!ttlMatch) throw new UsageError(`--ttl must be like 30m, 12h or 7d, got "${ttl}"`);
+  const ttlSeconds = Number(ttlMatch[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[ttlMatch[2] as 's']!;
+  const token = await mintToken(readFileSync(required(values['signing-key'], '--signing-key'), 'utf8'), {
+    subject: required(values.subject, '--subject'),
+    role: role as Role,
+    ttlSeconds,
+    round: values.round,
+  });
+  io.out(values.json ? JSON.stringify({ token }) : token);
+  return 0;
+}
+
+async function tokenKeygen(argv: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { 'out-private': { type: 'string' }, 'out-public': { type: 'string' } } });
+  const privatePath = required(values['out-private'], '--out-private');
+  const publicPath = required(values['out-public'], '--out-public');
+  const { privateKeyPem, publicKeyPem } = await generateSigningKeyPair();
+  writeFileSync(privatePath, privateKeyPem, { mode: 0o600, flag: 'wx' });
+  writeFileSync(publicPath, publicKeyPem, { flag: 'wx' });
+  io.out(`wrote the token signing key to ${privatePath} (keep it secret) and its public key to ${publicPath} (GATEWAY_TOKEN_PUBLIC_KEY_FILE)`);
+  return 0;
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/secagg')) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

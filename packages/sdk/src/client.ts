@@ -1,0 +1,198 @@
+/**
+ * The secagg SDK: what a federated client, a coordinator or a script uses to
+ * talk to a gateway. Clips, encrypts with the round's public key, streams the
+ * update with backpressure, retries transient failures with the same update
+ * id (so a retry is counted once), and downloads results.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { create } from '@bufbuild/protobuf';
+import { Code, createClient, isSecaggError, type ServiceClient } from '@secagg/core';
+import { CkksEngine, encryptVector } from '@secagg/ckks';
+import { bytesToFloat64, toCkksParams } from '@secagg/protocol';
+import {
+  ClientService,
+  CoordinatorService,
+  RoundConfigSchema,
+  type GetRoundResponse,
+  type Receipt,
+  type ResultHeader,
+  type Round,
+  type RoundConfig,
+  type SubmitUpdateRequest,
+} from '@secagg/proto';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { clipToNorm } from './clip.js';
+
+export interface SecaggClientOptions {
+  /** Gateway host:port. */
+  address: string;
+  /** Bearer token (JWT). */
+  token: string;
+  /** CA bundle (PEM file) that signs the gateway's certificate. */
+  caFile?: string;
+  /** DEVELOPMENT ONLY: plaintext connection. */
+  insecure?: boolean;
+  /** Retries of a transient failure (UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED). Default 8. */
+  maxAttempts?: number;
+  /** First backoff, ms, doubled per attempt (capped at 10 s) unless the server sends a retry hint. Default 200. */
+  initialBackoffMs?: number;
+}
+
+export interface SubmitProgress {
+  ciphertextsSent: number;
+  ciphertextCount: number;
+  bytesSent: number;
+  attempt: number;
+}
+
+export interface SubmitOptions {
+  /** Idempotency key; a random one is chosen when absent. Reuse it to retry the same update. */
+  updateId?: string;
+  onProgress?: (progress: SubmitProgress) => void;
+  /** Called once the update is clipped (before encryption). */
+  onClip?: (info: { originalNorm: number; clipNorm: number; clipped: boolean }) => void;
+}
+
+export interface SubmitResult {
+  receipt: Receipt;
+  updateId: string;
+  originalNorm: number;
+  clipped: boolean;
+  bytesSent: number;
+  attempts: number;
+}
+
+export interface RoundResult {
+  header: ResultHeader;
+  sum: Float64Array;
+  mean: Float64Array;
+}
+
+const RETRYABLE = [Code.Unavailable, Code.ResourceExhausted, Code.Aborted];
+
+export class SecaggClient {
+  private readonly clients: ServiceClient<typeof ClientService>;
+  private readonly coordinator: ServiceClient<typeof CoordinatorService>;
+  private readonly metadata: grpc.Metadata;
+
+  constructor(private readonly options: SecaggClientOptions) {
+    const credentials = options.insecure
+      ? grpc.credentials.createInsecure()
+      : grpc.credentials.createSsl(options.caFile ? readFileSync(options.caFile) : null);
+    const settings = {
+      credentials,
+      channelOptions: { 'grpc.max_send_message_length': 8 * 1024 * 1024, 'grpc.max_receive_message_length': 8 * 1024 * 1024 },
+    };
+    this.clients = createClient(ClientService, options.address, settings);
+    this.coordinator = createClient(CoordinatorService, options.address, settings);
+    this.metadata = new grpc.Metadata();
+    this.metadata.set('authorization', `Bearer ${options.token}`);
+  }
+
+  close(): void {
+    this.clients.close();
+    this.coordinator.close();
+  }
+
+  private call() {
+    return { metadata: this.metadata.clone() };
+  }
+
+  async getRound(roundId: string): Promise<GetRoundResponse> {
+    return this.clients.getRound({ roundId }, this.call());
+  }
+
+  /** Clips, encrypts and uploads `values` to the round; resolves with the receipt. */
+  async submitUpdate(roundId: string, values: ArrayLike<number>, options: SubmitOptions = {}): Promise<SubmitResult> {
+    const { round, publicKey } = await this.getRound(roundId);
+    if (!round?.config || !round.ckks) throw new Error(`round ${roundId} has no configuration`);
+    if (values.length !== round.config.vectorLength) {
+      throw new RangeError(`the update has ${values.length} values; round ${roundId} expects ${round.config.vectorLength}`);
+    }
+    const clip = clipToNorm(values, round.config.clipNorm);
+    options.onClip?.({ originalNorm: clip.originalNorm, clipNorm: round.config.clipNorm, clipped: clip.clipped });
+    const updateId = options.updateId ?? randomUUID();
+    const params = toCkksParams(round.ckks);
+    using engine = await CkksEngine.create(params);
+    using encryptor = engine.createEncryptor(publicKey);
+    const ckks = round.ckks;
+
+    let bytesSent = 0;
+    const maxAttempts = this.options.maxAttempts ?? 8;
+    for (let attempt = 1; ; attempt++) {
+      bytesSent = 0;
+      function* frames(): Generator<MessageInitShape<typeof import('@secagg/proto').SubmitUpdateRequestSchema>> {
+        yield {
+          frame: {
+            case: 'header',
+            value: { roundId, updateId, vectorLength: round!.config!.vectorLength, ciphertextCount: ckks.ciphertextCount },
+          },
+        };
+        const digest = createHash('sha256');
+        let index = 0;
+        for (const ciphertext of encryptVector(encryptor, params, clip.values)) {
+          digest.update(ciphertext);
+          bytesSent += ciphertext.byteLength;
+          yield { frame: { case: 'chunk', value: { index, ciphertext } } };
+          index++;
+          options.onProgress?.({ ciphertextsSent: index, ciphertextCount: ckks.ciphertextCount, bytesSent, attempt });
+        }
+        yield { frame: { case: 'trailer', value: { sha256: digest.digest() } } };
+      }
+      try {
+        const response = await this.clients.submitUpdate(frames() as Iterable<SubmitUpdateRequest>, this.call());
+        return { receipt: response.receipt!, updateId, originalNorm: clip.originalNorm, clipped: clip.clipped, bytesSent, attempts: attempt };
+      } catch (error) {
+        if (!isSecaggError(error, ...RETRYABLE) || attempt >= maxAttempts) throw error;
+        const backoff = error.retryAfterMs ?? Math.min(10_000, (this.options.initialBackoffMs ?? 200) * 2 ** (attempt - 1));
+        await new Promise((resolve) => setTimeout(resolve, backoff * (0.5 + Math.random() / 2)));
+      }
+    }
+  }
+
+  /** Downloads a released result. */
+  async getResult(roundId: string, onValues?: (received: number, total: number) => void): Promise<RoundResult> {
+    let header: ResultHeader | undefined;
+    let sum = new Float64Array(0);
+    let mean = new Float64Array(0);
+    let received = 0;
+    for await (const response of this.clients.getResult({ roundId }, this.call())) {
+      const frame = response.frame;
+      if (frame.case === 'header') {
+        header = frame.value;
+        sum = new Float64Array(header.vectorLength);
+        mean = new Float64Array(header.vectorLength);
+      } else if (frame.case === 'values') {
+        if (!header) throw new Error('result values arrived before the header');
+        sum.set(bytesToFloat64(frame.value.sumF64le), frame.value.offset);
+        mean.set(bytesToFloat64(frame.value.meanF64le), frame.value.offset);
+        received += frame.value.sumF64le.length / 8;
+        onValues?.(received, header.vectorLength);
+      }
+    }
+    if (!header) throw new Error('the result stream carried no header');
+    if (received !== header.vectorLength) throw new Error(`received ${received} of ${header.vectorLength} values`);
+    return { header, sum, mean };
+  }
+
+  async createRound(config: MessageInitShape<typeof RoundConfigSchema>): Promise<Round> {
+    const response = await this.coordinator.createRound({ config: create(RoundConfigSchema, config) }, this.call());
+    return response.round!;
+  }
+
+  async closeRound(roundId: string): Promise<Round> {
+    return (await this.coordinator.closeRound({ roundId }, this.call())).round!;
+  }
+
+  async listRounds(limit = 50): Promise<Round[]> {
+    return (await this.coordinator.listRounds({ limit }, this.call())).rounds;
+  }
+
+  async getRoundStatus(roundId: string): Promise<Round> {
+    return (await this.coordinator.getRoundStatus({ roundId }, this.call())).round!;
+  }
+}
+
+export type { RoundConfig };

@@ -1,0 +1,3 @@
+export * from './clip.js';
+export * from './client.js';
+export * from './vector-io.js';

@@ -1,0 +1,315 @@
+/**
+ * The round registry in Redis: the one module that knows the key layout and
+ * runs the scripts. Gateway and aggregators share rounds only through it.
+ */
+import { fromBinary, toBinary, create } from '@bufbuild/protobuf';
+import type { Redis, Result } from 'ioredis';
+import {
+  CkksParametersSchema,
+  RoundConfigSchema,
+  RoundSchema,
+  RoundState,
+  type CkksParameters,
+  type Round,
+  type RoundConfig,
+} from '@secagg/proto';
+import { RoundKeys, roundIndexKey, RESULT_RUN_VALUES } from './keys.js';
+import { CLOSE_ROUND, COMMIT_UPDATE, FINISH_ROUND, FOLD_COMMIT } from './scripts.js';
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    secaggCommitUpdate(...args: (string | Buffer | number)[]): Result<string[], Context>;
+    secaggFoldCommit(...args: (string | Buffer | number)[]): Result<string, Context>;
+    secaggCloseRound(...args: (string | number)[]): Result<string, Context>;
+    secaggFinishRound(...args: (string | Buffer | number)[]): Result<string, Context>;
+  }
+}
+
+export type StateName = 'OPEN' | 'CLOSED' | 'RELEASED' | 'FAILED';
+
+const STATE_OF: Record<StateName, RoundState> = {
+  OPEN: RoundState.OPEN,
+  CLOSED: RoundState.CLOSED,
+  RELEASED: RoundState.RELEASED,
+  FAILED: RoundState.FAILED,
+};
+
+/** A round as stored. */
+export interface RoundRecord {
+  roundId: string;
+  config: RoundConfig;
+  ckks: CkksParameters;
+  state: StateName;
+  committed: number;
+  folded: number;
+  createdMs: number;
+  closedMs: number;
+  reason: string;
+}
+
+export interface CommittedUpdate {
+  updateId: string;
+  sha256: string;
+  count: number;
+  committedMs: number;
+}
+
+export type CommitOutcome =
+  | { kind: 'committed'; committedMs: number; closedNow: boolean }
+  | { kind: 'exists'; update: CommittedUpdate }
+  | { kind: 'client-has-update'; otherUpdateId: string }
+  | { kind: 'not-found' }
+  | { kind: 'not-open'; state: StateName }
+  | { kind: 'incomplete'; staged: number };
+
+export type FoldOutcome = 'FOLDED' | 'DUPLICATE' | 'CONFLICT' | 'ENDED';
+
+export function toRoundMessage(record: RoundRecord): Round {
+  return create(RoundSchema, {
+    roundId: record.roundId,
+    config: record.config,
+    ckks: record.ckks,
+    state: STATE_OF[record.state],
+    committedCount: record.committed,
+    foldedCount: record.folded,
+    createdUnixMs: BigInt(record.createdMs),
+    closedUnixMs: BigInt(record.closedMs),
+    failureReason: record.reason,
+  });
+}
+
+export class RoundStore {
+  constructor(
+    readonly redis: Redis,
+    readonly prefix: string,
+  ) {
+    redis.defineCommand('secaggCommitUpdate', { numberOfKeys: 5, lua: COMMIT_UPDATE });
+    redis.defineCommand('secaggFoldCommit', { numberOfKeys: 6, lua: FOLD_COMMIT });
+    redis.defineCommand('secaggCloseRound', { numberOfKeys: 1, lua: CLOSE_ROUND });
+    redis.defineCommand('secaggFinishRound', { numberOfKeys: 2, lua: FINISH_ROUND });
+  }
+
+  keys(roundId: string): RoundKeys {
+    return new RoundKeys(this.prefix, roundId);
+  }
+
+  /** Publishes a new round (state OPEN). Fails if the id exists. */
+  async createRound(input: {
+    roundId: string;
+    config: RoundConfig;
+    ckks: CkksParameters;
+    publicKey: Uint8Array;
+    createdMs: number;
+  }): Promise<boolean> {
+    const k = this.keys(input.roundId);
+    const fields = {
+      state: 'OPEN',
+      config: Buffer.from(toBinary(RoundConfigSchema, input.config)),
+      ckks: Buffer.from(toBinary(CkksParametersSchema, input.ckks)),
+      committed: '0',
+      folded: '0',
+      createdAt: String(input.createdMs),
+      closedAt: '0',
+      maxClients: String(input.config.maxClients),
+      reason: '',
+    };
+    // The public key goes first: a round visible in meta always has its key.
+    await this.redis.set(k.publicKey, Buffer.from(input.publicKey));
+    const created = await this.redis.hsetnx(k.meta, 'state', 'OPEN');
+    if (created === 0) return false;
+    await this.redis.multi().hset(k.meta, fields).zadd(roundIndexKey(this.prefix), input.createdMs, input.roundId).exec();
+    return true;
+  }
+
+  async getRound(roundId: string): Promise<RoundRecord | undefined> {
+    const meta = await this.redis.hgetallBuffer(this.keys(roundId).meta);
+    if (!meta.config || !meta.ckks || !meta.state) return undefined;
+    const text = (name: string) => meta[name]?.toString() ?? '';
+    return {
+      roundId,
+      config: fromBinary(RoundConfigSchema, meta.config),
+      ckks: fromBinary(CkksParametersSchema, meta.ckks),
+      state: text('state') as StateName,
+      committed: Number(text('committed')),
+      folded: Number(text('folded')),
+      createdMs: Number(text('createdAt')),
+      closedMs: Number(text('closedAt')),
+      reason: text('reason'),
+    };
+  }
+
+  async getPublicKey(roundId: string): Promise<Buffer | null> {
+    return this.redis.getBuffer(this.keys(roundId).publicKey);
+  }
+
+  /** Round ids, newest first. */
+  async listRoundIds(limit: number): Promise<string[]> {
+    return this.redis.zrevrange(roundIndexKey(this.prefix), 0, limit - 1);
+  }
+
+  async committedUpdateOf(roundId: string, clientId: string): Promise<CommittedUpdate | undefined> {
+    const k = this.keys(roundId);
+    const updateId = await this.redis.hget(k.clients, clientId);
+    if (updateId === null) return undefined;
+    const [sha256, count, committedAt] = await this.redis.hmget(k.update(clientId), 'sha256', 'count', 'committedAt');
+    return { updateId, sha256: sha256 ?? '', count: Number(count), committedMs: Number(committedAt) };
+  }
+
+  /** Appends one ciphertext to a staging list and (re)arms its expiry. */
+  async stageChunk(roundId: string, stagingId: string, ciphertext: Buffer, ttlMs: number): Promise<void> {
+    const key = this.keys(roundId).staging(stagingId);
+    await this.redis.multi().rpush(key, ciphertext).pexpire(key, ttlMs).exec().then(throwIfFailed);
+  }
+
+  async discardStaging(roundId: string, stagingId: string): Promise<void> {
+    await this.redis.unlink(this.keys(roundId).staging(stagingId));
+  }
+
+  async commitUpdate(input: {
+    roundId: string;
+    clientId: string;
+    updateId: string;
+    stagingId: string;
+    sha256: string;
+    count: number;
+    nowMs: number;
+  }): Promise<CommitOutcome> {
+    const k = this.keys(input.roundId);
+    const [status, a, b, c] = await this.redis.secaggCommitUpdate(
+      k.meta,
+      k.clients,
+      k.update(input.clientId),
+      k.staging(input.stagingId),
+      k.updateData(input.clientId),
+      input.updateId,
+      input.clientId,
+      input.sha256,
+      input.count,
+      input.nowMs,
+    );
+    switch (status) {
+      case 'COMMITTED':
+        return { kind: 'committed', committedMs: Number(a), closedNow: b === '1' };
+      case 'EXISTS':
+        return {
+          kind: 'exists',
+          update: { updateId: input.updateId, sha256: a ?? '', count: Number(b), committedMs: Number(c) },
+        };
+      case 'CLIENT_HAS_UPDATE':
+        return { kind: 'client-has-update', otherUpdateId: a ?? '' };
+      case 'NOT_FOUND':
+        return { kind: 'not-found' };
+      case 'NOT_OPEN':
+        return { kind: 'not-open', state: a as StateName };
+      case 'INCOMPLETE':
+        return { kind: 'incomplete', staged: Number(a) };
+      default:
+        throw new Error(`commit-update returned ${String(status)}`);
+    }
+  }
+
+  /** Closes an open round; returns the state afterwards (undefined: no such round). */
+  async closeRound(roundId: string, nowMs: number): Promise<StateName | undefined> {
+    const state = await this.redis.secaggCloseRound(this.keys(roundId).meta, nowMs);
+    return state === '' ? undefined : (state as StateName);
+  }
+
+  /** clientId -> updateId of every committed update. */
+  async committedUpdates(roundId: string): Promise<Map<string, string>> {
+    return new Map(Object.entries(await this.redis.hgetall(this.keys(roundId).clients)));
+  }
+
+  async foldedClients(roundId: string): Promise<Set<string>> {
+    return new Set(await this.redis.smembers(this.keys(roundId).folded));
+  }
+
+  async isFolded(roundId: string, clientId: string): Promise<boolean> {
+    return (await this.redis.sismember(this.keys(roundId).folded, clientId)) === 1;
+  }
+
+  /** The committed ciphertexts of a client's update (empty once folded). */
+  async readUpdate(roundId: string, clientId: string): Promise<Buffer[]> {
+    return this.redis.lrangeBuffer(this.keys(roundId).updateData(clientId), 0, -1);
+  }
+
+  /** Partial sum k and its version ('0' and [] when it has never been written). */
+  async readShard(roundId: string, k: number): Promise<{ version: string; ciphertexts: Buffer[] }> {
+    const keys = this.keys(roundId);
+    // MULTI makes version and content one consistent snapshot.
+    const replies = await this.redis.multi().get(keys.shardVersion(k)).lrangeBuffer(keys.shard(k), 0, -1).exec();
+    throwIfFailed(replies);
+    const version = (replies![0]![1] as string | null) ?? '0';
+    return { version, ciphertexts: replies![1]![1] as Buffer[] };
+  }
+
+  async commitFold(input: {
+    roundId: string;
+    clientId: string;
+    shard: number;
+    expectedVersion: string;
+    ciphertexts: Buffer[];
+  }): Promise<FoldOutcome> {
+    const k = this.keys(input.roundId);
+    return (await this.redis.secaggFoldCommit(
+      k.meta,
+      k.folded,
+      k.shard(input.shard),
+      k.shardVersion(input.shard),
+      k.updateData(input.clientId),
+      k.shardsInUse,
+      input.clientId,
+      input.expectedVersion,
+      input.shard,
+      ...input.ciphertexts,
+    )) as FoldOutcome;
+  }
+
+  /** Stores the released sum (float64 LE runs) and marks the round RELEASED. */
+  async storeRelease(roundId: string, header: Uint8Array, sumRuns: Buffer[], nowMs: number): Promise<StateName | undefined> {
+    const k = this.keys(roundId);
+    const pipeline = this.redis.multi().del(k.resultSum);
+    for (const run of sumRuns) pipeline.rpush(k.resultSum, run);
+    throwIfFailed(await pipeline.exec());
+    const state = await this.redis.secaggFinishRound(k.meta, k.resultHeader, 'RELEASED', nowMs, Buffer.from(header));
+    return state === '' ? undefined : (state as StateName);
+  }
+
+  async failRound(roundId: string, reason: string, nowMs: number): Promise<StateName | undefined> {
+    const k = this.keys(roundId);
+    const state = await this.redis.secaggFinishRound(k.meta, k.resultHeader, 'FAILED', nowMs, reason);
+    return state === '' ? undefined : (state as StateName);
+  }
+
+  /** Indexes of the partial sums a round has. */
+  async shardsInUse(roundId: string): Promise<number[]> {
+    return (await this.redis.smembers(this.keys(roundId).shardsInUse)).map(Number).sort((a, b) => a - b);
+  }
+
+  /** Deletes what a finished round no longer needs: partial sums and leftover update data. */
+  async dropWorkingSet(roundId: string): Promise<void> {
+    const k = this.keys(roundId);
+    const keys = [k.shardsInUse];
+    for (const s of await this.shardsInUse(roundId)) keys.push(k.shard(s), k.shardVersion(s));
+    for (const clientId of (await this.committedUpdates(roundId)).keys()) keys.push(k.updateData(clientId));
+    await this.redis.unlink(...keys);
+  }
+
+  async readResultHeader(roundId: string): Promise<Buffer | null> {
+    return this.redis.getBuffer(this.keys(roundId).resultHeader);
+  }
+
+  async resultRunCount(roundId: string): Promise<number> {
+    return this.redis.llen(this.keys(roundId).resultSum);
+  }
+
+  async readResultRun(roundId: string, index: number): Promise<Buffer | null> {
+    return this.redis.lindexBuffer(this.keys(roundId).resultSum, index);
+  }
+}
+
+export { RESULT_RUN_VALUES };
+
+function throwIfFailed(replies: [Error | null, unknown][] | null): void {
+  if (!replies) throw new Error('redis transaction aborted');
+  for (const [error] of replies) if (error) throw error;
+}

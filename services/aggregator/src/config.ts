@@ -1,0 +1,44 @@
+/** Aggregator configuration: environment variables `AGGREGATOR_*`. */
+import { z } from 'zod';
+import { envBoolean, loadConfig } from '@secagg/core';
+
+const int = () => z.coerce.number().int().positive();
+
+export const aggregatorConfigSchema = z.strictObject({
+  /** Redis holding rounds, committed updates, partial sums and queues. */
+  redisUrl: z.string().default('redis://127.0.0.1:6379'),
+  /** Prefix of every Redis key; must equal the gateway's. */
+  keyPrefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('secagg'),
+  /** host:port of the keyholder. */
+  keyholderAddress: z.string().min(1),
+  /** This aggregator's client certificate and key (mutual TLS towards the keyholder). */
+  tlsCertFile: z.string().optional(),
+  tlsKeyFile: z.string().optional(),
+  /** CA that signs the keyholder's certificate. */
+  keyholderCaFile: z.string().optional(),
+  /** DEVELOPMENT ONLY: plaintext gRPC towards the keyholder. Logged loudly. */
+  allowInsecure: envBoolean().default(false),
+  /** Partial sums per round a fold may add into; more means fewer compare-and-set conflicts between aggregators. */
+  foldShards: int().max(64).default(4),
+  /** Fold jobs this process runs at once. */
+  foldConcurrency: int().default(2),
+  /** Compare-and-set attempts of one fold before the job is retried later. */
+  foldMaxConflicts: int().default(20),
+  /** Close and finalize jobs this process runs at once. */
+  lifecycleConcurrency: int().default(2),
+  /** How often a finalize job re-checks that every committed update is folded, ms. */
+  finalizePollMs: int().default(250),
+  /** Deadline of the release call to the keyholder, ms. */
+  keyholderDeadlineMs: int().default(120_000),
+  /** BullMQ job lock; a job whose worker stops renewing it is handed to another worker, ms. */
+  lockDurationMs: int().default(30_000),
+  /** Grace period for running jobs on shutdown, ms. */
+  shutdownGraceMs: z.coerce.number().int().nonnegative().default(30_000),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+});
+
+export type AggregatorConfig = z.infer<typeof aggregatorConfigSchema>;
+
+export function loadAggregatorConfig(env: Record<string, string | undefined> = process.env): AggregatorConfig {
+  return loadConfig('AGGREGATOR', aggregatorConfigSchema, env);
+}

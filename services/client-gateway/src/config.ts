@@ -1,0 +1,59 @@
+/** Gateway configuration: environment variables `GATEWAY_*`. */
+import { z } from 'zod';
+import { envBoolean, loadConfig } from '@secagg/core';
+
+const int = () => z.coerce.number().int().positive();
+
+export const gatewayConfigSchema = z.strictObject({
+  /** host:port of the public gRPC listener (port 0 picks a free port). */
+  listenAddress: z.string().default('0.0.0.0:7100'),
+  /** Redis holding rounds, staged updates and queues. */
+  redisUrl: z.string().default('redis://127.0.0.1:6379'),
+  /** Prefix of every Redis key this cluster uses (lets clusters and tests share a Redis). */
+  keyPrefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('secagg'),
+  /** host:port of the keyholder. */
+  keyholderAddress: z.string().min(1),
+  /** PEM (SPKI) Ed25519 public key that verifies bearer tokens. One of tokenPublicKeyFile / tokenPublicKey is required. */
+  tokenPublicKeyFile: z.string().optional(),
+  tokenPublicKey: z.string().optional(),
+  /** Clock skew tolerated on token expiry, seconds. */
+  tokenClockToleranceSeconds: z.coerce.number().int().nonnegative().default(30),
+  /** TLS certificate and key of the public listener; also this gateway's client identity towards the keyholder. */
+  tlsCertFile: z.string().optional(),
+  tlsKeyFile: z.string().optional(),
+  /** CA that signs the keyholder's certificate. */
+  keyholderCaFile: z.string().optional(),
+  /** DEVELOPMENT ONLY: plaintext gRPC on the listener and towards the keyholder. Logged loudly. */
+  allowInsecure: envBoolean().default(false),
+  /** Largest gRPC message accepted, bytes (one ciphertext of the largest preset plus framing). */
+  maxMessageBytes: int().default(8 * 1024 * 1024),
+  /** A staged (unfinished) upload is deleted this long after its last chunk, ms. */
+  stagedTtlMs: int().default(15 * 60_000),
+  /** A stream that sends nothing for this long is cancelled, ms. */
+  streamIdleTimeoutMs: int().default(60_000),
+  /** Redis writes of one stream in flight at once (pipelining depth). */
+  maxInflightChunksPerStream: int().default(8),
+  /** Deadline of calls to the keyholder, ms. */
+  keyholderDeadlineMs: int().default(30_000),
+  /** Largest vector_length a round may have. */
+  maxVectorLength: int().default(100_000_000),
+  /** Largest max_clients a round may have. */
+  maxClientsPerRound: int().default(100_000),
+  /** Longest round, ms from creation to deadline. */
+  maxRoundDurationMs: int().default(7 * 24 * 3_600_000),
+  /** Values per result message when the client does not ask. */
+  resultValuesPerMessage: int().max(262_144).default(65_536),
+  /** Grace period for in-flight calls on shutdown, ms. */
+  shutdownGraceMs: z.coerce.number().int().nonnegative().default(10_000),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+});
+
+export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
+
+export function loadGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
+  const config = loadConfig('GATEWAY', gatewayConfigSchema, env);
+  if (!config.tokenPublicKeyFile && !config.tokenPublicKey) {
+    throw new Error('invalid configuration: GATEWAY_TOKEN_PUBLIC_KEY_FILE or GATEWAY_TOKEN_PUBLIC_KEY is required');
+  }
+  return config;
+}

@@ -1,0 +1,18 @@
+/** Everything the gateway's handlers need, built once in main.ts. */
+import type { Logger, ServiceClient } from '@secagg/core';
+import type { KeyholderService } from '@secagg/proto';
+import type { RoundStore } from '@secagg/store';
+import type { RoundQueues } from '@secagg/queue';
+import type { TokenVerifier } from '@secagg/auth';
+import type { GatewayConfig } from './config.js';
+
+export interface GatewayContext {
+  config: GatewayConfig;
+  store: RoundStore;
+  queues: RoundQueues;
+  keyholder: ServiceClient<typeof KeyholderService>;
+  tokens: TokenVerifier;
+  logger: Logger;
+  /** Milliseconds since the epoch; injected so tests control time. */
+  clock: () => number;
+}

@@ -1,0 +1,72 @@
+/** GetRound and GetResult: what clients and coordinators read. */
+import { create, fromBinary } from '@bufbuild/protobuf';
+import { Code, SecaggError, type CallContext } from '@secagg/core';
+import { bytesToFloat64, float64ToBytes } from '@secagg/protocol';
+import {
+  GetResultResponseSchema,
+  GetRoundResponseSchema,
+  ResultHeaderSchema,
+  type GetResultRequest,
+  type GetResultResponse,
+  type GetRoundRequest,
+  type GetRoundResponse,
+} from '@secagg/proto';
+import { toRoundMessage } from '@secagg/store';
+import type { GatewayContext } from '../gateway-context.js';
+import { authorize, checkRoundScope } from '../domain/authorize.js';
+import { requireRound } from '../domain/rounds.js';
+
+export async function getRound(request: GetRoundRequest, ctx: CallContext, deps: GatewayContext): Promise<GetRoundResponse> {
+  const principal = await authorize(ctx, deps.tokens, ['client', 'coordinator', 'operator']);
+  checkRoundScope(principal, request.roundId);
+  const round = await requireRound(deps.store, request.roundId);
+  const publicKey = await deps.store.getPublicKey(round.roundId);
+  if (!publicKey) throw new SecaggError(Code.Internal, `round ${round.roundId} has no public key`);
+  return create(GetRoundResponseSchema, { round: toRoundMessage(round), publicKey });
+}
+
+export async function* getResult(request: GetResultRequest, ctx: CallContext, deps: GatewayContext): AsyncGenerator<GetResultResponse> {
+  const principal = await authorize(ctx, deps.tokens, ['client', 'coordinator']);
+  checkRoundScope(principal, request.roundId);
+  const round = await requireRound(deps.store, request.roundId);
+  if (round.state === 'FAILED') {
+    throw new SecaggError(Code.FailedPrecondition, `round ${round.roundId} failed: ${round.reason}`, { errorCode: 'round_failed' });
+  }
+  if (round.state !== 'RELEASED') {
+    throw new SecaggError(Code.FailedPrecondition, `round ${round.roundId} is ${round.state}; its result is not released yet`, {
+      errorCode: 'not_released',
+    });
+  }
+  if (request.valuesPerMessage > 262_144) throw new SecaggError(Code.InvalidArgument, 'values_per_message must be <= 262144');
+  const perMessage = request.valuesPerMessage || deps.config.resultValuesPerMessage;
+  const headerBytes = await deps.store.readResultHeader(round.roundId);
+  if (!headerBytes) throw new SecaggError(Code.Internal, `round ${round.roundId} is released but has no result header`);
+  const header = fromBinary(ResultHeaderSchema, headerBytes);
+  yield create(GetResultResponseSchema, { frame: { case: 'header', value: header } });
+
+  // Re-slice the stored runs into messages of `perMessage` values, one stored run in memory at a time.
+  const runs = await deps.store.resultRunCount(round.roundId);
+  const count = header.contributionCount;
+  let pending = new Float64Array(0);
+  let offset = 0;
+  const emit = (values: Float64Array) => {
+    const mean = values.map((v) => v / count);
+    const message = create(GetResultResponseSchema, {
+      frame: { case: 'values', value: { offset, sumF64le: float64ToBytes(values), meanF64le: float64ToBytes(mean) } },
+    });
+    offset += values.length;
+    return message;
+  };
+  for (let r = 0; r < runs; r++) {
+    const run = await deps.store.readResultRun(round.roundId, r);
+    if (!run) throw new SecaggError(Code.Internal, `result run ${r} of round ${round.roundId} is missing`);
+    const values = bytesToFloat64(run);
+    const joined = new Float64Array(pending.length + values.length);
+    joined.set(pending);
+    joined.set(values, pending.length);
+    let start = 0;
+    for (; joined.length - start >= perMessage; start += perMessage) yield emit(joined.slice(start, start + perMessage));
+    pending = joined.slice(start);
+  }
+  if (pending.length > 0) yield emit(pending);
+}

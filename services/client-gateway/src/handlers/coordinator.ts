@@ -1,0 +1,62 @@
+/** The coordinator API: create, close, list and inspect rounds. */
+import { randomBytes } from 'node:crypto';
+import { create } from '@bufbuild/protobuf';
+import { Code, SecaggError, type CallContext } from '@secagg/core';
+import { checkRoundConfig } from '@secagg/protocol';
+import {
+  CloseRoundResponseSchema,
+  CreateRoundResponseSchema,
+  GetRoundStatusResponseSchema,
+  ListRoundsResponseSchema,
+  type CloseRoundRequest,
+  type CloseRoundResponse,
+  type CreateRoundRequest,
+  type CreateRoundResponse,
+  type GetRoundStatusRequest,
+  type GetRoundStatusResponse,
+  type ListRoundsRequest,
+  type ListRoundsResponse,
+} from '@secagg/proto';
+import { toRoundMessage } from '@secagg/store';
+import type { GatewayContext } from '../gateway-context.js';
+import { authorize } from '../domain/authorize.js';
+import { requireRound } from '../domain/rounds.js';
+
+export async function createRound(request: CreateRoundRequest, ctx: CallContext, deps: GatewayContext): Promise<CreateRoundResponse> {
+  await authorize(ctx, deps.tokens, ['coordinator']);
+  const now = deps.clock();
+  const config = checkRoundConfig(request.config, deps.config, now);
+  const roundId = `r-${randomBytes(9).toString('base64url')}`;
+  const key = await deps.keyholder.createRoundKey(
+    { roundId, config },
+    { deadline: deps.config.keyholderDeadlineMs },
+  );
+  if (!key.ckks) throw new SecaggError(Code.Internal, 'keyholder returned no CKKS parameters');
+  await deps.store.createRound({ roundId, config, ckks: key.ckks, publicKey: key.publicKey, createdMs: now });
+  await deps.queues.scheduleClose(roundId, Number(config.deadlineUnixMs) - now);
+  deps.logger.info({ roundId, vectorLength: config.vectorLength, minClients: config.minClients, maxClients: config.maxClients }, 'round created');
+  const round = await requireRound(deps.store, roundId);
+  return create(CreateRoundResponseSchema, { round: toRoundMessage(round) });
+}
+
+export async function closeRound(request: CloseRoundRequest, ctx: CallContext, deps: GatewayContext): Promise<CloseRoundResponse> {
+  await authorize(ctx, deps.tokens, ['coordinator']);
+  const round = await requireRound(deps.store, request.roundId);
+  const state = await deps.store.closeRound(round.roundId, deps.clock());
+  if (state === 'CLOSED') await deps.queues.enqueueFinalize(round.roundId);
+  deps.logger.info({ roundId: round.roundId, state }, 'round close requested');
+  return create(CloseRoundResponseSchema, { round: toRoundMessage(await requireRound(deps.store, round.roundId)) });
+}
+
+export async function listRounds(request: ListRoundsRequest, ctx: CallContext, deps: GatewayContext): Promise<ListRoundsResponse> {
+  await authorize(ctx, deps.tokens, ['coordinator', 'operator']);
+  if (request.limit > 1_000) throw new SecaggError(Code.InvalidArgument, 'limit must be <= 1000');
+  const ids = await deps.store.listRoundIds(request.limit || 50);
+  const rounds = (await Promise.all(ids.map((id) => deps.store.getRound(id)))).filter((r) => r !== undefined);
+  return create(ListRoundsResponseSchema, { rounds: rounds.map(toRoundMessage) });
+}
+
+export async function getRoundStatus(request: GetRoundStatusRequest, ctx: CallContext, deps: GatewayContext): Promise<GetRoundStatusResponse> {
+  await authorize(ctx, deps.tokens, ['coordinator', 'operator']);
+  return create(GetRoundStatusResponseSchema, { round: toRoundMessage(await requireRound(deps.store, request.roundId)) });
+}

@@ -1,0 +1,172 @@
+/**
+ * SubmitUpdate: header, ciphertext chunks in order, trailer. Each ciphertext
+ * is validated in plain TypeScript before anything else happens to it, then
+ * staged in Redis under a per-stream key. Only a complete stream whose digest
+ * matches is committed (atomically, once per client and round) and queued for
+ * folding; only then is the receipt sent.
+ *
+ * Idempotency: the same (client, update_id) after a commit returns the
+ * original receipt (and re-queues the fold, in case the first attempt died
+ * between commit and queueing: the fold job id makes that a no-op otherwise).
+ */
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { create } from '@bufbuild/protobuf';
+import { Code, SecaggError, type CallContext } from '@secagg/core';
+import { validateCiphertext } from '@secagg/ckks';
+import { checkUpdateId, formatOf } from '@secagg/protocol';
+import { SubmitUpdateResponseSchema, type SubmitUpdateRequest, type SubmitUpdateResponse, type UpdateHeader } from '@secagg/proto';
+import type { CommittedUpdate, RoundRecord } from '@secagg/store';
+import type { GatewayContext } from '../gateway-context.js';
+import { authorize, checkRoundScope } from '../domain/authorize.js';
+import { framesOf } from '../domain/frames.js';
+import { requireRound } from '../domain/rounds.js';
+
+export async function submitUpdate(
+  requests: AsyncIterable<SubmitUpdateRequest>,
+  ctx: CallContext,
+  deps: GatewayContext,
+): Promise<SubmitUpdateResponse> {
+  const { store, queues, config, clock, logger } = deps;
+  const principal = await authorize(ctx, deps.tokens, ['client']);
+  const frames = framesOf(requests, ctx.signal, config.streamIdleTimeoutMs);
+  const first = await frames.next();
+  if (first.done || first.value.frame.case !== 'header') {
+    throw new SecaggError(Code.InvalidArgument, 'the first frame must be the update header', { errorCode: 'bad_framing' });
+  }
+  const header = first.value.frame.value;
+  const updateId = checkUpdateId(header.updateId);
+  checkRoundScope(principal, header.roundId);
+  const round = await requireRound(store, header.roundId);
+  const clientId = principal.subject;
+
+  const earlier = await store.committedUpdateOf(round.roundId, clientId);
+  if (earlier) return answerForEarlier(earlier, updateId, round, clientId, deps);
+  checkHeader(header, round);
+
+  const format = formatOf(round.ckks);
+  const count = round.ckks.ciphertextCount;
+  const stagingId = randomUUID();
+  const digest = createHash('sha256');
+  const inflight: Promise<void>[] = [];
+  let received = 0;
+  let trailer: Uint8Array | undefined;
+  try {
+    for await (const request of frames) {
+      const frame = request.frame;
+      if (trailer) throw invalid('no frame may follow the trailer', 'bad_framing');
+      if (frame.case === 'chunk') {
+        const { index, ciphertext } = frame.value;
+        if (index !== received) throw invalid(`chunk ${index} arrived where chunk ${received} was expected`, 'chunk_order');
+        if (received >= count) throw invalid(`more than the ${count} chunks the header announced`, 'chunk_count');
+        const verdict = validateCiphertext(format, ciphertext);
+        if (!verdict.ok) throw invalid(`chunk ${index}: ${verdict.reason}`, 'bad_ciphertext');
+        digest.update(ciphertext);
+        // Redis applies one connection's commands in order, so chunks stay in
+        // index order while up to maxInflightChunksPerStream writes overlap.
+        inflight.push(store.stageChunk(round.roundId, stagingId, Buffer.from(ciphertext), config.stagedTtlMs));
+        if (inflight.length >= config.maxInflightChunksPerStream) await inflight.shift();
+        received++;
+      } else if (frame.case === 'trailer') {
+        trailer = frame.value.sha256;
+      } else {
+        throw invalid('only chunk frames and one trailer may follow the header', 'bad_framing');
+      }
+    }
+    await Promise.all(inflight);
+    if (!trailer) throw invalid('the stream ended without a trailer', 'bad_framing');
+    if (received !== count) throw invalid(`received ${received} of ${count} chunks`, 'chunk_count');
+    const sha256 = digest.digest();
+    if (trailer.length !== 32 || !timingSafeEqual(sha256, trailer)) {
+      throw invalid('trailer sha256 does not match the ciphertext bytes received', 'digest_mismatch');
+    }
+    const outcome = await store.commitUpdate({
+      roundId: round.roundId,
+      clientId,
+      updateId,
+      stagingId,
+      sha256: sha256.toString('hex'),
+      count,
+      nowMs: clock(),
+    });
+    switch (outcome.kind) {
+      case 'committed':
+        await queues.enqueueFold({ roundId: round.roundId, clientId, updateId });
+        if (outcome.closedNow) await queues.enqueueFinalize(round.roundId);
+        logger.info({ roundId: round.roundId, updateId, clientId, closedNow: outcome.closedNow }, 'update committed');
+        return receipt(round.roundId, clientId, { updateId, sha256: sha256.toString('hex'), count, committedMs: outcome.committedMs });
+      case 'exists':
+        return answerForEarlier(outcome.update, updateId, round, clientId, deps);
+      case 'client-has-update':
+        throw alreadyExists(round.roundId, outcome.otherUpdateId);
+      case 'not-found':
+        throw new SecaggError(Code.NotFound, `round ${round.roundId} does not exist`);
+      case 'not-open':
+        throw notOpen(round.roundId, outcome.state);
+      case 'incomplete':
+        throw new SecaggError(Code.Aborted, `staged ${outcome.staged} of ${count} chunks (staging expired?); retry the upload`, {
+          errorCode: 'staging_lost',
+        });
+      default:
+        return assertNever(outcome);
+    }
+  } catch (error) {
+    await Promise.allSettled(inflight);
+    await store.discardStaging(round.roundId, stagingId).catch(() => {});
+    throw error;
+  }
+}
+
+function checkHeader(header: UpdateHeader, round: RoundRecord): void {
+  if (round.state !== 'OPEN') throw notOpen(round.roundId, round.state);
+  if (header.vectorLength !== round.config!.vectorLength) {
+    throw invalid(`vector_length ${header.vectorLength} != the round's ${round.config!.vectorLength}`, 'vector_length');
+  }
+  if (header.ciphertextCount !== round.ckks.ciphertextCount) {
+    throw invalid(`ciphertext_count ${header.ciphertextCount} != the round's ${round.ckks.ciphertextCount}`, 'chunk_count');
+  }
+}
+
+async function answerForEarlier(
+  earlier: CommittedUpdate,
+  updateId: string,
+  round: RoundRecord,
+  clientId: string,
+  deps: GatewayContext,
+): Promise<SubmitUpdateResponse> {
+  if (earlier.updateId !== updateId) throw alreadyExists(round.roundId, earlier.updateId);
+  if (round.state === 'OPEN' || round.state === 'CLOSED') {
+    await deps.queues.enqueueFold({ roundId: round.roundId, clientId, updateId });
+  }
+  return receipt(round.roundId, clientId, earlier);
+}
+
+function receipt(roundId: string, clientId: string, update: CommittedUpdate): SubmitUpdateResponse {
+  return create(SubmitUpdateResponseSchema, {
+    receipt: {
+      roundId,
+      updateId: update.updateId,
+      clientId,
+      ciphertextCount: update.count,
+      sha256: Buffer.from(update.sha256, 'hex'),
+      committedUnixMs: BigInt(update.committedMs),
+    },
+  });
+}
+
+function invalid(message: string, errorCode: string): SecaggError {
+  return new SecaggError(Code.InvalidArgument, message, { errorCode });
+}
+
+function alreadyExists(roundId: string, otherUpdateId: string): SecaggError {
+  return new SecaggError(Code.AlreadyExists, `this client already committed update ${otherUpdateId} to round ${roundId}`, {
+    errorCode: 'client_has_update',
+  });
+}
+
+function notOpen(roundId: string, state: string): SecaggError {
+  return new SecaggError(Code.FailedPrecondition, `round ${roundId} is ${state}, not accepting updates`, { errorCode: 'round_not_open' });
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unexpected commit outcome ${JSON.stringify(value)}`);
+}

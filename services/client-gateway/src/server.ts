@@ -1,0 +1,63 @@
+/** The gateway's gRPC server: ClientService and CoordinatorService. */
+import * as grpc from '@grpc/grpc-js';
+import { addService, Code, SecaggError } from '@secagg/core';
+import { ClientService, CoordinatorService } from '@secagg/proto';
+import type { GatewayContext } from './gateway-context.js';
+import { submitUpdate } from './handlers/submit-update.js';
+import { getResult, getRound } from './handlers/client-reads.js';
+import { closeRound, createRound, getRoundStatus, listRounds } from './handlers/coordinator.js';
+
+/** Redis being down is the caller's cue to retry, not an internal error. */
+function storageUnavailable(error: unknown): unknown {
+  if (error instanceof SecaggError) return error;
+  const name = (error as Error)?.name ?? '';
+  const message = (error as Error)?.message ?? '';
+  if (name === 'MaxRetriesPerRequestError' || /Connection is closed|ECONNREFUSED|ECONNRESET|LOADING|READONLY/.test(message)) {
+    return new SecaggError(Code.Unavailable, 'storage temporarily unavailable; retry', { cause: error, retryAfterMs: 1_000 });
+  }
+  return error;
+}
+
+function guarded<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return (...args) => fn(...args).catch((error: unknown) => Promise.reject(storageUnavailable(error)));
+}
+
+function guardedStream<A extends unknown[], R>(fn: (...args: A) => AsyncIterable<R>): (...args: A) => AsyncIterable<R> {
+  return async function* (...args) {
+    try {
+      yield* fn(...args);
+    } catch (error) {
+      throw storageUnavailable(error);
+    }
+  };
+}
+
+export function createGatewayServer(deps: GatewayContext): grpc.Server {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': deps.config.maxMessageBytes,
+    'grpc.max_send_message_length': deps.config.maxMessageBytes,
+  });
+  const options = { logger: deps.logger };
+  addService(
+    server,
+    ClientService,
+    {
+      getRound: guarded((request, ctx) => getRound(request, ctx, deps)),
+      submitUpdate: guarded((requests, ctx) => submitUpdate(requests, ctx, deps)),
+      getResult: guardedStream((request, ctx) => getResult(request, ctx, deps)),
+    },
+    options,
+  );
+  addService(
+    server,
+    CoordinatorService,
+    {
+      createRound: guarded((request, ctx) => createRound(request, ctx, deps)),
+      closeRound: guarded((request, ctx) => closeRound(request, ctx, deps)),
+      listRounds: guarded((request, ctx) => listRounds(request, ctx, deps)),
+      getRoundStatus: guarded((request, ctx) => getRoundStatus(request, ctx, deps)),
+    },
+    options,
+  );
+  return server;
+}

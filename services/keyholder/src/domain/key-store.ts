@@ -1,0 +1,195 @@
+/**
+ * The keyholder's own durable store (SQLite via node:sqlite, WAL, synchronous
+ * FULL): sealed round secret keys, stored releases and the privacy ledger.
+ * It is deliberately not the shared queue Redis: nothing here is ever visible
+ * to the gateway or the aggregators.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+
+export type KeyStatus = 'ready' | 'consumed' | 'released' | 'refused';
+
+export interface RoundKeyRow {
+  roundId: string;
+  config: Uint8Array;
+  ckks: Uint8Array;
+  publicKey: Uint8Array;
+  status: KeyStatus;
+  reason: string;
+  createdMs: number;
+}
+
+export interface ReleaseRow {
+  roundId: string;
+  contributorsSha256: Uint8Array;
+  header: Uint8Array;
+  sum: Uint8Array;
+  releasedMs: number;
+}
+
+export interface LedgerEntry {
+  privacyGroup: string;
+  roundId: string;
+  noiseMultiplier: number;
+  samplingRate: number;
+  epsilon: number;
+  delta: number;
+  chargedMs: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS round_keys (
+  round_id TEXT PRIMARY KEY,
+  config BLOB NOT NULL,
+  ckks BLOB NOT NULL,
+  public_key BLOB NOT NULL,
+  sealed_secret_key BLOB,
+  status TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS releases (
+  round_id TEXT PRIMARY KEY,
+  contributors_sha256 BLOB NOT NULL,
+  header BLOB NOT NULL,
+  sum BLOB NOT NULL,
+  released_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  privacy_group TEXT NOT NULL,
+  round_id TEXT NOT NULL UNIQUE,
+  noise_multiplier REAL NOT NULL,
+  sampling_rate REAL NOT NULL,
+  epsilon REAL NOT NULL,
+  delta REAL NOT NULL,
+  charged_ms INTEGER NOT NULL
+);
+`;
+
+export class KeyStore {
+  private readonly db: DatabaseSync;
+
+  constructor(dataDir: string) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    this.db = new DatabaseSync(join(dataDir, 'keyholder.sqlite'));
+    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;');
+    this.db.exec(SCHEMA);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private transaction<T>(work: () => T): T {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = work();
+      this.db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      this.db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  /** Inserts a new round key; false if the round id exists already. */
+  insertRoundKey(row: Omit<RoundKeyRow, 'status' | 'reason'> & { sealedSecretKey: Uint8Array }): boolean {
+    const result = this.db
+      .prepare(
+        `INSERT OR IGNORE INTO round_keys (round_id, config, ckks, public_key, sealed_secret_key, status, created_ms)
+         VALUES (?, ?, ?, ?, ?, 'ready', ?)`,
+      )
+      .run(row.roundId, row.config, row.ckks, row.publicKey, row.sealedSecretKey, row.createdMs);
+    return result.changes === 1;
+  }
+
+  getRoundKey(roundId: string): RoundKeyRow | undefined {
+    const row = this.db
+      .prepare('SELECT round_id, config, ckks, public_key, status, reason, created_ms FROM round_keys WHERE round_id = ?')
+      .get(roundId) as Record<string, unknown> | undefined;
+    if (!row) return undefined;
+    return {
+      roundId: row.round_id as string,
+      config: row.config as Uint8Array,
+      ckks: row.ckks as Uint8Array,
+      publicKey: row.public_key as Uint8Array,
+      status: row.status as KeyStatus,
+      reason: row.reason as string,
+      createdMs: Number(row.created_ms),
+    };
+  }
+
+  /**
+   * Takes the sealed secret key out of the store for the round's one and only
+   * decryption: the key is deleted and the round marked consumed in the same
+   * transaction, before anything is decrypted. A crash after this point can
+   * waste the round, never allow a second decryption.
+   */
+  consumeSecretKey(roundId: string): Uint8Array | undefined {
+    return this.transaction(() => {
+      const row = this.db
+        .prepare(`SELECT sealed_secret_key FROM round_keys WHERE round_id = ? AND status = 'ready'`)
+        .get(roundId) as { sealed_secret_key: Uint8Array | null } | undefined;
+      if (!row?.sealed_secret_key) return undefined;
+      this.db
+        .prepare(`UPDATE round_keys SET sealed_secret_key = NULL, status = 'consumed', reason = 'decryption started' WHERE round_id = ?`)
+        .run(roundId);
+      return row.sealed_secret_key;
+    });
+  }
+
+  markRefused(roundId: string, reason: string): void {
+    this.db
+      .prepare(`UPDATE round_keys SET sealed_secret_key = NULL, status = 'refused', reason = ? WHERE round_id = ?`)
+      .run(reason, roundId);
+  }
+
+  /** Stores the release and charges the ledger in one durable transaction. */
+  recordRelease(release: ReleaseRow, charge: LedgerEntry): void {
+    this.transaction(() => {
+      this.db
+        .prepare('INSERT INTO releases (round_id, contributors_sha256, header, sum, released_ms) VALUES (?, ?, ?, ?, ?)')
+        .run(release.roundId, release.contributorsSha256, release.header, release.sum, release.releasedMs);
+      this.db
+        .prepare(
+          `INSERT INTO ledger (privacy_group, round_id, noise_multiplier, sampling_rate, epsilon, delta, charged_ms)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(charge.privacyGroup, charge.roundId, charge.noiseMultiplier, charge.samplingRate, charge.epsilon, charge.delta, charge.chargedMs);
+      this.db.prepare(`UPDATE round_keys SET status = 'released', reason = '' WHERE round_id = ?`).run(release.roundId);
+    });
+  }
+
+  getRelease(roundId: string): ReleaseRow | undefined {
+    const row = this.db
+      .prepare('SELECT round_id, contributors_sha256, header, sum, released_ms FROM releases WHERE round_id = ?')
+      .get(roundId) as Record<string, unknown> | undefined;
+    if (!row) return undefined;
+    return {
+      roundId: row.round_id as string,
+      contributorsSha256: row.contributors_sha256 as Uint8Array,
+      header: row.header as Uint8Array,
+      sum: row.sum as Uint8Array,
+      releasedMs: Number(row.released_ms),
+    };
+  }
+
+  ledger(privacyGroup?: string): LedgerEntry[] {
+    const rows = (
+      privacyGroup === undefined
+        ? this.db.prepare('SELECT * FROM ledger ORDER BY id').all()
+        : this.db.prepare('SELECT * FROM ledger WHERE privacy_group = ? ORDER BY id').all(privacyGroup)
+    ) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      privacyGroup: r.privacy_group as string,
+      roundId: r.round_id as string,
+      noiseMultiplier: r.noise_multiplier as number,
+      samplingRate: r.sampling_rate as number,
+      epsilon: r.epsilon as number,
+      delta: r.delta as number,
+      chargedMs: Number(r.charged_ms),
+    }));
+  }
+}

@@ -1,0 +1,27 @@
+/** The keyholder's gRPC server: wires handlers to the KeyholderService contract. */
+import * as grpc from '@grpc/grpc-js';
+import { addService } from '@secagg/core';
+import { KeyholderService } from '@secagg/proto';
+import type { KeyholderContext } from './keyholder-context.js';
+import { createRoundKey } from './handlers/create-round-key.js';
+import { releaseRound } from './handlers/release-round.js';
+
+/** Largest message the keyholder accepts: one ciphertext of the largest preset plus framing. */
+const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+
+export function createKeyholderServer(deps: KeyholderContext): grpc.Server {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  });
+  addService(
+    server,
+    KeyholderService,
+    {
+      createRoundKey: (request) => createRoundKey(request, deps),
+      releaseRound: (requests) => releaseRound(requests, deps),
+    },
+    { logger: deps.logger },
+  );
+  return server;
+}

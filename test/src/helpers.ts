@@ -1,0 +1,45 @@
+/** Shared helpers of the cross-service tests. */
+import { RoundState, type Round } from '@secagg/proto';
+import { clipToNorm, type SecaggClient } from '@secagg/sdk';
+
+/** Deterministic pseudo-random update with L2 norm about `norm`. */
+export function makeUpdate(length: number, seed: number, norm: number): Float64Array {
+  const values = new Float64Array(length);
+  let state = (seed * 2654435761) % 2 ** 31 || 1;
+  for (let i = 0; i < length; i++) {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    values[i] = ((state / 2 ** 31) * 2 - 1) * norm * Math.sqrt(3 / length);
+  }
+  return values;
+}
+
+/** The float64 sum of the clipped updates: what a noise-free release must equal. */
+export function clippedSum(updates: Float64Array[], clipNorm: number): Float64Array {
+  const sum = new Float64Array(updates[0]!.length);
+  for (const u of updates) {
+    const clipped = clipToNorm(u, clipNorm).values;
+    for (let i = 0; i < sum.length; i++) sum[i]! += clipped[i]!;
+  }
+  return sum;
+}
+
+export function maxAbsDiff(a: Float64Array, b: Float64Array): number {
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
+}
+
+const FINAL = [RoundState.RELEASED, RoundState.FAILED];
+
+/** Polls until the round is RELEASED or FAILED (or `timeoutMs` passes). */
+export async function waitForEnd(coordinator: SecaggClient, roundId: string, timeoutMs = 60_000): Promise<Round> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const round = await coordinator.getRoundStatus(roundId);
+    if (FINAL.includes(round.state)) return round;
+    if (Date.now() > deadline) throw new Error(`round ${roundId} still ${RoundState[round.state]} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export const inMinutes = (minutes: number) => BigInt(Date.now() + minutes * 60_000);
