@@ -68,7 +68,7 @@ export const positiveInt = () => z.coerce.number().int().positive();
 
 /** Copy of `config` with every key that looks secret replaced, for logging. */
 export function redactConfig(config: Record<string, unknown>): Record<string, unknown> {
-  const secret = /(key|secret|token|password|url)$/i;
+  const secret = /(key|kek|secret|token|password|url)$/i;
   return Object.fromEntries(
     Object.entries(config).map(([k, v]) => [k, secret.test(k) && v !== undefined ? redactValue(k, v) : v]),
   );

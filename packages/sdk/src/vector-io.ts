@@ -30,8 +30,9 @@ export function formatOfPath(path: string): 'raw' | 'npy' | 'safetensors' {
 }
 
 export function readVector(path: string): LoadedVector {
+  const format = formatOfPath(path);
   const bytes = readFileSync(path);
-  switch (formatOfPath(path)) {
+  switch (format) {
     case 'raw':
       return { values: decode(bytes, 'F32', `${path}`), layout: [{ name: 'values', shape: [bytes.length / 4] }] };
     case 'npy':
