@@ -197,7 +197,7 @@ describe('a full round through gateway, aggregators and keyholder', { timeout: 3
       frames.push(create(SubmitUpdateRequestSchema, { frame: { case: 'chunk', value: { index, ciphertext } } }));
     });
     frames.push(create(SubmitUpdateRequestSchema, { frame: { case: 'trailer', value: { sha256: digest.digest() } } }));
-    const raw = createClient(ClientService, cluster.gatewayAddress, { credentials: grpc.credentials.createInsecure() });
+    const raw = createClient(ClientService, cluster.gatewayAddress, { credentials: cluster.channelCredentials() });
     const metadata = new grpc.Metadata();
     metadata.set('authorization', `Bearer ${await cluster.token('client', 'evil')}`);
     await assert.rejects(raw.submitUpdate(frames, { metadata }), (e: SecaggError) => {

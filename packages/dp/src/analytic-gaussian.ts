@@ -85,5 +85,8 @@ export function analyticGaussianSigma(epsilon: number, delta: number, sensitivit
     if (ld(mid) > target) lo = mid;
     else hi = mid;
   }
-  return hi * sensitivity;
+  // Scaling by Δ perturbs the last bits; nudge up so δ(ε, σ, Δ) ≤ δ holds as evaluated.
+  let sigma = hi * sensitivity;
+  for (let i = 0; i < 100 && analyticGaussianDelta(epsilon, sigma, sensitivity) > delta; i++) sigma *= 1 + 2 ** -45;
+  return sigma;
 }

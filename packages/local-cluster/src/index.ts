@@ -1,2 +1,3 @@
 export * from './redis-server.js';
 export * from './local-cluster.js';
+export * from './certs.js';

@@ -6,7 +6,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdtempSync, rmSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -14,17 +15,21 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { generateSigningKeyPair, mintToken, type Role } from '@secagg/auth';
 import { SecaggClient } from '@secagg/sdk';
-import { redisAnswers, redisServerOnPath, startPrivateRedis, type PrivateRedis } from './redis-server.js';
+import { createDevCertificates, type CertificateFiles } from './certs.js';
+import { redisAnswers, redisServerOnPath, startPrivateRedis, type PrivateRedis, type PrivateRedisOptions } from './redis-server.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** The Redis configuration the project ships (compose, chaos tests). */
+export const SHIPPED_REDIS_CONF = join(REPO_ROOT, 'config', 'redis.conf');
 
 export type ServiceName = 'keyholder' | 'client-gateway' | 'aggregator';
 
 export interface LocalClusterOptions {
   /** Redis to use; default REDIS_URL or redis://127.0.0.1:6379, else a private redis-server. */
   redisUrl?: string;
-  /** Always start a private redis-server (with these extra args). */
-  privateRedisArgs?: string[];
+  /** Always start a private redis-server with these options (e.g. the shipped config/redis.conf). */
+  privateRedis?: PrivateRedisOptions;
   aggregators?: number;
   /** Key prefix; a random one by default so runs never share keys. */
   keyPrefix?: string;
@@ -34,6 +39,8 @@ export interface LocalClusterOptions {
   env?: Partial<Record<ServiceName, Record<string, string>>>;
   /** Directory for service logs (default: a temp dir). */
   logDir?: string;
+  /** Serve and call over plaintext gRPC (development flag) instead of TLS with development certificates. */
+  insecure?: boolean;
 }
 
 interface Managed {
@@ -51,6 +58,8 @@ export class LocalCluster {
   private readonly processes = new Map<string, Managed>();
   private signingKeyPem = '';
   private redis: PrivateRedis | undefined;
+  /** Development CA and service certificates (undefined when insecure). */
+  certificates: CertificateFiles | undefined;
 
   private constructor(
     readonly options: LocalClusterOptions,
@@ -62,13 +71,13 @@ export class LocalCluster {
   static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
     let redisUrl = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
     let privateRedis: PrivateRedis | undefined;
-    if (options.privateRedisArgs || !(await redisAnswers(redisUrl))) {
+    if (options.privateRedis || !(await redisAnswers(redisUrl))) {
       if (!redisServerOnPath()) {
         throw new Error(
           `no Redis answers at ${redisUrl} and redis-server is not on PATH: install Redis 7 (e.g. apt-get install redis-server) or set REDIS_URL`,
         );
       }
-      privateRedis = await startPrivateRedis(options.privateRedisArgs ?? []);
+      privateRedis = await startPrivateRedis(options.privateRedis ?? {});
       redisUrl = privateRedis.url;
     }
     const workDir = mkdtempSync(join(tmpdir(), 'secagg-cluster-'));
@@ -86,11 +95,18 @@ export class LocalCluster {
   private async boot(): Promise<void> {
     const { privateKeyPem, publicKeyPem } = await generateSigningKeyPair();
     this.signingKeyPem = privateKeyPem;
+    const insecure = this.options.insecure ?? false;
+    const certs = insecure ? undefined : createDevCertificates(join(this.workDir, 'tls'));
+    this.certificates = certs;
+    const tlsEnv = (prefix: string, identity: ServiceName, caKey: string): Record<string, string> =>
+      certs
+        ? { [`${prefix}_TLS_CERT_FILE`]: certs.cert(identity).certFile, [`${prefix}_TLS_KEY_FILE`]: certs.cert(identity).keyFile, [`${prefix}_${caKey}`]: certs.caFile }
+        : { [`${prefix}_ALLOW_INSECURE`]: 'true' };
     const keyholderPort = await this.spawnService('keyholder', 'keyholder', {
       KEYHOLDER_LISTEN_ADDRESS: '127.0.0.1:0',
       KEYHOLDER_DATA_DIR: join(this.workDir, 'keyholder'),
       KEYHOLDER_KEK: randomBytes(32).toString('base64'),
-      KEYHOLDER_ALLOW_INSECURE: 'true',
+      ...tlsEnv('KEYHOLDER', 'keyholder', 'TLS_CA_FILE'),
       KEYHOLDER_ALLOW_UNSAFE_NOISE_FREE_RELEASE: String(this.options.allowUnsafeNoiseFreeRelease ?? false),
       ...this.options.env?.keyholder,
     });
@@ -101,7 +117,7 @@ export class LocalCluster {
       GATEWAY_KEY_PREFIX: this.keyPrefix,
       GATEWAY_KEYHOLDER_ADDRESS: this.keyholderAddress,
       GATEWAY_TOKEN_PUBLIC_KEY: publicKeyPem,
-      GATEWAY_ALLOW_INSECURE: 'true',
+      ...tlsEnv('GATEWAY', 'client-gateway', 'KEYHOLDER_CA_FILE'),
       ...this.options.env?.['client-gateway'],
     });
     this.gatewayAddress = `127.0.0.1:${gatewayPort}`;
@@ -112,7 +128,7 @@ export class LocalCluster {
           AGGREGATOR_REDIS_URL: this.redisUrl,
           AGGREGATOR_KEY_PREFIX: this.keyPrefix,
           AGGREGATOR_KEYHOLDER_ADDRESS: this.keyholderAddress,
-          AGGREGATOR_ALLOW_INSECURE: 'true',
+          ...tlsEnv('AGGREGATOR', 'aggregator', 'KEYHOLDER_CA_FILE'),
           ...this.options.env?.aggregator,
         }),
       ),
@@ -171,6 +187,34 @@ export class LocalCluster {
     return this.processes.get(name)?.child.pid;
   }
 
+  /**
+   * Starts a stopped (killed) service again with the same configuration. A
+   * service with a listener comes back on the port it had, so peers and
+   * clients reconnect to the same address.
+   */
+  async restart(name: string): Promise<void> {
+    const managed = this.processes.get(name);
+    if (!managed) throw new Error(`no process ${name}`);
+    if (managed.child.exitCode === null && managed.child.signalCode === null) await this.kill(name, 'SIGKILL');
+    managed.log.end();
+    const env = { ...managed.env };
+    const address = name === 'keyholder' ? this.keyholderAddress : name === 'client-gateway' ? this.gatewayAddress : '';
+    if (name === 'keyholder') env.KEYHOLDER_LISTEN_ADDRESS = address;
+    if (name === 'client-gateway') env.GATEWAY_LISTEN_ADDRESS = address;
+    await this.spawnService(name, managed.service, env);
+  }
+
+  /** True while the named process runs. */
+  isRunning(name: string): boolean {
+    const managed = this.processes.get(name);
+    return managed !== undefined && managed.child.exitCode === null && managed.child.signalCode === null;
+  }
+
+  /** The private redis-server, when this cluster started one. */
+  get privateRedis(): PrivateRedis | undefined {
+    return this.redis;
+  }
+
   /** Sends `signal` and waits for the process to exit. */
   async kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const managed = this.processes.get(name);
@@ -187,7 +231,26 @@ export class LocalCluster {
 
   /** An SDK client with a fresh token for `subject`. */
   async client(role: Role, subject: string): Promise<SecaggClient> {
-    return new SecaggClient({ address: this.gatewayAddress, token: await this.token(role, subject), insecure: true });
+    return new SecaggClient({
+      address: this.gatewayAddress,
+      token: await this.token(role, subject),
+      caFile: this.certificates?.caFile,
+      insecure: this.certificates === undefined,
+    });
+  }
+
+  /** Issues a certificate for another identity from this cluster's development CA (tests of authorization). */
+  issueCertificate(identity: string): void {
+    createDevCertificates(join(this.workDir, 'tls'), [identity]);
+  }
+
+  /** Channel credentials that reach this cluster's listeners (TLS with its CA, or plaintext when insecure). */
+  channelCredentials(identity?: string): grpc.ChannelCredentials {
+    if (!this.certificates) return grpc.credentials.createInsecure();
+    const ca = readFileSync(this.certificates.caFile);
+    if (!identity) return grpc.credentials.createSsl(ca);
+    const { certFile, keyFile } = this.certificates.cert(identity);
+    return grpc.credentials.createSsl(ca, readFileSync(keyFile), readFileSync(certFile));
   }
 
   /** Stops every process (SIGTERM, then SIGKILL), deletes this run's Redis keys and temp files. */

@@ -37,39 +37,70 @@ export interface PrivateRedis {
   port: number;
   dir: string;
   process: ChildProcess;
+  /** SIGTERM and wait. */
   stop(): Promise<void>;
+  /** SIGKILL and wait: no shutdown save, no goodbye. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and directory (reloading its AOF). */
+  restart(): Promise<void>;
 }
 
 export function redisServerOnPath(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-/** Starts `redis-server` on a free port with its data in a temp dir; extra args are passed through. */
-export async function startPrivateRedis(extraArgs: string[] = [], port?: number, dir?: string): Promise<PrivateRedis> {
-  const chosenPort = port ?? (await freePort());
-  const dataDir = dir ?? mkdtempSync(join(tmpdir(), 'secagg-redis-'));
-  const child = spawn(
-    'redis-server',
-    ['--port', String(chosenPort), '--bind', '127.0.0.1', '--dir', dataDir, '--save', '', '--maxmemory-policy', 'noeviction', ...extraArgs],
-    { stdio: 'ignore' },
-  );
-  const url = `redis://127.0.0.1:${chosenPort}`;
+export interface PrivateRedisOptions {
+  /** A redis.conf to load first (e.g. the shipped config/redis.conf). */
+  configFile?: string;
+  /** Extra arguments, applied after the config file. */
+  args?: string[];
+  port?: number;
+  dir?: string;
+}
+
+async function spawnRedis(port: number, dir: string, options: PrivateRedisOptions): Promise<ChildProcess> {
+  const args = [
+    ...(options.configFile ? [options.configFile] : []),
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--dir', dir,
+    ...(options.configFile ? [] : ['--save', '', '--maxmemory-policy', 'noeviction']),
+    ...(options.args ?? []),
+  ];
+  const child = spawn('redis-server', args, { stdio: 'ignore' });
+  const url = `redis://127.0.0.1:${port}`;
   const deadline = Date.now() + 10_000;
   while (!(await redisAnswers(url, 200))) {
     if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`);
     if (Date.now() > deadline) throw new Error('redis-server did not answer within 10 s');
     await new Promise((r) => setTimeout(r, 50));
   }
-  return {
-    url,
-    port: chosenPort,
-    dir: dataDir,
-    process: child,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
+  return child;
+}
+
+function waitExit(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill(signal);
+  });
+}
+
+/** Starts `redis-server` on a free port with its data in a temp dir. */
+export async function startPrivateRedis(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
+  const port = options.port ?? (await freePort());
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'secagg-redis-'));
+  const redis: PrivateRedis = {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    process: await spawnRedis(port, dir, options),
+    stop: () => waitExit(redis.process, 'SIGTERM'),
+    kill: () => waitExit(redis.process, 'SIGKILL'),
+    restart: async () => {
+      await waitExit(redis.process, 'SIGKILL');
+      redis.process = await spawnRedis(port, dir, options);
+    },
   };
+  return redis;
 }

@@ -17,6 +17,10 @@ export const keyholderConfigSchema = z.strictObject({
   tlsKeyFile: z.string().optional(),
   /** CA (PEM) that signs the gateway's and aggregators' client certificates (mutual TLS). */
   tlsCaFile: z.string().optional(),
+  /** Certificate common name of the gateway: the only peer that may create round keys. */
+  gatewayIdentity: z.string().min(1).default('client-gateway'),
+  /** Certificate common name of the aggregators: the only peers that may release a round. */
+  aggregatorIdentity: z.string().min(1).default('aggregator'),
   /** DEVELOPMENT ONLY: serve plaintext gRPC. Logged loudly. */
   allowInsecure: envBoolean().default(false),
   /** TEST ONLY: honour rounds that ask for a noise-free release. Never in production. */

@@ -5,6 +5,7 @@ import { KeyholderService } from '@secagg/proto';
 import type { KeyholderContext } from './keyholder-context.js';
 import { createRoundKey } from './handlers/create-round-key.js';
 import { releaseRound } from './handlers/release-round.js';
+import { requirePeer } from './domain/peer-identity.js';
 
 /** Largest message the keyholder accepts: one ciphertext of the largest preset plus framing. */
 const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
@@ -18,8 +19,14 @@ export function createKeyholderServer(deps: KeyholderContext): grpc.Server {
     server,
     KeyholderService,
     {
-      createRoundKey: (request) => createRoundKey(request, deps),
-      releaseRound: (requests) => releaseRound(requests, deps),
+      createRoundKey: async (request, ctx) => {
+        requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
+        return createRoundKey(request, deps);
+      },
+      releaseRound: (requests, ctx) => {
+        requirePeer(ctx, deps.config.aggregatorIdentity, deps.config);
+        return releaseRound(requests, deps);
+      },
     },
     { logger: deps.logger },
   );
