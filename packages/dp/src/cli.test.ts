@@ -125,7 +125,7 @@ test('bad arguments: exit 2 with one line naming the argument', () => {
   bad([...EPS, '--orders', '2,0.5'], /--orders: every order must be > 1/);
   bad([...EPS, '--orders', '2,,3'], /--orders must be a comma-separated list/);
   bad([...EPS, '--conversion', 'tight'], /--conversion must be 'improved' or 'classic'/);
-  bad(['sigma', '--epsilon', '-1', '--delta', '1e-5'], /--epsilon must be >= 0/);
+  bad(['sigma', '--epsilon=-1', '--delta', '1e-5'], /--epsilon must be >= 0/);
   bad(['sigma', '--epsilon', '1', '--delta', '1e-5', '--sensitivity', '0'], /--sensitivity must be > 0/);
   bad(['noise-multiplier', '--epsilon', '0', '--delta', '1e-5', '--sampling-rate', '0.1', '--steps', '10'], /--epsilon must be > 0/);
 });
