@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { addCiphertextInto } from './add.js';
+import { addCiphertextInto, addDataView } from './add.js';
+import { checkCoefficientsDataView } from './layout-check.js';
 import { CkksEngine } from './engine.js';
 import { CkksError } from './errors.js';
 import { ciphertextFormat } from './format.js';
@@ -28,9 +28,11 @@ function coeffs(format: CiphertextFormat, bytes: Uint8Array): bigint[] {
   for (let o = format.dataOffset; o < bytes.length; o += 8) out.push(v.getBigUint64(o, true));
   return out;
 }
+const rand = seededRandom(99);
 function randomBelow(q: bigint): bigint {
+  const shift = BigInt(64 - q.toString(2).length);
   for (;;) {
-    const x = randomBytes(8).readBigUInt64LE() >> BigInt(64 - q.toString(2).length);
+    const x = ((BigInt(Math.floor(rand() * 2 ** 32)) << 32n) | BigInt(Math.floor(rand() * 2 ** 32))) >> shift;
     if (x < q) return x;
   }
 }
@@ -41,12 +43,18 @@ describe('addCiphertextInto (pure arithmetic)', () => {
       const f = ciphertextFormat({ preset, encoding: 'slots', scaleBits: 40 });
       const qs = f.moduli.map((m) => BigInt(m.decimal));
       const edge = (q: bigint, i: number): bigint => [0n, 1n, q - 1n, q - 2n, q / 2n, (q + 1n) / 2n, 0xffffffffn, 0x100000000n][i % 8]! % q;
-      const a = synthetic(f, (p, j, i) => (i < 64 ? edge(qs[j]!, i) : randomBelow(qs[j]!)));
-      const b = synthetic(f, (p, j, i) => (i < 64 ? edge(qs[j]!, i >> 3) : randomBelow(qs[j]!)));
+      const a = synthetic(f, (_p, j, i) => (i < 64 ? edge(qs[j]!, i) : randomBelow(qs[j]!)));
+      const b = synthetic(f, (_p, j, i) => (i < 64 ? edge(qs[j]!, i >> 3) : randomBelow(qs[j]!)));
       const cb = coeffs(f, b);
       const want = coeffs(f, a).map((x, idx) => (x + cb[idx]!) % qs[Math.floor(idx / f.polyModulusDegree) % qs.length]!);
+      const portable = a.slice();
       addCiphertextInto(f, a, b);
       assert.deepEqual(coeffs(f, a), want);
+      addDataView(f, portable, b); // the big-endian fallback computes the same
+      assert.deepEqual(portable, a);
+      assert.equal(checkCoefficientsDataView(new DataView(a.buffer), 113, 2, f.moduli, f.polyModulusDegree, String), undefined);
+      new DataView(portable.buffer).setBigUint64(113 + 8 * 5, qs[0]!, true);
+      assert.equal(checkCoefficientsDataView(new DataView(portable.buffer), 113, 2, f.moduli, f.polyModulusDegree, (p) => `polynomial ${p}`), `coefficient 5 of polynomial 0${qs.length > 1 ? ' (prime 0)' : ''} >= q`);
       assert.equal(Buffer.from(a.subarray(0, 113)).toString('hex'), f.headerHex, 'header untouched');
     });
   }

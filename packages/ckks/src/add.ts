@@ -17,9 +17,10 @@ import { LITTLE_ENDIAN_HOST, wordsOf, writeBack } from './words.js';
  * acc := acc + addend, coefficient-wise mod each prime. Both must be
  * ciphertexts of `format` that passed {@link validateCiphertext} (only their
  * lengths are rechecked here: the gateway validates once, the aggregator adds
- * many times). Primes are < 2^61, so each uint64 is handled as two exact
- * 32-bit halves in doubles: no BigInt. `acc` must be writable; any byteOffset
- * works; `acc` and `addend` may be the same array (doubling).
+ * many times). Primes are < 2^61, so each uint64 is handled as two 32-bit
+ * halves with exact carry/borrow arithmetic: no BigInt. `acc` must be
+ * writable; any byteOffset works; `acc` and `addend` may be the same array
+ * (doubling) but must not otherwise overlap.
  */
 export function addCiphertextInto(format: CiphertextFormat, acc: Uint8Array, addend: Uint8Array): void {
   if (acc.length !== format.byteLength || addend.length !== format.byteLength) {
@@ -76,8 +77,8 @@ function addModBlock(A: Int32Array, B: Int32Array, start: number, end: number, q
   }
 }
 
-/** Portable path for big-endian hosts: DataView reads, same arithmetic. */
-function addDataView(format: CiphertextFormat, acc: Uint8Array, addend: Uint8Array): void {
+/** Portable path for big-endian hosts: DataView reads, exact double arithmetic. Exported for tests. */
+export function addDataView(format: CiphertextFormat, acc: Uint8Array, addend: Uint8Array): void {
   const a = viewOf(acc);
   const b = viewOf(addend);
   const n = format.polyModulusDegree;

@@ -128,6 +128,24 @@ describe('the default preset (n4096-q54)', () => {
   }
 });
 
+describe('worker threads', () => {
+  it('loads its own SEAL in a worker and round-trips there', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const source = `
+      import { parentPort } from 'node:worker_threads';
+      const { CkksEngine } = await import(${JSON.stringify(new URL('./index.js', import.meta.url).href)});
+      using engine = await CkksEngine.create({ preset: 'n2048-q54', encoding: 'coefficients', scaleBits: 40 });
+      const keys = engine.generateKeyPair();
+      const ct = engine.createEncryptor(keys.publicKey).encrypt(new Float64Array([1.25, -3]));
+      parentPort.postMessage([...engine.createDecryptor(keys.secretKey).decrypt(ct).subarray(0, 2)]);
+    `;
+    const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(source)}`), { type: 'module' } as object);
+    const [result] = (await Promise.all([new Promise((resolve, reject) => worker.once('message', resolve).once('error', reject))])) as [number[]];
+    await worker.terminate();
+    assert.ok(maxAbsDiff(result, [1.25, -3]) < 1e-8, String(result));
+  });
+});
+
 describe('disposal and errors', () => {
   it('dispose() frees children, is idempotent, and later use throws disposed', async () => {
     const engine = await CkksEngine.create({ preset: 'n2048-q54', encoding: 'slots', scaleBits: 40 });

@@ -99,7 +99,7 @@ class NttBridge {
   private readonly decodeModulus: CiphertextFormat['moduli'][number];
 
   constructor(
-    private readonly seal: Seal,
+    seal: Seal,
     private readonly context: SEALContext,
     private readonly format: CiphertextFormat,
     private readonly none: ComprModeType,

@@ -4,7 +4,7 @@
  * against its prime; only on a mismatch does {@link diagnosePrefix} walk the
  * field table to say precisely which field is wrong. Never dumps bytes.
  */
-import { readU64ForMessage, TWO_32, viewOf } from './bytes.js';
+import { readU64ForMessage, viewOf } from './bytes.js';
 import type { ModulusWords } from './format.js';
 import { LITTLE_ENDIAN_HOST, wordsOf } from './words.js';
 
@@ -156,7 +156,8 @@ function coefficientReason(poly: number, j: number, k: number, i: number, polyNa
   return `coefficient ${i} of ${polyName(poly)}${k > 1 ? ` (prime ${j})` : ''} >= q`;
 }
 
-function checkCoefficientsDataView(
+/** Portable path for big-endian hosts; exported for tests. */
+export function checkCoefficientsDataView(
   view: DataView,
   offset: number,
   polys: number,
@@ -186,4 +187,3 @@ export function allZero(bytes: Uint8Array, from: number, to: number): boolean {
   return true;
 }
 
-export { TWO_32 };

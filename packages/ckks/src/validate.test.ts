@@ -51,6 +51,14 @@ describe('validateCiphertext', () => {
 
   it('accepts the pure format (recorded constants) exactly like the SEAL-computed one', () => {
     assert.deepEqual(ciphertextFormat(params), format);
+    assert.equal(reason(valid, ciphertextFormat(params)), 'ok');
+  });
+
+  it('works with a format that crossed a thread or a queue (structuredClone, JSON)', () => {
+    assert.equal(reason(valid, structuredClone(format)), 'ok');
+    const viaJson = JSON.parse(JSON.stringify(format)) as CiphertextFormat;
+    assert.equal(reason(valid, viaJson), 'ok');
+    assert.equal(reason(mutated((_b, v) => v.setFloat64(73, 2 ** 41, true)), viaJson), 'scale 2^41 != 2^40');
   });
 
   it('rejects wrong lengths and random bytes', () => {
