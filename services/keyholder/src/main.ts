@@ -23,7 +23,8 @@ const server = createKeyholderServer({
   engines,
   logger,
   clock: Date.now,
-  defaultEncoding: Encoding.SLOTS,
+  // Coefficient encoding: N values per ciphertext, half the bytes per value of slots (16.03 vs 32.06 B).
+  defaultEncoding: Encoding.COEFFICIENTS,
 });
 const port = await bindServer(server, config.listenAddress, serverCredentials(config, logger));
 logListening(logger, 'keyholder', port);
