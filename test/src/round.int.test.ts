@@ -170,7 +170,7 @@ describe('a full round through gateway, aggregators and keyholder', { timeout: 3
 
   it('rejects a malformed ciphertext naming the chunk, and the round still completes correctly', async () => {
     const coordinator = await cluster.client('coordinator', 'coord');
-    const length = 5_000;
+    const length = 20_000; // at least 3 ciphertexts with either encoding
     const round = await coordinator.createRound({
       vectorLength: length,
       minClients: 2,
