@@ -1,0 +1,90 @@
+/**
+ * The gRPC health checking protocol (grpc.health.v1) with real readiness:
+ * each service registers named checks (Redis reachable, keyholder reachable,
+ * SEAL loaded, …); a monitor runs them periodically and reports SERVING only
+ * while all pass and the process is not draining. The overall status ('')
+ * and each gRPC service name of the process report the same state.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import type { Logger } from 'pino';
+
+/** A readiness check: resolves true when the dependency is usable. Must not throw for long. */
+export type ReadinessCheck = () => Promise<boolean>;
+
+export interface HealthOptions {
+  /** gRPC service names this process serves (reported alongside the overall status ''). */
+  services: readonly string[];
+  checks: Record<string, ReadinessCheck>;
+  /** How often checks run, ms. */
+  intervalMs: number;
+  /** A check that takes longer than this counts as failed, ms. */
+  checkTimeoutMs: number;
+  logger: Logger;
+}
+
+export class HealthMonitor {
+  private readonly implementation: HealthImplementation;
+  private timer: NodeJS.Timeout | undefined;
+  private draining = false;
+  private status: ServingStatus = 'NOT_SERVING';
+  /** The result of each check in the last run (for logs and tests). */
+  readonly lastResults = new Map<string, boolean>();
+
+  constructor(private readonly options: HealthOptions) {
+    this.implementation = new HealthImplementation({ '': 'NOT_SERVING', ...Object.fromEntries(options.services.map((s) => [s, 'NOT_SERVING'])) });
+  }
+
+  addToServer(server: grpc.Server): void {
+    this.implementation.addToServer(server);
+  }
+
+  /** Runs the checks now and then every intervalMs. */
+  async start(): Promise<void> {
+    await this.runChecks();
+    this.timer = setInterval(() => void this.runChecks(), this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  /** From now on NOT_SERVING: load balancers stop sending new work. */
+  drain(): void {
+    this.draining = true;
+    this.setStatus('NOT_SERVING');
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  get serving(): boolean {
+    return this.status === 'SERVING';
+  }
+
+  private async runChecks(): Promise<void> {
+    const entries = Object.entries(this.options.checks);
+    const results = await Promise.all(entries.map(([, check]) => withTimeout(check(), this.options.checkTimeoutMs)));
+    entries.forEach(([name], i) => {
+      const ok = results[i]!;
+      if (this.lastResults.get(name) !== ok) this.options.logger.info({ check: name, ok }, ok ? 'readiness check passes' : 'readiness check fails');
+      this.lastResults.set(name, ok);
+    });
+    this.setStatus(!this.draining && results.every(Boolean) ? 'SERVING' : 'NOT_SERVING');
+  }
+
+  private setStatus(status: ServingStatus): void {
+    if (status === this.status) return;
+    this.status = status;
+    this.implementation.setStatus('', status);
+    for (const service of this.options.services) this.implementation.setStatus(service, status);
+  }
+}
+
+function withTimeout(check: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    check.catch(() => false),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,81 @@
+/**
+ * Prometheus metrics (prom-client): one registry per process with the
+ * default process metrics, a gRPC call counter and latency histogram every
+ * service shares, and an HTTP listener serving /metrics.
+ */
+import { createServer, type Server } from 'node:http';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class ServiceMetrics {
+  readonly registry = new Registry();
+  readonly grpcCalls: Counter<'method' | 'code'>;
+  readonly grpcLatency: Histogram<'method'>;
+
+  constructor(readonly service: string) {
+    this.registry.setDefaultLabels({ service });
+    collectDefaultMetrics({ register: this.registry, prefix: 'secagg_' });
+    this.grpcCalls = new Counter({
+      name: 'secagg_grpc_calls_total',
+      help: 'gRPC calls handled, by method and status code',
+      labelNames: ['method', 'code'],
+      registers: [this.registry],
+    });
+    this.grpcLatency = new Histogram({
+      name: 'secagg_grpc_call_seconds',
+      help: 'gRPC call duration',
+      labelNames: ['method'],
+      buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10, 60],
+      registers: [this.registry],
+    });
+  }
+
+  /** An observer for core's addService(onCallEnd). */
+  readonly onCallEnd = (method: string, code: number, durationMs: number): void => {
+    const name = codeNames[code] ?? String(code);
+    this.grpcCalls.inc({ method, code: name });
+    this.grpcLatency.observe({ method }, durationMs / 1000);
+  };
+
+  counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    return new Counter({ name, help, labelNames: labelNames as L[], registers: [this.registry] });
+  }
+
+  histogram<L extends string>(name: string, help: string, buckets: number[], labelNames: readonly L[] = []): Histogram<L> {
+    return new Histogram({ name, help, buckets, labelNames: labelNames as L[], registers: [this.registry] });
+  }
+
+  /** Serves GET /metrics on host:port (port 0: a free one); resolves with the bound port. */
+  async listen(address: string): Promise<{ port: number; server: Server }> {
+    const [host, port] = splitAddress(address);
+    const server = createServer((request, response) => {
+      if (request.method === 'GET' && request.url === '/metrics') {
+        this.registry.metrics().then(
+          (body) => {
+            response.writeHead(200, { 'content-type': this.registry.contentType });
+            response.end(body);
+          },
+          () => {
+            response.writeHead(500);
+            response.end();
+          },
+        );
+      } else {
+        response.writeHead(404);
+        response.end();
+      }
+    });
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve()));
+    return { port: (server.address() as { port: number }).port, server };
+  }
+}
+
+function splitAddress(address: string): [string, number] {
+  const index = address.lastIndexOf(':');
+  return [address.slice(0, index) || '0.0.0.0', Number(address.slice(index + 1))];
+}
+
+const codeNames: Record<number, string> = {
+  0: 'OK', 1: 'CANCELLED', 2: 'UNKNOWN', 3: 'INVALID_ARGUMENT', 4: 'DEADLINE_EXCEEDED', 5: 'NOT_FOUND', 6: 'ALREADY_EXISTS',
+  7: 'PERMISSION_DENIED', 8: 'RESOURCE_EXHAUSTED', 9: 'FAILED_PRECONDITION', 10: 'ABORTED', 11: 'OUT_OF_RANGE',
+  12: 'UNIMPLEMENTED', 13: 'INTERNAL', 14: 'UNAVAILABLE', 15: 'DATA_LOSS', 16: 'UNAUTHENTICATED',
+};
