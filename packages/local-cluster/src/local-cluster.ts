@@ -229,13 +229,18 @@ export class LocalCluster {
     return mintToken(this.signingKeyPem, { subject, role, ttlSeconds: 3_600, round });
   }
 
-  /** An SDK client with a fresh token for `subject`. */
-  async client(role: Role, subject: string): Promise<SecaggClient> {
+  /**
+   * An SDK client with a fresh token for `subject`. Simulated clients share
+   * this process, so by default they encrypt on the calling thread rather
+   * than each starting a worker pool.
+   */
+  async client(role: Role, subject: string, options: { encryptionThreads?: number } = {}): Promise<SecaggClient> {
     return new SecaggClient({
       address: this.gatewayAddress,
       token: await this.token(role, subject),
       caFile: this.certificates?.caFile,
       insecure: this.certificates === undefined,
+      encryptionThreads: options.encryptionThreads ?? 0,
     });
   }
 

@@ -9,7 +9,9 @@ import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
 import { Code, createClient, isSecaggError, type ServiceClient } from '@secagg/core';
-import { CkksEngine, encryptVector } from '@secagg/ckks';
+import { availableParallelism } from 'node:os';
+import { CkksEngine, encryptVector, type CkksEncryptor, type CkksParams } from '@secagg/ckks';
+import { EncryptionPool } from './encryption-pool.js';
 import { bytesToFloat64, toCkksParams } from '@secagg/protocol';
 import {
   ClientService,
@@ -21,6 +23,7 @@ import {
   type Round,
   type RoundConfig,
   type SubmitUpdateRequest,
+  type SubmitUpdateRequestSchema,
 } from '@secagg/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { clipToNorm } from './clip.js';
@@ -38,6 +41,8 @@ export interface SecaggClientOptions {
   maxAttempts?: number;
   /** First backoff, ms, doubled per attempt (capped at 10 s) unless the server sends a retry hint. Default 200. */
   initialBackoffMs?: number;
+  /** Worker threads that encrypt in parallel; 0 encrypts on the calling thread. Default: the machine's cores. */
+  encryptionThreads?: number;
 }
 
 export interface SubmitProgress {
@@ -76,6 +81,7 @@ export class SecaggClient {
   private readonly clients: ServiceClient<typeof ClientService>;
   private readonly coordinator: ServiceClient<typeof CoordinatorService>;
   private readonly metadata: grpc.Metadata;
+  private pool: EncryptionPool | undefined;
 
   constructor(private readonly options: SecaggClientOptions) {
     const credentials = options.insecure
@@ -94,6 +100,16 @@ export class SecaggClient {
   close(): void {
     this.clients.close();
     this.coordinator.close();
+    void this.pool?.close();
+    this.pool = undefined;
+  }
+
+  /** Ciphertexts of `values`, on worker threads when configured, in index order. */
+  private ciphertexts(params: CkksParams, publicKey: Uint8Array, values: Float64Array, encryptor: CkksEncryptor): AsyncIterable<Uint8Array> | Iterable<Uint8Array> {
+    const threads = this.options.encryptionThreads ?? availableParallelism();
+    if (threads <= 0) return encryptVector(encryptor, params, values);
+    this.pool ??= new EncryptionPool(threads);
+    return this.pool.encrypt(params, publicKey, values);
   }
 
   private call() {
@@ -123,7 +139,8 @@ export class SecaggClient {
     const maxAttempts = this.options.maxAttempts ?? 8;
     for (let attempt = 1; ; attempt++) {
       bytesSent = 0;
-      function* frames(): Generator<MessageInitShape<typeof import('@secagg/proto').SubmitUpdateRequestSchema>> {
+      const ciphertexts = this.ciphertexts(params, publicKey, clip.values, encryptor);
+      async function* frames(): AsyncGenerator<MessageInitShape<typeof SubmitUpdateRequestSchema>> {
         yield {
           frame: {
             case: 'header',
@@ -132,7 +149,7 @@ export class SecaggClient {
         };
         const digest = createHash('sha256');
         let index = 0;
-        for (const ciphertext of encryptVector(encryptor, params, clip.values)) {
+        for await (const ciphertext of ciphertexts) {
           digest.update(ciphertext);
           bytesSent += ciphertext.byteLength;
           yield { frame: { case: 'chunk', value: { index, ciphertext } } };
@@ -142,7 +159,7 @@ export class SecaggClient {
         yield { frame: { case: 'trailer', value: { sha256: digest.digest() } } };
       }
       try {
-        const response = await this.clients.submitUpdate(frames() as Iterable<SubmitUpdateRequest>, this.call());
+        const response = await this.clients.submitUpdate(frames() as AsyncIterable<SubmitUpdateRequest>, this.call());
         return { receipt: response.receipt!, updateId, originalNorm: clip.originalNorm, clipped: clip.clipped, bytesSent, attempts: attempt };
       } catch (error) {
         if (!isSecaggError(error, ...RETRYABLE) || attempt >= maxAttempts) throw error;

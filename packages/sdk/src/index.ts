@@ -1,3 +1,4 @@
 export * from './clip.js';
 export * from './client.js';
 export * from './vector-io.js';
+export * from './encryption-pool.js';
