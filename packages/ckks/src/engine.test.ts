@@ -111,14 +111,16 @@ for (const encoding of ['slots', 'coefficients'] as Encoding[]) {
   });
 }
 
-describe('the default preset (n4096-q54)', () => {
+describe('the 4096-degree presets (n4096-q60p49 default, n4096-q54)', () => {
+  const keySizes = { 'n4096-q60p49': { publicKey: 65_730, secretKey: 65_624 }, 'n4096-q54': { publicKey: 32_962, secretKey: 32_856 } };
+  for (const [preset, sizes] of Object.entries(keySizes) as [PresetName, { publicKey: number; secretKey: number }][])
   for (const encoding of ['slots', 'coefficients'] as Encoding[]) {
-    it(`round-trips at the scale chosen for 1,000 clients (${encoding})`, async () => {
-      const scaleBits = chooseScaleBits('n4096-q54', encoding, 1000, 1);
-      using engine = await CkksEngine.create({ preset: 'n4096-q54', encoding, scaleBits });
+    it(`${preset} round-trips at the scale chosen for 1,000 clients (${encoding})`, async () => {
+      const scaleBits = chooseScaleBits(preset, encoding, 1000, 1);
+      using engine = await CkksEngine.create({ preset, encoding, scaleBits });
       const keys = engine.generateKeyPair();
-      assert.equal(keys.publicKey.length, 32_962);
-      assert.equal(keys.secretKey.length, 32_856);
+      assert.equal(keys.publicKey.length, sizes.publicKey);
+      assert.equal(keys.secretKey.length, sizes.secretKey);
       const per = encoding === 'slots' ? 2048 : 4096;
       const x = Float64Array.from({ length: per }, (_, i) => Math.sin(i));
       const ct = engine.createEncryptor(keys.publicKey).encrypt(x);

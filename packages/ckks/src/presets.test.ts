@@ -10,7 +10,8 @@ const b: CkksParams = { preset: 'n4096-q54', encoding: 'slots', scaleBits: 40 };
 
 describe('presets', () => {
   it('has the documented parameter sets and default', () => {
-    assert.equal(DEFAULT_PRESET, 'n4096-q54');
+    assert.equal(DEFAULT_PRESET, 'n4096-q60p49');
+    assert.deepEqual(PRESETS['n4096-q60p49'].coeffModulusBits, [60, 49]);
     assert.deepEqual(PRESETS['n8192-q60x4'].coeffModulusBits, [60, 40, 40, 60]);
     assert.equal(PRESETS['n2048-q54'].polyModulusDegree, 2048);
     for (const p of Object.values(PRESETS)) assert.equal(p.securityBits, 128);
@@ -21,6 +22,8 @@ describe('presets', () => {
     assert.equal(ciphertextByteLength({ ...b, preset: 'n2048-q54' }), 32_881);
     assert.equal(ciphertextByteLength({ ...b, preset: 'n8192-q60x4' }), 393_329);
     assert.equal(ciphertextByteLength({ ...b, encoding: 'coefficients' }), 65_649);
+    // The default carries only its 60-bit data prime: the same bytes as n4096-q54.
+    assert.equal(ciphertextByteLength({ preset: 'n4096-q60p49', encoding: 'coefficients', scaleBits: 40 }), 65_649);
     assert.equal(ciphertextFormat(b).byteLength, 65_649);
   });
 

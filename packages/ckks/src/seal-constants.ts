@@ -23,6 +23,12 @@ export interface SealConstants {
 }
 
 export const SEAL_CONSTANTS: Readonly<Record<PresetName, SealConstants>> = Object.freeze({
+  'n4096-q60p49': {
+    dataPrimes: ['1152921504606830593'],
+    dataParmsIdHex: '6afd21c68eaea2fa8274edfa3723ade74760cc4465d33aa4aa8ca90de97960fe',
+    keyPrimes: ['1152921504606830593', '562949953216513'],
+    keyParmsIdHex: '2824edc5a634bcce1179e0c219f216b5742d7b94555ba053ff1cfc3a48b2d149',
+  },
   'n4096-q54': {
     dataPrimes: ['18014398509309953'],
     dataParmsIdHex: '51ae543f0924b47aa9562856693865639a047f41c515f2f8855145be0cc678b5',

@@ -41,7 +41,7 @@ const cluster = await LocalCluster.start({ aggregators: 2 });
 let exitCode = 1;
 try {
   const coordinator = await cluster.client('coordinator', 'demo-coordinator');
-  const round = await coordinator.createRound({
+  const { round, privacy } = await coordinator.createRoundWithPrivacy({
     vectorLength: length,
     minClients: clients,
     maxClients: clients,
@@ -96,6 +96,7 @@ try {
     ['max |released mean - true mean|', maxDiff.toPrecision(4)],
     ['max allowed (6 sigma/count)', limit.toPrecision(4)],
     ['epsilon of this release (delta)', `${result.header.epsilonSpent.toPrecision(4)} (${result.header.delta})`],
+    ['flooding margin (bits; 40 = default minimum)', privacy.floodingMarginBits.toFixed(1)],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   console.log(`\n| ${'measure'.padEnd(width)} | value |\n|${'-'.repeat(width + 2)}|-------|`);

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { isRedisClusterUrl, parseRedisClusterUrl, primaries } from '@secagg/queue';
 import { generateSigningKeyPair, mintToken, type Role } from '@secagg/auth';
 import { SecaggClient } from '@secagg/sdk';
 import { createDevCertificates, type CertificateFiles } from './certs.js';
@@ -58,6 +59,8 @@ export class LocalCluster {
   private readonly processes = new Map<string, Managed>();
   private signingKeyPem = '';
   private redis: PrivateRedis | undefined;
+  /** Port of each process's Prometheus /metrics listener, by process name. */
+  readonly metricsPorts = new Map<string, number>();
   /** Development CA and service certificates (undefined when insecure). */
   certificates: CertificateFiles | undefined;
 
@@ -72,6 +75,8 @@ export class LocalCluster {
     let redisUrl = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
     let privateRedis: PrivateRedis | undefined;
     if (options.privateRedis || !(await redisAnswers(redisUrl))) {
+      // A cluster was asked for: a private single Redis in its place would hide the point.
+      if (!options.privateRedis && isRedisClusterUrl(redisUrl)) throw new Error('no node of the Redis Cluster given by redisUrl answers');
       if (!redisServerOnPath()) {
         throw new Error(
           `no Redis answers at ${redisUrl} and redis-server is not on PATH: install Redis 7 (e.g. apt-get install redis-server) or set REDIS_URL`,
@@ -106,11 +111,14 @@ export class LocalCluster {
       KEYHOLDER_LISTEN_ADDRESS: '127.0.0.1:0',
       KEYHOLDER_DATA_DIR: join(this.workDir, 'keyholder'),
       KEYHOLDER_KEK: randomBytes(32).toString('base64'),
+      KEYHOLDER_METRICS_LISTEN_ADDRESS: '127.0.0.1:0',
       ...tlsEnv('KEYHOLDER', 'keyholder', 'TLS_CA_FILE'),
       KEYHOLDER_ALLOW_UNSAFE_NOISE_FREE_RELEASE: String(this.options.allowUnsafeNoiseFreeRelease ?? false),
       ...this.options.env?.keyholder,
     });
-    this.keyholderAddress = `127.0.0.1:${keyholderPort}`;
+    // Dial by name: the development certificates name localhost, and TLS
+    // servername must not be an IP address (RFC 6066; Node warns).
+    this.keyholderAddress = `localhost:${keyholderPort}`;
     const gatewayPort = await this.spawnService('client-gateway', 'client-gateway', {
       GATEWAY_LISTEN_ADDRESS: '127.0.0.1:0',
       GATEWAY_REDIS_URL: this.redisUrl,
@@ -120,7 +128,7 @@ export class LocalCluster {
       ...tlsEnv('GATEWAY', 'client-gateway', 'KEYHOLDER_CA_FILE'),
       ...this.options.env?.['client-gateway'],
     });
-    this.gatewayAddress = `127.0.0.1:${gatewayPort}`;
+    this.gatewayAddress = `localhost:${gatewayPort}`;
     const aggregators = this.options.aggregators ?? 2;
     await Promise.all(
       Array.from({ length: aggregators }, (_, i) =>
@@ -152,6 +160,10 @@ export class LocalCluster {
         log.write(`${line}\n`);
         managed.lines.push(line);
         if (managed.lines.length > 2_000) managed.lines.shift();
+        if (line.includes('"event":"metrics"')) {
+          const port = /"port":(\d+)/.exec(line)?.[1];
+          if (port) this.metricsPorts.set(name, Number(port));
+        }
         if (line.includes('"event":"listening"') || line.includes('"event":"ready"')) {
           clearTimeout(timer);
           const port = /"port":(\d+)/.exec(line)?.[1];
@@ -198,9 +210,10 @@ export class LocalCluster {
     if (managed.child.exitCode === null && managed.child.signalCode === null) await this.kill(name, 'SIGKILL');
     managed.log.end();
     const env = { ...managed.env };
-    const address = name === 'keyholder' ? this.keyholderAddress : name === 'client-gateway' ? this.gatewayAddress : '';
-    if (name === 'keyholder') env.KEYHOLDER_LISTEN_ADDRESS = address;
-    if (name === 'client-gateway') env.GATEWAY_LISTEN_ADDRESS = address;
+    // Clients dial localhost:<port> (the certificates name localhost); the listener binds 127.0.0.1.
+    const portOf = (address: string) => address.slice(address.lastIndexOf(':') + 1);
+    if (name === 'keyholder') env.KEYHOLDER_LISTEN_ADDRESS = `127.0.0.1:${portOf(this.keyholderAddress)}`;
+    if (name === 'client-gateway') env.GATEWAY_LISTEN_ADDRESS = `127.0.0.1:${portOf(this.gatewayAddress)}`;
     await this.spawnService(name, managed.service, env);
   }
 
@@ -279,17 +292,39 @@ export class LocalCluster {
   }
 }
 
-/** Deletes every key under `prefix:` (SCAN, never FLUSH: the Redis may be shared). */
+/**
+ * Deletes every key under `prefix:` (SCAN, never FLUSH: the Redis may be
+ * shared). On a Redis Cluster (`redis+cluster://` URL) SCAN sees one node's
+ * keys only, so every primary is scanned, and keys are deleted one by one
+ * (one node holds many slots; a multi-key UNLINK must stay in one).
+ */
 export async function deleteKeysWithPrefix(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+  // One connection attempt and no retries: cleanup must not hang on a Redis that is gone.
+  let redis: Redis | Cluster;
+  if (isRedisClusterUrl(redisUrl)) {
+    const { seeds, username, password, tls } = parseRedisClusterUrl(redisUrl);
+    redis = new Cluster(seeds, {
+      lazyConnect: true,
+      clusterRetryStrategy: () => null,
+      redisOptions: { maxRetriesPerRequest: 1, username, password, tls: tls ? {} : undefined },
+    });
+  } else {
+    redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
+  }
   await redis.connect();
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
+    for (const node of primaries(redis)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) {
+          const pipeline = node.pipeline();
+          for (const key of keys) pipeline.unlink(key);
+          await pipeline.exec();
+        }
+      } while (cursor !== '0');
+    }
   } finally {
     redis.disconnect();
   }

@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isRedisClusterUrl, parseRedisClusterUrl } from '@secagg/queue';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -16,9 +17,21 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** True if something answers PING with PONG at `url` within `timeoutMs`. */
-export function redisAnswers(url: string, timeoutMs = 1_000): Promise<boolean> {
+/**
+ * True if something answers PING with PONG at `url` within `timeoutMs`. For a
+ * Redis Cluster URL (`redis+cluster://…`), if any of its seed nodes does.
+ */
+export async function redisAnswers(url: string, timeoutMs = 1_000): Promise<boolean> {
+  if (isRedisClusterUrl(url)) {
+    const { seeds } = parseRedisClusterUrl(url);
+    const answers = await Promise.all(seeds.map(({ host, port }) => pingAnswers(host, port, timeoutMs)));
+    return answers.includes(true);
+  }
   const { hostname, port } = new URL(url);
+  return pingAnswers(hostname, Number(port || 6379), timeoutMs);
+}
+
+function pingAnswers(hostname: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = new Socket();
     const done = (ok: boolean) => {
@@ -27,8 +40,9 @@ export function redisAnswers(url: string, timeoutMs = 1_000): Promise<boolean> {
     };
     socket.setTimeout(timeoutMs, () => done(false));
     socket.once('error', () => done(false));
-    socket.connect(Number(port || 6379), hostname, () => socket.write('PING\r\n'));
-    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
+    socket.connect(port, hostname, () => socket.write('PING\r\n'));
+    // NOAUTH: a Redis whose default user is disabled (shipped ACLs) answers, just not to strangers.
+    socket.once('data', (data) => done(/^(\+PONG|-NOAUTH)/.test(data.toString())));
   });
 }
 

@@ -50,7 +50,13 @@ export function checkRoundConfig(config: RoundConfig | undefined, limits: RoundL
     throw invalid('privacy_group', 'must be 1-64 characters of [A-Za-z0-9_.-]');
   }
   if (config.encoding !== Encoding.UNSPECIFIED && !(config.encoding in Encoding)) throw invalid('encoding', 'is unknown');
+  if (!(config.samplingRate >= 0 && config.samplingRate <= 1)) throw invalid('sampling_rate', 'must be in (0, 1] (0 = unset = 1)');
   return config;
+}
+
+/** The round's Poisson sampling rate q (unset, i.e. 0, means 1: every client is admitted). */
+export function samplingRateOf(config: RoundConfig): number {
+  return config.samplingRate === 0 ? 1 : config.samplingRate;
 }
 
 /** The privacy group a round charges ("default" when unset). */

@@ -8,8 +8,8 @@
  */
 import { createHash } from 'node:crypto';
 import { Queue, Worker, type ConnectionOptions, type JobsOptions, type Processor, type WorkerOptions } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
+import type { RedisConnection } from './redis-connection.js';
 
 export const FOLD_QUEUE = 'fold-update';
 export const LIFECYCLE_QUEUE = 'round-lifecycle';
@@ -28,19 +28,19 @@ export interface LifecycleJob {
 }
 
 /**
- * An ioredis connection. `forWorker` connections never give up on a command
- * (BullMQ's blocking commands need `maxRetriesPerRequest: null`); others fail
- * fast so a request handler can answer UNAVAILABLE.
+ * The BullMQ prefix of a deployment's queues: `<keyPrefix>:{<keyPrefix>:q}`.
+ *
+ * On a Redis Cluster every key a BullMQ script touches must hash to one slot,
+ * so the prefix carries a hash tag (BullMQ builds keys as
+ * `<prefix>:<queue>:<suffix>`). The tag holds the key prefix, so deployments
+ * sharing a cluster put their queues in different slots, and the keys still
+ * start with `<keyPrefix>:`, so one pattern (`SCAN MATCH secagg:*`, an ACL
+ * `~secagg:*`) covers everything a deployment owns. On a single Redis the
+ * braces are plain characters.
  */
-export function createRedis(url: string, options: { forWorker?: boolean; name?: string } = {}): Redis {
-  const settings: RedisOptions = {
-    maxRetriesPerRequest: options.forWorker ? null : 2,
-    enableReadyCheck: true,
-    connectionName: options.name,
-    // Reconnect forever with a capped backoff: Redis may restart under us.
-    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
-  };
-  return new Redis(url, settings);
+export function queuePrefix(keyPrefix: string): string {
+  if (/[{}]/.test(keyPrefix)) throw new Error('the key prefix may not contain braces (they would move the hash tag)');
+  return `${keyPrefix}:{${keyPrefix}:q}`;
 }
 
 /** Keep finished jobs for a while for inspection, but bounded (BullMQ keeps all by default). */
@@ -58,7 +58,7 @@ export class RoundQueues {
   readonly fold: Queue<FoldJob>;
   readonly lifecycle: Queue<LifecycleJob>;
 
-  constructor(connection: Redis, readonly prefix: string) {
+  constructor(connection: RedisConnection, readonly prefix: string) {
     this.fold = new Queue<FoldJob>(FOLD_QUEUE, { connection: connection as ConnectionOptions, prefix });
     this.lifecycle = new Queue<LifecycleJob>(LIFECYCLE_QUEUE, { connection: connection as ConnectionOptions, prefix });
   }
@@ -103,14 +103,15 @@ export class RoundQueues {
 export function createWorker<T>(
   name: string,
   processor: Processor<T>,
-  connection: Redis,
-  options: { prefix: string; concurrency: number; logger: Logger; lockDurationMs?: number },
+  connection: RedisConnection,
+  options: { prefix: string; concurrency: number; logger: Logger; lockDurationMs?: number; stalledIntervalMs?: number },
 ): Worker<T> {
   const settings: WorkerOptions = {
     connection: connection as ConnectionOptions,
     prefix: options.prefix,
     concurrency: options.concurrency,
     lockDuration: options.lockDurationMs ?? 30_000,
+    stalledInterval: options.stalledIntervalMs ?? 30_000,
     // A job whose worker died is picked up again (stalled-job recovery).
     maxStalledCount: 100,
   };

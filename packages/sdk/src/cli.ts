@@ -7,6 +7,7 @@
  *   secagg result --round R --out F            client or coordinator
  *   secagg token mint …                        operator (holds the signing key)
  *   secagg privacy epsilon|delta|sigma|noise-multiplier …   planning, no cluster
+ *   secagg privacy budget|set-budget --group G …             a group's budget on the cluster
  *
  * Connection: --gateway host:port (or SECAGG_GATEWAY), --token (or
  * SECAGG_TOKEN / SECAGG_TOKEN_FILE), --ca F (or SECAGG_CA_FILE), or --insecure
@@ -18,7 +19,7 @@ import { codeName, isSecaggError } from '@secagg/core';
 import { writeFileSync } from 'node:fs';
 import { generateSigningKeyPair, mintToken, ROLES, type Role } from '@secagg/auth';
 import { runPrivacyCli } from '@secagg/dp';
-import { Encoding, RoundState, type Round } from '@secagg/proto';
+import { Adjacency, Encoding, RoundState, type PrivacyBudget, type PrivacyCost, type Round } from '@secagg/proto';
 import { SecaggClient } from './client.js';
 import { readVector, writeVector } from './vector-io.js';
 
@@ -26,7 +27,7 @@ const USAGE = `secagg — secure aggregation client
 
 Usage:
   secagg round create --length L --min-clients N --max-clients M --deadline 10m --clip-norm C --noise-multiplier Z
-                      [--preset n4096-q54] [--encoding slots|coefficients] [--privacy-group G]
+                      [--preset n4096-q54] [--encoding slots|coefficients] [--privacy-group G] [--sampling-rate Q]
   secagg round list [--limit N]
   secagg round status R
   secagg round close R
@@ -35,6 +36,8 @@ Usage:
   secagg token keygen --out-private signing.pem --out-public token-public.pem
   secagg token mint --signing-key key.pem --subject S --role client|coordinator|operator [--ttl 1h] [--round R]
   secagg privacy epsilon|delta|sigma|noise-multiplier …   (secagg privacy --help)
+  secagg privacy budget [--group G]                        spent / remaining epsilon at delta, and the releases
+  secagg privacy set-budget [--group G] --epsilon E [--delta D]
 
 Connection options: --gateway host:port  --token T  --ca ca.pem  --insecure  --json
 
@@ -74,6 +77,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
       case 'token':
         return await tokenCommand(rest, io);
       case 'privacy':
+        if (rest[0] === 'budget' || rest[0] === 'set-budget') return await budgetCommand(rest[0], rest.slice(1), io);
         return runPrivacyCli(rest, { stdout: io.out, stderr: io.err });
       case undefined:
       case 'help':
@@ -197,6 +201,7 @@ async function roundCommand(argv: string[], io: Io): Promise<number> {
       preset: { type: 'string' },
       encoding: { type: 'string' },
       'privacy-group': { type: 'string' },
+      'sampling-rate': { type: 'string' },
       limit: { type: 'string' },
     },
   });
@@ -219,10 +224,23 @@ async function roundCommand(argv: string[], io: Io): Promise<number> {
         preset: values.preset ?? '',
         encoding: encoding === 'coefficients' ? Encoding.COEFFICIENTS : encoding === 'slots' ? Encoding.SLOTS : Encoding.UNSPECIFIED,
         privacyGroup: values['privacy-group'] ?? '',
+        samplingRate:
+          values['sampling-rate'] === undefined
+            ? 0
+            : number(values['sampling-rate'], '--sampling-rate', (n) => n > 0 && n <= 1, 'must be in (0, 1]'),
       };
       const client = connect(values);
       try {
-        printRounds([await client.createRound(config)], values.json ?? false, io);
+        const { round, privacy } = await client.createRoundWithPrivacy(config);
+        const cost = privacyCostJson(privacy);
+        if (values.json) io.out(JSON.stringify({ ...roundJson(round), privacy: cost }, finiteOrText));
+        else {
+          printRounds([round], false, io);
+          io.out(
+            `privacy: this round costs epsilon ${fmt(privacy.roundEpsilon)}; group "${privacy.privacyGroup}" reaches ${fmt(privacy.groupEpsilonAfter)} ` +
+              `of its budget ${fmt(privacy.epsilonBudget)} at delta ${privacy.delta}; flooding margin ${privacy.floodingMarginBits.toFixed(1)} bits`,
+          );
+        }
       } finally {
         client.close();
       }
@@ -246,6 +264,92 @@ async function roundCommand(argv: string[], io: Io): Promise<number> {
     default:
       throw new UsageError(`round needs a subcommand: create, list, status or close`);
   }
+}
+
+/** JSON has no Infinity: a noise-free (test-only) release reports "Infinity" as text. */
+function finiteOrText(_key: string, value: unknown): unknown {
+  return typeof value === 'number' && !Number.isFinite(value) ? String(value) : value;
+}
+
+function fmt(x: number): string {
+  return Number.isFinite(x) ? x.toPrecision(4) : String(x);
+}
+
+function privacyCostJson(p: PrivacyCost): Record<string, unknown> {
+  return {
+    privacy_group: p.privacyGroup,
+    round_epsilon: p.roundEpsilon,
+    group_epsilon_after: p.groupEpsilonAfter,
+    epsilon_budget: p.epsilonBudget,
+    delta: p.delta,
+    noise_sigma: p.noiseSigma,
+    grid_step: p.gridStep,
+    l2_sensitivity: p.l2Sensitivity,
+    accounting_noise_multiplier: p.accountingNoiseMultiplier,
+    sampling_rate: p.samplingRate,
+    adjacency: p.adjacency === Adjacency.REPLACE_ONE ? 'replace-one' : 'add-remove',
+    decryption_error_bound: p.decryptionErrorBound,
+    flooding_margin_bits: p.floodingMarginBits,
+  };
+}
+
+function budgetJson(b: PrivacyBudget): Record<string, unknown> {
+  return {
+    privacy_group: b.privacyGroup,
+    epsilon_budget: b.epsilonBudget,
+    delta: b.delta,
+    epsilon_spent: b.epsilonSpent,
+    epsilon_remaining: b.epsilonRemaining,
+    explicitly_set: b.explicitlySet,
+    releases: b.releases.map((r) => ({
+      round_id: r.roundId,
+      epsilon: r.epsilon,
+      delta: r.delta,
+      noise_multiplier: r.accountingNoiseMultiplier,
+      sampling_rate: r.samplingRate,
+      charged: new Date(Number(r.chargedUnixMs)).toISOString(),
+    })),
+  };
+}
+
+/** `secagg privacy budget [--group G]` and `secagg privacy set-budget [--group G] --epsilon E [--delta D]`. */
+async function budgetCommand(sub: 'budget' | 'set-budget', argv: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { ...COMMON, group: { type: 'string' }, epsilon: { type: 'string' }, delta: { type: 'string' } },
+  });
+  if (values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  const group = values.group ?? '';
+  if (sub === 'budget' && (values.epsilon !== undefined || values.delta !== undefined)) {
+    throw new UsageError('privacy budget only shows a budget; use privacy set-budget --epsilon E to change it');
+  }
+  const epsilon = sub === 'set-budget' ? number(values.epsilon, '--epsilon', (n) => n > 0, 'must be a finite number > 0') : 0;
+  const delta = sub === 'set-budget' && values.delta !== undefined ? number(values.delta, '--delta', (n) => n > 0 && n < 1, 'must be in (0, 1)') : 0;
+  const client = connect(values);
+  try {
+    const budget = sub === 'budget' ? await client.getPrivacyBudget(group) : await client.setPrivacyBudget(group, epsilon, delta);
+    if (values.json) {
+      io.out(JSON.stringify(budgetJson(budget), finiteOrText));
+      return 0;
+    }
+    io.out(
+      `privacy group "${budget.privacyGroup}": spent epsilon ${fmt(budget.epsilonSpent)} of ${fmt(budget.epsilonBudget)} at delta ${budget.delta} ` +
+        `(remaining ${fmt(budget.epsilonRemaining)}; ${budget.explicitlySet ? 'budget set by a coordinator' : "the keyholder's default budget"}), ` +
+        `${budget.releases.length} release${budget.releases.length === 1 ? '' : 's'}`,
+    );
+    if (budget.releases.length > 0) {
+      const rows = budget.releases.map((r) => [r.roundId, fmt(r.epsilon), fmt(r.accountingNoiseMultiplier), String(r.samplingRate), new Date(Number(r.chargedUnixMs)).toISOString()]);
+      const head = ['ROUND', 'EPSILON', 'NOISE_MULTIPLIER', 'SAMPLING_RATE', 'CHARGED'];
+      const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+      for (const row of [head, ...rows]) io.out(row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+    }
+  } finally {
+    client.close();
+  }
+  return 0;
 }
 
 async function submitCommand(argv: string[], io: Io): Promise<number> {

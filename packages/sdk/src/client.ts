@@ -18,6 +18,8 @@ import {
   CoordinatorService,
   RoundConfigSchema,
   type GetRoundResponse,
+  type PrivacyBudget,
+  type PrivacyCost,
   type Receipt,
   type ResultHeader,
   type Round,
@@ -195,8 +197,23 @@ export class SecaggClient {
   }
 
   async createRound(config: MessageInitShape<typeof RoundConfigSchema>): Promise<Round> {
+    return (await this.createRoundWithPrivacy(config)).round;
+  }
+
+  /** Opens a round and returns it with what its release will cost its privacy group (epsilon, flooding margin). */
+  async createRoundWithPrivacy(config: MessageInitShape<typeof RoundConfigSchema>): Promise<{ round: Round; privacy: PrivacyCost }> {
     const response = await this.coordinator.createRound({ config: create(RoundConfigSchema, config) }, this.call());
-    return response.round!;
+    return { round: response.round!, privacy: response.privacy! };
+  }
+
+  /** A privacy group's budget, spent and remaining epsilon at its delta, and its releases ("" = the default group). */
+  async getPrivacyBudget(privacyGroup = ''): Promise<PrivacyBudget> {
+    return (await this.coordinator.getPrivacyBudget({ privacyGroup }, this.call())).budget!;
+  }
+
+  /** Sets a privacy group's budget: epsilon at delta (0 = the keyholder's delta). Coordinator role. */
+  async setPrivacyBudget(privacyGroup: string, epsilon: number, delta = 0): Promise<PrivacyBudget> {
+    return (await this.coordinator.setPrivacyBudget({ privacyGroup, epsilon, delta }, this.call())).budget!;
   }
 
   async closeRound(roundId: string): Promise<Round> {

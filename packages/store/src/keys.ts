@@ -1,7 +1,8 @@
 /**
  * Redis key layout. Every key of one round carries the hash tag `{<roundId>}`
- * so that each Lua script touches a single slot (Redis Cluster ready); the
- * only cross-round key is the round index.
+ * so that each Lua script and MULTI touches a single slot (Redis Cluster);
+ * the only cross-round key is the round index, never written together with
+ * round keys. BullMQ's keys carry their own tag (`@secagg/queue` queuePrefix).
  *
  *   <p>:rounds                   zset  roundId -> created ms (listing)
  *   <p>:r:{R}:meta               hash  state, counters, times, config/ckks (protobuf binary)
@@ -20,6 +21,10 @@
 export class RoundKeys {
   readonly base: string;
   constructor(prefix: string, readonly roundId: string) {
+    // A brace in either would move (or break) the hash tag; config and id checks forbid them already.
+    if (/[{}]/.test(prefix) || /[{}]/.test(roundId) || roundId === '') {
+      throw new Error('key prefix and round id may not contain braces, and the round id may not be empty');
+    }
     this.base = `${prefix}:r:{${roundId}}`;
   }
   get meta() { return `${this.base}:meta`; }
@@ -36,7 +41,24 @@ export class RoundKeys {
   shardVersion(k: number) { return `${this.base}:acc:${k}:v`; }
 }
 
+/**
+ * The round index. Its slot is unrelated to any round's, so it is only ever
+ * written by a command of its own, never inside a round's MULTI or script.
+ */
 export const roundIndexKey = (prefix: string) => `${prefix}:rounds`;
+
+/**
+ * The hash tag Redis Cluster hashes a key by (the text between the first `{`
+ * and the next `}`, if not empty), or the whole key: two keys with the same
+ * result live in the same slot. Used by tests to check the layout.
+ */
+export function hashTagOf(key: string): string {
+  const open = key.indexOf('{');
+  if (open < 0) return key;
+  const close = key.indexOf('}', open + 1);
+  if (close < 0 || close === open + 1) return key;
+  return key.slice(open + 1, close);
+}
 
 /** Values per element of the stored result list (512 KiB of float64). */
 export const RESULT_RUN_VALUES = 65_536;

@@ -3,7 +3,7 @@
  * runs the scripts. Gateway and aggregators share rounds only through it.
  */
 import { fromBinary, toBinary, create } from '@bufbuild/protobuf';
-import type { Redis, Result } from 'ioredis';
+import type { Cluster, Redis, Result } from 'ioredis';
 import {
   CkksParametersSchema,
   RoundConfigSchema,
@@ -78,9 +78,15 @@ export function toRoundMessage(record: RoundRecord): Round {
   });
 }
 
+/**
+ * Rounds in Redis, on a single Redis or a Redis Cluster (the command API is
+ * the same). Cluster-safe by construction: every script and MULTI below
+ * touches only keys of one round, which share the round's hash slot; the
+ * round index (another slot) is only ever written by a command of its own.
+ */
 export class RoundStore {
   constructor(
-    readonly redis: Redis,
+    readonly redis: Redis | Cluster,
     readonly prefix: string,
   ) {
     redis.defineCommand('secaggCommitUpdate', { numberOfKeys: 5, lua: COMMIT_UPDATE });
@@ -117,7 +123,13 @@ export class RoundStore {
     await this.redis.set(k.publicKey, Buffer.from(input.publicKey));
     const created = await this.redis.hsetnx(k.meta, 'state', 'OPEN');
     if (created === 0) return false;
-    await this.redis.multi().hset(k.meta, fields).zadd(roundIndexKey(this.prefix), input.createdMs, input.roundId).exec();
+    // The index lives in another hash slot than the round, so it cannot share a
+    // MULTI with meta on a Redis Cluster. It is written first: a crash in
+    // between leaves an index entry whose round has no config, which
+    // getRound() reports as absent and listing skips; every complete round is
+    // listed.
+    await this.redis.zadd(roundIndexKey(this.prefix), input.createdMs, input.roundId);
+    await this.redis.hset(k.meta, fields);
     return true;
   }
 

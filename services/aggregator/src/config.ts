@@ -32,6 +32,15 @@ export const aggregatorConfigSchema = z.strictObject({
   keyholderDeadlineMs: int().default(120_000),
   /** BullMQ job lock; a job whose worker stops renewing it is handed to another worker, ms. */
   lockDurationMs: int().default(30_000),
+  /** How often a worker looks for jobs whose worker died (lock expired) to hand them to another, ms. */
+  stalledCheckIntervalMs: int().default(30_000),
+  /**
+   * TEST / BENCHMARK ONLY: an artificial pause inside every fold, between adding
+   * the update into a partial sum and committing it, ms (0 = none). Slows the
+   * aggregator on purpose (overload harness) and widens the crash window the
+   * fold's compare-and-set must survive (chaos harness). Logged loudly.
+   */
+  testFoldDelayMs: z.coerce.number().int().nonnegative().default(0),
   /** Grace period for running jobs on shutdown, ms. */
   shutdownGraceMs: z.coerce.number().int().nonnegative().default(30_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),

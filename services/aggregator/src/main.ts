@@ -2,7 +2,9 @@
 import { channelCredentials, createClient, createLogger, handleSignals, redactConfig } from '@secagg/core';
 import { KeyholderService } from '@secagg/proto';
 import { RoundStore } from '@secagg/store';
-import { FOLD_QUEUE, LIFECYCLE_QUEUE, RoundQueues, createRedis, createWorker, type FoldJob, type LifecycleJob } from '@secagg/queue';
+import { FOLD_QUEUE, LIFECYCLE_QUEUE, RoundQueues, createRedis, createWorker, queuePrefix, type FoldJob, type LifecycleJob } from '@secagg/queue';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WaitingError, type Job } from 'bullmq';
 import { loadAggregatorConfig } from './config.js';
 import { foldUpdate } from './jobs/fold-update.js';
 import { runLifecycleJob } from './jobs/round-lifecycle.js';
@@ -14,7 +16,7 @@ logger.info({ config: redactConfig(config) }, 'starting');
 
 const redis = createRedis(config.redisUrl, { forWorker: true, name: 'aggregator' });
 redis.on('error', (error) => logger.warn({ err: error }, 'redis error'));
-const prefix = `${config.keyPrefix}:q`;
+const prefix = queuePrefix(config.keyPrefix);
 const deps: AggregatorContext = {
   config,
   store: new RoundStore(redis, config.keyPrefix),
@@ -30,24 +32,67 @@ const deps: AggregatorContext = {
   clock: Date.now,
 };
 
-const foldWorker = createWorker<FoldJob>(FOLD_QUEUE, (job) => foldUpdate(job, deps), createRedis(config.redisUrl, { forWorker: true }), {
+if (config.testFoldDelayMs > 0) {
+  logger.warn({ testFoldDelayMs: config.testFoldDelayMs }, 'TEST ONLY: every fold is slowed down on purpose (AGGREGATOR_TEST_FOLD_DELAY_MS)');
+}
+
+/**
+ * Wraps a processor so that a job cancelled by shutdown (its signal aborted,
+ * and it stopped with the signal's reason, before writing anything) is handed
+ * straight back to the queue's wait list for another worker, instead of
+ * failing (an attempt spent) or waiting for stalled-job recovery.
+ */
+function handBackOnShutdown<T, R>(run: (job: Job<T>, token: string | undefined, signal: AbortSignal | undefined) => Promise<R>) {
+  // Three declared parameters: BullMQ passes an AbortSignal only to processors that take one.
+  return async (job: Job<T>, token: string | undefined, signal: AbortSignal | undefined): Promise<R> => {
+    try {
+      return await run(job, token, signal);
+    } catch (error) {
+      if (!signal?.aborted || error !== signal.reason || token === undefined) throw error;
+      await job.moveToWait(token);
+      logger.info({ jobId: job.id, queue: job.queueName }, 'job handed back on shutdown');
+      throw new WaitingError();
+    }
+  };
+}
+
+const workerSettings = {
   prefix,
-  concurrency: config.foldConcurrency,
   logger,
   lockDurationMs: config.lockDurationMs,
-});
+  stalledIntervalMs: config.stalledCheckIntervalMs,
+};
+const foldWorker = createWorker<FoldJob>(
+  FOLD_QUEUE,
+  handBackOnShutdown((job, _token, signal) => foldUpdate(job, deps, signal)),
+  createRedis(config.redisUrl, { forWorker: true }),
+  { ...workerSettings, concurrency: config.foldConcurrency },
+);
 const lifecycleWorker = createWorker<LifecycleJob>(
   LIFECYCLE_QUEUE,
   (job, token) => runLifecycleJob(job, token, deps),
   createRedis(config.redisUrl, { forWorker: true }),
-  { prefix, concurrency: config.lifecycleConcurrency, logger, lockDurationMs: config.lockDurationMs },
+  { ...workerSettings, concurrency: config.lifecycleConcurrency },
 );
 await Promise.all([foldWorker.waitUntilReady(), lifecycleWorker.waitUntilReady()]);
 logger.info({ event: 'ready', service: 'aggregator' }, 'aggregator ready');
 
+/** After the grace period, how long cancelled jobs get to hand themselves back before the process exits anyway, ms. */
+const HAND_BACK_MS = 5_000;
+
 handleSignals(logger, async () => {
-  // Stop taking jobs and let running ones finish; unfinished ones are handed back via their lock.
-  await Promise.all([foldWorker.close(), lifecycleWorker.close()]);
+  // 1. Stop taking jobs; running ones finish within the grace period.
+  const workers = [foldWorker, lifecycleWorker];
+  const closed = Promise.all(workers.map((worker) => worker.close())).then(() => true);
+  let done = await Promise.race([closed, sleep(config.shutdownGraceMs).then(() => false)]);
+  if (!done) {
+    // 2. Cancel what still runs: folds not yet committed go back to the wait list.
+    logger.warn({ graceMs: config.shutdownGraceMs }, 'grace period over: handing running jobs back');
+    for (const worker of workers) worker.cancelAllJobs('shutdown');
+    done = await Promise.race([closed, sleep(HAND_BACK_MS).then(() => false)]);
+  }
+  // 3. Anything still running (a release in flight) is left to stalled-job recovery: every job is idempotent.
+  if (!done) logger.warn('jobs still running at exit: stalled-job recovery will hand them to another worker');
   deps.keyholder.close();
   await deps.queues.close();
   redis.disconnect();

@@ -33,6 +33,29 @@ export const gatewayConfigSchema = z.strictObject({
   streamIdleTimeoutMs: int().default(60_000),
   /** Redis writes of one stream in flight at once (pipelining depth). */
   maxInflightChunksPerStream: int().default(8),
+  // Upload limits (docs/RELIABILITY.md "Bounded memory"). An upload that meets a
+  // full limit waits unread (HTTP/2 flow control holds the client) for up to
+  // admissionWaitMs, then is answered RESOURCE_EXHAUSTED with a retry hint.
+  /**
+   * Bytes of unfinished uploads staged in Redis, across every stream of every
+   * gateway sharing the Redis. Each upload reserves its full size (ciphertext
+   * count x ciphertext bytes) from its header, before any chunk is read.
+   */
+  maxStagedBytes: int().default(1024 * 1024 * 1024),
+  /** Upload streams this gateway reads at once. */
+  maxConcurrentStreams: int().default(64),
+  /** Upload streams waiting for a slot on this gateway; past this, RESOURCE_EXHAUSTED at once. */
+  maxWaitingStreams: int().default(128),
+  /** Upload streams one client (token subject) may have open or waiting on this gateway at once. */
+  maxStreamsPerClient: int().default(2),
+  /** Fold jobs waiting, delayed or running (all rounds) at which new uploads stop being admitted. */
+  maxFoldBacklog: int().default(256),
+  /** Longest wait of an upload for a stream slot, staging budget or fold-backlog room, ms. */
+  admissionWaitMs: z.coerce.number().int().nonnegative().default(2_000),
+  /** Retry hint (`retry-after-ms` trailer) sent with RESOURCE_EXHAUSTED, and with UNAVAILABLE while draining, ms. */
+  overloadRetryAfterMs: int().default(1_000),
+  /** A measured fold backlog is reused this long before Redis is asked again, ms. */
+  foldBacklogCacheMs: z.coerce.number().int().nonnegative().default(200),
   /** Deadline of calls to the keyholder, ms. */
   keyholderDeadlineMs: int().default(30_000),
   /** Largest vector_length a round may have. */

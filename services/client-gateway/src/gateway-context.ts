@@ -5,6 +5,7 @@ import type { RoundStore } from '@secagg/store';
 import type { RoundQueues } from '@secagg/queue';
 import type { TokenVerifier } from '@secagg/auth';
 import type { GatewayConfig } from './config.js';
+import type { UploadAdmission } from './domain/upload-admission.js';
 
 export interface GatewayContext {
   config: GatewayConfig;
@@ -13,6 +14,8 @@ export interface GatewayContext {
   keyholder: ServiceClient<typeof KeyholderService>;
   tokens: TokenVerifier;
   logger: Logger;
+  /** Upload limits and backpressure (stream slots, fold backlog, staged bytes). */
+  uploads: UploadAdmission;
   /** Milliseconds since the epoch; injected so tests control time. */
   clock: () => number;
 }

@@ -6,12 +6,26 @@ import type { GatewayContext } from './gateway-context.js';
 import { submitUpdate } from './handlers/submit-update.js';
 import { getResult, getRound } from './handlers/client-reads.js';
 import { closeRound, createRound, getRoundStatus, listRounds } from './handlers/coordinator.js';
+import { getPrivacyBudget, setPrivacyBudget } from './handlers/privacy.js';
 
-/** Redis being down is the caller's cue to retry, not an internal error. */
+/** Retry hint when Redis refuses writes because it reached its maxmemory (noeviction), ms. */
+const REDIS_FULL_RETRY_AFTER_MS = 2_000;
+
+/**
+ * Redis being down is the caller's cue to retry, not an internal error; a
+ * full Redis (maxmemory with noeviction refuses writes) is backpressure.
+ */
 function storageUnavailable(error: unknown): unknown {
   if (error instanceof SecaggError) return error;
   const name = (error as Error)?.name ?? '';
   const message = (error as Error)?.message ?? '';
+  if (/^OOM /.test(message)) {
+    return new SecaggError(Code.ResourceExhausted, 'storage is full; retry later', {
+      cause: error,
+      errorCode: 'storage_full',
+      retryAfterMs: REDIS_FULL_RETRY_AFTER_MS,
+    });
+  }
   if (name === 'MaxRetriesPerRequestError' || /Connection is closed|ECONNREFUSED|ECONNRESET|LOADING|READONLY/.test(message)) {
     return new SecaggError(Code.Unavailable, 'storage temporarily unavailable; retry', { cause: error, retryAfterMs: 1_000 });
   }
@@ -56,6 +70,8 @@ export function createGatewayServer(deps: GatewayContext): grpc.Server {
       closeRound: guarded((request, ctx) => closeRound(request, ctx, deps)),
       listRounds: guarded((request, ctx) => listRounds(request, ctx, deps)),
       getRoundStatus: guarded((request, ctx) => getRoundStatus(request, ctx, deps)),
+      setPrivacyBudget: guarded((request, ctx) => setPrivacyBudget(request, ctx, deps)),
+      getPrivacyBudget: guarded((request, ctx) => getPrivacyBudget(request, ctx, deps)),
     },
     options,
   );

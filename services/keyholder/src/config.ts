@@ -21,12 +21,42 @@ export const keyholderConfigSchema = z.strictObject({
   gatewayIdentity: z.string().min(1).default('client-gateway'),
   /** Certificate common name of the aggregators: the only peers that may release a round. */
   aggregatorIdentity: z.string().min(1).default('aggregator'),
+  /** host:port of the Prometheus /metrics listener; empty disables it. */
+  metricsListenAddress: z.string().default('0.0.0.0:9300'),
+  /** How often readiness checks run (gRPC health), ms. */
+  healthCheckIntervalMs: z.coerce.number().int().positive().default(5_000),
   /** DEVELOPMENT ONLY: serve plaintext gRPC. Logged loudly. */
   allowInsecure: envBoolean().default(false),
   /** TEST ONLY: honour rounds that ask for a noise-free release. Never in production. */
   allowUnsafeNoiseFreeRelease: envBoolean().default(false),
-  /** delta at which the epsilon of each release is stated and charged. */
+  /**
+   * delta at which epsilons are stated: the default delta of every privacy
+   * group's budget, and the largest delta a coordinator may set for a group.
+   */
   delta: z.coerce.number().gt(0).lt(1).default(1e-5),
+  /** Budget (epsilon at the group's delta) of a privacy group whose budget was never set. */
+  defaultBudgetEpsilon: z.coerce.number().positive().finite().default(10),
+  /** Largest budget a coordinator may give a privacy group (SetPrivacyBudget). >= defaultBudgetEpsilon. */
+  maxBudgetEpsilon: z.coerce.number().positive().finite().default(10),
+  /**
+   * Neighbouring relation the accountant uses: `add-remove` (one client's
+   * update added or removed: L2 sensitivity C) or `replace-one` (one update
+   * replaced by another: 2C). See docs/PRIVACY.md.
+   */
+  adjacency: z.enum(['add-remove', 'replace-one']).default('add-remove'),
+  /**
+   * Smallest flooding margin, in bits, log2(noise sigma / CKKS decryption
+   * error bound), for which a round is created (docs/PRIVACY.md). Rounds below
+   * it are refused: their release would leak secret-key information.
+   */
+  minFloodingMarginBits: z.coerce.number().min(0).max(200).default(40),
+  /**
+   * TEST ONLY (fault injection): kill this process (SIGKILL) right after a
+   * release is charged to the ledger and before anything is returned, to
+   * prove the charge is durable. Refused unless allowUnsafeNoiseFreeRelease
+   * is also set (a test-only keyholder). Logged loudly.
+   */
+  testCrashAfterCharge: envBoolean().default(false),
   /** Largest vector length a round may have. */
   maxVectorLength: z.coerce.number().int().positive().default(100_000_000),
   /** Largest max_clients a round may have. */
@@ -45,5 +75,17 @@ export type KeyholderConfig = z.infer<typeof keyholderConfigSchema>;
 export function loadKeyholderConfig(env: Record<string, string | undefined> = process.env): KeyholderConfig {
   const config = loadConfig('KEYHOLDER', keyholderConfigSchema, env);
   if (!config.kekFile && !config.kek) throw new Error('invalid configuration: KEYHOLDER_KEK_FILE or KEYHOLDER_KEK is required');
+  if (config.defaultBudgetEpsilon > config.maxBudgetEpsilon) {
+    throw new Error(
+      `invalid configuration: KEYHOLDER_DEFAULT_BUDGET_EPSILON (${config.defaultBudgetEpsilon}) exceeds KEYHOLDER_MAX_BUDGET_EPSILON (${config.maxBudgetEpsilon})`,
+    );
+  }
+  // A fault-injection switch must never be reachable on a production keyholder by one stray variable.
+  if (config.testCrashAfterCharge && !config.allowUnsafeNoiseFreeRelease) {
+    throw new Error(
+      'invalid configuration: KEYHOLDER_TEST_CRASH_AFTER_CHARGE is a test-only fault injection and requires the test-only ' +
+        'KEYHOLDER_ALLOW_UNSAFE_NOISE_FREE_RELEASE=true as well; never set either in production',
+    );
+  }
   return config;
 }

@@ -16,4 +16,10 @@ export interface KeyholderContext {
   clock: () => number;
   /** Encoding used when a round does not ask for one. */
   defaultEncoding: Encoding;
+  /**
+   * TEST ONLY fault injection: called after a release is durably charged and
+   * before anything is returned (main.ts wires KEYHOLDER_TEST_CRASH_AFTER_CHARGE
+   * to a SIGKILL of this process). Undefined in production.
+   */
+  afterCharge?: (roundId: string) => void;
 }

@@ -1,7 +1,10 @@
 /** Keyholder composition root: config, store, KEK, engines, server. */
 import { readFileSync } from 'node:fs';
 import { bindServer, createLogger, handleSignals, logListening, redactConfig, serverCredentials, shutdownServer } from '@secagg/core';
-import { Encoding } from '@secagg/proto';
+import { Encoding, KeyholderService } from '@secagg/proto';
+import { DEFAULT_PRESET } from '@secagg/ckks';
+import { HealthMonitor, ServiceMetrics } from '@secagg/observability';
+import { registerKeyholderMetrics } from './domain/keyholder-metrics.js';
 import { loadKeyholderConfig } from './config.js';
 import { KeyStore } from './domain/key-store.js';
 import { KeySealer } from './domain/sealing.js';
@@ -12,10 +15,32 @@ const config = loadKeyholderConfig();
 const logger = createLogger('keyholder', config.logLevel);
 logger.info({ config: redactConfig(config) }, 'starting');
 if (config.allowUnsafeNoiseFreeRelease) logger.warn('UNSAFE: noise-free releases are allowed (test-only setting)');
+if (config.testCrashAfterCharge) {
+  logger.warn('TEST-ONLY FAULT INJECTION: this keyholder kills itself (SIGKILL) after charging every new release, before returning it');
+}
+if (config.minFloodingMarginBits < 40) {
+  logger.warn({ minFloodingMarginBits: config.minFloodingMarginBits }, 'flooding margin minimum below the 40-bit default: releases may leak more about round secret keys');
+}
 
 const sealer = KeySealer.fromBase64(config.kek ?? readFileSync(config.kekFile!, 'utf8'));
 const store = new KeyStore(config.dataDir);
 const engines = new EngineCache();
+// SEAL must load here before the keyholder reports ready (WASM compile, default context).
+const sealReady = engines
+  .get({ preset: DEFAULT_PRESET, encoding: 'coefficients', scaleBits: 40 })
+  .then(() => true, (error: unknown) => {
+    logger.error({ err: error }, 'SEAL failed to load');
+    return false;
+  });
+const metrics = new ServiceMetrics('keyholder');
+registerKeyholderMetrics(metrics, store, config);
+const health = new HealthMonitor({
+  services: [KeyholderService.typeName],
+  checks: { seal: () => sealReady, store: async () => store.ping() },
+  intervalMs: config.healthCheckIntervalMs,
+  checkTimeoutMs: 2_000,
+  logger,
+});
 const server = createKeyholderServer({
   config,
   store,
@@ -25,12 +50,24 @@ const server = createKeyholderServer({
   clock: Date.now,
   // Coefficient encoding: N values per ciphertext, half the bytes per value of slots (16.03 vs 32.06 B).
   defaultEncoding: Encoding.COEFFICIENTS,
-});
+  afterCharge: config.testCrashAfterCharge
+    ? (roundId) => {
+        logger.fatal({ roundId }, 'TEST-ONLY FAULT INJECTION: crashing after the ledger charge, before returning the release');
+        process.kill(process.pid, 'SIGKILL');
+      }
+    : undefined,
+}, { health, onCallEnd: metrics.onCallEnd });
+await health.start();
+const metricsServer = config.metricsListenAddress ? await metrics.listen(config.metricsListenAddress) : undefined;
+if (metricsServer) logger.info({ event: 'metrics', port: metricsServer.port }, `metrics on port ${metricsServer.port}`);
 const port = await bindServer(server, config.listenAddress, serverCredentials(config, logger));
 logListening(logger, 'keyholder', port);
 
 handleSignals(logger, async () => {
+  health.drain();
   await shutdownServer(server, config.shutdownGraceMs);
+  health.stop();
+  metricsServer?.server.close();
   await engines.dispose();
   store.close();
 });

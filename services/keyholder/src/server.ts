@@ -1,16 +1,23 @@
 /** The keyholder's gRPC server: wires handlers to the KeyholderService contract. */
 import * as grpc from '@grpc/grpc-js';
-import { addService } from '@secagg/core';
-import { KeyholderService } from '@secagg/proto';
+import { addService, type CallObserver } from '@secagg/core';
+import { KeyholderService, file_secagg_keyholder_v1_keyholder_service } from '@secagg/proto';
+import { addReflection, type HealthMonitor } from '@secagg/observability';
 import type { KeyholderContext } from './keyholder-context.js';
 import { createRoundKey } from './handlers/create-round-key.js';
 import { releaseRound } from './handlers/release-round.js';
+import { getGroupPrivacyBudget, setGroupPrivacyBudget } from './handlers/privacy-budget.js';
 import { requirePeer } from './domain/peer-identity.js';
 
 /** Largest message the keyholder accepts: one ciphertext of the largest preset plus framing. */
 const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 
-export function createKeyholderServer(deps: KeyholderContext): grpc.Server {
+export interface ServerObservers {
+  health?: HealthMonitor;
+  onCallEnd?: CallObserver;
+}
+
+export function createKeyholderServer(deps: KeyholderContext, observers: ServerObservers = {}): grpc.Server {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
@@ -27,8 +34,18 @@ export function createKeyholderServer(deps: KeyholderContext): grpc.Server {
         requirePeer(ctx, deps.config.aggregatorIdentity, deps.config);
         return releaseRound(requests, deps);
       },
+      setGroupPrivacyBudget: async (request, ctx) => {
+        requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
+        return setGroupPrivacyBudget(request, deps);
+      },
+      getGroupPrivacyBudget: async (request, ctx) => {
+        requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
+        return getGroupPrivacyBudget(request, deps);
+      },
     },
-    { logger: deps.logger },
+    { logger: deps.logger, onCallEnd: observers.onCallEnd },
   );
+  observers.health?.addToServer(server);
+  addReflection(server, [file_secagg_keyholder_v1_keyholder_service]);
   return server;
 }

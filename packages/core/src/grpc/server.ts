@@ -5,10 +5,11 @@
  * handler is wrapped: a SecaggError becomes its status and message, anything
  * else becomes INTERNAL with a bland message, and the cause is logged.
  */
+import type { Duplex, Readable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Code, SecaggError, codeName } from '../errors.js';
-import { grpcServiceDefinition, methodPath } from './service-definition.js';
+import { grpcServiceDefinition, MalformedMessage, methodPath } from './service-definition.js';
 import type { AnyService, CallContext, ServiceHandlers } from './types.js';
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> & {
@@ -78,6 +79,49 @@ async function writeAll(
   }
 }
 
+function malformed(message: MalformedMessage): SecaggError {
+  return new SecaggError(Code.InvalidArgument, `malformed ${message.typeName}: ${message.reason}`, { errorCode: 'malformed_message' });
+}
+
+/** The request of a unary or server-streaming call, or INVALID_ARGUMENT when it did not parse. */
+function parsedRequest(request: unknown): unknown {
+  if (request instanceof MalformedMessage) throw malformed(request);
+  return request;
+}
+
+/**
+ * The request stream of a client- or bidi-streaming call, throwing
+ * INVALID_ARGUMENT at the first message that did not parse.
+ *
+ * `return()` (a handler that stops reading: idle timeout, early error)
+ * destroys the read side at once instead of delegating to the stream's own
+ * iterator: Node's Readable iterator is an async generator, whose `return()`
+ * waits for a pending `next()` — that is, for a quiet client to send
+ * something — so the handler, and all it holds, would hang until the client
+ * went away. (A bidi call's stream is also its response side, so there the
+ * iterator is only told to stop, not destroyed.)
+ */
+function parsedStream(call: Readable & AsyncIterable<unknown>): AsyncIterable<unknown> {
+  return {
+    [Symbol.asyncIterator]() {
+      const inner = call[Symbol.asyncIterator]();
+      return {
+        async next() {
+          const result = await inner.next();
+          if (!result.done && result.value instanceof MalformedMessage) throw malformed(result.value);
+          return result;
+        },
+        return: async (value?: unknown) => {
+          // A bidi call is one Duplex: destroying it would also end the responses.
+          if (typeof (call as Partial<Duplex>).write === 'function') void inner.return?.()?.catch(() => {});
+          else call.destroy();
+          return { done: true as const, value };
+        },
+      };
+    },
+  };
+}
+
 /** Registers `handlers` for `service` on `server`, each wrapped by the error boundary. */
 export function addService<S extends AnyService>(
   server: grpc.Server,
@@ -101,9 +145,8 @@ export function addService<S extends AnyService>(
           const controller = cancellationOf(call);
           const trailers = new grpc.Metadata();
           const ctx = contextOf(call, path, controller.signal, trailers);
-          const input = method.methodKind === 'unary' ? call.request : call;
           Promise.resolve()
-            .then(() => handler(input, ctx))
+            .then(() => handler(method.methodKind === 'unary' ? parsedRequest(call.request) : parsedStream(call as unknown as Readable & AsyncIterable<unknown>), ctx))
             .then(
               (response) => {
                 finish(start, Code.Ok);
@@ -126,9 +169,12 @@ export function addService<S extends AnyService>(
           const controller = cancellationOf(call);
           const trailers = new grpc.Metadata();
           const ctx = contextOf(call as unknown as AnyCall, path, controller.signal, trailers);
-          const input = method.methodKind === 'server_streaming' ? (call as grpc.ServerWritableStream<unknown, unknown>).request : call;
+          const input = () =>
+            method.methodKind === 'server_streaming'
+              ? parsedRequest((call as grpc.ServerWritableStream<unknown, unknown>).request)
+              : parsedStream(call as unknown as Readable & AsyncIterable<unknown>);
           Promise.resolve()
-            .then(() => writeAll(call, handler(input, ctx) as AsyncIterable<unknown>, controller.signal))
+            .then(() => writeAll(call, handler(input(), ctx) as AsyncIterable<unknown>, controller.signal))
             .then(
               () => {
                 finish(start, Code.Ok);

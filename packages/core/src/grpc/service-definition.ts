@@ -23,6 +23,32 @@ export function deserializerFor(schema: DescMessage): (bytes: Buffer) => unknown
   return (bytes) => fromBinary(schema, bytes);
 }
 
+/**
+ * A request that did not parse as its protobuf message. The server-side
+ * deserializer returns it instead of throwing because grpc-js answers a
+ * throwing deserializer with INTERNAL; the handler wrapper (`addService`)
+ * turns it into INVALID_ARGUMENT: bad client bytes are the client's error.
+ */
+export class MalformedMessage {
+  constructor(
+    readonly typeName: string,
+    readonly reason: string,
+  ) {}
+}
+
+/** The server's request deserializer: a {@link MalformedMessage} instead of an exception. */
+export function requestDeserializerFor(schema: DescMessage): (bytes: Buffer) => unknown {
+  const parse = deserializerFor(schema);
+  return (bytes) => {
+    try {
+      return parse(bytes);
+    } catch (error) {
+      // protobuf-es messages name the problem ("premature EOF", "invalid wire type"), never the bytes.
+      return new MalformedMessage(schema.typeName, String((error as Error)?.message ?? error).slice(0, 120));
+    }
+  };
+}
+
 /** `/secagg.client.v1.ClientService/SubmitUpdate` */
 export function methodPath(method: DescMethod): string {
   return `/${method.parent.typeName}/${method.name}`;
@@ -37,7 +63,7 @@ export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinit
       requestStream: method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming',
       responseStream: method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming',
       requestSerialize: serializerFor(method.input),
-      requestDeserialize: deserializerFor(method.input),
+      requestDeserialize: requestDeserializerFor(method.input),
       responseSerialize: serializerFor(method.output),
       responseDeserialize: deserializerFor(method.output),
       originalName: method.name,

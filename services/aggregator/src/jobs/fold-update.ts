@@ -11,8 +11,11 @@
  *
  * Errors: a missing round or update data is permanent (UnrecoverableError);
  * Redis trouble and repeated conflicts are transient (retried with backoff).
+ * When `signal` aborts (shutdown) before the compare-and-set, the fold stops
+ * with the signal's reason and has written nothing.
  */
 import { randomInt } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { formatOf } from '@secagg/protocol';
 import type { FoldJob } from '@secagg/queue';
@@ -21,7 +24,7 @@ import { addInto } from '../domain/ciphertext-sum.js';
 
 export type FoldResult = 'folded' | 'duplicate' | 'round-ended';
 
-export async function foldUpdate(job: Pick<Job<FoldJob>, 'data'>, deps: AggregatorContext): Promise<FoldResult> {
+export async function foldUpdate(job: Pick<Job<FoldJob>, 'data'>, deps: AggregatorContext, signal?: AbortSignal): Promise<FoldResult> {
   const { roundId, clientId, updateId } = job.data;
   const { store, config, logger } = deps;
   const round = await store.getRound(roundId);
@@ -50,6 +53,8 @@ export async function foldUpdate(job: Pick<Job<FoldJob>, 'data'>, deps: Aggregat
       addInto(format, ciphertexts, update);
       sum = ciphertexts;
     }
+    if (config.testFoldDelayMs > 0) await sleep(config.testFoldDelayMs, undefined, { signal }).catch(() => {});
+    signal?.throwIfAborted();
     const outcome = await store.commitFold({ roundId, clientId, shard, expectedVersion: version, ciphertexts: sum });
     switch (outcome) {
       case 'FOLDED':

@@ -1,4 +1,8 @@
-/** The coordinator API: create, close, list and inspect rounds. */
+/**
+ * The coordinator API: create, close, list and inspect rounds. CreateRound
+ * relays the keyholder's privacy cost (epsilon of the round, the group after
+ * it, the flooding margin) in its response.
+ */
 import { randomBytes } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { Code, SecaggError, type CallContext } from '@secagg/core';
@@ -19,7 +23,7 @@ import {
 } from '@secagg/proto';
 import { toRoundMessage } from '@secagg/store';
 import type { GatewayContext } from '../gateway-context.js';
-import { authorize } from '../domain/authorize.js';
+import { authorize, checkRoundScope } from '../domain/authorize.js';
 import { requireRound } from '../domain/rounds.js';
 
 export async function createRound(request: CreateRoundRequest, ctx: CallContext, deps: GatewayContext): Promise<CreateRoundResponse> {
@@ -34,13 +38,24 @@ export async function createRound(request: CreateRoundRequest, ctx: CallContext,
   if (!key.ckks) throw new SecaggError(Code.Internal, 'keyholder returned no CKKS parameters');
   await deps.store.createRound({ roundId, config, ckks: key.ckks, publicKey: key.publicKey, createdMs: now });
   await deps.queues.scheduleClose(roundId, Number(config.deadlineUnixMs) - now);
-  deps.logger.info({ roundId, vectorLength: config.vectorLength, minClients: config.minClients, maxClients: config.maxClients }, 'round created');
+  deps.logger.info(
+    {
+      roundId,
+      vectorLength: config.vectorLength,
+      minClients: config.minClients,
+      maxClients: config.maxClients,
+      privacyGroup: key.privacy?.privacyGroup,
+      roundEpsilon: key.privacy?.roundEpsilon,
+    },
+    'round created',
+  );
   const round = await requireRound(deps.store, roundId);
-  return create(CreateRoundResponseSchema, { round: toRoundMessage(round) });
+  return create(CreateRoundResponseSchema, { round: toRoundMessage(round), privacy: key.privacy });
 }
 
 export async function closeRound(request: CloseRoundRequest, ctx: CallContext, deps: GatewayContext): Promise<CloseRoundResponse> {
-  await authorize(ctx, deps.tokens, ['coordinator']);
+  const principal = await authorize(ctx, deps.tokens, ['coordinator']);
+  checkRoundScope(principal, request.roundId);
   const round = await requireRound(deps.store, request.roundId);
   const state = await deps.store.closeRound(round.roundId, deps.clock());
   if (state === 'CLOSED') await deps.queues.enqueueFinalize(round.roundId);
@@ -57,6 +72,7 @@ export async function listRounds(request: ListRoundsRequest, ctx: CallContext, d
 }
 
 export async function getRoundStatus(request: GetRoundStatusRequest, ctx: CallContext, deps: GatewayContext): Promise<GetRoundStatusResponse> {
-  await authorize(ctx, deps.tokens, ['coordinator', 'operator']);
+  const principal = await authorize(ctx, deps.tokens, ['coordinator', 'operator']);
+  checkRoundScope(principal, request.roundId);
   return create(GetRoundStatusResponseSchema, { round: toRoundMessage(await requireRound(deps.store, request.roundId)) });
 }

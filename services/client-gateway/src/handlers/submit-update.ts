@@ -8,8 +8,18 @@
  * Idempotency: the same (client, update_id) after a commit returns the
  * original receipt (and re-queues the fold, in case the first attempt died
  * between commit and queueing: the fold job id makes that a no-op otherwise).
+ *
+ * Limits: after the header, the upload is admitted (UploadAdmission: stream
+ * slots, fold backlog, staged-bytes budget) before any chunk is read; while
+ * it waits nothing is read, so flow control pauses the client. Refusals are
+ * RESOURCE_EXHAUSTED with a `retry-after-ms` hint; nothing is staged.
+ *
+ * Durability: the receipt is sent only after the commit script returned,
+ * i.e. (under the shipped Redis config, appendfsync always) after the commit
+ * is in the fsynced AOF. A stream that breaks at any point before that leaves
+ * nothing committed: its staging list is discarded (or expires with its TTL).
  */
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { Code, SecaggError, type CallContext } from '@secagg/core';
 import { validateCiphertext } from '@secagg/ckks';
@@ -17,17 +27,37 @@ import { checkUpdateId, formatOf } from '@secagg/protocol';
 import { SubmitUpdateResponseSchema, type SubmitUpdateRequest, type SubmitUpdateResponse, type UpdateHeader } from '@secagg/proto';
 import type { CommittedUpdate, RoundRecord } from '@secagg/store';
 import type { GatewayContext } from '../gateway-context.js';
+import type { Principal } from '@secagg/auth';
 import { authorize, checkRoundScope } from '../domain/authorize.js';
+import type { UploadTicket } from '../domain/upload-admission.js';
 import { framesOf } from '../domain/frames.js';
 import { requireRound } from '../domain/rounds.js';
+import { admitSampledClient } from '../domain/admission.js';
 
 export async function submitUpdate(
   requests: AsyncIterable<SubmitUpdateRequest>,
   ctx: CallContext,
   deps: GatewayContext,
 ): Promise<SubmitUpdateResponse> {
-  const { store, queues, config, clock, logger } = deps;
   const principal = await authorize(ctx, deps.tokens, ['client']);
+  // A stream slot before the first frame is read: a waiting upload holds nothing but its HTTP/2 window.
+  const ticket = await deps.uploads.enter(principal.subject, ctx.signal);
+  try {
+    return await receiveUpdate(requests, ctx, deps, principal, ticket);
+  } finally {
+    // After any discard below: the budget is given back only once the bytes are gone (or renamed by the commit).
+    await ticket.release();
+  }
+}
+
+async function receiveUpdate(
+  requests: AsyncIterable<SubmitUpdateRequest>,
+  ctx: CallContext,
+  deps: GatewayContext,
+  principal: Principal,
+  ticket: UploadTicket,
+): Promise<SubmitUpdateResponse> {
+  const { store, queues, config, clock, logger } = deps;
   const frames = framesOf(requests, ctx.signal, config.streamIdleTimeoutMs);
   const first = await frames.next();
   if (first.done || first.value.frame.case !== 'header') {
@@ -42,10 +72,13 @@ export async function submitUpdate(
   const earlier = await store.committedUpdateOf(round.roundId, clientId);
   if (earlier) return answerForEarlier(earlier, updateId, round, clientId, deps);
   checkHeader(header, round);
+  // Poisson client sampling (issue 3, domain/admission.ts): a client outside this round's sample is refused before any chunk.
+  await admitSampledClient(store, round, clientId);
 
   const format = formatOf(round.ckks);
   const count = round.ckks.ciphertextCount;
-  const stagingId = randomUUID();
+  await ticket.reserve(count * format.byteLength);
+  const stagingId = ticket.stagingId;
   const digest = createHash('sha256');
   const inflight: Promise<void>[] = [];
   let received = 0;
@@ -66,6 +99,7 @@ export async function submitUpdate(
         inflight.push(store.stageChunk(round.roundId, stagingId, Buffer.from(ciphertext), config.stagedTtlMs));
         if (inflight.length >= config.maxInflightChunksPerStream) await inflight.shift();
         received++;
+        await ticket.keepAlive();
       } else if (frame.case === 'trailer') {
         trailer = frame.value.sha256;
       } else {

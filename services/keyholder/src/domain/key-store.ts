@@ -28,14 +28,26 @@ export interface ReleaseRow {
   releasedMs: number;
 }
 
+/** One release charged to a privacy group. */
 export interface LedgerEntry {
   privacyGroup: string;
   roundId: string;
+  /** The noise multiplier the accountant used: sigma / L2 sensitivity (rounding and CKKS error included); 0 = noise-free. */
   noiseMultiplier: number;
+  /** Poisson sampling rate q accounted. */
   samplingRate: number;
+  /** Epsilon of this release alone at `delta` (for display; budgets compose the RDP of every entry). */
   epsilon: number;
   delta: number;
   chargedMs: number;
+}
+
+/** A privacy group's budget as set by a coordinator. */
+export interface BudgetRow {
+  privacyGroup: string;
+  epsilon: number;
+  delta: number;
+  updatedMs: number;
 }
 
 const SCHEMA = `
@@ -55,6 +67,12 @@ CREATE TABLE IF NOT EXISTS releases (
   header BLOB NOT NULL,
   sum BLOB NOT NULL,
   released_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS privacy_budgets (
+  privacy_group TEXT PRIMARY KEY,
+  epsilon REAL NOT NULL,
+  delta REAL NOT NULL,
+  updated_ms INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS ledger (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -146,9 +164,17 @@ export class KeyStore {
       .run(reason, roundId);
   }
 
-  /** Stores the release and charges the ledger in one durable transaction. */
-  recordRelease(release: ReleaseRow, charge: LedgerEntry): void {
+  /**
+   * Stores the release and charges the ledger in one durable transaction
+   * (synchronous FULL: on disk when this returns). `affordable` is called
+   * inside the transaction with the group's ledger as it is then (this
+   * charge not yet included) and throws to refuse: writers are serialized
+   * (BEGIN IMMEDIATE), so two releases of one group can never both pass a
+   * budget only one of them fits.
+   */
+  recordRelease(release: ReleaseRow, charge: LedgerEntry, affordable?: (ledger: LedgerEntry[]) => void): void {
     this.transaction(() => {
+      affordable?.(this.ledger(charge.privacyGroup));
       this.db
         .prepare('INSERT INTO releases (round_id, contributors_sha256, header, sum, released_ms) VALUES (?, ?, ?, ?, ?)')
         .run(release.roundId, release.contributorsSha256, release.header, release.sum, release.releasedMs);
@@ -174,6 +200,49 @@ export class KeyStore {
       sum: row.sum as Uint8Array,
       releasedMs: Number(row.released_ms),
     };
+  }
+
+  /** The group's budget row, or undefined while the keyholder's default applies. */
+  getBudget(privacyGroup: string): BudgetRow | undefined {
+    const row = this.db.prepare('SELECT * FROM privacy_budgets WHERE privacy_group = ?').get(privacyGroup) as Record<string, unknown> | undefined;
+    if (!row) return undefined;
+    return {
+      privacyGroup: row.privacy_group as string,
+      epsilon: row.epsilon as number,
+      delta: row.delta as number,
+      updatedMs: Number(row.updated_ms),
+    };
+  }
+
+  /** Sets (or replaces) the group's budget, durably. */
+  setBudget(row: BudgetRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO privacy_budgets (privacy_group, epsilon, delta, updated_ms) VALUES (?, ?, ?, ?)
+         ON CONFLICT (privacy_group) DO UPDATE SET epsilon = excluded.epsilon, delta = excluded.delta, updated_ms = excluded.updated_ms`,
+      )
+      .run(row.privacyGroup, row.epsilon, row.delta, row.updatedMs);
+  }
+
+  /** Every privacy group with a budget or a charge. */
+  privacyGroups(): string[] {
+    const rows = this.db
+      .prepare('SELECT privacy_group FROM ledger UNION SELECT privacy_group FROM privacy_budgets ORDER BY 1')
+      .all() as { privacy_group: string }[];
+    return rows.map((r) => r.privacy_group);
+  }
+
+  /** Round keys by status, for metrics. */
+  roundKeyCounts(): Record<KeyStatus, number> {
+    const counts: Record<KeyStatus, number> = { ready: 0, consumed: 0, released: 0, refused: 0 };
+    const rows = this.db.prepare('SELECT status, COUNT(*) AS n FROM round_keys GROUP BY status').all() as { status: KeyStatus; n: number }[];
+    for (const row of rows) counts[row.status] = Number(row.n);
+    return counts;
+  }
+
+  /** Cheap liveness query of the database (readiness check). */
+  ping(): boolean {
+    return (this.db.prepare('SELECT 1 AS one').get() as { one: number } | undefined)?.one === 1;
   }
 
   ledger(privacyGroup?: string): LedgerEntry[] {

@@ -12,15 +12,35 @@ export interface NoisePlan {
   gridStep: number;
 }
 
+/** The grid sits this many powers of two below both sigma and the per-coordinate share of the sensitivity. */
+const GRID_BITS_BELOW = 10;
+/** ...but never more than this many below sigma, so the sampler's integers stay in its exact fast path (σ/grid ≤ 2^27). */
+const MAX_GRID_BITS_BELOW_SIGMA = 26;
+
 /**
- * The grid is a power of two about 2^10 below sigma: fine enough that
- * quantization changes the noise distribution negligibly, coarse enough that
- * the noise in grid units stays a modest integer.
+ * The grid is a power of two about 2^10 below min(sigma, Δ/√d), where Δ is
+ * the L2 sensitivity without rounding (C or 2C) and d the vector length.
+ * - below sigma: quantization changes the noise distribution negligibly;
+ * - below Δ/√d: rounding every coordinate to the grid can move a sum by up to
+ *   grid·√d in L2 (dp's `roundedL2Sensitivity`), which the accountant adds to
+ *   the sensitivity; this keeps that addition ≈ 2^-10·Δ even for 10^8 values
+ *   instead of letting it exceed Δ itself;
+ * - but at most 2^26 below sigma (very large z·√d), so the exact sampler works
+ *   on integers it handles without bigint; the accountant then charges the
+ *   larger rounding term, never an unaccounted one.
  */
-export function planNoise(noiseMultiplier: number, clipNorm: number, noiseFree: boolean): NoisePlan {
+export function planNoise(
+  noiseMultiplier: number,
+  clipNorm: number,
+  baseSensitivity: number,
+  vectorLength: number,
+  noiseFree: boolean,
+): NoisePlan {
   if (noiseFree) return { sigma: 0, gridStep: 0 };
   const sigma = noiseMultiplier * clipNorm;
-  return { sigma, gridStep: 2 ** (Math.floor(Math.log2(sigma)) - 10) };
+  const fine = Math.min(sigma, baseSensitivity / Math.sqrt(Math.max(1, vectorLength))) * 2 ** -GRID_BITS_BELOW;
+  const floor = sigma * 2 ** -MAX_GRID_BITS_BELOW_SIGMA;
+  return { sigma, gridStep: 2 ** Math.floor(Math.log2(Math.max(fine, floor))) };
 }
 
 export function applyNoise(values: Float64Array, plan: NoisePlan, rng: RandomSource = cryptoRandomSource()): Float64Array {

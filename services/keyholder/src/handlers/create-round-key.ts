@@ -1,12 +1,22 @@
 /**
  * CreateRoundKey: a fresh CKKS key pair for a round, its encoding scale chosen
  * so that no sum of max_clients clipped updates can wrap, and the round's
- * release policy recorded. Idempotent on round id with an identical config.
+ * release policy recorded. Before any key exists it refuses (FAILED_PRECONDITION,
+ * nothing stored):
+ *  - a round whose DP noise would not flood the CKKS decryption error by
+ *    config.minFloodingMarginBits (domain/flooding.ts);
+ *  - replace-one accounting with Poisson sampling (not implemented);
+ *  - a round its privacy group's budget cannot afford on top of every
+ *    release already charged (domain/privacy-budget.ts).
+ * The response carries the round's privacy cost. Idempotent on round id with
+ * an identical config (the cost is recomputed against the current ledger).
+ * Test-only noise-free rounds skip the flooding and budget checks: their
+ * release is charged epsilon = +Infinity.
  */
 import { create, equals, toBinary, fromBinary } from '@bufbuild/protobuf';
 import { Code, SecaggError } from '@secagg/core';
 import { chooseScaleBits, ciphertextByteLength, ciphertextCount, DEFAULT_PRESET, isPresetName, valuesPerCiphertext, type CkksParams } from '@secagg/ckks';
-import { checkRoundConfig, checkRoundId, encodingEnum, encodingName } from '@secagg/protocol';
+import { checkRoundConfig, checkRoundId, encodingEnum, encodingName, privacyGroupOf, toCkksParams } from '@secagg/protocol';
 import {
   CkksParametersSchema,
   CreateRoundKeyResponseSchema,
@@ -14,8 +24,12 @@ import {
   RoundConfigSchema,
   type CreateRoundKeyRequest,
   type CreateRoundKeyResponse,
+  type PrivacyCost,
+  type RoundConfig,
 } from '@secagg/proto';
 import type { KeyholderContext } from '../keyholder-context.js';
+import { planRoundPrivacy, type RoundPrivacyPlan } from '../domain/privacy-plan.js';
+import { budgetOf, costOf, privacyCostMessage, requireAffordable } from '../domain/privacy-budget.js';
 
 export async function createRoundKey(request: CreateRoundKeyRequest, deps: KeyholderContext): Promise<CreateRoundKeyResponse> {
   const { config: settings, store, sealer, engines, clock } = deps;
@@ -32,10 +46,9 @@ export async function createRoundKey(request: CreateRoundKeyRequest, deps: Keyho
     if (!equals(RoundConfigSchema, fromBinary(RoundConfigSchema, existing.config), config)) {
       throw new SecaggError(Code.AlreadyExists, `round ${roundId} already has a key with another configuration`);
     }
-    return create(CreateRoundKeyResponseSchema, {
-      ckks: fromBinary(CkksParametersSchema, existing.ckks),
-      publicKey: existing.publicKey,
-    });
+    const ckks = fromBinary(CkksParametersSchema, existing.ckks);
+    const plan = planRoundPrivacy(config, toCkksParams(ckks), settings.adjacency);
+    return create(CreateRoundKeyResponseSchema, { ckks, publicKey: existing.publicKey, privacy: currentCost(config, plan, deps) });
   }
 
   const preset = config.preset === '' ? DEFAULT_PRESET : config.preset;
@@ -48,6 +61,18 @@ export async function createRoundKey(request: CreateRoundKeyRequest, deps: Keyho
     throw new SecaggError(Code.FailedPrecondition, `no safe encoding scale: ${(error as Error).message}`, { cause: error });
   }
   const params: CkksParams = { preset, encoding, scaleBits };
+  const plan = planRoundPrivacy(config, params, settings.adjacency);
+  if (!config.unsafeDisableNoise) requireFlooded(plan, params, config, settings.minFloodingMarginBits);
+  if (plan.samplingRate < 1 && plan.adjacency === 'replace-one') {
+    throw new SecaggError(
+      Code.FailedPrecondition,
+      'Poisson sampling (sampling_rate < 1) cannot be accounted under replace-one adjacency by this keyholder: ' +
+        'use sampling_rate 1, or add-remove adjacency',
+      { errorCode: 'sampling_needs_add_remove' },
+    );
+  }
+  const privacy = config.unsafeDisableNoise ? currentCost(config, plan, deps) : affordableCost(roundId, config, plan, deps);
+
   const engine = await engines.get(params);
   const { publicKey, secretKey } = engine.generateKeyPair();
   const sealed = sealer.seal(secretKey, roundId);
@@ -70,6 +95,53 @@ export async function createRoundKey(request: CreateRoundKeyRequest, deps: Keyho
     createdMs: clock(),
   });
   if (!inserted) return createRoundKey(request, deps); // lost a race with an identical call
-  deps.logger.info({ roundId, preset, encoding, scaleBits }, 'round key created');
-  return create(CreateRoundKeyResponseSchema, { ckks, publicKey });
+  deps.logger.info(
+    {
+      roundId,
+      preset,
+      encoding,
+      scaleBits,
+      privacyGroup: privacy.privacyGroup,
+      roundEpsilon: privacy.roundEpsilon,
+      groupEpsilonAfter: privacy.groupEpsilonAfter,
+      floodingMarginBits: privacy.floodingMarginBits,
+    },
+    'round key created',
+  );
+  return create(CreateRoundKeyResponseSchema, { ckks, publicKey, privacy });
+}
+
+/**
+ * Refuses a round whose noise would not drown the CKKS decryption error by
+ * `minBits`: its release would leak information about the secret key
+ * (Li & Micciancio 2021).
+ */
+function requireFlooded(plan: RoundPrivacyPlan, params: CkksParams, config: RoundConfig, minBits: number): void {
+  if (plan.floodingMarginBits >= minBits) return;
+  const short = minBits - plan.floodingMarginBits;
+  throw new SecaggError(
+    Code.FailedPrecondition,
+    `flooding margin ${plan.floodingMarginBits.toFixed(1)} bits is below the keyholder's minimum ${minBits}: the noise sigma ` +
+      `${plan.noise.sigma} does not exceed the CKKS decryption-error bound ${plan.decryptionErrorBound.toExponential(2)} ` +
+      `(${params.preset}, ${params.encoding}, scale 2^${params.scaleBits}, ${config.maxClients} max clients) by 2^${minBits}, ` +
+      `so the release would leak secret-key information. Add ${short.toFixed(1)} bits: raise the noise multiplier ` +
+      `(x${(2 ** short).toPrecision(3)} would do), lower max_clients (each halving adds about 1.5 bits), ` +
+      'or use a preset with a larger modulus',
+    { errorCode: 'flooding_margin_too_small' },
+  );
+}
+
+/** The round's cost against its group's ledger now, refusing if the budget cannot afford it. */
+function affordableCost(roundId: string, config: RoundConfig, plan: RoundPrivacyPlan, deps: KeyholderContext): PrivacyCost {
+  const budget = budgetOf(deps.store, deps.config, privacyGroupOf(config));
+  const ledger = deps.store.ledger(budget.privacyGroup);
+  return privacyCostMessage(budget, plan, requireAffordable(budget, ledger, plan, roundId));
+}
+
+/** The round's cost against its group's ledger now, without refusing (idempotent repeats, noise-free rounds): the release re-checks. */
+function currentCost(config: RoundConfig, plan: RoundPrivacyPlan, deps: KeyholderContext): PrivacyCost {
+  const budget = budgetOf(deps.store, deps.config, privacyGroupOf(config));
+  const ledger = deps.store.ledger(budget.privacyGroup);
+  const cost = costOf(budget, ledger, plan);
+  return privacyCostMessage(budget, plan, config.unsafeDisableNoise ? { ...cost, roundEpsilon: Infinity, groupEpsilonAfter: Infinity } : cost);
 }

@@ -4,16 +4,23 @@
  * Order (each refusal a precise status, nothing released):
  *  1. header: the round has a key; if it was released before with the same
  *     contributors, the stored release is returned again (no second
- *     decryption); otherwise the key must be unused;
+ *     decryption, no second charge); otherwise the key must be unused;
  *  2. contribution_count >= the round's own min_clients (the keyholder's copy);
- *  3. every ciphertext of the sum arrives and passes validation;
- *  4. the secret key is taken out of the store (deleted) - from here on the
+ *  3. the privacy group's budget affords this release on top of every release
+ *     already charged (FAILED_PRECONDITION privacy_budget_exhausted);
+ *  4. every ciphertext of the sum arrives and passes validation; the budget
+ *     is checked again, and from here to the charge nothing awaits;
+ *  5. the secret key is taken out of the store (deleted) - from here on the
  *     round can never be decrypted again, whatever happens;
- *  5. decrypt; range check |v| <= count * C (+ CKKS error margin), else refuse:
- *     a forged or poisoned aggregate;
- *  6. quantize and add discrete Gaussian noise sigma = z * C;
- *  7. store the release and charge the ledger in one durable transaction;
- *  8. stream the result.
+ *  6. decrypt; range check |v| <= count * C for every value and L2 norm of the
+ *     sum <= count * C (+ CKKS error margin), else refuse: a forged or
+ *     poisoned aggregate;
+ *  7. quantize and add discrete Gaussian noise sigma = z * C;
+ *  8. store the release and charge the ledger in one durable transaction,
+ *     which re-checks the budget against the ledger as it is then;
+ *  9. stream the result.
+ * A crash after 5 wastes the round; after 8 the ledger is charged and a retry
+ * gets the stored release. Budget is never under-counted.
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { timingSafeEqual } from 'node:crypto';
@@ -29,9 +36,10 @@ import {
   type ReleaseRoundResponse,
   type ResultHeader,
 } from '@secagg/proto';
-import { computeEpsilon } from '@secagg/dp';
 import type { KeyholderContext } from '../keyholder-context.js';
-import { applyNoise, planNoise } from '../domain/noise.js';
+import { applyNoise } from '../domain/noise.js';
+import { planRoundPrivacy } from '../domain/privacy-plan.js';
+import { budgetOf, requireAffordable, type Affordability } from '../domain/privacy-budget.js';
 
 /** Relative slack of the range check over count * C, for CKKS approximation error. */
 const RANGE_SLACK = 1e-6;
@@ -91,6 +99,15 @@ export async function* releaseRound(
   }
 
   const params = toCkksParams(ckks);
+  const plan = planRoundPrivacy(config, params, deps.config.adjacency);
+  const budget = budgetOf(store, deps.config, privacyGroupOf(config));
+  // Noise-free (test-only) releases are not budgeted: they are charged epsilon = +Infinity.
+  const affordable = (ledger = store.ledger(budget.privacyGroup)): Affordability =>
+    noiseFree
+      ? { roundEpsilon: Infinity, groupEpsilonBefore: NaN, groupEpsilonAfter: Infinity }
+      : requireAffordable(budget, ledger, plan, roundId);
+  affordable();
+
   const engine = await engines.get(params);
   const ciphertexts: Uint8Array[] = [];
   for (let next = await input.next(); !next.done; next = await input.next()) {
@@ -107,6 +124,8 @@ export async function* releaseRound(
     throw new SecaggError(Code.InvalidArgument, `received ${ciphertexts.length} of ${ckks.ciphertextCount} ciphertexts`);
   }
 
+  // Again, with nothing awaited from here to the charge: no other release of this process can slip in between.
+  const cost = affordable();
   const sealed = store.consumeSecretKey(roundId);
   if (!sealed) throw new SecaggError(Code.FailedPrecondition, `round ${roundId} key was consumed concurrently`);
   const sum = new Float64Array(config.vectorLength);
@@ -122,43 +141,82 @@ export async function* releaseRound(
     secretKey.fill(0);
   }
 
-  const bound = header.contributionCount * config.clipNorm * (1 + RANGE_SLACK) + RANGE_SLACK * config.clipNorm;
-  let outside = 0;
-  for (const v of sum) if (!(Math.abs(v) <= bound)) outside++;
-  if (outside > 0) {
-    const reason = `decrypted sum out of range: ${outside} values exceed count x clip_norm = ${bound}; a forged or poisoned aggregate`;
+  const reason = outOfRange(sum, header.contributionCount, config.clipNorm, plan.decryptionErrorBound);
+  if (reason) {
     store.markRefused(roundId, reason);
     sum.fill(0);
-    logger.warn({ roundId, outside }, 'release refused: range check');
+    logger.warn({ roundId, reason }, 'release refused: range check');
     throw new SecaggError(Code.FailedPrecondition, reason, { errorCode: 'out_of_range' });
   }
 
-  const plan = planNoise(config.noiseMultiplier, config.clipNorm, noiseFree);
-  const noisy = applyNoise(sum, plan);
+  const noisy = applyNoise(sum, plan.noise);
   if (noisy !== sum) sum.fill(0);
-  const delta = deps.config.delta;
-  const epsilon = noiseFree
-    ? Number.POSITIVE_INFINITY
-    : computeEpsilon([{ noiseMultiplier: config.noiseMultiplier, samplingRate: 1, steps: 1 }], delta).epsilon;
   const now = clock();
   const result = create(ResultHeaderSchema, {
     roundId,
     contributionCount: header.contributionCount,
     vectorLength: config.vectorLength,
-    noiseSigma: plan.sigma,
-    gridStep: plan.gridStep,
-    epsilonSpent: epsilon,
-    delta,
+    noiseSigma: plan.noise.sigma,
+    gridStep: plan.noise.gridStep,
+    epsilonSpent: cost.roundEpsilon,
+    delta: budget.delta,
     noiseDisabled: noiseFree,
     contributorsSha256: header.contributorsSha256,
     releasedUnixMs: BigInt(now),
   });
-  store.recordRelease(
-    { roundId, contributorsSha256: header.contributorsSha256, header: toBinary(ResultHeaderSchema, result), sum: float64ToBytes(noisy), releasedMs: now },
-    { privacyGroup: privacyGroupOf(config), roundId, noiseMultiplier: config.noiseMultiplier, samplingRate: 1, epsilon, delta, chargedMs: now },
+  try {
+    store.recordRelease(
+      { roundId, contributorsSha256: header.contributorsSha256, header: toBinary(ResultHeaderSchema, result), sum: float64ToBytes(noisy), releasedMs: now },
+      {
+        privacyGroup: budget.privacyGroup,
+        roundId,
+        noiseMultiplier: plan.accountingNoiseMultiplier,
+        samplingRate: plan.samplingRate,
+        epsilon: cost.roundEpsilon,
+        delta: budget.delta,
+        chargedMs: now,
+      },
+      (ledger) => void affordable(ledger),
+    );
+  } catch (error) {
+    // Only reachable if another process charged the group in between: the key is gone, nothing leaves.
+    noisy.fill(0);
+    store.markRefused(roundId, (error as Error).message);
+    throw error;
+  }
+  logger.info(
+    { roundId, privacyGroup: budget.privacyGroup, count: header.contributionCount, sigma: plan.noise.sigma, epsilon: cost.roundEpsilon, groupEpsilon: cost.groupEpsilonAfter },
+    'round released and charged',
   );
-  logger.info({ roundId, count: header.contributionCount, sigma: plan.sigma, epsilon }, 'round released');
+  deps.afterCharge?.(roundId);
   yield* resultFrames(result, noisy, deps.config.resultValuesPerMessage);
+}
+
+/**
+ * Why the decrypted sum cannot be a sum of `count` updates clipped to L2 norm
+ * C, or undefined if it can. Every honest value has |v| <= count * C, and the
+ * whole sum has L2 norm <= count * C (the triangle inequality), both up to
+ * the CKKS error and RANGE_SLACK. The L2 test is the stronger one: it also
+ * refuses a forged ciphertext that keeps every value small but spreads
+ * energy over many values (e.g. a multiple of the secret key, which a
+ * flooded release would otherwise partly reveal; docs/PRIVACY.md).
+ */
+function outOfRange(sum: Float64Array, count: number, clipNorm: number, errorPerValue: number): string | undefined {
+  const total = count * clipNorm;
+  const bound = total * (1 + RANGE_SLACK) + RANGE_SLACK * clipNorm + errorPerValue;
+  let outside = 0;
+  let squares = 0;
+  for (const v of sum) {
+    if (!(Math.abs(v) <= bound)) outside++;
+    squares += v * v;
+  }
+  if (outside > 0) return `decrypted sum out of range: ${outside} values exceed count x clip_norm = ${bound}; a forged or poisoned aggregate`;
+  const norm = Math.sqrt(squares);
+  const normBound = total * (1 + RANGE_SLACK) + RANGE_SLACK * clipNorm + Math.sqrt(sum.length) * errorPerValue;
+  if (!(norm <= normBound)) {
+    return `decrypted sum out of range: its L2 norm ${norm.toPrecision(6)} exceeds count x clip_norm = ${normBound.toPrecision(6)}; a forged or poisoned aggregate`;
+  }
+  return undefined;
 }
 
 function sameDigest(a: Uint8Array, b: Uint8Array): boolean {

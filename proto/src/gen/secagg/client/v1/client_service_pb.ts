@@ -355,7 +355,9 @@ export const ClientService: GenService<{
    * the original receipt and the update is counted once.
    * Errors: INVALID_ARGUMENT (bad framing, wrong length or count, a
    * ciphertext that fails validation - the message names the chunk, digest
-   * mismatch), NOT_FOUND (round), FAILED_PRECONDITION (round not open),
+   * mismatch), NOT_FOUND (round), FAILED_PRECONDITION (round not open, or
+   * this client was not sampled for a round with sampling_rate < 1: final,
+   * the same answer on every retry),
    * ALREADY_EXISTS (this client already committed another update to the
    * round), RESOURCE_EXHAUSTED (a limit; retry later with the same
    * update_id), UNAUTHENTICATED, PERMISSION_DENIED.

@@ -7,6 +7,8 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { PrivacyBudget, PrivacyCost } from "../../round/v1/privacy_pb.js";
+import { file_secagg_round_v1_privacy } from "../../round/v1/privacy_pb.js";
 import type { Round, RoundConfig } from "../../round/v1/round_pb.js";
 import { file_secagg_round_v1_round } from "../../round/v1/round_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -15,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secagg/coordinator/v1/coordinator_service.proto.
  */
 export const file_secagg_coordinator_v1_coordinator_service: GenFile = /*@__PURE__*/
-  fileDesc("Ci9zZWNhZ2cvY29vcmRpbmF0b3IvdjEvY29vcmRpbmF0b3Jfc2VydmljZS5wcm90bxIVc2VjYWdnLmNvb3JkaW5hdG9yLnYxIkIKEkNyZWF0ZVJvdW5kUmVxdWVzdBIsCgZjb25maWcYASABKAsyHC5zZWNhZ2cucm91bmQudjEuUm91bmRDb25maWciPAoTQ3JlYXRlUm91bmRSZXNwb25zZRIlCgVyb3VuZBgBIAEoCzIWLnNlY2FnZy5yb3VuZC52MS5Sb3VuZCIlChFDbG9zZVJvdW5kUmVxdWVzdBIQCghyb3VuZF9pZBgBIAEoCSI7ChJDbG9zZVJvdW5kUmVzcG9uc2USJQoFcm91bmQYASABKAsyFi5zZWNhZ2cucm91bmQudjEuUm91bmQiIgoRTGlzdFJvdW5kc1JlcXVlc3QSDQoFbGltaXQYASABKA0iPAoSTGlzdFJvdW5kc1Jlc3BvbnNlEiYKBnJvdW5kcxgBIAMoCzIWLnNlY2FnZy5yb3VuZC52MS5Sb3VuZCIpChVHZXRSb3VuZFN0YXR1c1JlcXVlc3QSEAoIcm91bmRfaWQYASABKAkiPwoWR2V0Um91bmRTdGF0dXNSZXNwb25zZRIlCgVyb3VuZBgBIAEoCzIWLnNlY2FnZy5yb3VuZC52MS5Sb3VuZDKvAwoSQ29vcmRpbmF0b3JTZXJ2aWNlEmQKC0NyZWF0ZVJvdW5kEikuc2VjYWdnLmNvb3JkaW5hdG9yLnYxLkNyZWF0ZVJvdW5kUmVxdWVzdBoqLnNlY2FnZy5jb29yZGluYXRvci52MS5DcmVhdGVSb3VuZFJlc3BvbnNlEmEKCkNsb3NlUm91bmQSKC5zZWNhZ2cuY29vcmRpbmF0b3IudjEuQ2xvc2VSb3VuZFJlcXVlc3QaKS5zZWNhZ2cuY29vcmRpbmF0b3IudjEuQ2xvc2VSb3VuZFJlc3BvbnNlEmEKCkxpc3RSb3VuZHMSKC5zZWNhZ2cuY29vcmRpbmF0b3IudjEuTGlzdFJvdW5kc1JlcXVlc3QaKS5zZWNhZ2cuY29vcmRpbmF0b3IudjEuTGlzdFJvdW5kc1Jlc3BvbnNlEm0KDkdldFJvdW5kU3RhdHVzEiwuc2VjYWdnLmNvb3JkaW5hdG9yLnYxLkdldFJvdW5kU3RhdHVzUmVxdWVzdBotLnNlY2FnZy5jb29yZGluYXRvci52MS5HZXRSb3VuZFN0YXR1c1Jlc3BvbnNlYgZwcm90bzM", [file_secagg_round_v1_round]);
+  fileDesc("Ci9zZWNhZ2cvY29vcmRpbmF0b3IvdjEvY29vcmRpbmF0b3Jfc2VydmljZS5wcm90bxIVc2VjYWdnLmNvb3JkaW5hdG9yLnYxIkIKEkNyZWF0ZVJvdW5kUmVxdWVzdBIsCgZjb25maWcYASABKAsyHC5zZWNhZ2cucm91bmQudjEuUm91bmRDb25maWciawoTQ3JlYXRlUm91bmRSZXNwb25zZRIlCgVyb3VuZBgBIAEoCzIWLnNlY2FnZy5yb3VuZC52MS5Sb3VuZBItCgdwcml2YWN5GAIgASgLMhwuc2VjYWdnLnJvdW5kLnYxLlByaXZhY3lDb3N0IiUKEUNsb3NlUm91bmRSZXF1ZXN0EhAKCHJvdW5kX2lkGAEgASgJIjsKEkNsb3NlUm91bmRSZXNwb25zZRIlCgVyb3VuZBgBIAEoCzIWLnNlY2FnZy5yb3VuZC52MS5Sb3VuZCIiChFMaXN0Um91bmRzUmVxdWVzdBINCgVsaW1pdBgBIAEoDSI8ChJMaXN0Um91bmRzUmVzcG9uc2USJgoGcm91bmRzGAEgAygLMhYuc2VjYWdnLnJvdW5kLnYxLlJvdW5kIikKFUdldFJvdW5kU3RhdHVzUmVxdWVzdBIQCghyb3VuZF9pZBgBIAEoCSI/ChZHZXRSb3VuZFN0YXR1c1Jlc3BvbnNlEiUKBXJvdW5kGAEgASgLMhYuc2VjYWdnLnJvdW5kLnYxLlJvdW5kIlAKF1NldFByaXZhY3lCdWRnZXRSZXF1ZXN0EhUKDXByaXZhY3lfZ3JvdXAYASABKAkSDwoHZXBzaWxvbhgCIAEoARINCgVkZWx0YRgDIAEoASJKChhTZXRQcml2YWN5QnVkZ2V0UmVzcG9uc2USLgoGYnVkZ2V0GAEgASgLMh4uc2VjYWdnLnJvdW5kLnYxLlByaXZhY3lCdWRnZXQiMAoXR2V0UHJpdmFjeUJ1ZGdldFJlcXVlc3QSFQoNcHJpdmFjeV9ncm91cBgBIAEoCSJKChhHZXRQcml2YWN5QnVkZ2V0UmVzcG9uc2USLgoGYnVkZ2V0GAEgASgLMh4uc2VjYWdnLnJvdW5kLnYxLlByaXZhY3lCdWRnZXQymQUKEkNvb3JkaW5hdG9yU2VydmljZRJkCgtDcmVhdGVSb3VuZBIpLnNlY2FnZy5jb29yZGluYXRvci52MS5DcmVhdGVSb3VuZFJlcXVlc3QaKi5zZWNhZ2cuY29vcmRpbmF0b3IudjEuQ3JlYXRlUm91bmRSZXNwb25zZRJhCgpDbG9zZVJvdW5kEiguc2VjYWdnLmNvb3JkaW5hdG9yLnYxLkNsb3NlUm91bmRSZXF1ZXN0Gikuc2VjYWdnLmNvb3JkaW5hdG9yLnYxLkNsb3NlUm91bmRSZXNwb25zZRJhCgpMaXN0Um91bmRzEiguc2VjYWdnLmNvb3JkaW5hdG9yLnYxLkxpc3RSb3VuZHNSZXF1ZXN0Gikuc2VjYWdnLmNvb3JkaW5hdG9yLnYxLkxpc3RSb3VuZHNSZXNwb25zZRJtCg5HZXRSb3VuZFN0YXR1cxIsLnNlY2FnZy5jb29yZGluYXRvci52MS5HZXRSb3VuZFN0YXR1c1JlcXVlc3QaLS5zZWNhZ2cuY29vcmRpbmF0b3IudjEuR2V0Um91bmRTdGF0dXNSZXNwb25zZRJzChBTZXRQcml2YWN5QnVkZ2V0Ei4uc2VjYWdnLmNvb3JkaW5hdG9yLnYxLlNldFByaXZhY3lCdWRnZXRSZXF1ZXN0Gi8uc2VjYWdnLmNvb3JkaW5hdG9yLnYxLlNldFByaXZhY3lCdWRnZXRSZXNwb25zZRJzChBHZXRQcml2YWN5QnVkZ2V0Ei4uc2VjYWdnLmNvb3JkaW5hdG9yLnYxLkdldFByaXZhY3lCdWRnZXRSZXF1ZXN0Gi8uc2VjYWdnLmNvb3JkaW5hdG9yLnYxLkdldFByaXZhY3lCdWRnZXRSZXNwb25zZWIGcHJvdG8z", [file_secagg_round_v1_privacy, file_secagg_round_v1_round]);
 
 /**
  * @generated from message secagg.coordinator.v1.CreateRoundRequest
@@ -46,6 +48,14 @@ export type CreateRoundResponse = Message<"secagg.coordinator.v1.CreateRoundResp
    * @generated from field: secagg.round.v1.Round round = 1;
    */
   round?: Round | undefined;
+
+  /**
+   * What the round's release will cost its privacy group (and the flooding
+   * margin), as the keyholder computed it.
+   *
+   * @generated from field: secagg.round.v1.PrivacyCost privacy = 2;
+   */
+  privacy?: PrivacyCost | undefined;
 };
 
 /**
@@ -170,17 +180,110 @@ export const GetRoundStatusResponseSchema: GenMessage<GetRoundStatusResponse> = 
   messageDesc(file_secagg_coordinator_v1_coordinator_service, 7);
 
 /**
+ * @generated from message secagg.coordinator.v1.SetPrivacyBudgetRequest
+ */
+export type SetPrivacyBudgetRequest = Message<"secagg.coordinator.v1.SetPrivacyBudgetRequest"> & {
+  /**
+   * The group; empty means "default".
+   *
+   * @generated from field: string privacy_group = 1;
+   */
+  privacyGroup: string;
+
+  /**
+   * Largest epsilon the group may reach. Finite, > 0.
+   *
+   * @generated from field: double epsilon = 2;
+   */
+  epsilon: number;
+
+  /**
+   * Delta the budget is stated at; 0 means the keyholder's default.
+   *
+   * @generated from field: double delta = 3;
+   */
+  delta: number;
+};
+
+/**
+ * Describes the message secagg.coordinator.v1.SetPrivacyBudgetRequest.
+ * Use `create(SetPrivacyBudgetRequestSchema)` to create a new message.
+ */
+export const SetPrivacyBudgetRequestSchema: GenMessage<SetPrivacyBudgetRequest> = /*@__PURE__*/
+  messageDesc(file_secagg_coordinator_v1_coordinator_service, 8);
+
+/**
+ * @generated from message secagg.coordinator.v1.SetPrivacyBudgetResponse
+ */
+export type SetPrivacyBudgetResponse = Message<"secagg.coordinator.v1.SetPrivacyBudgetResponse"> & {
+  /**
+   * The group's budget after the change.
+   *
+   * @generated from field: secagg.round.v1.PrivacyBudget budget = 1;
+   */
+  budget?: PrivacyBudget | undefined;
+};
+
+/**
+ * Describes the message secagg.coordinator.v1.SetPrivacyBudgetResponse.
+ * Use `create(SetPrivacyBudgetResponseSchema)` to create a new message.
+ */
+export const SetPrivacyBudgetResponseSchema: GenMessage<SetPrivacyBudgetResponse> = /*@__PURE__*/
+  messageDesc(file_secagg_coordinator_v1_coordinator_service, 9);
+
+/**
+ * @generated from message secagg.coordinator.v1.GetPrivacyBudgetRequest
+ */
+export type GetPrivacyBudgetRequest = Message<"secagg.coordinator.v1.GetPrivacyBudgetRequest"> & {
+  /**
+   * The group; empty means "default".
+   *
+   * @generated from field: string privacy_group = 1;
+   */
+  privacyGroup: string;
+};
+
+/**
+ * Describes the message secagg.coordinator.v1.GetPrivacyBudgetRequest.
+ * Use `create(GetPrivacyBudgetRequestSchema)` to create a new message.
+ */
+export const GetPrivacyBudgetRequestSchema: GenMessage<GetPrivacyBudgetRequest> = /*@__PURE__*/
+  messageDesc(file_secagg_coordinator_v1_coordinator_service, 10);
+
+/**
+ * @generated from message secagg.coordinator.v1.GetPrivacyBudgetResponse
+ */
+export type GetPrivacyBudgetResponse = Message<"secagg.coordinator.v1.GetPrivacyBudgetResponse"> & {
+  /**
+   * The group's budget, spent and remaining epsilon, and releases.
+   *
+   * @generated from field: secagg.round.v1.PrivacyBudget budget = 1;
+   */
+  budget?: PrivacyBudget | undefined;
+};
+
+/**
+ * Describes the message secagg.coordinator.v1.GetPrivacyBudgetResponse.
+ * Use `create(GetPrivacyBudgetResponseSchema)` to create a new message.
+ */
+export const GetPrivacyBudgetResponseSchema: GenMessage<GetPrivacyBudgetResponse> = /*@__PURE__*/
+  messageDesc(file_secagg_coordinator_v1_coordinator_service, 11);
+
+/**
  * Served by the client-gateway.
  *
  * @generated from service secagg.coordinator.v1.CoordinatorService
  */
 export const CoordinatorService: GenService<{
   /**
-   * Opens a round: the keyholder creates the round's key pair and chooses the
-   * encoding scale; the gateway publishes the round.
+   * Opens a round: the keyholder checks the flooding margin and the privacy
+   * group's budget, creates the round's key pair and chooses the encoding
+   * scale; the gateway publishes the round. The response states what the
+   * round's release will cost.
    * Errors: INVALID_ARGUMENT (a config field out of range; the message names
-   * it), FAILED_PRECONDITION (the keyholder refuses, e.g. unsafe release not
-   * allowed), UNAVAILABLE (keyholder unreachable).
+   * it), FAILED_PRECONDITION (the keyholder refuses: unsafe release not
+   * allowed, flooding margin too small, privacy budget exhausted - the
+   * message gives the figures), UNAVAILABLE (keyholder unreachable).
    *
    * @generated from rpc secagg.coordinator.v1.CoordinatorService.CreateRound
    */
@@ -221,6 +324,30 @@ export const CoordinatorService: GenService<{
     methodKind: "unary";
     input: typeof GetRoundStatusRequestSchema;
     output: typeof GetRoundStatusResponseSchema;
+  },
+  /**
+   * Sets a privacy group's budget (epsilon at delta). Coordinator role.
+   * Errors: INVALID_ARGUMENT (group, epsilon or delta out of the keyholder's
+   * limits; the message says which), UNAVAILABLE (keyholder unreachable).
+   *
+   * @generated from rpc secagg.coordinator.v1.CoordinatorService.SetPrivacyBudget
+   */
+  setPrivacyBudget: {
+    methodKind: "unary";
+    input: typeof SetPrivacyBudgetRequestSchema;
+    output: typeof SetPrivacyBudgetResponseSchema;
+  },
+  /**
+   * Shows a privacy group's budget, spent and remaining epsilon at delta,
+   * and its releases. Coordinator or operator role.
+   * Errors: INVALID_ARGUMENT (group), UNAVAILABLE (keyholder unreachable).
+   *
+   * @generated from rpc secagg.coordinator.v1.CoordinatorService.GetPrivacyBudget
+   */
+  getPrivacyBudget: {
+    methodKind: "unary";
+    input: typeof GetPrivacyBudgetRequestSchema;
+    output: typeof GetPrivacyBudgetResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_secagg_coordinator_v1_coordinator_service, 0);

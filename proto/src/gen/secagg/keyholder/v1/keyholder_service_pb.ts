@@ -7,6 +7,8 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { PrivacyBudget, PrivacyCost } from "../../round/v1/privacy_pb.js";
+import { file_secagg_round_v1_privacy } from "../../round/v1/privacy_pb.js";
 import type { CkksParameters, ResultHeader, ResultValues, RoundConfig } from "../../round/v1/round_pb.js";
 import { file_secagg_round_v1_round } from "../../round/v1/round_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -15,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secagg/keyholder/v1/keyholder_service.proto.
  */
 export const file_secagg_keyholder_v1_keyholder_service: GenFile = /*@__PURE__*/
-  fileDesc("CitzZWNhZ2cva2V5aG9sZGVyL3YxL2tleWhvbGRlcl9zZXJ2aWNlLnByb3RvEhNzZWNhZ2cua2V5aG9sZGVyLnYxIlcKFUNyZWF0ZVJvdW5kS2V5UmVxdWVzdBIQCghyb3VuZF9pZBgBIAEoCRIsCgZjb25maWcYAiABKAsyHC5zZWNhZ2cucm91bmQudjEuUm91bmRDb25maWciWwoWQ3JlYXRlUm91bmRLZXlSZXNwb25zZRItCgRja2tzGAEgASgLMh8uc2VjYWdnLnJvdW5kLnYxLkNra3NQYXJhbWV0ZXJzEhIKCnB1YmxpY19rZXkYAiABKAwiiAEKE1JlbGVhc2VSb3VuZFJlcXVlc3QSNAoGaGVhZGVyGAEgASgLMiIuc2VjYWdnLmtleWhvbGRlci52MS5SZWxlYXNlSGVhZGVySAASMgoFY2h1bmsYAiABKAsyIS5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VDaHVua0gAQgcKBWZyYW1lInQKDVJlbGVhc2VIZWFkZXISEAoIcm91bmRfaWQYASABKAkSGgoSY29udHJpYnV0aW9uX2NvdW50GAIgASgNEhsKE2NvbnRyaWJ1dG9yc19zaGEyNTYYAyABKAwSGAoQY2lwaGVydGV4dF9jb3VudBgEIAEoDSIxCgxSZWxlYXNlQ2h1bmsSDQoFaW5kZXgYASABKA0SEgoKY2lwaGVydGV4dBgCIAEoDCKBAQoUUmVsZWFzZVJvdW5kUmVzcG9uc2USLwoGaGVhZGVyGAEgASgLMh0uc2VjYWdnLnJvdW5kLnYxLlJlc3VsdEhlYWRlckgAEi8KBnZhbHVlcxgCIAEoCzIdLnNlY2FnZy5yb3VuZC52MS5SZXN1bHRWYWx1ZXNIAEIHCgVmcmFtZTLmAQoQS2V5aG9sZGVyU2VydmljZRJpCg5DcmVhdGVSb3VuZEtleRIqLnNlY2FnZy5rZXlob2xkZXIudjEuQ3JlYXRlUm91bmRLZXlSZXF1ZXN0Gisuc2VjYWdnLmtleWhvbGRlci52MS5DcmVhdGVSb3VuZEtleVJlc3BvbnNlEmcKDFJlbGVhc2VSb3VuZBIoLnNlY2FnZy5rZXlob2xkZXIudjEuUmVsZWFzZVJvdW5kUmVxdWVzdBopLnNlY2FnZy5rZXlob2xkZXIudjEuUmVsZWFzZVJvdW5kUmVzcG9uc2UoATABYgZwcm90bzM", [file_secagg_round_v1_round]);
+  fileDesc("CitzZWNhZ2cva2V5aG9sZGVyL3YxL2tleWhvbGRlcl9zZXJ2aWNlLnByb3RvEhNzZWNhZ2cua2V5aG9sZGVyLnYxIlcKFUNyZWF0ZVJvdW5kS2V5UmVxdWVzdBIQCghyb3VuZF9pZBgBIAEoCRIsCgZjb25maWcYAiABKAsyHC5zZWNhZ2cucm91bmQudjEuUm91bmRDb25maWciigEKFkNyZWF0ZVJvdW5kS2V5UmVzcG9uc2USLQoEY2trcxgBIAEoCzIfLnNlY2FnZy5yb3VuZC52MS5Da2tzUGFyYW1ldGVycxISCgpwdWJsaWNfa2V5GAIgASgMEi0KB3ByaXZhY3kYAyABKAsyHC5zZWNhZ2cucm91bmQudjEuUHJpdmFjeUNvc3QiiAEKE1JlbGVhc2VSb3VuZFJlcXVlc3QSNAoGaGVhZGVyGAEgASgLMiIuc2VjYWdnLmtleWhvbGRlci52MS5SZWxlYXNlSGVhZGVySAASMgoFY2h1bmsYAiABKAsyIS5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VDaHVua0gAQgcKBWZyYW1lInQKDVJlbGVhc2VIZWFkZXISEAoIcm91bmRfaWQYASABKAkSGgoSY29udHJpYnV0aW9uX2NvdW50GAIgASgNEhsKE2NvbnRyaWJ1dG9yc19zaGEyNTYYAyABKAwSGAoQY2lwaGVydGV4dF9jb3VudBgEIAEoDSIxCgxSZWxlYXNlQ2h1bmsSDQoFaW5kZXgYASABKA0SEgoKY2lwaGVydGV4dBgCIAEoDCKBAQoUUmVsZWFzZVJvdW5kUmVzcG9uc2USLwoGaGVhZGVyGAEgASgLMh0uc2VjYWdnLnJvdW5kLnYxLlJlc3VsdEhlYWRlckgAEi8KBnZhbHVlcxgCIAEoCzIdLnNlY2FnZy5yb3VuZC52MS5SZXN1bHRWYWx1ZXNIAEIHCgVmcmFtZSJrChxTZXRHcm91cFByaXZhY3lCdWRnZXRSZXF1ZXN0EhUKDXByaXZhY3lfZ3JvdXAYASABKAkSDwoHZXBzaWxvbhgCIAEoARINCgVkZWx0YRgDIAEoARIUCgxyZXF1ZXN0ZWRfYnkYBCABKAkiTwodU2V0R3JvdXBQcml2YWN5QnVkZ2V0UmVzcG9uc2USLgoGYnVkZ2V0GAEgASgLMh4uc2VjYWdnLnJvdW5kLnYxLlByaXZhY3lCdWRnZXQiNQocR2V0R3JvdXBQcml2YWN5QnVkZ2V0UmVxdWVzdBIVCg1wcml2YWN5X2dyb3VwGAEgASgJIk8KHUdldEdyb3VwUHJpdmFjeUJ1ZGdldFJlc3BvbnNlEi4KBmJ1ZGdldBgBIAEoCzIeLnNlY2FnZy5yb3VuZC52MS5Qcml2YWN5QnVkZ2V0MuYDChBLZXlob2xkZXJTZXJ2aWNlEmkKDkNyZWF0ZVJvdW5kS2V5Eiouc2VjYWdnLmtleWhvbGRlci52MS5DcmVhdGVSb3VuZEtleVJlcXVlc3QaKy5zZWNhZ2cua2V5aG9sZGVyLnYxLkNyZWF0ZVJvdW5kS2V5UmVzcG9uc2USZwoMUmVsZWFzZVJvdW5kEiguc2VjYWdnLmtleWhvbGRlci52MS5SZWxlYXNlUm91bmRSZXF1ZXN0Gikuc2VjYWdnLmtleWhvbGRlci52MS5SZWxlYXNlUm91bmRSZXNwb25zZSgBMAESfgoVU2V0R3JvdXBQcml2YWN5QnVkZ2V0EjEuc2VjYWdnLmtleWhvbGRlci52MS5TZXRHcm91cFByaXZhY3lCdWRnZXRSZXF1ZXN0GjIuc2VjYWdnLmtleWhvbGRlci52MS5TZXRHcm91cFByaXZhY3lCdWRnZXRSZXNwb25zZRJ+ChVHZXRHcm91cFByaXZhY3lCdWRnZXQSMS5zZWNhZ2cua2V5aG9sZGVyLnYxLkdldEdyb3VwUHJpdmFjeUJ1ZGdldFJlcXVlc3QaMi5zZWNhZ2cua2V5aG9sZGVyLnYxLkdldEdyb3VwUHJpdmFjeUJ1ZGdldFJlc3BvbnNlYgZwcm90bzM", [file_secagg_round_v1_privacy, file_secagg_round_v1_round]);
 
 /**
  * @generated from message secagg.keyholder.v1.CreateRoundKeyRequest
@@ -61,6 +63,14 @@ export type CreateRoundKeyResponse = Message<"secagg.keyholder.v1.CreateRoundKey
    * @generated from field: bytes public_key = 2;
    */
   publicKey: Uint8Array;
+
+  /**
+   * What the round's release will cost the privacy group, the flooding
+   * margin, and the figures behind them.
+   *
+   * @generated from field: secagg.round.v1.PrivacyCost privacy = 3;
+   */
+  privacy?: PrivacyCost | undefined;
 };
 
 /**
@@ -203,6 +213,105 @@ export const ReleaseRoundResponseSchema: GenMessage<ReleaseRoundResponse> = /*@_
   messageDesc(file_secagg_keyholder_v1_keyholder_service, 5);
 
 /**
+ * @generated from message secagg.keyholder.v1.SetGroupPrivacyBudgetRequest
+ */
+export type SetGroupPrivacyBudgetRequest = Message<"secagg.keyholder.v1.SetGroupPrivacyBudgetRequest"> & {
+  /**
+   * The group; empty means "default". 1-64 characters of [A-Za-z0-9_.-].
+   *
+   * @generated from field: string privacy_group = 1;
+   */
+  privacyGroup: string;
+
+  /**
+   * The budget: largest epsilon the group may reach. Finite, > 0, at most
+   * the keyholder's max_budget_epsilon.
+   *
+   * @generated from field: double epsilon = 2;
+   */
+  epsilon: number;
+
+  /**
+   * Delta the budget is stated at; 0 means the keyholder's delta, which is
+   * also the largest allowed.
+   *
+   * @generated from field: double delta = 3;
+   */
+  delta: number;
+
+  /**
+   * Who asked (the coordinator token's subject), for the keyholder's log.
+   *
+   * @generated from field: string requested_by = 4;
+   */
+  requestedBy: string;
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.SetGroupPrivacyBudgetRequest.
+ * Use `create(SetGroupPrivacyBudgetRequestSchema)` to create a new message.
+ */
+export const SetGroupPrivacyBudgetRequestSchema: GenMessage<SetGroupPrivacyBudgetRequest> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 6);
+
+/**
+ * @generated from message secagg.keyholder.v1.SetGroupPrivacyBudgetResponse
+ */
+export type SetGroupPrivacyBudgetResponse = Message<"secagg.keyholder.v1.SetGroupPrivacyBudgetResponse"> & {
+  /**
+   * The group's budget after the change.
+   *
+   * @generated from field: secagg.round.v1.PrivacyBudget budget = 1;
+   */
+  budget?: PrivacyBudget | undefined;
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.SetGroupPrivacyBudgetResponse.
+ * Use `create(SetGroupPrivacyBudgetResponseSchema)` to create a new message.
+ */
+export const SetGroupPrivacyBudgetResponseSchema: GenMessage<SetGroupPrivacyBudgetResponse> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 7);
+
+/**
+ * @generated from message secagg.keyholder.v1.GetGroupPrivacyBudgetRequest
+ */
+export type GetGroupPrivacyBudgetRequest = Message<"secagg.keyholder.v1.GetGroupPrivacyBudgetRequest"> & {
+  /**
+   * The group; empty means "default".
+   *
+   * @generated from field: string privacy_group = 1;
+   */
+  privacyGroup: string;
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.GetGroupPrivacyBudgetRequest.
+ * Use `create(GetGroupPrivacyBudgetRequestSchema)` to create a new message.
+ */
+export const GetGroupPrivacyBudgetRequestSchema: GenMessage<GetGroupPrivacyBudgetRequest> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 8);
+
+/**
+ * @generated from message secagg.keyholder.v1.GetGroupPrivacyBudgetResponse
+ */
+export type GetGroupPrivacyBudgetResponse = Message<"secagg.keyholder.v1.GetGroupPrivacyBudgetResponse"> & {
+  /**
+   * The group's budget, spent epsilon and releases.
+   *
+   * @generated from field: secagg.round.v1.PrivacyBudget budget = 1;
+   */
+  budget?: PrivacyBudget | undefined;
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.GetGroupPrivacyBudgetResponse.
+ * Use `create(GetGroupPrivacyBudgetResponseSchema)` to create a new message.
+ */
+export const GetGroupPrivacyBudgetResponseSchema: GenMessage<GetGroupPrivacyBudgetResponse> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 9);
+
+/**
  * Served by the keyholder.
  *
  * @generated from service secagg.keyholder.v1.KeyholderService
@@ -211,11 +320,17 @@ export const KeyholderService: GenService<{
   /**
    * Creates the round's key pair, chooses its encoding scale and records the
    * round's release policy (min clients, clip norm, noise). The secret key is
-   * stored sealed and never leaves the keyholder.
-   * Idempotent on round_id with the same config: returns the same public key.
+   * stored sealed and never leaves the keyholder. Before creating anything it
+   * checks that the CKKS decryption error is flooded by the DP noise by at
+   * least the configured margin, and that the privacy group's budget can
+   * afford this round's release on top of every release already charged; the
+   * response states the round's cost.
+   * Idempotent on round_id with the same config: returns the same public key
+   * (the cost is recomputed against the ledger as it is now).
    * Errors: INVALID_ARGUMENT (config), ALREADY_EXISTS (round id reused with a
-   * different config), FAILED_PRECONDITION (policy refuses, e.g. unsafe
-   * release not allowed, scale cannot fit).
+   * different config), FAILED_PRECONDITION (policy refuses: unsafe release
+   * not allowed, scale cannot fit, flooding margin too small, privacy budget
+   * exhausted - the message states the figures and what to change).
    *
    * @generated from rpc secagg.keyholder.v1.KeyholderService.CreateRoundKey
    */
@@ -229,11 +344,17 @@ export const KeyholderService: GenService<{
    * ciphertexts (index order); the keyholder checks the policy, decrypts,
    * range-checks, adds noise, records the release durably, destroys the
    * round's secret key, and streams the noisy result back.
+   * Policy order: never released (else the stored release for the same
+   * contributors digest, or a refusal); count >= min_clients; the privacy
+   * budget affords this release; decrypt; range check; noise; charge the
+   * ledger durably; destroy the key; return.
    * A repeated call with the same contributors digest returns the stored
-   * release (no second decryption); any other repeat is refused.
+   * release (no second decryption, no second charge); any other repeat is
+   * refused.
    * Errors: NOT_FOUND (no key for the round), FAILED_PRECONDITION (fewer than
-   * min_clients, already released with other contributors, result out of
-   * range), INVALID_ARGUMENT (framing, ciphertext validation).
+   * min_clients, privacy budget exhausted, already released with other
+   * contributors, result out of range), INVALID_ARGUMENT (framing,
+   * ciphertext validation).
    *
    * @generated from rpc secagg.keyholder.v1.KeyholderService.ReleaseRound
    */
@@ -241,6 +362,32 @@ export const KeyholderService: GenService<{
     methodKind: "bidi_streaming";
     input: typeof ReleaseRoundRequestSchema;
     output: typeof ReleaseRoundResponseSchema;
+  },
+  /**
+   * Sets a privacy group's budget. Spent epsilon never decreases; a budget
+   * below it simply refuses every further round of the group.
+   * Errors: INVALID_ARGUMENT (group name; epsilon not finite and > 0, or
+   * above the keyholder's max_budget_epsilon; delta outside (0, the
+   * keyholder's delta]).
+   *
+   * @generated from rpc secagg.keyholder.v1.KeyholderService.SetGroupPrivacyBudget
+   */
+  setGroupPrivacyBudget: {
+    methodKind: "unary";
+    input: typeof SetGroupPrivacyBudgetRequestSchema;
+    output: typeof SetGroupPrivacyBudgetResponseSchema;
+  },
+  /**
+   * Returns a privacy group's budget, spent epsilon and charged releases.
+   * A group never used reports the default budget and nothing spent.
+   * Errors: INVALID_ARGUMENT (group name).
+   *
+   * @generated from rpc secagg.keyholder.v1.KeyholderService.GetGroupPrivacyBudget
+   */
+  getGroupPrivacyBudget: {
+    methodKind: "unary";
+    input: typeof GetGroupPrivacyBudgetRequestSchema;
+    output: typeof GetGroupPrivacyBudgetResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_secagg_keyholder_v1_keyholder_service, 0);

@@ -1,0 +1,82 @@
+/**
+ * The client's side of a submission, exactly as the SDK does it
+ * (SecaggClient.submitUpdate): clip to the round's norm, create the engine
+ * for the round's parameters, load the round's public key, and encrypt the
+ * vector chunk by chunk with encryptVector — everything but the network.
+ */
+import { createHash } from 'node:crypto';
+import { CkksEngine, encryptVector, valuesPerCiphertext, type CkksParams } from '@secagg/ckks';
+import { clipToNorm } from '@secagg/sdk';
+import { rateOf, rateOfAsync } from '../timing.js';
+
+/** Clips and encrypts `update` the SDK's way; `onCiphertext` sees each ciphertext in order. */
+export async function encryptLikeSdk(
+  params: CkksParams,
+  publicKey: Uint8Array,
+  update: ArrayLike<number>,
+  clipNorm: number,
+  onCiphertext: (ciphertext: Uint8Array) => void,
+): Promise<void> {
+  const clip = clipToNorm(update, clipNorm);
+  using engine = await CkksEngine.create(params);
+  using encryptor = engine.createEncryptor(publicKey);
+  for (const ciphertext of encryptVector(encryptor, params, clip.values)) onCiphertext(ciphertext);
+}
+
+/**
+ * Values/s of {@link encryptLikeSdk} on one thread, repeated for at least
+ * `minSeconds`, after a warm-up on the first few ciphertexts' worth of values
+ * (enough for the JIT; a whole long vector would only cost time).
+ */
+export async function measureSdkEncryptRate(
+  params: CkksParams,
+  publicKey: Uint8Array,
+  update: Float32Array,
+  clipNorm: number,
+  minSeconds: number,
+): Promise<number> {
+  await encryptLikeSdk(params, publicKey, update.subarray(0, 16 * 4096), clipNorm, () => {});
+  return rateOfAsync(
+    async () => {
+      await encryptLikeSdk(params, publicKey, update, clipNorm, () => {});
+      return update.length;
+    },
+    minSeconds,
+    false,
+  );
+}
+
+/**
+ * The limit the SDK path is judged against: `CkksEngine` encrypt of one
+ * ciphertext's worth of values in a tight loop (range check, encode, SEAL
+ * encrypt, save), one thread, same parameters and key — no clipping, no
+ * slicing, no engine set-up.
+ */
+export async function measureRawEncryptRate(params: CkksParams, publicKey: Uint8Array, minSeconds: number): Promise<number> {
+  using engine = await CkksEngine.create(params);
+  using encryptor = engine.createEncryptor(publicKey);
+  const per = valuesPerCiphertext(params);
+  const values = Float64Array.from({ length: per }, (_, i) => Math.sin(i) * 1e-3);
+  return rateOf(() => {
+    encryptor.encrypt(values);
+    return per;
+  }, minSeconds);
+}
+
+/** One encrypted update held in memory, with the trailer digest. */
+export async function encryptUpdate(
+  params: CkksParams,
+  publicKey: Uint8Array,
+  update: ArrayLike<number>,
+  clipNorm: number,
+): Promise<{ ciphertexts: Uint8Array[]; sha256: Uint8Array; bytes: number }> {
+  const ciphertexts: Uint8Array[] = [];
+  const digest = createHash('sha256');
+  let bytes = 0;
+  await encryptLikeSdk(params, publicKey, update, clipNorm, (ct) => {
+    ciphertexts.push(ct);
+    digest.update(ct);
+    bytes += ct.byteLength;
+  });
+  return { ciphertexts, sha256: digest.digest(), bytes };
+}

@@ -1,0 +1,81 @@
+/**
+ * The memory bounds that follow from a cluster's configured limits
+ * (docs/RELIABILITY.md "Bounded memory"): what the overload harness measures
+ * against. Every term is a configured limit times a size; none grows with the
+ * number of clients except the per-client round records, which are bounded
+ * by the round's max_clients.
+ */
+
+/** The limits that bound memory (gateway and aggregator config values of the same names). */
+export interface ConfiguredLimits {
+  maxStagedBytes: number;
+  maxConcurrentStreams: number;
+  maxWaitingStreams: number;
+  maxInflightChunksPerStream: number;
+  maxFoldBacklog: number;
+  foldShards: number;
+  foldConcurrency: number;
+  aggregators: number;
+  gateways: number;
+}
+
+export interface UpdateSize {
+  ciphertextBytes: number;
+  ciphertextCount: number;
+  /** Clients of the round (its max_clients bounds them). */
+  clients: number;
+}
+
+/**
+ * Messages grpc-js reads ahead of the handler on one stream: the object-mode
+ * Readable's default high-water mark. Plus HTTP/2 bytes not yet read.
+ */
+export const GRPC_READ_AHEAD_MESSAGES = 16;
+export const HTTP2_STREAM_WINDOW_BYTES = 65_535;
+/** Protobuf + gRPC framing around one ciphertext chunk, bytes (generous). */
+export const CHUNK_FRAMING_BYTES = 64;
+/** A buffer can exist twice at once (the decoded message and the copy staged to Redis). */
+export const COPIES = 2;
+/**
+ * Headroom of a Node.js process above its idle RSS that is not a buffer of
+ * ours: V8 collects garbage lazily (young generation semispaces, old
+ * generation growth before a major GC) and the allocator keeps freed pages.
+ */
+export const NODE_HEADROOM_BYTES = 96 * 1024 * 1024;
+/** A BullMQ job (hash, list/zset entries) and a committed update's records, bytes (generous). */
+export const PER_CLIENT_REDIS_BYTES = 4 * 1024;
+/** Redis's own slack: client buffers, AOF buffer, allocator fragmentation, bytes. */
+export const REDIS_SLACK_BYTES = 16 * 1024 * 1024;
+
+export interface MemoryBounds {
+  updateBytes: number;
+  /** Gateway: idle RSS + this. */
+  gatewayAboveIdle: number;
+  /** Aggregator: idle RSS + this. */
+  aggregatorAboveIdle: number;
+  /** Redis used_memory: baseline (round created, no uploads) + this. */
+  redisAboveBaseline: number;
+  /** Committed updates not yet folded, at most. */
+  unfoldedUpdates: number;
+}
+
+export function memoryBounds(limits: ConfiguredLimits, update: UpdateSize): MemoryBounds {
+  const updateBytes = update.ciphertextBytes * update.ciphertextCount;
+  const messageBytes = update.ciphertextBytes + CHUNK_FRAMING_BYTES;
+  const perAdmittedStream = (GRPC_READ_AHEAD_MESSAGES + limits.maxInflightChunksPerStream + 2) * messageBytes * COPIES + HTTP2_STREAM_WINDOW_BYTES;
+  const gatewayAboveIdle =
+    limits.maxConcurrentStreams * perAdmittedStream + limits.maxWaitingStreams * HTTP2_STREAM_WINDOW_BYTES + NODE_HEADROOM_BYTES;
+  // A fold holds the update, the partial sum it adds into, and the command that writes it back.
+  const aggregatorAboveIdle = limits.foldConcurrency * 3 * updateBytes * COPIES + NODE_HEADROOM_BYTES;
+  const unfoldedUpdates = limits.maxFoldBacklog + limits.gateways * limits.maxConcurrentStreams;
+  const redisAboveBaseline =
+    limits.maxStagedBytes +
+    unfoldedUpdates * updateBytes +
+    limits.foldShards * updateBytes +
+    // Commands in flight: pipelined chunk writes of every admitted stream, and folds writing back a partial sum.
+    limits.gateways * limits.maxConcurrentStreams * limits.maxInflightChunksPerStream * messageBytes +
+    limits.aggregators * limits.foldConcurrency * updateBytes +
+    update.clients * PER_CLIENT_REDIS_BYTES +
+    REDIS_SLACK_BYTES;
+  return { updateBytes, gatewayAboveIdle, aggregatorAboveIdle, redisAboveBaseline, unfoldedUpdates };
+}

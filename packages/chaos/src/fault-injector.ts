@@ -1,0 +1,128 @@
+/**
+ * Kills (SIGKILL: no shutdown hook, no flush, no goodbye) one randomly chosen
+ * process of a LocalCluster at a random moment, keeps it down for a random
+ * while, restarts it on the same port (Redis: same port and data directory,
+ * so it reloads its AOF), and repeats. One fault at a time: each restart has
+ * completed before the next kill, so every fault is a single crash.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LocalCluster } from '@secagg/local-cluster';
+import type { Prng } from './prng.js';
+
+/** 'redis' is the cluster's private redis-server; anything else a service name of the cluster. */
+export type FaultTarget = string;
+
+export interface FaultRecord {
+  index: number;
+  target: FaultTarget;
+  /** Wait before the kill, ms. */
+  gapMs: number;
+  /** Time between the kill and the restart, ms. */
+  downMs: number;
+  /** Time the restart took until the process was ready again, ms. */
+  restartMs: number;
+  /** Uploads in flight at the moment of the kill (as reported by `busy()`). */
+  uploadsInFlight: number;
+}
+
+export interface FaultInjectorOptions {
+  targets: FaultTarget[];
+  /** Wait before each kill, uniform in [minGapMs, maxGapMs]. */
+  minGapMs: number;
+  maxGapMs: number;
+  /** Downtime, uniform in [0, maxDownMs]. */
+  maxDownMs: number;
+  /** How many uploads are in flight right now (recorded with each fault). */
+  busy?: () => number;
+  /**
+   * Probability that a kill, when its gap has passed and no upload is in
+   * flight, waits (up to 2 s) for one to start and then strikes within 50 ms:
+   * biases faults towards the middle of uploads, where crashes matter most.
+   */
+  preferBusy?: number;
+  log?: (line: string) => void;
+}
+
+const RESTART_ATTEMPTS = 5;
+
+export class FaultInjector {
+  private done = 0;
+  private readonly waiters: { count: number; resolve: () => void }[] = [];
+  readonly records: FaultRecord[] = [];
+
+  constructor(
+    private readonly cluster: LocalCluster,
+    private readonly rng: Prng,
+    private readonly options: FaultInjectorOptions,
+  ) {
+    for (const target of options.targets) {
+      if (target === 'redis' ? !cluster.privateRedis : !cluster.processNames().includes(target)) {
+        throw new Error(`cannot inject faults into ${target}: not part of this cluster`);
+      }
+    }
+  }
+
+  /** Faults completed (killed and restarted). */
+  get faultsDone(): number {
+    return this.done;
+  }
+
+  /** Resolves once `count` faults have completed. */
+  whenDone(count: number): Promise<void> {
+    if (this.done >= count) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ count, resolve }));
+  }
+
+  /** Injects `count` faults, one after another. */
+  async run(count: number): Promise<FaultRecord[]> {
+    const { targets, minGapMs, maxGapMs, maxDownMs } = this.options;
+    for (let index = 0; index < count; index++) {
+      const gapMs = this.rng.int(minGapMs, maxGapMs);
+      const target = this.rng.pick(targets);
+      const downMs = this.rng.int(0, maxDownMs);
+      const waitForUpload = this.rng.next() < (this.options.preferBusy ?? 0);
+      const strikeMs = this.rng.int(0, 50);
+      await sleep(gapMs);
+      if (waitForUpload && this.options.busy) {
+        const until = performance.now() + 2_000;
+        while (this.options.busy() === 0 && performance.now() < until) await sleep(5);
+        await sleep(strikeMs);
+      }
+      const uploadsInFlight = this.options.busy?.() ?? 0;
+      await this.kill(target);
+      await sleep(downMs);
+      const started = performance.now();
+      await this.restart(target);
+      const record: FaultRecord = { index, target, gapMs, downMs, restartMs: Math.round(performance.now() - started), uploadsInFlight };
+      this.records.push(record);
+      this.done++;
+      this.options.log?.(
+        `fault ${index + 1}/${count}: SIGKILL ${target} (after ${gapMs} ms, ${uploadsInFlight} uploads in flight), down ${downMs} ms, back in ${record.restartMs} ms`,
+      );
+      for (const waiter of this.waiters.filter((w) => w.count <= this.done)) {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
+    return this.records;
+  }
+
+  private async kill(target: FaultTarget): Promise<void> {
+    if (target === 'redis') await this.cluster.privateRedis!.kill();
+    else await this.cluster.kill(target, 'SIGKILL');
+  }
+
+  private async restart(target: FaultTarget): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (target === 'redis') await this.cluster.privateRedis!.restart();
+        else await this.cluster.restart(target);
+        return;
+      } catch (error) {
+        if (attempt >= RESTART_ATTEMPTS) throw new Error(`could not restart ${target}: ${(error as Error).message}`, { cause: error });
+        this.options.log?.(`restart of ${target} failed (${(error as Error).message}); trying again`);
+        await sleep(500);
+      }
+    }
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * Admission control of update uploads: every bound an upload consumes is
+ * taken here, before a single chunk is read, and given back in one place.
+ *
+ *  1. a stream slot on this gateway (and one of the client's own slots),
+ *     before even the header is read (`enter`);
+ *  2. room in the fold backlog (committed updates not yet folded) and
+ *  3. the upload's full size from the global staged-bytes budget in Redis,
+ *     once the header told the round and thus the size (`reserve`).
+ *
+ * While a bound is full the upload waits unread (flow control pauses the
+ * client) for up to `admissionWaitMs`; then it is refused with
+ * RESOURCE_EXHAUSTED and a `retry-after-ms` hint, which the SDK honours
+ * before retrying with the same update id. On shutdown, `drain()` refuses
+ * waiting and new uploads with UNAVAILABLE while admitted ones finish.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Code, SecaggError } from '@secagg/core';
+import type { Logger } from '@secagg/core';
+import type { Cluster, Redis } from 'ioredis';
+import type { RoundQueues } from '@secagg/queue';
+import type { GatewayConfig } from '../config.js';
+import { FoldBacklog } from './fold-backlog.js';
+import { StagingBudget } from './staging-budget.js';
+import { StreamSlots } from './stream-slots.js';
+
+export interface AdmissionSettings {
+  maxFoldBacklog: number;
+  admissionWaitMs: number;
+  overloadRetryAfterMs: number;
+  /** TTL of a staging list; reservations are kept alive so they always outlive it. */
+  stagedTtlMs: number;
+}
+
+/**
+ * An upload holding a stream slot. `reserve()` then takes its room in the fold
+ * backlog and its bytes from the staged budget; `release()` gives all back.
+ */
+export interface UploadTicket {
+  /** The staging list's id (its budget reservation has the same id). */
+  readonly stagingId: string;
+  /** Waits (unread) for fold-backlog room and `bytes` of staging budget, within what is left of the admission wait. */
+  reserve(bytes: number): Promise<void>;
+  /** Keeps the staged-bytes reservation alive on long uploads (cheap: writes at most once per half TTL). */
+  keepAlive(): Promise<void>;
+  /** Gives everything back. Idempotent; never throws (an unreleased reservation expires). */
+  release(): Promise<void>;
+}
+
+/** First and largest pause between two checks of a full Redis-side bound, ms. */
+const POLL_FIRST_MS = 20;
+const POLL_MAX_MS = 200;
+
+export class UploadAdmission {
+  private admitted = 0;
+  private readonly idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly settings: AdmissionSettings,
+    private readonly slots: StreamSlots,
+    private readonly backlog: FoldBacklog,
+    private readonly budget: StagingBudget,
+    private readonly clock: () => number,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The admission a gateway with `config` applies (its Redis and queues as in main.ts). */
+  static fromConfig(
+    config: GatewayConfig,
+    deps: { redis: Redis | Cluster; queues: Pick<RoundQueues, 'fold'>; clock: () => number; logger: Logger },
+  ): UploadAdmission {
+    const slots = new StreamSlots({
+      maxConcurrentStreams: config.maxConcurrentStreams,
+      maxWaitingStreams: config.maxWaitingStreams,
+      maxStreamsPerClient: config.maxStreamsPerClient,
+      retryAfterMs: config.overloadRetryAfterMs,
+    });
+    return new UploadAdmission(
+      config,
+      slots,
+      new FoldBacklog(deps.queues, config.foldBacklogCacheMs, deps.clock),
+      new StagingBudget(deps.redis, config.keyPrefix, config.maxStagedBytes),
+      deps.clock,
+      deps.logger,
+    );
+  }
+
+  /** Uploads holding a slot and not yet released. */
+  get admittedCount(): number {
+    return this.admitted;
+  }
+
+  /**
+   * Admits an upload of `clientId` to a stream slot. Called before the first
+   * frame is read, so a waiting upload costs no more than its HTTP/2 window.
+   */
+  async enter(clientId: string, signal: AbortSignal): Promise<UploadTicket> {
+    const { admissionWaitMs, maxFoldBacklog, stagedTtlMs } = this.settings;
+    const deadline = this.clock() + admissionWaitMs;
+    const slot = await this.slots.acquire(clientId, admissionWaitMs, signal);
+    this.admitted++;
+    const stagingId = randomUUID();
+    // A reservation outlives its staging list: the list's TTL restarts with
+    // every chunk, the reservation is renewed every half TTL for two TTLs.
+    const expiry = () => this.clock() + 2 * stagedTtlMs;
+    let reserved = 0;
+    let reserving = false;
+    let renewedAt = 0;
+    let released = false;
+    return {
+      stagingId,
+      reserve: async (bytes) => {
+        if (bytes > this.budget.maxBytes) {
+          throw new SecaggError(
+            Code.FailedPrecondition,
+            `an update of this round is ${bytes} bytes, more than this cluster may stage at once (${this.budget.maxBytes}); the round cannot be served`,
+            { errorCode: 'update_too_large' },
+          );
+        }
+        await this.waitFor(async () => (await this.backlog.depth()) < maxFoldBacklog, deadline, signal, () =>
+          this.exhausted(`fold backlog is at its limit of ${maxFoldBacklog} updates`, 'fold_backlog'),
+        );
+        // From here a reservation may exist even if this call fails (a reply lost with Redis): release() must try.
+        reserving = true;
+        await this.waitFor(() => this.budget.tryReserve(stagingId, bytes, this.clock(), expiry()), deadline, signal, () =>
+          this.exhausted(`staged-bytes budget (${this.budget.maxBytes} bytes) is full`, 'staging_budget'),
+        );
+        this.backlog.noteAdmitted();
+        reserved = bytes;
+        renewedAt = this.clock();
+      },
+      keepAlive: async () => {
+        if (reserved === 0 || this.clock() - renewedAt < stagedTtlMs / 2) return;
+        renewedAt = this.clock();
+        await this.budget.keepAlive(stagingId, reserved, renewedAt, expiry());
+      },
+      release: async () => {
+        if (released) return;
+        released = true;
+        slot.release();
+        try {
+          if (reserving) await this.budget.release(stagingId, this.clock());
+        } catch (error) {
+          this.logger.warn({ err: error, stagingId }, 'could not release a staging reservation; it expires on its own');
+        } finally {
+          this.admitted--;
+          if (this.admitted === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+        }
+      },
+    };
+  }
+
+  /** Refuses waiting and new uploads with UNAVAILABLE; admitted ones continue. */
+  drain(): void {
+    this.slots.drain();
+  }
+
+  /** Resolves once no upload holds a ticket, or after `timeoutMs`. */
+  async whenIdle(timeoutMs: number): Promise<void> {
+    if (this.admitted === 0) return;
+    await Promise.race([new Promise<void>((resolve) => this.idleWaiters.push(resolve)), sleep(timeoutMs)]);
+  }
+
+  private async waitFor(ready: () => Promise<boolean>, deadline: number, signal: AbortSignal, refusal: () => SecaggError): Promise<void> {
+    let pause = POLL_FIRST_MS;
+    for (;;) {
+      if (await ready()) return;
+      if (signal.aborted) throw new SecaggError(Code.Cancelled, 'upload cancelled by the client while waiting for admission');
+      if (this.clock() + pause > deadline) throw refusal();
+      await sleep(pause, undefined, { signal }).catch(() => {});
+      pause = Math.min(POLL_MAX_MS, pause * 2);
+    }
+  }
+
+  private exhausted(message: string, errorCode: string): SecaggError {
+    return new SecaggError(Code.ResourceExhausted, `${message}; retry later`, {
+      errorCode,
+      retryAfterMs: this.settings.overloadRetryAfterMs,
+    });
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * The coordinator's privacy-budget API, relayed to the keyholder (the only
+ * authority on budgets and the ledger; see docs/PRIVACY.md).
+ *
+ * SetPrivacyBudget: coordinator role. The caller's subject is passed on for
+ * the keyholder's log. Errors: the keyholder's INVALID_ARGUMENT (group,
+ * epsilon above its ceiling, delta), UNAVAILABLE.
+ * GetPrivacyBudget: coordinator or operator role. Read-only.
+ */
+import { create } from '@bufbuild/protobuf';
+import { Code, SecaggError, type CallContext } from '@secagg/core';
+import {
+  GetPrivacyBudgetResponseSchema,
+  SetPrivacyBudgetResponseSchema,
+  type GetPrivacyBudgetRequest,
+  type GetPrivacyBudgetResponse,
+  type SetPrivacyBudgetRequest,
+  type SetPrivacyBudgetResponse,
+} from '@secagg/proto';
+import type { GatewayContext } from '../gateway-context.js';
+import { authorize } from '../domain/authorize.js';
+
+export async function setPrivacyBudget(request: SetPrivacyBudgetRequest, ctx: CallContext, deps: GatewayContext): Promise<SetPrivacyBudgetResponse> {
+  const principal = await authorize(ctx, deps.tokens, ['coordinator']);
+  const response = await deps.keyholder.setGroupPrivacyBudget(
+    { privacyGroup: request.privacyGroup, epsilon: request.epsilon, delta: request.delta, requestedBy: principal.subject },
+    { deadline: deps.config.keyholderDeadlineMs },
+  );
+  if (!response.budget) throw new SecaggError(Code.Internal, 'keyholder returned no budget');
+  deps.logger.info({ privacyGroup: response.budget.privacyGroup, epsilon: request.epsilon, by: principal.subject }, 'privacy budget set');
+  return create(SetPrivacyBudgetResponseSchema, { budget: response.budget });
+}
+
+export async function getPrivacyBudget(request: GetPrivacyBudgetRequest, ctx: CallContext, deps: GatewayContext): Promise<GetPrivacyBudgetResponse> {
+  await authorize(ctx, deps.tokens, ['coordinator', 'operator']);
+  const response = await deps.keyholder.getGroupPrivacyBudget(
+    { privacyGroup: request.privacyGroup },
+    { deadline: deps.config.keyholderDeadlineMs },
+  );
+  if (!response.budget) throw new SecaggError(Code.Internal, 'keyholder returned no budget');
+  return create(GetPrivacyBudgetResponseSchema, { budget: response.budget });
+}

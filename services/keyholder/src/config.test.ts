@@ -1,0 +1,30 @@
+/** The keyholder's privacy settings: defaults, and the test-only fault switch that production cannot reach by accident. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadKeyholderConfig } from './config.js';
+
+const base = { KEYHOLDER_DATA_DIR: '/tmp/unused', KEYHOLDER_KEK: 'a'.repeat(44) };
+
+describe('keyholder privacy configuration', () => {
+  it('defaults: 40-bit flooding minimum, add/remove adjacency, budget 10 at delta 1e-5, no fault injection', () => {
+    const config = loadKeyholderConfig(base);
+    assert.equal(config.minFloodingMarginBits, 40);
+    assert.equal(config.adjacency, 'add-remove');
+    assert.equal(config.defaultBudgetEpsilon, 10);
+    assert.equal(config.maxBudgetEpsilon, 10);
+    assert.equal(config.delta, 1e-5);
+    assert.equal(config.testCrashAfterCharge, false);
+  });
+
+  it('refuses the crash-after-charge fault injection unless the keyholder is a test-only one', () => {
+    assert.throws(() => loadKeyholderConfig({ ...base, KEYHOLDER_TEST_CRASH_AFTER_CHARGE: 'true' }), /test-only fault injection and requires/);
+    const test = loadKeyholderConfig({ ...base, KEYHOLDER_TEST_CRASH_AFTER_CHARGE: 'true', KEYHOLDER_ALLOW_UNSAFE_NOISE_FREE_RELEASE: 'true' });
+    assert.equal(test.testCrashAfterCharge, true);
+  });
+
+  it('refuses a default budget above the ceiling, and an unknown adjacency', () => {
+    assert.throws(() => loadKeyholderConfig({ ...base, KEYHOLDER_DEFAULT_BUDGET_EPSILON: '12' }), /exceeds KEYHOLDER_MAX_BUDGET_EPSILON/);
+    assert.throws(() => loadKeyholderConfig({ ...base, KEYHOLDER_ADJACENCY: 'swap' }), /KEYHOLDER_ADJACENCY/);
+    assert.equal(loadKeyholderConfig({ ...base, KEYHOLDER_ADJACENCY: 'replace-one' }).adjacency, 'replace-one');
+  });
+});

@@ -1,0 +1,251 @@
+/**
+ * The keyholder's release policy in process (real SQLite store, real SEAL on
+ * the small n2048-q54 preset, handlers called directly): flooding refusal,
+ * budget refusal before any decryption, atomic charge, fault after charge,
+ * replace-one adjacency.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { Code, createLogger, SecaggError } from '@secagg/core';
+import { CkksEngine, encryptVector } from '@secagg/ckks';
+import { contributorsDigest, toCkksParams } from '@secagg/protocol';
+import {
+  CreateRoundKeyRequestSchema,
+  Encoding,
+  ReleaseRoundRequestSchema,
+  RoundConfigSchema,
+  type CreateRoundKeyResponse,
+  type ReleaseRoundRequest,
+  type ReleaseRoundResponse,
+  type RoundConfig,
+} from '@secagg/proto';
+import { keyholderConfigSchema, type KeyholderConfig } from '../config.js';
+import { EngineCache } from '../domain/engines.js';
+import { KeyStore } from '../domain/key-store.js';
+import { KeySealer } from '../domain/sealing.js';
+import type { KeyholderContext } from '../keyholder-context.js';
+import { createRoundKey } from './create-round-key.js';
+import { getGroupPrivacyBudget, setGroupPrivacyBudget } from './privacy-budget.js';
+import { releaseRound } from './release-round.js';
+
+const LENGTH = 3_000; // two ciphertexts of n2048 coefficients
+
+function roundConfig(overrides: Omit<MessageInitShape<typeof RoundConfigSchema>, '$typeName'> = {}): RoundConfig {
+  return create(RoundConfigSchema, {
+    vectorLength: LENGTH,
+    minClients: 2,
+    maxClients: 2,
+    deadlineUnixMs: BigInt(Date.now() + 600_000),
+    clipNorm: 1,
+    noiseMultiplier: 4,
+    preset: 'n2048-q54',
+    encoding: Encoding.COEFFICIENTS,
+    privacyGroup: 'unit',
+    ...overrides,
+  });
+}
+
+/** Encrypts `updates` (each clipped already) under the round key and sums them in the plaintext domain of SEAL. */
+async function encryptedSum(key: CreateRoundKeyResponse, updates: Float64Array[]): Promise<Uint8Array[]> {
+  const params = toCkksParams(key.ckks!);
+  using engine = await CkksEngine.create(params);
+  using encryptor = engine.createEncryptor(key.publicKey);
+  const total = new Float64Array(LENGTH);
+  for (const u of updates) for (let i = 0; i < LENGTH; i++) total[i]! += u[i]!;
+  // One encryption of the total stands for the aggregators' sum: the keyholder cannot tell the difference.
+  return [...encryptVector(encryptor, params, total)];
+}
+
+function* frames(roundId: string, count: number, ciphertexts: Uint8Array[], digest = contributorsDigest([{ clientId: 'a', updateId: 'u' }])): Generator<ReleaseRoundRequest> {
+  yield create(ReleaseRoundRequestSchema, {
+    frame: { case: 'header', value: { roundId, contributionCount: count, contributorsSha256: digest, ciphertextCount: ciphertexts.length || 2 } },
+  });
+  for (let index = 0; index < ciphertexts.length; index++) {
+    yield create(ReleaseRoundRequestSchema, { frame: { case: 'chunk', value: { index, ciphertext: ciphertexts[index]! } } });
+  }
+}
+
+async function collect(stream: AsyncIterable<ReleaseRoundResponse>): Promise<ReleaseRoundResponse[]> {
+  const out: ReleaseRoundResponse[] = [];
+  for await (const r of stream) out.push(r);
+  return out;
+}
+
+async function* iterate<T>(items: Iterable<T>): AsyncGenerator<T> {
+  yield* items;
+}
+
+describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
+  let dir: string;
+  let deps: KeyholderContext;
+  const engines = new EngineCache();
+  const updates = [new Float64Array(LENGTH).fill(0.01), new Float64Array(LENGTH).fill(-0.005)];
+
+  function context(overrides: Partial<KeyholderConfig> = {}, store?: KeyStore): KeyholderContext {
+    const config = { ...keyholderConfigSchema.parse({ dataDir: dir, kek: randomBytes(32).toString('base64') }), ...overrides };
+    return {
+      config,
+      store: store ?? deps.store,
+      sealer: deps?.sealer ?? KeySealer.fromBase64(config.kek!),
+      engines,
+      logger: createLogger('keyholder-test', 'silent'),
+      clock: Date.now,
+      defaultEncoding: Encoding.COEFFICIENTS,
+    };
+  }
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keyholder-policy-'));
+    deps = context({}, new KeyStore(dir));
+  });
+  after(async () => {
+    deps.store.close();
+    await engines.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses to create a round whose noise does not flood the decryption error, storing nothing', async () => {
+    await assert.rejects(
+      createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'flood-low', config: roundConfig({ maxClients: 1_000, noiseMultiplier: 1 }) }), deps),
+      (e: SecaggError) => {
+        assert.equal(e.code, Code.FailedPrecondition);
+        assert.equal(e.errorCode, 'flooding_margin_too_small');
+        assert.match(e.message, /flooding margin \d+\.\d bits is below the keyholder's minimum 40/);
+        assert.match(e.message, /raise the noise multiplier .*lower max_clients.*larger modulus/);
+        return true;
+      },
+    );
+    assert.equal(deps.store.getRoundKey('flood-low'), undefined);
+  });
+
+  it('states the cost and the margin when it creates a round', async () => {
+    const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'cost', config: roundConfig({ privacyGroup: 'cost' }) }), deps);
+    const p = key.privacy!;
+    assert.ok(p.floodingMarginBits >= 40, `margin ${p.floodingMarginBits}`);
+    assert.equal(p.noiseSigma, 4);
+    assert.ok(p.l2Sensitivity > 1 && p.l2Sensitivity < 1.01, `sensitivity ${p.l2Sensitivity}`);
+    assert.ok(Math.abs(p.accountingNoiseMultiplier - 4 / p.l2Sensitivity) < 1e-12);
+    assert.ok(p.roundEpsilon > 0 && p.roundEpsilon === p.groupEpsilonAfter);
+    assert.equal(p.epsilonBudget, 10);
+    assert.equal(p.delta, 1e-5);
+  });
+
+  it('exhausts a budget: the next release is refused before anything is read or decrypted, the next round is refused', async () => {
+    const group = 'exhaust';
+    const a = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'ex-a', config: roundConfig({ privacyGroup: group }) }), deps);
+    const b = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'ex-b', config: roundConfig({ privacyGroup: group }) }), deps);
+    const one = a.privacy!.roundEpsilon;
+    // Room for one release, not two (two compose to about sqrt(2)x one or more).
+    setGroupPrivacyBudget({ $typeName: 'secagg.keyholder.v1.SetGroupPrivacyBudgetRequest', privacyGroup: group, epsilon: 1.2 * one, delta: 0, requestedBy: 'test' }, deps);
+
+    const released = await collect(releaseRound(iterate(frames('ex-a', 2, await encryptedSum(a, updates))), deps));
+    assert.equal(released[0]!.frame.case, 'header');
+    if (released[0]!.frame.case === 'header') assert.equal(released[0]!.frame.value.epsilonSpent, one);
+
+    // Only the header: the refusal comes before any ciphertext is awaited, so certainly before a decryption.
+    await assert.rejects(collect(releaseRound(iterate(frames('ex-b', 2, [])), deps)), (e: SecaggError) => {
+      assert.equal(e.code, Code.FailedPrecondition);
+      assert.equal(e.errorCode, 'privacy_budget_exhausted');
+      return true;
+    });
+    // With the ciphertexts too: still refused, nothing stored, the key untouched.
+    await assert.rejects(collect(releaseRound(iterate(frames('ex-b', 2, await encryptedSum(b, updates))), deps)), /privacy budget of group "exhaust" exhausted/);
+    assert.equal(deps.store.getRelease('ex-b'), undefined);
+    assert.equal(deps.store.getRoundKey('ex-b')!.status, 'ready');
+
+    const budget = getGroupPrivacyBudget({ $typeName: 'secagg.keyholder.v1.GetGroupPrivacyBudgetRequest', privacyGroup: group }, deps).budget!;
+    assert.deepEqual(budget.releases.map((r) => r.roundId), ['ex-a']);
+    assert.equal(budget.epsilonSpent, one);
+    assert.ok(Math.abs(budget.epsilonRemaining - 0.2 * one) < 1e-9);
+
+    await assert.rejects(
+      createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'ex-c', config: roundConfig({ privacyGroup: group }) }), deps),
+      (e: SecaggError) => e.code === Code.FailedPrecondition && e.errorCode === 'privacy_budget_exhausted',
+    );
+    assert.equal(deps.store.getRoundKey('ex-c'), undefined);
+  });
+
+  it('a fault after the charge leaves the ledger charged; the retry gets the stored release without a second charge', async () => {
+    const group = 'fault';
+    const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'fault-a', config: roundConfig({ privacyGroup: group }) }), deps);
+    const sum = await encryptedSum(key, updates);
+    const crashing: KeyholderContext = {
+      ...deps,
+      afterCharge: () => {
+        throw new Error('simulated crash after the charge');
+      },
+    };
+    await assert.rejects(collect(releaseRound(iterate(frames('fault-a', 2, sum)), crashing)), /simulated crash/);
+    const charged = deps.store.ledger(group);
+    assert.deepEqual(charged.map((e) => e.roundId), ['fault-a']);
+
+    const again = await collect(releaseRound(iterate(frames('fault-a', 2, sum)), deps));
+    assert.equal(again[0]!.frame.case, 'header');
+    assert.equal(deps.store.ledger(group).length, 1, 'no second charge');
+    // Another contributors digest is a different release: refused.
+    await assert.rejects(
+      collect(releaseRound(iterate(frames('fault-a', 2, sum, contributorsDigest([{ clientId: 'b', updateId: 'v' }]))), deps)),
+      (e: SecaggError) => e.code === Code.FailedPrecondition && e.errorCode === 'already_released',
+    );
+  });
+
+  it('a forged out-of-range aggregate is refused after decryption; nothing is released or charged and the key is gone', async () => {
+    const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'forged', config: roundConfig({ privacyGroup: 'forged' }) }), deps);
+    // 3 > count x C = 2 (the encryptor refuses anything that could wrap, so not 10x here; the cross-service test streams garbage).
+    const forged = await encryptedSum(key, [new Float64Array(LENGTH).fill(3)]);
+    await assert.rejects(collect(releaseRound(iterate(frames('forged', 2, forged)), deps)), (e: SecaggError) => {
+      assert.equal(e.code, Code.FailedPrecondition);
+      assert.equal(e.errorCode, 'out_of_range');
+      return true;
+    });
+    assert.equal(deps.store.ledger('forged').length, 0);
+    assert.equal(deps.store.getRelease('forged'), undefined);
+    assert.equal(deps.store.getRoundKey('forged')!.status, 'refused');
+  });
+
+  it('refuses a sum whose values are each in range but whose L2 norm no sum of clipped updates can have', async () => {
+    const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'spread', config: roundConfig({ privacyGroup: 'spread' }) }), deps);
+    // |v| = 0.5 <= count x C = 2 everywhere, but the L2 norm is 0.5 x sqrt(3000) = 27 > 2.
+    const spread = await encryptedSum(key, [Float64Array.from({ length: LENGTH }, (_, i) => (i % 2 ? 0.5 : -0.5))]);
+    await assert.rejects(collect(releaseRound(iterate(frames('spread', 2, spread)), deps)), (e: SecaggError) => {
+      assert.equal(e.errorCode, 'out_of_range');
+      assert.match(e.message, /its L2 norm 27\.\d+ exceeds count x clip_norm = 2\.0/);
+      return true;
+    });
+    assert.equal(deps.store.ledger('spread').length, 0);
+  });
+
+  it('replace-one adjacency doubles the sensitivity (costs more) and refuses Poisson sampling', async () => {
+    const replace = context({ adjacency: 'replace-one' });
+    const addRemove = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'adj-1', config: roundConfig({ privacyGroup: 'adj' }) }), deps);
+    const replaceOne = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'adj-2', config: roundConfig({ privacyGroup: 'adj2' }) }), replace);
+    assert.ok(Math.abs(replaceOne.privacy!.l2Sensitivity - 2 * addRemove.privacy!.l2Sensitivity) < 1e-3);
+    assert.ok(replaceOne.privacy!.roundEpsilon > addRemove.privacy!.roundEpsilon);
+    await assert.rejects(
+      createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'adj-3', config: roundConfig({ privacyGroup: 'adj3', samplingRate: 0.1 }) }), replace),
+      (e: SecaggError) => e.code === Code.FailedPrecondition && e.errorCode === 'sampling_needs_add_remove',
+    );
+    const sampled = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'adj-4', config: roundConfig({ privacyGroup: 'adj4', samplingRate: 0.1 }) }), deps);
+    assert.equal(sampled.privacy!.samplingRate, 0.1);
+    assert.ok(sampled.privacy!.roundEpsilon < addRemove.privacy!.roundEpsilon);
+  });
+
+  it('budgets: the operator ceiling and delta limits hold, and an invalid group is refused', () => {
+    const set = (epsilon: number, delta = 0, privacyGroup = 'limits') =>
+      setGroupPrivacyBudget({ $typeName: 'secagg.keyholder.v1.SetGroupPrivacyBudgetRequest', privacyGroup, epsilon, delta, requestedBy: 'test' }, deps);
+    assert.throws(() => set(11), (e: SecaggError) => e.code === Code.InvalidArgument && e.errorCode === 'budget_above_ceiling');
+    assert.throws(() => set(0), (e: SecaggError) => e.code === Code.InvalidArgument);
+    assert.throws(() => set(Infinity), (e: SecaggError) => e.code === Code.InvalidArgument);
+    assert.throws(() => set(1, 1e-3), (e: SecaggError) => e.code === Code.InvalidArgument);
+    assert.throws(() => set(1, 0, 'bad group!'), (e: SecaggError) => e.code === Code.InvalidArgument);
+    const budget = set(2, 1e-7).budget!;
+    assert.equal(budget.epsilonBudget, 2);
+    assert.equal(budget.delta, 1e-7);
+    assert.equal(budget.explicitlySet, true);
+  });
+});

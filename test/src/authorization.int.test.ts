@@ -1,0 +1,369 @@
+/**
+ * The authorization matrix of docs/SECURITY.md, row by row, against a real
+ * cluster: every RPC × every role and no token; bad tokens of every kind on
+ * every RPC; round-scoped tokens; attribution of updates to the token's
+ * subject; the keyholder's peer identities. The tables are read from the
+ * document, and every RPC of the contracts must appear in them.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { Code, codeName, createClient, SecaggError, type ServiceClient } from '@secagg/core';
+import {
+  ClientService,
+  CoordinatorService,
+  KeyholderService,
+  ReleaseRoundRequestSchema,
+  RoundConfigSchema,
+  RoundState,
+  SubmitUpdateResponseSchema,
+  UpdateHeaderSchema,
+  type SubmitUpdateRequest,
+} from '@secagg/proto';
+import { createDevCertificates, LocalCluster } from '@secagg/local-cluster';
+import { SecaggClient } from '@secagg/sdk';
+import type { DescService } from '@bufbuild/protobuf';
+import { inMinutes, makeUpdate, maxAbsDiff, waitForEnd } from './helpers.js';
+import { claims, newSigningKey, signHs256, signJwt, unsignedJwt, withPayload, type SigningKey } from './security/jwt-forge.js';
+import { statusOf, tableUnder } from './security/security-doc.js';
+import { bearer, RawGrpcClient } from './fuzz/raw-client.js';
+import { honestFrames, roundForUpload, serialize, sha256Of, trailerFrame, chunkFrame, type RoundForUpload } from './fuzz/update-frames.js';
+
+type Role = 'client' | 'coordinator' | 'operator';
+const ROLES: readonly Role[] = ['client', 'coordinator', 'operator'];
+const LENGTH = 300;
+
+/** `Service.Method` names of every RPC of a service, from its descriptor. */
+const rpcNames = (service: DescService) => service.methods.map((m) => `${service.name}.${m.name}`);
+
+/** The status a promise settles with: 'OK' or the gRPC code name. */
+async function outcome(call: Promise<unknown>): Promise<{ status: string; message: string }> {
+  try {
+    await call;
+    return { status: 'OK', message: '' };
+  } catch (error) {
+    if (!(error instanceof SecaggError)) throw error;
+    return { status: codeName(error.code), message: error.message };
+  }
+}
+
+async function drain(stream: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of stream) void _;
+}
+
+describe('authorization: every RPC, every role, every kind of bad token', { timeout: 300_000 }, () => {
+  let cluster: LocalCluster;
+  let key: SigningKey;
+  let clients: ServiceClient<typeof ClientService>;
+  let coordinator: ServiceClient<typeof CoordinatorService>;
+  /** Rounds the matrix calls: one stays open, one is released, the others are there to be closed. */
+  const rounds = { open: '', released: '', closable: '', closableScoped: '' };
+  let upload: RoundForUpload;
+  let openCiphertexts: Uint8Array[];
+  let subjects = 0;
+
+  const token = (role: string, extra: Record<string, unknown> = {}, subject = `${role}-${++subjects}`) =>
+    signJwt(key.privateKey, claims(subject, role, extra));
+  const sdk = (role: Role, subject?: string) =>
+    new SecaggClient({ address: cluster.gatewayAddress, token: token(role, {}, subject), caFile: cluster.certificates!.caFile });
+  let groups = 0;
+  /** A round config of its own privacy group: a noise-free release spends a whole group. */
+  const roundConfig = (overrides: Partial<Record<string, unknown>> = {}) =>
+    create(RoundConfigSchema, {
+      privacyGroup: `authz-${++groups}`,
+      vectorLength: LENGTH,
+      minClients: 1,
+      maxClients: 50,
+      deadlineUnixMs: inMinutes(10),
+      clipNorm: 1,
+      noiseMultiplier: 0,
+      unsafeDisableNoise: true,
+      ...overrides,
+    });
+
+  /**
+   * Each RPC of the gateway as one call with the given metadata, on the given
+   * round (RPCs that are not about one round ignore it). Arguments are good,
+   * so an authorized call succeeds.
+   */
+  const gatewayCalls: Record<string, { defaultRound: () => string; call: (metadata: grpc.Metadata, roundId: string) => Promise<unknown> }> = {
+    'ClientService.GetRound': { defaultRound: () => rounds.open, call: (metadata, roundId) => clients.getRound({ roundId }, { metadata }) },
+    'ClientService.SubmitUpdate': {
+      defaultRound: () => rounds.open,
+      call: (metadata, roundId) => clients.submitUpdate(honestFrames({ roundId, vectorLength: LENGTH }, 'authz-update', openCiphertexts), { metadata }),
+    },
+    'ClientService.GetResult': { defaultRound: () => rounds.released, call: (metadata, roundId) => drain(clients.getResult({ roundId }, { metadata })) },
+    'CoordinatorService.CreateRound': { defaultRound: () => '', call: (metadata) => coordinator.createRound({ config: roundConfig() }, { metadata }) },
+    'CoordinatorService.CloseRound': { defaultRound: () => rounds.closable, call: (metadata, roundId) => coordinator.closeRound({ roundId }, { metadata }) },
+    'CoordinatorService.ListRounds': { defaultRound: () => '', call: (metadata) => coordinator.listRounds({ limit: 5 }, { metadata }) },
+    'CoordinatorService.GetRoundStatus': {
+      defaultRound: () => rounds.open,
+      call: (metadata, roundId) => coordinator.getRoundStatus({ roundId }, { metadata }),
+    },
+    'CoordinatorService.SetPrivacyBudget': {
+      defaultRound: () => '',
+      call: (metadata) => coordinator.setPrivacyBudget({ privacyGroup: 'authz-test', epsilon: 5 }, { metadata }),
+    },
+    'CoordinatorService.GetPrivacyBudget': {
+      defaultRound: () => '',
+      call: (metadata) => coordinator.getPrivacyBudget({ privacyGroup: 'authz-test' }, { metadata }),
+    },
+  };
+
+  const matrix = () => tableUnder('RPC × role');
+  /** The role a row allows first: bad tokens are presented with it, so only the token is at fault. */
+  const allowedRole = (rpc: string): Role => {
+    const row = matrix().rows.find((r) => r[0] === rpc)!;
+    return ROLES.find((_, i) => statusOf(row[i + 1]!) === 'OK')!;
+  };
+
+  before(async () => {
+    key = newSigningKey();
+    cluster = await LocalCluster.start({
+      aggregators: 1,
+      allowUnsafeNoiseFreeRelease: true,
+      // Tokens from this test's own key: it can then sign whatever an attacker could.
+      env: { 'client-gateway': { GATEWAY_TOKEN_PUBLIC_KEY: key.publicKeyPem } },
+    });
+    cluster.issueCertificate('intruder');
+    const credentials = cluster.channelCredentials();
+    clients = createClient(ClientService, cluster.gatewayAddress, { credentials });
+    coordinator = createClient(CoordinatorService, cluster.gatewayAddress, { credentials });
+    const owner = sdk('coordinator', 'owner');
+    rounds.open = (await owner.createRound(roundConfig({ maxClients: 1_000 }))).roundId;
+    rounds.closable = (await owner.createRound(roundConfig())).roundId;
+    rounds.closableScoped = (await owner.createRound(roundConfig())).roundId;
+    rounds.released = (await owner.createRound(roundConfig({ maxClients: 1 }))).roundId;
+    const first = sdk('client');
+    await first.submitUpdate(rounds.released, makeUpdate(LENGTH, 1, 0.5));
+    first.close();
+    assert.equal((await waitForEnd(owner, rounds.released)).state, RoundState.RELEASED);
+    owner.close();
+    upload = await roundForUpload(await clients.getRound({ roundId: rounds.open }, { metadata: bearer(token('client')) }));
+    openCiphertexts = upload.encrypt(makeUpdate(LENGTH, 2, 0.5));
+  });
+
+  after(async () => {
+    upload?.dispose();
+    clients?.close();
+    coordinator?.close();
+    await cluster?.stop();
+  });
+
+  it('the document covers every RPC of the gateway contracts, and this test can call each', () => {
+    const documented = matrix().rows.map((r) => r[0]);
+    const contract = [...rpcNames(ClientService), ...rpcNames(CoordinatorService)];
+    assert.deepEqual([...documented].sort(), [...contract].sort(), 'docs/SECURITY.md "RPC × role" rows vs the contracts');
+    assert.deepEqual(matrix().header.slice(1), [...ROLES, 'no token']);
+    assert.deepEqual(Object.keys(gatewayCalls).sort(), [...contract].sort());
+    assert.deepEqual(tableUnder('Round-scoped tokens').rows.map((r) => r[0]).sort(), [...contract].sort());
+  });
+
+  it('RPC × role: each cell of the matrix, refusals first, and a refusal changes nothing', async () => {
+    const { rows } = matrix();
+    for (const row of rows) {
+      const rpc = row[0]!;
+      const cells = ROLES.map((role, i) => ({ role: role as Role | undefined, expected: statusOf(row[i + 1]!) }));
+      cells.push({ role: undefined, expected: statusOf(row[4]!) });
+      cells.sort((a, b) => Number(a.expected === 'OK') - Number(b.expected === 'OK'));
+      for (const { role, expected } of cells) {
+        if (rpc === 'CoordinatorService.CloseRound' && expected === 'OK') {
+          // Every refusal before left the round as it was.
+          assert.equal((await coordinator.getRoundStatus({ roundId: rounds.closable }, { metadata: bearer(token('operator')) })).round!.state, RoundState.OPEN);
+        }
+        const { call, defaultRound } = gatewayCalls[rpc]!;
+        const got = await outcome(call(bearer(role ? token(role) : undefined), defaultRound()));
+        assert.equal(got.status, expected, `${rpc} as ${role ?? 'no token'}: ${got.status} ${got.message}`);
+        if (expected === 'PERMISSION_DENIED') assert.match(got.message, new RegExp(`role ${role} may not call ${rpc.split('.')[1]}`));
+        if (expected === 'UNAUTHENTICATED') assert.match(got.message, /missing bearer token/);
+      }
+    }
+    // Refused uploads left no trace: only the authorized client's update was committed.
+    const status = await coordinator.getRoundStatus({ roundId: rounds.open }, { metadata: bearer(token('operator')) });
+    assert.equal(status.round!.committedCount, 1);
+  });
+
+  it('bad tokens: every case of the document, on every RPC, is UNAUTHENTICATED', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const cases: Record<string, (role: Role) => grpc.Metadata> = {
+      expired: (role) => bearer(signJwt(key.privateKey, claims('late', role, { iat: now - 3_900, exp: now - 300 }))),
+      forged: (role) => bearer(signJwt(newSigningKey().privateKey, claims('forger', role))),
+      'alg-none': (role) => bearer(unsignedJwt(claims('none', role))),
+      'alg-hs256': (role) => bearer(signHs256(key.publicKeyPem, claims('confused', role))),
+      'wrong-audience': (role) => bearer(token(role, { aud: 'someone-else' })),
+      'wrong-issuer': (role) => bearer(token(role, { iss: 'not-secagg' })),
+      'no-expiry': (role) => bearer(token(role, { exp: undefined })),
+      'not-yet-valid': (role) => bearer(token(role, { nbf: now + 3_600 })),
+      'unknown-role': () => bearer(token('admin')),
+      'bad-subject': (role) => bearer(token(role, {}, 'alice:ct')),
+      'bad-round-claim': (role) => bearer(token(role, { round: 42 })),
+      tampered: (role) => {
+        const original = token(role === 'client' ? 'operator' : 'client', {}, 'tamperer');
+        return bearer(withPayload(original, claims('tamperer', role)));
+      },
+      garbage: () => bearer('not-a-jwt'),
+      empty: () => bearer(''),
+      'not-bearer': () => {
+        const metadata = new grpc.Metadata();
+        metadata.set('authorization', `Basic ${Buffer.from('client:secret').toString('base64')}`);
+        return metadata;
+      },
+    };
+    const documented = tableUnder('Bad tokens');
+    assert.deepEqual(documented.rows.map((r) => r[0]).sort(), Object.keys(cases).sort(), 'docs/SECURITY.md "Bad tokens" cases vs this test');
+    let checked = 0;
+    for (const rpc of matrix().rows.map((r) => r[0]!)) {
+      const role = allowedRole(rpc);
+      for (const [name, expected] of documented.rows.map((r) => [r[0]!, statusOf(r[2]!)] as const)) {
+        const { call, defaultRound } = gatewayCalls[rpc]!;
+        const got = await outcome(call(cases[name]!(role), defaultRound()));
+        assert.equal(got.status, expected, `${rpc} with a ${name} token: ${got.status} ${got.message}`);
+        assert.match(got.message, /invalid token|missing bearer token/);
+        checked++;
+      }
+    }
+    assert.equal(checked, matrix().rows.length * Object.keys(cases).length);
+    // A valid token of the same shape works, so the refusals above are about the defects.
+    assert.equal((await outcome(gatewayCalls['ClientService.GetRound']!.call(bearer(token('client')), rounds.open))).status, 'OK');
+  });
+
+  it('round-scoped tokens: only for the round they name, and never for calls about every round', async () => {
+    const table = tableUnder('Round-scoped tokens');
+    for (const row of table.rows) {
+      const rpc = row[0]!;
+      const role = allowedRole(rpc);
+      const { call, defaultRound } = gatewayCalls[rpc]!;
+      const roundId = rpc === 'CoordinatorService.CloseRound' ? rounds.closableScoped : defaultRound();
+      const named = roundId || rounds.open;
+      const other = named === rounds.released ? rounds.open : rounds.released;
+      // Another round first: a refused close must leave the round open.
+      const otherRound = await outcome(call(bearer(token(role, { round: other })), roundId));
+      assert.equal(otherRound.status, statusOf(row[2]!), `${rpc} with a token scoped to another round: ${otherRound.message}`);
+      if (otherRound.status === 'PERMISSION_DENIED') assert.match(otherRound.message, /token is scoped to round/);
+      if (rpc === 'CoordinatorService.CloseRound') {
+        const state = await coordinator.getRoundStatus({ roundId }, { metadata: bearer(token('operator')) });
+        assert.equal(state.round!.state, RoundState.OPEN);
+      }
+      const sameRound = await outcome(call(bearer(token(role, { round: named })), roundId));
+      assert.equal(sameRound.status, statusOf(row[1]!), `${rpc} with a token scoped to the round called: ${sameRound.message}`);
+    }
+  });
+
+  it('an update is attributed to the token subject: headers and extra fields cannot change it, nor can another client claim it', async () => {
+    const owner = sdk('coordinator', 'attribution-owner');
+    const roundId = (await owner.createRound(roundConfig({ minClients: 2 }))).roundId;
+    const round = await roundForUpload(await clients.getRound({ roundId }, { metadata: bearer(token('client')) }));
+    const aliceValues = makeUpdate(LENGTH, 11, 0.6);
+    const malloryValues = makeUpdate(LENGTH, 12, 0.6);
+    const alice = round.encrypt(aliceValues);
+    const mallory = round.encrypt(malloryValues);
+    const aliceToken = token('client', {}, 'alice');
+    const malloryToken = token('client', {}, 'mallory');
+
+    const first = await clients.submitUpdate(honestFrames(round, 'same-id', alice), { metadata: bearer(aliceToken) });
+    assert.equal(first.receipt!.clientId, 'alice');
+
+    // Mallory uses Alice's update id, says "alice" in metadata and in unknown protobuf
+    // fields of the frame and of the header: none of it is an identity.
+    const spoofed = bearer(malloryToken);
+    for (const name of ['x-client-id', 'client-id', 'x-secagg-subject']) spoofed.set(name, 'alice');
+    const unknownString = (field: number, text: string) => [(field << 3) | 2, text.length, ...Buffer.from(text)];
+    const header = Buffer.from([
+      ...toBinary(UpdateHeaderSchema, create(UpdateHeaderSchema, { roundId, updateId: 'same-id', vectorLength: LENGTH, ciphertextCount: mallory.length })),
+      ...unknownString(5, 'alice'),
+      ...unknownString(15, 'alice'),
+    ]);
+    const headerBytes = Buffer.from([0x0a, header.length, ...header, ...unknownString(9, 'alice')]);
+    assert.ok(header.length < 128, 'one-byte length prefix');
+    const raw = new RawGrpcClient(cluster.gatewayAddress, cluster.channelCredentials());
+    const frames = [headerBytes, ...mallory.map((c, i) => serialize(chunkFrame(i, c))), serialize(trailerFrame(sha256Of(mallory)))];
+    const spoof = await raw.clientStream(ClientService.method.submitUpdate, frames, spoofed, { kind: 'half-close' });
+    raw.close();
+    assert.equal(spoof.code, Code.Ok, spoof.details);
+    const malloryReceipt = fromBinary(SubmitUpdateResponseSchema, spoof.responses[0]!).receipt!;
+    assert.equal(malloryReceipt.clientId, 'mallory');
+    assert.deepEqual(Buffer.from(malloryReceipt.sha256), Buffer.from(sha256Of(mallory)));
+
+    // Alice's update is untouched: her retry returns her original receipt ...
+    const retry = await clients.submitUpdate(honestFrames(round, 'same-id', alice), { metadata: bearer(aliceToken) });
+    assert.equal(retry.receipt!.clientId, 'alice');
+    assert.deepEqual(retry.receipt!.sha256, first.receipt!.sha256);
+    assert.equal(retry.receipt!.committedUnixMs, first.receipt!.committedUnixMs);
+    // ... her slot is still hers, and Mallory's is Mallory's.
+    const again = (t: string, updateId: string, cts: Uint8Array[]) => outcome(clients.submitUpdate(honestFrames(round, updateId, cts), { metadata: bearer(t) }));
+    const aliceSecond = await again(aliceToken, 'alice-2', alice);
+    assert.equal(aliceSecond.status, 'ALREADY_EXISTS');
+    assert.match(aliceSecond.message, /already committed update same-id/);
+    const mallorySecond = await again(malloryToken, 'mallory-2', mallory);
+    assert.equal(mallorySecond.status, 'ALREADY_EXISTS');
+
+    await owner.closeRound(roundId);
+    const ended = await waitForEnd(owner, roundId);
+    assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);
+    assert.equal(ended.committedCount, 2);
+    const result = await owner.getResult(roundId);
+    const expected = aliceValues.map((v, i) => v + malloryValues[i]!);
+    assert.ok(maxAbsDiff(result.sum, expected) < 1e-4, 'both updates, each once');
+    owner.close();
+    round.dispose();
+  });
+
+  describe('keyholder: each RPC × peer identity, from the document', () => {
+    let otherCa: string;
+    before(() => {
+      otherCa = mkdtempSync(join(tmpdir(), 'secagg-other-ca-'));
+      // Same common name as a real aggregator, but signed by a CA the keyholder does not trust.
+      createDevCertificates(otherCa, ['aggregator']);
+    });
+    after(() => rmSync(otherCa, { recursive: true, force: true }));
+
+    const credentialsFor = (column: string): grpc.ChannelCredentials => {
+      const ca = readFileSync(cluster.certificates!.caFile);
+      if (column === 'no client certificate') return grpc.credentials.createSsl(ca);
+      if (column === 'certificate from another CA') {
+        return grpc.credentials.createSsl(ca, readFileSync(join(otherCa, 'aggregator-key.pem')), readFileSync(join(otherCa, 'aggregator.pem')));
+      }
+      return cluster.channelCredentials(column === 'other name from the CA' ? 'intruder' : column);
+    };
+    let keys = 0;
+    const keyholderCalls: Record<string, (client: ServiceClient<typeof KeyholderService>) => Promise<unknown>> = {
+      'KeyholderService.CreateRoundKey': (kh) => kh.createRoundKey({ roundId: `authz-kh-${++keys}`, config: roundConfig() }, { deadline: 10_000 }),
+      'KeyholderService.ReleaseRound': (kh) =>
+        drain(
+          kh.releaseRound(
+            [create(ReleaseRoundRequestSchema, { frame: { case: 'header', value: { roundId: 'authz-kh-none', contributionCount: 1, contributorsSha256: new Uint8Array(32), ciphertextCount: 1 } } })],
+            { deadline: 10_000 },
+          ),
+        ),
+      'KeyholderService.SetGroupPrivacyBudget': (kh) => kh.setGroupPrivacyBudget({ privacyGroup: 'authz-kh', epsilon: 5 }, { deadline: 10_000 }),
+      'KeyholderService.GetGroupPrivacyBudget': (kh) => kh.getGroupPrivacyBudget({ privacyGroup: 'authz-kh' }, { deadline: 10_000 }),
+    };
+
+    it('every cell: allowed identities reach the RPC, others are refused with the documented status', async () => {
+      const table = tableUnder('Keyholder peer identities');
+      assert.deepEqual(table.rows.map((r) => r[0]).sort(), rpcNames(KeyholderService).sort());
+      assert.deepEqual(Object.keys(keyholderCalls).sort(), rpcNames(KeyholderService).sort());
+      for (const row of table.rows) {
+        for (let c = 1; c < table.header.length; c++) {
+          const column = table.header[c]!;
+          const expected = statusOf(row[c]!);
+          const keyholder = createClient(KeyholderService, cluster.keyholderAddress, { credentials: credentialsFor(column) });
+          const got = await outcome(keyholderCalls[row[0]!]!(keyholder));
+          keyholder.close();
+          const where = `${row[0]} as ${column}: ${got.status} ${got.message}`;
+          if (expected === 'allowed') {
+            // Past the identity check: success, or the RPC's own policy (ReleaseRound of an unknown round).
+            assert.ok(['OK', 'NOT_FOUND'].includes(got.status), where);
+          } else {
+            assert.equal(got.status, expected, where);
+            if (expected === 'PERMISSION_DENIED') assert.match(got.message, /may not call/);
+          }
+        }
+      }
+    });
+  });
+});

@@ -1,0 +1,49 @@
+/**
+ * Bounded memory under overload, at CI scale: ten times more concurrent
+ * uploads than the gateway admits, against an aggregator slowed on purpose.
+ * Every client finishes or is told to retry (RESOURCE_EXHAUSTED with a
+ * retry hint, then retries with the same update id); the staged bytes, the
+ * unfolded backlog, Redis's used_memory_peak and every process's peak RSS
+ * stay within the bounds that follow from the configured limits; the round
+ * still releases each update exactly once. `npm run overload` is the
+ * full-size run (200 streams).
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomSeed, runOverload } from '@secagg/chaos';
+
+describe('overload: backpressure and bounded memory', { timeout: 600_000 }, () => {
+  it('40 concurrent uploads against 4 slots and a slow aggregator: every bound holds, every client finishes', async (t) => {
+    const seed = randomSeed();
+    t.diagnostic(`overload seed ${seed}`);
+    const maxStagedBytes = 3 * 3 * 65_649; // three updates of three ciphertexts: binds before the stream slots do
+    const report = await runOverload({
+      clients: 40,
+      length: 3 * 4_096,
+      seed,
+      foldDelayMs: 100,
+      aggregators: 1,
+      gateway: {
+        maxConcurrentStreams: 4,
+        maxWaitingStreams: 4,
+        maxStreamsPerClient: 1,
+        maxFoldBacklog: 4,
+        maxStagedBytes,
+        maxInflightChunksPerStream: 8,
+        admissionWaitMs: 500,
+        overloadRetryAfterMs: 300,
+      },
+      aggregator: { foldConcurrency: 2, foldShards: 4 },
+      log: (line) => console.log(`[overload ${seed}] ${line}`),
+    });
+    console.log(JSON.stringify({ ...report, processes: report.processes.map((p) => ({ ...p })) }));
+    assert.ok(report.ok, report.problems.join('; '));
+    assert.equal(report.acknowledged + report.unfinished.length, 40);
+    assert.ok(report.clientsToldToRetry > 0, 'the limits were reached: some clients were told to retry');
+    assert.ok(report.observed.maxStagedBytes > 0 && report.observed.maxStagedBytes <= maxStagedBytes);
+    assert.ok(report.observed.maxUnfoldedUpdates <= report.bounds.unfoldedUpdates);
+    assert.ok(report.redis.usedMemoryPeak <= report.redis.boundBytes);
+    for (const p of report.processes) if (p.boundBytes !== undefined) assert.ok(p.peakRssBytes <= p.boundBytes, `${p.name}: ${p.peakRssBytes} > ${p.boundBytes}`);
+    assert.ok(report.released && report.maxAbsError !== null && report.maxAbsError <= 1e-4);
+  });
+});
