@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { Code, createClient, SecaggError } from '@secagg/core';
-import { CkksEngine, encryptVector, valuesPerCiphertext } from '@secagg/ckks';
+import { addCiphertextInto, CkksEngine, encryptVector, valuesPerCiphertext, maxRepresentable } from '@secagg/ckks';
 import { contributorsDigest, toCkksParams } from '@secagg/protocol';
 import { KeyholderService, ReleaseRoundRequestSchema, RoundState, type ReleaseRoundRequest } from '@secagg/proto';
 import { LocalCluster, REPO_ROOT } from '@secagg/local-cluster';
@@ -191,7 +191,13 @@ describe('privacy engine: budgets, flooding, safe release', { timeout: 600_000 }
           'an encryption of values far beyond count x C',
           (engine, publicKey, params) => {
             using encryptor = engine.createEncryptor(publicKey);
-            return [...encryptVector(encryptor, params, new Float64Array(LENGTH).fill(3.9))]; // count x C = 2
+            // One ciphertext holds at most maxRepresentable per value; an aggregator can add
+            // two of them to claim a sum of ~2 x that, beyond count x C = 2 but far from wrapping.
+            const forged = new Float64Array(LENGTH).fill(0.999 * maxRepresentable(params, 1));
+            const sum = [...encryptVector(encryptor, params, forged)];
+            const again = [...encryptVector(encryptor, params, forged)];
+            sum.forEach((ct, i) => addCiphertextInto(engine.format, ct, again[i]!));
+            return sum;
           },
         ],
         [
@@ -209,7 +215,8 @@ describe('privacy engine: budgets, flooding, safe release', { timeout: 600_000 }
         ],
       ];
       for (const [what, forge] of forgeries) {
-        const round = await coordinator.createRound(passing(group));
+        // max_clients 8: the modulus leaves room for sums well beyond the claimed count x C = 2.
+        const round = await coordinator.createRound(passing(group, { maxClients: 8 }));
         const { publicKey } = await client.getRound(round.roundId);
         const params = toCkksParams(round.ckks!);
         using engine = await CkksEngine.create(params);

@@ -16,10 +16,11 @@ describe('overload: backpressure and bounded memory', { timeout: 600_000 }, () =
   it('40 concurrent uploads against 4 slots and a slow aggregator: every bound holds, every client finishes', async (t) => {
     const seed = randomSeed();
     t.diagnostic(`overload seed ${seed}`);
-    const maxStagedBytes = 3 * 3 * 65_649; // three updates of three ciphertexts: binds before the stream slots do
+    // Updates of 8 ciphertexts (525 KB): 40 of them at once would be 21 MB in Redis, far above the bound.
+    const maxStagedBytes = 2 * 8 * 65_649; // two updates: binds before the stream slots do
     const report = await runOverload({
       clients: 40,
-      length: 3 * 4_096,
+      length: 8 * 4_096,
       seed,
       foldDelayMs: 100,
       aggregators: 1,

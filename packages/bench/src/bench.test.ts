@@ -28,6 +28,8 @@ const SYSTEM_FIGURES = [
   'bytesPerValue',
   'bytesPerValueFullCiphertext',
   'clientEncryptValuesPerSec',
+  'clientEncryptPoolValuesPerSec',
+  'clientEncryptPoolValuesPerSecPerCore',
   'ingestMBps',
   'ingestValuesPerSec',
   'foldValuesPerSec',
@@ -112,6 +114,7 @@ describe('npm run bench -- --quick, tiny configuration', { timeout: 600_000 }, (
       const bytes = c.ckks!.ciphertextBytes;
       const limitsOf = (figure: string) => report.ratios.filter((r) => r.figure === `${c.id}/${figure}`).map((r) => r.limit);
       assert.ok(limitsOf('clientEncryptValuesPerSec').includes(`seal.encrypt.${c.id}`));
+      assert.ok(limitsOf('clientEncryptPoolValuesPerSecPerCore').includes(`seal.encrypt.${c.id}`));
       assert.ok(limitsOf('ingestMBps').includes(`grpc.tls.defaultWindow.${bytes}B`));
       assert.ok(limitsOf('ingestMBps').includes(`redis.set.shipped.${bytes}B.8inFlight`));
       assert.ok(limitsOf('foldMBps').includes(`redis.set.shipped.${bytes}B.8inFlight`));

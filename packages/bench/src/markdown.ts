@@ -69,7 +69,9 @@ function shortLimit(key: string): string {
 /** Figure rows of the system table: key, label. */
 const ROWS: [string, string][] = [
   ['bytesPerValue', 'bytes per value on the wire'],
-  ['clientEncryptValuesPerSec', 'client encrypt (SDK path, 1 thread)'],
+  ['clientEncryptValuesPerSec', 'client encrypt (SDK, calling thread)'],
+  ['clientEncryptPoolValuesPerSec', 'client encrypt (SDK default: worker threads)'],
+  ['clientEncryptPoolValuesPerSecPerCore', 'client encrypt per core (SDK default)'],
   ['ingestMBps', 'gateway acknowledged ingest (pre-encrypted)'],
   ['ingestValuesPerSec', 'gateway acknowledged ingest, values'],
   ['foldValuesPerSec', 'aggregator fold (committed → folded)'],

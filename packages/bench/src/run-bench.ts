@@ -137,6 +137,16 @@ function systemFigures(f: ClusterFigures, options: BenchOptions): Record<string,
       'values/s',
       `the SDK's path (clip, engine, public key, encryptVector) over a ${L}-value update on one thread, with the round's key; trials alternate with the encrypt limit's`,
     ),
+    clientEncryptPoolValuesPerSec: fromTrials(
+      f.clientPoolEncryptValuesPerSec,
+      'values/s',
+      `the SDK's default path (clip, EncryptionPool of ${f.clientPoolThreads} worker threads, chunks in order) over a ${L}-value update; trials alternate with the encrypt limit's`,
+    ),
+    clientEncryptPoolValuesPerSecPerCore: fromTrials(
+      f.clientPoolEncryptValuesPerSec.map((v) => v / f.clientPoolThreads),
+      'values/s',
+      `the SDK's default path ÷ its ${f.clientPoolThreads} worker threads (one per core): client encryption per core`,
+    ),
     ingestMBps: measure(
       f.isolated.ingestPayloadBytes / f.isolated.ingestSeconds / 1e6,
       'MB/s',
@@ -150,7 +160,7 @@ function systemFigures(f: ClusterFigures, options: BenchOptions): Record<string,
       'the same fold in update ciphertext bytes folded per second (each fold reads the update and a partial sum from Redis and writes the partial sum back)',
     ),
     releaseSeconds: measure(f.isolated.releaseSeconds, 's', 'every update folded → finalize, keyholder decrypt, range check, noise, result downloaded by the coordinator'),
-    e2eRoundSeconds: measure(f.endToEnd.roundSeconds, 's', `CreateRound → ${S} SDK client processes (SEAL loaded, update in memory) clip, encrypt and submit concurrently → fold → release → result downloaded`),
+    e2eRoundSeconds: measure(f.endToEnd.roundSeconds, 's', `CreateRound → ${S} SDK client processes (update in memory; the SDK's worker pool starts on submission) clip, encrypt and submit concurrently → fold → release → result downloaded`),
     e2eIngestMBps: measure(f.endToEnd.payloadBytes / f.endToEnd.acknowledgedSeconds / 1e6, 'MB/s', 'end-to-end round: ciphertext bytes acknowledged ÷ time from CreateRound to the last receipt (clients encrypt while streaming, on the same machine)'),
     e2eValuesPerSec: measure(values / f.endToEnd.roundSeconds, 'values/s', 'end-to-end round: S·L ÷ round time'),
     e2eFoldLagSeconds: measure(f.endToEnd.foldLagSeconds, 's', 'end-to-end round: last receipt → every update folded'),
@@ -191,6 +201,7 @@ function ratioPairs(configurations: ConfigurationReport[], options: BenchOptions
     const f = (key: string) => `${c.id}/${key}`;
     pairs.push(
       { figure: f('clientEncryptValuesPerSec'), limit: LIMIT.encrypt(c.id) },
+      { figure: f('clientEncryptPoolValuesPerSecPerCore'), limit: LIMIT.encrypt(c.id) },
       { figure: f('ingestMBps'), limit: LIMIT.grpc('tls', 'default', bytes) },
       { figure: f('ingestMBps'), limit: LIMIT.grpc('tls', 'raised', bytes) },
       { figure: f('ingestMBps'), limit: LIMIT.grpc('plaintext', 'default', bytes) },
@@ -249,11 +260,11 @@ function goals(report: BenchReport, options: BenchOptions): GoalReport[] {
     judge(
       {
         id: `client-encryption/${c.id}`,
-        description: 'client encryption (SDK path) ≥ 80% of raw node-seal encrypt, per core',
+        description: "client encryption (the SDK's default worker-thread path) ≥ 80% of raw node-seal encrypt, per core",
         comparison: '>=',
         target: 0.8,
-        judgedOn: ratio(`${c.id}/clientEncryptValuesPerSec`, LIMIT.encrypt(c.id)),
-        note: 'both on one thread',
+        judgedOn: ratio(`${c.id}/clientEncryptPoolValuesPerSecPerCore`, LIMIT.encrypt(c.id)),
+        note: 'the limit is one thread; see clientEncryptValuesPerSec for the SDK path on the calling thread',
       },
       missing,
     );

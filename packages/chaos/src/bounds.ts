@@ -45,7 +45,7 @@ export const NODE_HEADROOM_BYTES = 96 * 1024 * 1024;
 /** A BullMQ job (hash, list/zset entries) and a committed update's records, bytes (generous). */
 export const PER_CLIENT_REDIS_BYTES = 4 * 1024;
 /** Redis's own slack: client buffers, AOF buffer, allocator fragmentation, bytes. */
-export const REDIS_SLACK_BYTES = 16 * 1024 * 1024;
+export const REDIS_SLACK_BYTES = 4 * 1024 * 1024;
 
 export interface MemoryBounds {
   updateBytes: number;

@@ -175,9 +175,27 @@ async function chaosRound(
     );
     return outcome;
   });
-  // A fault loop that breaks (a process that will not come back) ends the run here.
-  const records = await faultRun;
-  const settled = await Promise.all(outcomes);
+  // A process that dies on its own ends the run: clients would retry against it forever.
+  let watchdog: NodeJS.Timeout | undefined;
+  const died = new Promise<never>((_, reject) => {
+    watchdog = setInterval(() => {
+      try {
+        injector.assertAlive();
+      } catch (error) {
+        reject(error);
+      }
+    }, 500);
+  });
+  died.catch(() => {});
+  let records: FaultRecord[];
+  let settled: ClientOutcome[];
+  try {
+    // A fault loop that breaks (a process that will not come back) ends the run here too.
+    records = await Promise.race([faultRun, died]);
+    settled = await Promise.race([Promise.all(outcomes), died]);
+  } finally {
+    clearInterval(watchdog);
+  }
   log(`all ${faults} faults injected; every client has settled`);
 
   await closeRound(cluster, roundId);

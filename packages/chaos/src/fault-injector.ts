@@ -47,6 +47,8 @@ const RESTART_ATTEMPTS = 5;
 
 export class FaultInjector {
   private done = 0;
+  /** The target being killed and restarted right now. */
+  private injecting: FaultTarget | undefined;
   private readonly waiters: { count: number; resolve: () => void }[] = [];
   readonly records: FaultRecord[] = [];
 
@@ -73,10 +75,28 @@ export class FaultInjector {
     return new Promise((resolve) => this.waiters.push({ count, resolve }));
   }
 
+  /**
+   * Processes that are down although no fault is being injected into them:
+   * a service (or Redis) that died on its own — a bug the chaos run exposes.
+   */
+  deadProcesses(): string[] {
+    const dead = this.cluster.processNames().filter((name) => name !== this.injecting && !this.cluster.isRunning(name));
+    const redis = this.cluster.privateRedis?.process;
+    if (redis && this.injecting !== 'redis' && (redis.exitCode !== null || redis.signalCode !== null)) dead.push('redis');
+    return dead;
+  }
+
+  /** Throws if a process died on its own (see {@link deadProcesses}). */
+  assertAlive(): void {
+    const dead = this.deadProcesses();
+    if (dead.length > 0) throw new Error(`${dead.join(', ')} exited on its own (not a fault injected by this run); see the service logs`);
+  }
+
   /** Injects `count` faults, one after another. */
   async run(count: number): Promise<FaultRecord[]> {
     const { targets, minGapMs, maxGapMs, maxDownMs } = this.options;
     for (let index = 0; index < count; index++) {
+      this.assertAlive();
       const gapMs = this.rng.int(minGapMs, maxGapMs);
       const target = this.rng.pick(targets);
       const downMs = this.rng.int(0, maxDownMs);
@@ -89,10 +109,13 @@ export class FaultInjector {
         await sleep(strikeMs);
       }
       const uploadsInFlight = this.options.busy?.() ?? 0;
+      this.assertAlive();
+      this.injecting = target;
       await this.kill(target);
       await sleep(downMs);
       const started = performance.now();
       await this.restart(target);
+      this.injecting = undefined;
       const record: FaultRecord = { index, target, gapMs, downMs, restartMs: Math.round(performance.now() - started), uploadsInFlight };
       this.records.push(record);
       this.done++;

@@ -46,7 +46,7 @@ export interface OverloadOptions {
 
 export const DEFAULT_OVERLOAD: Omit<OverloadOptions, 'seed'> = {
   clients: 200,
-  length: 8_192,
+  length: 4 * 4_096,
   foldDelayMs: 250,
   aggregators: 1,
   gateway: {

@@ -26,7 +26,13 @@ function storageUnavailable(error: unknown): unknown {
       retryAfterMs: REDIS_FULL_RETRY_AFTER_MS,
     });
   }
-  if (name === 'MaxRetriesPerRequestError' || /Connection is closed|ECONNREFUSED|ECONNRESET|LOADING|READONLY/.test(message)) {
+  // ioredis: MaxRetriesPerRequestError (gave up while reconnecting), AbortError (a pipeline cut by a
+  // closed connection); socket errors; Redis still loading its AOF, or a replica / cluster in transition.
+  if (
+    name === 'MaxRetriesPerRequestError' ||
+    name === 'AbortError' ||
+    /Connection is closed|Command aborted|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|^LOADING|^READONLY|^MASTERDOWN|^TRYAGAIN|^CLUSTERDOWN/.test(message)
+  ) {
     return new SecaggError(Code.Unavailable, 'storage temporarily unavailable; retry', { cause: error, retryAfterMs: 1_000 });
   }
   return error;

@@ -1,12 +1,14 @@
 /**
- * The client's side of a submission, exactly as the SDK does it
- * (SecaggClient.submitUpdate): clip to the round's norm, create the engine
- * for the round's parameters, load the round's public key, and encrypt the
- * vector chunk by chunk with encryptVector — everything but the network.
+ * The client's side of a submission, as the SDK does it
+ * (SecaggClient.submitUpdate), everything but the network: clip to the
+ * round's norm, create the engine for the round's parameters, load the
+ * round's public key, and encrypt chunk by chunk — on the calling thread
+ * (`encryptionThreads: 0`, encryptVector) or, the SDK's default, on an
+ * EncryptionPool of worker threads.
  */
 import { createHash } from 'node:crypto';
 import { CkksEngine, encryptVector, valuesPerCiphertext, type CkksParams } from '@secagg/ckks';
-import { clipToNorm } from '@secagg/sdk';
+import { clipToNorm, type EncryptionPool } from '@secagg/sdk';
 import { rateOf, rateOfAsync } from '../timing.js';
 
 /** Clips and encrypts `update` the SDK's way; `onCiphertext` sees each ciphertext in order. */
@@ -44,6 +46,28 @@ export async function measureSdkEncryptRate(
     minSeconds,
     false,
   );
+}
+
+/**
+ * Values/s of the SDK's default path: clip, then `pool.encrypt` (chunks
+ * copied to the pool's worker threads, results in order), consumed as the
+ * upload would. The pool is started (threads up, SEAL loaded) beforehand.
+ */
+export async function measureSdkPoolEncryptRate(
+  pool: EncryptionPool,
+  params: CkksParams,
+  publicKey: Uint8Array,
+  update: Float32Array,
+  clipNorm: number,
+  minSeconds: number,
+): Promise<number> {
+  const run = async (values: Float32Array): Promise<number> => {
+    const clip = clipToNorm(values, clipNorm);
+    for await (const ciphertext of pool.encrypt(params, publicKey, clip.values)) void ciphertext;
+    return values.length;
+  };
+  await run(update.subarray(0, 16 * 4096 * pool.threads)); // every worker loads SEAL and the key
+  return rateOfAsync(() => run(update), minSeconds, false);
 }
 
 /**

@@ -6,8 +6,9 @@
  *
  * 1. Isolated round — each stage measured alone:
  *    - client encryption: the SDK path (clip, engine, key, encryptVector) on
- *      one thread, with this round's key and parameters, in trials alternating
- *      with trials of its limit (raw encrypt, same key), so that both see the
+ *      one thread, and the SDK's default EncryptionPool (one worker thread per
+ *      core), with this round's key and parameters, in trials alternating
+ *      with trials of its limit (raw encrypt, same key), so that all see the
  *      same load on a shared machine;
  *    - gateway ingest: S clients (separate connections) stream an update
  *      encrypted beforehand; acknowledged payload bytes / wall time from the
@@ -32,13 +33,13 @@ import { LocalCluster, SHIPPED_REDIS_CONF } from '@secagg/local-cluster';
 import { Encoding, RoundState, type Round, type RoundConfigSchema } from '@secagg/proto';
 import { toCkksParams } from '@secagg/protocol';
 import { createRedis, queuePrefix, RoundQueues } from '@secagg/queue';
-import { clipToNorm, type SecaggClient } from '@secagg/sdk';
+import { clipToNorm, EncryptionPool, type SecaggClient } from '@secagg/sdk';
 import { benchScript, JsonChild } from '../child-process.js';
 import { peakRssBytes } from '../proc-memory.js';
 import { secondsSince, sleep } from '../timing.js';
 import { ingestClient, streamUpdate } from '../update-stream.js';
 import { clippedSumOf, makeUpdate, maxAbsDiff } from '../update-vectors.js';
-import { encryptUpdate, measureRawEncryptRate, measureSdkEncryptRate } from './client-encrypt.js';
+import { encryptUpdate, measureRawEncryptRate, measureSdkEncryptRate, measureSdkPoolEncryptRate } from './client-encrypt.js';
 
 export interface RoundSpec {
   preset: PresetName;
@@ -69,8 +70,11 @@ export interface ClusterFigures {
   /** The noise multiplier the rounds ran with (see RoundSpec.noiseMultiplier). */
   noiseMultiplier: number;
   ckks: { scaleBits: number; valuesPerCiphertext: number; ciphertextBytes: number; ciphertextCount: number };
-  /** One per trial. */
+  /** SDK path on the calling thread, one per trial. */
   clientEncryptValuesPerSec: number[];
+  /** SDK default path (EncryptionPool), one per trial, and its thread count. */
+  clientPoolEncryptValuesPerSec: number[];
+  clientPoolThreads: number;
   /** The limit, one per trial, alternating with the above. */
   rawEncryptValuesPerSec: number[];
   isolated: {
@@ -184,10 +188,18 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
     }
     const update = makeUpdate(L, 1, spec.updateNorm);
     const clientEncryptValuesPerSec: number[] = [];
+    const clientPoolEncryptValuesPerSec: number[] = [];
     const rawEncryptValuesPerSec: number[] = [];
-    for (let t = 0; t < spec.trials; t++) {
-      rawEncryptValuesPerSec.push(await measureRawEncryptRate(params, publicKey, spec.encryptSeconds));
-      clientEncryptValuesPerSec.push(await measureSdkEncryptRate(params, publicKey, update, C, spec.encryptSeconds));
+    // The SDK's default pool size: one worker thread per core.
+    const pool = new EncryptionPool();
+    try {
+      for (let t = 0; t < spec.trials; t++) {
+        rawEncryptValuesPerSec.push(await measureRawEncryptRate(params, publicKey, spec.encryptSeconds));
+        clientEncryptValuesPerSec.push(await measureSdkEncryptRate(params, publicKey, update, C, spec.encryptSeconds));
+        clientPoolEncryptValuesPerSec.push(await measureSdkPoolEncryptRate(pool, params, publicKey, update, C, spec.encryptSeconds));
+      }
+    } finally {
+      await pool.close();
     }
     const encrypted = await encryptUpdate(params, publicKey, update, C);
 
@@ -290,6 +302,8 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
         ciphertextCount: ckks.ciphertextCount,
       },
       clientEncryptValuesPerSec,
+      clientPoolEncryptValuesPerSec,
+      clientPoolThreads: pool.threads,
       rawEncryptValuesPerSec,
       isolated: { ingestPayloadBytes, ingestSeconds, foldSeconds, foldQueuePaused, releaseSeconds, maxAbsError: isolatedError },
       endToEnd: {

@@ -96,7 +96,11 @@ async function receiveUpdate(
         digest.update(ciphertext);
         // Redis applies one connection's commands in order, so chunks stay in
         // index order while up to maxInflightChunksPerStream writes overlap.
-        inflight.push(store.stageChunk(round.roundId, stagingId, Buffer.from(ciphertext), config.stagedTtlMs));
+        const write = store.stageChunk(round.roundId, stagingId, Buffer.from(ciphertext), config.stagedTtlMs);
+        // Awaited below (in order); until then a failed write (Redis gone) must not count as an
+        // unhandled rejection, which ends the process.
+        write.catch(() => {});
+        inflight.push(write);
         if (inflight.length >= config.maxInflightChunksPerStream) await inflight.shift();
         received++;
         await ticket.keepAlive();
