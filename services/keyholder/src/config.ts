@@ -11,6 +11,12 @@ export const keyholderConfigSchema = z.strictObject({
   kekFile: z.string().optional(),
   /** The key-encryption key itself, base64 (prefer kekFile). */
   kek: z.string().optional(),
+  /**
+   * KEK rotation: comma-separated files holding previous KEKs (base64). Keys
+   * sealed under them are re-sealed under the current KEK at start; after one
+   * start with both, the previous files can be removed.
+   */
+  previousKekFiles: z.string().optional(),
   /** TLS certificate (PEM) of the listener. */
   tlsCertFile: z.string().optional(),
   /** TLS private key (PEM) of the listener. */

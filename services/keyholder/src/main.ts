@@ -22,8 +22,21 @@ if (config.minFloodingMarginBits < 40) {
   logger.warn({ minFloodingMarginBits: config.minFloodingMarginBits }, 'flooding margin minimum below the 40-bit default: releases may leak more about round secret keys');
 }
 
-const sealer = KeySealer.fromBase64(config.kek ?? readFileSync(config.kekFile!, 'utf8'));
+const previousKeks = (config.previousKekFiles ?? '').split(',').filter(Boolean).map((file) => readFileSync(file.trim(), 'utf8'));
+const sealer = KeySealer.fromBase64(config.kek ?? readFileSync(config.kekFile!, 'utf8'), previousKeks);
 const store = new KeyStore(config.dataDir);
+const resealed = store.resealSecretKeys(
+  (sealed) => sealer.needsReseal(sealed),
+  (roundId, sealed) => {
+    const secretKey = sealer.unseal(sealed, roundId);
+    try {
+      return sealer.seal(secretKey, roundId);
+    } finally {
+      secretKey.fill(0);
+    }
+  },
+);
+logger.info({ kekId: sealer.currentKekId, previousKeks: previousKeks.length, resealed }, 'key-encryption key ready');
 const engines = new EngineCache();
 // SEAL must load here before the keyholder reports ready (WASM compile, default context).
 const sealReady = engines

@@ -224,6 +224,27 @@ export class KeyStore {
       .run(row.privacyGroup, row.epsilon, row.delta, row.updatedMs);
   }
 
+  /**
+   * KEK rotation: re-seals every stored secret key that `needsReseal` flags,
+   * each in its own transaction (a crash midway leaves every blob readable by
+   * the old or the new KEK). Returns how many were re-sealed.
+   */
+  resealSecretKeys(needsReseal: (sealed: Uint8Array) => boolean, reseal: (roundId: string, sealed: Uint8Array) => Uint8Array): number {
+    const rows = this.db
+      .prepare(`SELECT round_id, sealed_secret_key FROM round_keys WHERE sealed_secret_key IS NOT NULL`)
+      .all() as { round_id: string; sealed_secret_key: Uint8Array }[];
+    let count = 0;
+    for (const row of rows) {
+      if (!needsReseal(row.sealed_secret_key)) continue;
+      const fresh = reseal(row.round_id, row.sealed_secret_key);
+      const result = this.db
+        .prepare(`UPDATE round_keys SET sealed_secret_key = ? WHERE round_id = ? AND sealed_secret_key = ?`)
+        .run(fresh, row.round_id, row.sealed_secret_key);
+      count += Number(result.changes);
+    }
+    return count;
+  }
+
   /** Every privacy group with a budget or a charge. */
   privacyGroups(): string[] {
     const rows = this.db
