@@ -1,8 +1,9 @@
 /**
- * One benchmark run: the limits, then the system per configuration, then
- * every figure as a ratio to its limit and the issue's goals judged on them.
- * Everything is measured in the same run on the same machine, because
- * absolute figures drift on shared machines (REFERENCE.md).
+ * One benchmark run: limits and system figures, then every figure as a ratio
+ * to its limit and the issue's goals judged on them. Everything is measured
+ * in the same run on the same machine, because absolute figures drift on
+ * shared machines (REFERENCE.md); each limit is measured right before the
+ * figures judged against it (see runBench).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
