@@ -30,6 +30,7 @@ Usage:
                       [--preset n4096-q54] [--encoding slots|coefficients] [--privacy-group G] [--sampling-rate Q]
   secagg round list [--limit N]
   secagg round status R
+  secagg round watch R [--interval ms]             live progress until released (exit 0) or failed (exit 1)
   secagg round close R
   secagg submit --round R --file update.safetensors|.npy|.f32 [--update-id ID]
   secagg result --round R --out mean.npy [--sum]
@@ -203,6 +204,7 @@ async function roundCommand(argv: string[], io: Io): Promise<number> {
       'privacy-group': { type: 'string' },
       'sampling-rate': { type: 'string' },
       limit: { type: 'string' },
+      interval: { type: 'string' },
     },
   });
   if (values.help) {
@@ -261,9 +263,53 @@ async function roundCommand(argv: string[], io: Io): Promise<number> {
       }
       return 0;
     }
+    case 'watch':
+      return watchRound(roundArg(), values, io);
     default:
-      throw new UsageError(`round needs a subcommand: create, list, status or close`);
+      throw new UsageError(`round needs a subcommand: create, list, status, watch or close`);
   }
+}
+
+/**
+ * `secagg round watch R`: one line per change until the round is released
+ * or fails (exit 0 / 1): state, committed and folded updates, time to the
+ * deadline. With --json, one JSON object per line.
+ */
+async function watchRound(
+  roundId: string,
+  values: { gateway?: string; token?: string; ca?: string; insecure?: boolean; json?: boolean; interval?: string },
+  io: Io,
+): Promise<number> {
+  const intervalMs = values.interval ? number(values.interval, '--interval', (n) => n >= 100, 'must be at least 100 (ms)') : 1_000;
+  const client = connect(values);
+  try {
+    let last = '';
+    for (;;) {
+      const round = await client.getRoundStatus(roundId);
+      const j = roundJson(round);
+      const deadline = Number(round.config?.deadlineUnixMs ?? 0);
+      const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+      const line = values.json
+        ? JSON.stringify({ ...j, seconds_to_deadline: left, at: new Date().toISOString() })
+        : `${new Date().toISOString().slice(11, 19)}  ${String(j.state).padEnd(8)} committed ${j.committed}/${j.max_clients} (min ${j.min_clients})  folded ${j.folded}/${j.committed}` +
+          (round.state === RoundState.OPEN ? `  deadline in ${formatSeconds(left)}` : '') +
+          (j.failure_reason ? `  reason: ${j.failure_reason}` : '');
+      const key = `${j.state}/${j.committed}/${j.folded}/${round.state === RoundState.OPEN ? Math.floor(left / 10) : ''}`;
+      if (key !== last || values.json) io.out(line);
+      last = key;
+      if (round.state === RoundState.RELEASED) return 0;
+      if (round.state === RoundState.FAILED) return 1;
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  } finally {
+    client.close();
+  }
+}
+
+function formatSeconds(seconds: number): string {
+  if (seconds >= 3600) return `${Math.floor(seconds / 3600)}h${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
+  if (seconds >= 60) return `${Math.floor(seconds / 60)}m${String(seconds % 60).padStart(2, '0')}s`;
+  return `${seconds}s`;
 }
 
 /** JSON has no Infinity: a noise-free (test-only) release reports "Infinity" as text. */
@@ -372,7 +418,10 @@ async function submitCommand(argv: string[], io: Io): Promise<number> {
             : `not clipped: L2 norm ${originalNorm.toPrecision(6)} <= clip norm ${clipNorm}`);
         }
       },
-      onProgress: values.json ? undefined : progressBar(io),
+      onProgress: values.json
+        ? undefined
+        : ((bar) => (p: { ciphertextsSent: number; ciphertextCount: number; bytesSent: number; attempt: number }) =>
+            bar(p.ciphertextsSent, p.ciphertextCount, p.bytesSent, p.attempt))(progressBar(io)),
     });
     const seconds = (Date.now() - started) / 1000;
     const summary = {
@@ -396,18 +445,27 @@ async function submitCommand(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
-function progressBar(io: Io) {
+/**
+ * A progress line on stderr (never stdout, which scripts parse): a bar, items
+ * done of total, bytes, rate and ETA, at most five times a second. When
+ * stderr is a terminal the line redraws in place.
+ */
+function progressBar(io: Io, unit = 'ciphertexts') {
   const started = Date.now();
   let last = 0;
-  return (p: { ciphertextsSent: number; ciphertextCount: number; bytesSent: number; attempt: number }) => {
+  const tty = process.stderr.isTTY && io.err === console.error;
+  return (done: number, total: number, bytes: number, attempt: number) => {
     const now = Date.now();
-    if (now - last < 200 && p.ciphertextsSent < p.ciphertextCount) return;
+    if (now - last < 200 && done < total) return;
     last = now;
-    const fraction = p.ciphertextsSent / p.ciphertextCount;
-    const rate = p.bytesSent / Math.max(1, now - started) / 1_000;
-    const eta = fraction > 0 ? ((now - started) / fraction - (now - started)) / 1000 : 0;
+    const fraction = total > 0 ? done / total : 1;
+    const seconds = Math.max(1, now - started) / 1000;
+    const rate = bytes / seconds / 1e6;
+    const eta = fraction > 0 ? seconds / fraction - seconds : 0;
     const bar = '#'.repeat(Math.round(fraction * 30)).padEnd(30, '.');
-    io.err(`[${bar}] ${p.ciphertextsSent}/${p.ciphertextCount} ciphertexts  ${(p.bytesSent / 1e6).toFixed(1)} MB  ${rate.toFixed(1)} MB/s  ETA ${eta.toFixed(0)} s${p.attempt > 1 ? `  (attempt ${p.attempt})` : ''}`);
+    const line = `[${bar}] ${done}/${total} ${unit}  ${(bytes / 1e6).toFixed(1)} MB  ${rate.toFixed(1)} MB/s  ETA ${eta.toFixed(0)} s${attempt > 1 ? `  (attempt ${attempt})` : ''}`;
+    if (tty) process.stderr.write(`\r${line}${done >= total ? '\n' : ''}`);
+    else io.err(line);
   };
 }
 
@@ -421,7 +479,8 @@ async function resultCommand(argv: string[], io: Io): Promise<number> {
   const out = required(values.out, '--out');
   const client = connect(values);
   try {
-    const result = await client.getResult(roundId);
+    const bar = values.json ? undefined : progressBar(io, 'values');
+    const result = await client.getResult(roundId, bar && ((received, total) => bar(received, total, received * 8, 1)));
     writeVector(out, values.sum ? result.sum : result.mean);
     const h = result.header;
     const summary = {
