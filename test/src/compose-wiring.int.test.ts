@@ -93,25 +93,36 @@ class Sandbox {
     return path;
   }
 
-  /** Rewrites one environment value: host names and ports, container paths. */
-  mapValue(service: string, value: string): string {
-    let out = value.replace(/\b(redis|keyholder|client-gateway):(\d+)\b/g, (_, host: string, port: string) => {
+  /**
+   * Rewrites one environment value: peers' host:port to the port their first
+   * replica got, this replica's own listen addresses (0.0.0.0:P) to its own
+   * free ports, and container paths to sandbox paths.
+   */
+  mapValue(service: string, value: string, ownPorts: Map<number, number>): string {
+    let out = value.replace(/\b(redis|keyholder|client-gateway|aggregator):(\d+)\b/g, (_, host: string, port: string) => {
       const mapped = this.ports.get(`${host}:${port}`);
       assert.ok(mapped, `${service} points at ${host}:${port}, which no service listens on`);
       return `127.0.0.1:${mapped}`;
     });
     out = out.replace(/^0\.0\.0\.0:(\d+)$/, (_, port: string) => {
-      const mapped = this.ports.get(`${service}:${port}`);
-      assert.ok(mapped, `${service} listens on ${port}, which compose does not route`);
+      const mapped = ownPorts.get(Number(port));
+      assert.ok(mapped, `${service} listens on ${port} without a listen-address setting`);
       return `127.0.0.1:${mapped}`;
     });
     return out.startsWith('/') ? this.containerPath(service, out) : out;
   }
 }
 
+/** Container ports a service listens on (every *_LISTEN_ADDRESS), its gRPC listener first. */
+function listenPorts(service: ComposeService): number[] {
+  return Object.entries(service.environment ?? {})
+    .filter(([k]) => k.endsWith('_LISTEN_ADDRESS'))
+    .sort(([a], [b]) => Number(/METRICS/.test(a)) - Number(/METRICS/.test(b)))
+    .map(([, v]) => Number(String(v).split(':').pop()));
+}
+
 function listenPort(service: ComposeService): number | undefined {
-  const address = Object.entries(service.environment ?? {}).find(([k]) => k.endsWith('_LISTEN_ADDRESS'))?.[1];
-  return address ? Number(address.split(':').pop()) : undefined;
+  return listenPorts(service)[0];
 }
 
 function waitForLine(child: ChildProcess, pattern: RegExp, name: string, lines: string[]): Promise<void> {
@@ -150,8 +161,7 @@ describe('docker-compose.yml wiring, started as local processes', { timeout: 180
     writeFileSync(sandbox.source(compose.secrets['token-public-key']!.file), publicKeyPem);
     createDevCertificates(sandbox.source('./secrets/tls'));
     for (const [name, service] of Object.entries(compose.services)) {
-      const port = name === 'redis' ? 6379 : listenPort(service);
-      if (port !== undefined) sandbox.ports.set(`${name}:${port}`, await freePort());
+      if (name === 'redis') sandbox.ports.set('redis:6379', await freePort());
       for (const volume of service.volumes ?? []) {
         const from = volume.split(':')[0]!;
         if (!from.startsWith('./')) mkdirSync(sandbox.source(from), { recursive: true }); // named volume
@@ -209,22 +219,25 @@ describe('docker-compose.yml wiring, started as local processes', { timeout: 180
     children.push(spawn(binary!, [...redisArgs, '--port', String(redisPort), '--dir', sandbox.containerPath('redis', '/data')], { stdio: 'ignore' }));
     const redisUrl = `redis://127.0.0.1:${redisPort}`;
     for (let i = 0; i < 100 && !(await redisAnswers(redisUrl, 200)); i++) await new Promise((r) => setTimeout(r, 50));
-    runHealthcheck('redis', redis, redisPort);
+    await runHealthcheck('redis', redis, new Map([[6379, redisPort]]));
 
     for (const name of ['keyholder', 'client-gateway', 'aggregator']) {
       const service = compose.services[name]!;
-      const env = Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, sandbox.mapValue(name, interpolate(String(v)))]));
       const replicas = service.deploy?.replicas ?? 1;
       for (let r = 0; r < replicas; r++) {
+        // Each replica is its own "container": its own free port for every listen address.
+        const ownPorts = new Map<number, number>();
+        for (const port of listenPorts(service)) ownPorts.set(port, await freePort());
+        if (r === 0) for (const [container, host] of ownPorts) sandbox.ports.set(`${name}:${container}`, host);
+        const env = Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, sandbox.mapValue(name, interpolate(String(v)), ownPorts)]));
         const child = spawn(process.execPath, [join(REPO_ROOT, 'services', name, 'dist', 'main.js')], {
           env: { PATH: process.env.PATH ?? '', ...env },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         children.push(child);
         await waitForLine(child, /"event":"(listening|ready)"/, `${name}#${r}`, []);
+        await runHealthcheck(name, service, ownPorts);
       }
-      const port = listenPort(service);
-      if (port !== undefined) runHealthcheck(name, service, sandbox.ports.get(`${name}:${port}`)!, port);
     }
     gatewayPort = sandbox.ports.get(`client-gateway:${listenPort(compose.services['client-gateway']!)}`)!;
     const published = compose.services['client-gateway']!.ports?.[0]?.split(':').pop();
@@ -253,15 +266,30 @@ describe('docker-compose.yml wiring, started as local processes', { timeout: 180
     coordinator.close();
   });
 
-  /** Runs a compose health check against the mapped port. */
-  function runHealthcheck(name: string, service: ComposeService, hostPort: number, containerPort?: number): void {
+  /**
+   * Runs a compose health check inside the replica's "container": its ports
+   * mapped, container paths mapped, retried as compose would (a readiness
+   * check may need a moment after the listener is up).
+   */
+  async function runHealthcheck(name: string, service: ComposeService, ports: Map<number, number>): Promise<void> {
     const test = service.healthcheck?.test;
     assert.ok(test && test[0] === 'CMD', `${name} has a CMD health check`);
     let [command, ...args] = test.slice(1) as [string, ...string[]];
-    if (command === 'redis-cli') args = ['-p', String(hostPort), ...args];
-    else if (containerPort !== undefined) args = args.map((a) => a.replaceAll(String(containerPort), String(hostPort)));
+    if (command === 'redis-cli') args = ['-p', String(ports.get(6379)), ...args];
+    args = args.map((a) =>
+      a
+        .replace(/^(localhost|127\.0\.0\.1):(\d+)$/, (_, host: string, port: string) => {
+          assert.ok(ports.has(Number(port)), `${name}'s health check probes port ${port}, which it does not listen on`);
+          return `${host}:${ports.get(Number(port))}`;
+        })
+        .replace(/^\/.*/, (path) => sandbox.containerPath(name, path)),
+    );
     if (command === 'node') command = process.execPath;
-    const result = spawnSync(command, args, { cwd: REPO_ROOT, timeout: 10_000 });
-    assert.equal(result.status, 0, `${name} health check failed: ${result.stderr}`);
+    let result = spawnSync(command, args, { cwd: REPO_ROOT, timeout: 10_000, encoding: 'utf8' });
+    for (let attempt = 0; attempt < 20 && result.status !== 0; attempt++) {
+      await new Promise((r) => setTimeout(r, 250));
+      result = spawnSync(command, args, { cwd: REPO_ROOT, timeout: 10_000, encoding: 'utf8' });
+    }
+    assert.equal(result.status, 0, `${name} health check failed: ${result.stdout} ${result.stderr}`);
   }
 });

@@ -59,6 +59,8 @@ export class LocalCluster {
   private readonly processes = new Map<string, Managed>();
   private signingKeyPem = '';
   private redis: PrivateRedis | undefined;
+  /** Port that answers grpc.health.v1 for each process (its gRPC listener; the aggregators' health listener). */
+  readonly healthPorts = new Map<string, number>();
   /** Port of each process's Prometheus /metrics listener, by process name. */
   readonly metricsPorts = new Map<string, number>();
   /** Development CA and service certificates (undefined when insecure). */
@@ -125,6 +127,7 @@ export class LocalCluster {
       GATEWAY_KEY_PREFIX: this.keyPrefix,
       GATEWAY_KEYHOLDER_ADDRESS: this.keyholderAddress,
       GATEWAY_TOKEN_PUBLIC_KEY: publicKeyPem,
+      GATEWAY_METRICS_LISTEN_ADDRESS: '127.0.0.1:0',
       ...tlsEnv('GATEWAY', 'client-gateway', 'KEYHOLDER_CA_FILE'),
       ...this.options.env?.['client-gateway'],
     });
@@ -136,6 +139,8 @@ export class LocalCluster {
           AGGREGATOR_REDIS_URL: this.redisUrl,
           AGGREGATOR_KEY_PREFIX: this.keyPrefix,
           AGGREGATOR_KEYHOLDER_ADDRESS: this.keyholderAddress,
+          AGGREGATOR_HEALTH_LISTEN_ADDRESS: '127.0.0.1:0',
+          AGGREGATOR_METRICS_LISTEN_ADDRESS: '127.0.0.1:0',
           ...tlsEnv('AGGREGATOR', 'aggregator', 'KEYHOLDER_CA_FILE'),
           ...this.options.env?.aggregator,
         }),
@@ -167,6 +172,7 @@ export class LocalCluster {
         if (line.includes('"event":"listening"') || line.includes('"event":"ready"')) {
           clearTimeout(timer);
           const port = /"port":(\d+)/.exec(line)?.[1];
+          if (port) this.healthPorts.set(name, Number(port));
           resolvePort(port ? Number(port) : 0);
         }
       });

@@ -10,6 +10,7 @@ export class ServiceMetrics {
   readonly registry = new Registry();
   readonly grpcCalls: Counter<'method' | 'code'>;
   readonly grpcLatency: Histogram<'method'>;
+  readonly refusals: Counter<'method' | 'reason'>;
 
   constructor(readonly service: string) {
     this.registry.setDefaultLabels({ service });
@@ -27,13 +28,20 @@ export class ServiceMetrics {
       buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10, 60],
       registers: [this.registry],
     });
+    this.refusals = new Counter({
+      name: 'secagg_grpc_refusals_total',
+      help: 'gRPC calls that ended with an error, by method and reason (the error code in logs, e.g. bad_ciphertext, digest_mismatch)',
+      labelNames: ['method', 'reason'],
+      registers: [this.registry],
+    });
   }
 
   /** An observer for core's addService(onCallEnd). */
-  readonly onCallEnd = (method: string, code: number, durationMs: number): void => {
+  readonly onCallEnd = (method: string, code: number, durationMs: number, reason = ''): void => {
     const name = codeNames[code] ?? String(code);
     this.grpcCalls.inc({ method, code: name });
     this.grpcLatency.observe({ method }, durationMs / 1000);
+    if (code !== 0) this.refusals.inc({ method, reason: reason || name.toLowerCase() });
   };
 
   counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {

@@ -16,6 +16,12 @@ export const aggregatorConfigSchema = z.strictObject({
   tlsKeyFile: z.string().optional(),
   /** CA that signs the keyholder's certificate. */
   keyholderCaFile: z.string().optional(),
+  /** host:port of the gRPC health listener (grpc.health.v1 only; the aggregator serves nothing else). */
+  healthListenAddress: z.string().default('0.0.0.0:7200'),
+  /** host:port of the Prometheus /metrics listener; empty disables it. */
+  metricsListenAddress: z.string().default('0.0.0.0:9200'),
+  /** How often readiness checks run (Redis and keyholder reachable, workers running), ms. */
+  healthCheckIntervalMs: int().default(5_000),
   /** DEVELOPMENT ONLY: plaintext gRPC towards the keyholder. Logged loudly. */
   allowInsecure: envBoolean().default(false),
   /** Partial sums per round a fold may add into; more means fewer compare-and-set conflicts between aggregators. */

@@ -1,5 +1,8 @@
 /** Aggregator composition root: Redis, queues, keyholder client, workers. */
-import { channelCredentials, createClient, createLogger, handleSignals, redactConfig } from '@secagg/core';
+import * as grpc from '@grpc/grpc-js';
+import { bindServer, channelCredentials, createClient, createLogger, handleSignals, redactConfig, serverCredentials, shutdownServer } from '@secagg/core';
+import { HealthMonitor, ServiceMetrics, probe } from '@secagg/observability';
+import { AggregatorMetrics } from './aggregator-metrics.js';
 import { KeyholderService } from '@secagg/proto';
 import { RoundStore } from '@secagg/store';
 import { FOLD_QUEUE, LIFECYCLE_QUEUE, RoundQueues, createRedis, createWorker, queuePrefix, type FoldJob, type LifecycleJob } from '@secagg/queue';
@@ -17,15 +20,16 @@ logger.info({ config: redactConfig(config) }, 'starting');
 const redis = createRedis(config.redisUrl, { forWorker: true, name: 'aggregator' });
 redis.on('error', (error) => logger.warn({ err: error }, 'redis error'));
 const prefix = queuePrefix(config.keyPrefix);
+const keyholderCredentials = channelCredentials(
+  { tlsCaFile: config.keyholderCaFile, tlsCertFile: config.tlsCertFile, tlsKeyFile: config.tlsKeyFile, allowInsecure: config.allowInsecure },
+  logger,
+);
 const deps: AggregatorContext = {
   config,
   store: new RoundStore(redis, config.keyPrefix),
   queues: new RoundQueues(redis, prefix),
   keyholder: createClient(KeyholderService, config.keyholderAddress, {
-    credentials: channelCredentials(
-      { tlsCaFile: config.keyholderCaFile, tlsCertFile: config.tlsCertFile, tlsKeyFile: config.tlsKeyFile, allowInsecure: config.allowInsecure },
-      logger,
-    ),
+    credentials: keyholderCredentials,
     channelOptions: { 'grpc.max_send_message_length': 8 * 1024 * 1024, 'grpc.max_receive_message_length': 8 * 1024 * 1024 },
   }),
   logger,
@@ -62,25 +66,62 @@ const workerSettings = {
   lockDurationMs: config.lockDurationMs,
   stalledIntervalMs: config.stalledCheckIntervalMs,
 };
+const metrics = new ServiceMetrics('aggregator');
+const measured = new AggregatorMetrics(metrics, deps.queues);
 const foldWorker = createWorker<FoldJob>(
   FOLD_QUEUE,
-  handBackOnShutdown((job, _token, signal) => foldUpdate(job, deps, signal)),
+  handBackOnShutdown((job, _token, signal) =>
+    measured.measure(
+      (outcome) => measured.folds.inc({ outcome }),
+      () => measured.foldSeconds.startTimer(),
+      () => foldUpdate(job, deps, signal),
+    ),
+  ),
   createRedis(config.redisUrl, { forWorker: true }),
   { ...workerSettings, concurrency: config.foldConcurrency },
 );
 const lifecycleWorker = createWorker<LifecycleJob>(
   LIFECYCLE_QUEUE,
-  (job, token) => runLifecycleJob(job, token, deps),
+  (job, token) =>
+    measured.measure(
+      (result) => measured.lifecycle.inc({ kind: job.data.kind, result }),
+      () => measured.lifecycleSeconds.startTimer({ kind: job.data.kind }),
+      () => runLifecycleJob(job, token, deps),
+    ),
   createRedis(config.redisUrl, { forWorker: true }),
   { ...workerSettings, concurrency: config.lifecycleConcurrency },
 );
 await Promise.all([foldWorker.waitUntilReady(), lifecycleWorker.waitUntilReady()]);
-logger.info({ event: 'ready', service: 'aggregator' }, 'aggregator ready');
+
+// Health: the aggregator serves only grpc.health.v1 (and reflection of it), over TLS with its own certificate.
+const health = new HealthMonitor({
+  services: ['secagg.aggregator'],
+  checks: {
+    redis: async () => (await redis.ping()) === 'PONG',
+    keyholder: async () => (await probe({ address: config.keyholderAddress, credentials: keyholderCredentials, timeoutMs: 2_000 })) === 'SERVING',
+    workers: async () => foldWorker.isRunning() && lifecycleWorker.isRunning(),
+  },
+  intervalMs: config.healthCheckIntervalMs,
+  checkTimeoutMs: 2_500,
+  logger,
+});
+const healthServer = new grpc.Server();
+health.addToServer(healthServer);
+await health.start();
+const healthPort = await bindServer(
+  healthServer,
+  config.healthListenAddress,
+  serverCredentials({ tlsCertFile: config.tlsCertFile, tlsKeyFile: config.tlsKeyFile, allowInsecure: config.allowInsecure }, logger),
+);
+const metricsServer = config.metricsListenAddress ? await metrics.listen(config.metricsListenAddress) : undefined;
+if (metricsServer) logger.info({ event: 'metrics', port: metricsServer.port }, `metrics on port ${metricsServer.port}`);
+logger.info({ event: 'ready', service: 'aggregator', port: healthPort }, `aggregator ready; health on port ${healthPort}`);
 
 /** After the grace period, how long cancelled jobs get to hand themselves back before the process exits anyway, ms. */
 const HAND_BACK_MS = 5_000;
 
 handleSignals(logger, async () => {
+  health.drain();
   // 1. Stop taking jobs; running ones finish within the grace period.
   const workers = [foldWorker, lifecycleWorker];
   const closed = Promise.all(workers.map((worker) => worker.close())).then(() => true);
@@ -93,6 +134,9 @@ handleSignals(logger, async () => {
   }
   // 3. Anything still running (a release in flight) is left to stalled-job recovery: every job is idempotent.
   if (!done) logger.warn('jobs still running at exit: stalled-job recovery will hand them to another worker');
+  health.stop();
+  await shutdownServer(healthServer, 1_000);
+  metricsServer?.server.close();
   deps.keyholder.close();
   await deps.queues.close();
   redis.disconnect();

@@ -23,6 +23,12 @@ export const gatewayConfigSchema = z.strictObject({
   tlsKeyFile: z.string().optional(),
   /** CA that signs the keyholder's certificate. */
   keyholderCaFile: z.string().optional(),
+  /** host:port of the Prometheus /metrics listener; empty disables it. */
+  metricsListenAddress: z.string().default('0.0.0.0:9100'),
+  /** Newest rounds the round metrics scan at each scrape. */
+  metricsRoundsScanned: int().max(10_000).default(1_000),
+  /** How often readiness checks run (gRPC health: Redis and keyholder reachable), ms. */
+  healthCheckIntervalMs: int().default(5_000),
   /** DEVELOPMENT ONLY: plaintext gRPC on the listener and towards the keyholder. Logged loudly. */
   allowInsecure: envBoolean().default(false),
   /** Largest gRPC message accepted, bytes (one ciphertext of the largest preset plus framing). */
@@ -66,6 +72,12 @@ export const gatewayConfigSchema = z.strictObject({
   maxRoundDurationMs: int().default(7 * 24 * 3_600_000),
   /** Values per result message when the client does not ask. */
   resultValuesPerMessage: int().max(262_144).default(65_536),
+  /**
+   * On SIGTERM the gateway first reports NOT_SERVING for this long while still
+   * accepting calls, so load balancers and probes see it draining before the
+   * listener closes, ms.
+   */
+  shutdownAnnounceMs: z.coerce.number().int().nonnegative().default(1_000),
   /** Grace period for in-flight calls on shutdown, ms. */
   shutdownGraceMs: z.coerce.number().int().nonnegative().default(10_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),

@@ -11,7 +11,9 @@ import {
   serverCredentials,
   shutdownServer,
 } from '@secagg/core';
-import { KeyholderService } from '@secagg/proto';
+import { ClientService, CoordinatorService, KeyholderService } from '@secagg/proto';
+import { HealthMonitor, ServiceMetrics, probe } from '@secagg/observability';
+import { registerGatewayMetrics } from './domain/gateway-metrics.js';
 import { RoundStore } from '@secagg/store';
 import { RoundQueues, createRedis, queuePrefix } from '@secagg/queue';
 import { TokenVerifier } from '@secagg/auth';
@@ -33,18 +35,40 @@ const tokens = await TokenVerifier.fromPem(
   config.tokenPublicKey ?? readFileSync(config.tokenPublicKeyFile!, 'utf8'),
   config.tokenClockToleranceSeconds,
 );
-const keyholder = createClient(KeyholderService, config.keyholderAddress, {
-  credentials: channelCredentials(
-    { tlsCaFile: config.keyholderCaFile, tlsCertFile: config.tlsCertFile, tlsKeyFile: config.tlsKeyFile, allowInsecure: config.allowInsecure },
-    logger,
-  ),
-});
+const keyholderCredentials = channelCredentials(
+  { tlsCaFile: config.keyholderCaFile, tlsCertFile: config.tlsCertFile, tlsKeyFile: config.tlsKeyFile, allowInsecure: config.allowInsecure },
+  logger,
+);
+const keyholder = createClient(KeyholderService, config.keyholderAddress, { credentials: keyholderCredentials });
 const uploads = UploadAdmission.fromConfig(config, { redis, queues, clock: Date.now, logger });
-const server = createGatewayServer({ config, store, queues, keyholder, tokens, logger, uploads, clock: Date.now });
+const metrics = new ServiceMetrics('client-gateway');
+registerGatewayMetrics(metrics, { store, queues, uploads, roundsScanned: config.metricsRoundsScanned });
+const health = new HealthMonitor({
+  services: [ClientService.typeName, CoordinatorService.typeName],
+  checks: {
+    redis: async () => (await redis.ping()) === 'PONG',
+    keyholder: async () => (await probe({ address: config.keyholderAddress, credentials: keyholderCredentials, timeoutMs: 2_000 })) === 'SERVING',
+  },
+  intervalMs: config.healthCheckIntervalMs,
+  checkTimeoutMs: 2_500,
+  logger,
+});
+const server = createGatewayServer(
+  { config, store, queues, keyholder, tokens, logger, uploads, clock: Date.now },
+  { health, onCallEnd: metrics.onCallEnd },
+);
+await health.start();
+const metricsServer = config.metricsListenAddress ? await metrics.listen(config.metricsListenAddress) : undefined;
+if (metricsServer) logger.info({ event: 'metrics', port: metricsServer.port }, `metrics on port ${metricsServer.port}`);
 const port = await bindServer(server, config.listenAddress, serverCredentials(config, logger));
 logListening(logger, 'client-gateway', port);
 
 handleSignals(logger, async () => {
+  // Announce: NOT_SERVING first, while the listener still answers probes.
+  health.drain();
+  await new Promise((resolve) => setTimeout(resolve, config.shutdownAnnounceMs));
+  health.stop();
+  metricsServer?.server.close();
   // Drain: refuse new and waiting uploads (UNAVAILABLE + retry hint), let admitted ones finish within the grace.
   uploads.drain();
   await shutdownServer(server, config.shutdownGraceMs);

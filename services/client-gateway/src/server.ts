@@ -1,7 +1,8 @@
 /** The gateway's gRPC server: ClientService and CoordinatorService. */
 import * as grpc from '@grpc/grpc-js';
-import { addService, Code, SecaggError } from '@secagg/core';
-import { ClientService, CoordinatorService } from '@secagg/proto';
+import { addService, Code, SecaggError, type CallObserver } from '@secagg/core';
+import { ClientService, CoordinatorService, file_secagg_client_v1_client_service, file_secagg_coordinator_v1_coordinator_service } from '@secagg/proto';
+import { addReflection, type HealthMonitor } from '@secagg/observability';
 import type { GatewayContext } from './gateway-context.js';
 import { submitUpdate } from './handlers/submit-update.js';
 import { getResult, getRound } from './handlers/client-reads.js';
@@ -52,12 +53,17 @@ function guardedStream<A extends unknown[], R>(fn: (...args: A) => AsyncIterable
   };
 }
 
-export function createGatewayServer(deps: GatewayContext): grpc.Server {
+export interface ServerObservers {
+  health?: HealthMonitor;
+  onCallEnd?: CallObserver;
+}
+
+export function createGatewayServer(deps: GatewayContext, observers: ServerObservers = {}): grpc.Server {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': deps.config.maxMessageBytes,
     'grpc.max_send_message_length': deps.config.maxMessageBytes,
   });
-  const options = { logger: deps.logger };
+  const options = { logger: deps.logger, onCallEnd: observers.onCallEnd };
   addService(
     server,
     ClientService,
@@ -81,5 +87,7 @@ export function createGatewayServer(deps: GatewayContext): grpc.Server {
     },
     options,
   );
+  observers.health?.addToServer(server);
+  addReflection(server, [file_secagg_client_v1_client_service, file_secagg_coordinator_v1_coordinator_service]);
   return server;
 }

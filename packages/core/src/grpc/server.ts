@@ -18,7 +18,8 @@ type AnyCall = grpc.ServerUnaryCall<unknown, unknown> & {
 };
 
 /** Observes every call's outcome (metrics, access logs). */
-export type CallObserver = (method: string, code: Code, durationMs: number) => void;
+/** `reason` is the SecaggError's errorCode for a refused call, 'internal' for an unexpected error, '' for OK. */
+export type CallObserver = (method: string, code: Code, durationMs: number, reason: string) => void;
 
 export interface ServeOptions {
   logger: Logger;
@@ -135,7 +136,8 @@ export function addService<S extends AnyService>(
     const path = methodPath(method);
     const handler = (handlers as Record<string, (...args: unknown[]) => unknown>)[method.localName];
     if (!handler) throw new Error(`no handler for ${path}`);
-    const finish = (start: number, code: Code) => onCallEnd?.(path, code, performance.now() - start);
+    const finish = (start: number, code: Code, error?: unknown) =>
+      onCallEnd?.(path, code, performance.now() - start, error === undefined ? '' : error instanceof SecaggError ? error.errorCode : 'internal');
 
     switch (method.methodKind) {
       case 'unary':
@@ -154,7 +156,7 @@ export function addService<S extends AnyService>(
               },
               (error: unknown) => {
                 const status = statusOf(error, path, logger);
-                finish(start, status.code as number as Code);
+                finish(start, status.code as number as Code, error);
                 callback(status);
               },
             );
@@ -182,7 +184,7 @@ export function addService<S extends AnyService>(
               },
               (error: unknown) => {
                 const status = statusOf(error, path, logger);
-                finish(start, status.code as number as Code);
+                finish(start, status.code as number as Code, error);
                 call.emit('error', status);
               },
             );

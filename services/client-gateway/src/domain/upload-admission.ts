@@ -86,6 +86,11 @@ export class UploadAdmission {
     );
   }
 
+  /** Bytes of staged (unfinished) uploads across every gateway, for metrics. */
+  reservedStagingBytes(): Promise<number> {
+    return this.budget.reservedBytes();
+  }
+
   /** Uploads holding a slot and not yet released. */
   get admittedCount(): number {
     return this.admitted;

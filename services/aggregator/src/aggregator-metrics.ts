@@ -1,0 +1,50 @@
+/**
+ * The aggregator's Prometheus metrics: folds by outcome and their latency,
+ * close/finalize jobs by result and their latency (a finalize ends in the
+ * release), and the queues' depth.
+ */
+import { Gauge, type Counter, type Histogram } from 'prom-client';
+import type { ServiceMetrics } from '@secagg/observability';
+import type { RoundQueues } from '@secagg/queue';
+
+export class AggregatorMetrics {
+  readonly folds: Counter<'outcome'>;
+  readonly foldSeconds: Histogram<never>;
+  readonly lifecycle: Counter<'kind' | 'result'>;
+  readonly lifecycleSeconds: Histogram<'kind'>;
+
+  constructor(metrics: ServiceMetrics, queues: RoundQueues) {
+    this.folds = metrics.counter('secagg_folds_total', 'Fold jobs by outcome (folded, duplicate, round-ended, error, delayed)', ['outcome']);
+    this.foldSeconds = metrics.histogram('secagg_fold_seconds', 'Time to fold one update into a partial sum', [0.005, 0.02, 0.1, 0.5, 2, 10, 60]);
+    this.lifecycle = metrics.counter('secagg_round_jobs_total', 'close-round and finalize-round jobs by result (RELEASED, FAILED, CLOSED, waiting, error)', ['kind', 'result']);
+    this.lifecycleSeconds = metrics.histogram('secagg_round_job_seconds', 'Duration of close and finalize jobs (finalize includes the release)', [0.01, 0.1, 0.5, 2, 10, 60, 300], ['kind']);
+    new Gauge({
+      name: 'secagg_queue_jobs',
+      help: 'BullMQ jobs by queue and state',
+      labelNames: ['queue', 'state'],
+      registers: [metrics.registry],
+      async collect() {
+        for (const queue of [queues.fold, queues.lifecycle]) {
+          const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed');
+          for (const [state, n] of Object.entries(counts)) this.set({ queue: queue.name, state }, n);
+        }
+      },
+    });
+  }
+
+  /** Runs `work`, counting its outcome and timing it. BullMQ's control-flow errors (Delayed, Waiting) count as 'delayed'. */
+  async measure<R>(count: (result: string) => void, time: () => () => void, work: () => Promise<R>): Promise<R> {
+    const stop = time();
+    try {
+      const result = await work();
+      count(String(result));
+      return result;
+    } catch (error) {
+      const name = (error as Error)?.name ?? '';
+      count(name === 'DelayedError' || name === 'WaitingError' ? 'delayed' : 'error');
+      throw error;
+    } finally {
+      stop();
+    }
+  }
+}
