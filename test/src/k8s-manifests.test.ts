@@ -277,6 +277,25 @@ describe('deploy/k8s manifests', () => {
     }
   });
 
+  /** The port a probe checks: a tcpSocket port, or the --address of a secagg-probe exec. */
+  function probedPort(probe: { tcpSocket?: { port: number | string }; exec?: { command: string[] } }): number | string | undefined {
+    if (probe.tcpSocket) return probe.tcpSocket.port;
+    const command = probe.exec?.command ?? [];
+    assert.ok(command.includes('packages/observability/dist/probe.js'), 'exec probes run secagg-probe');
+    const address = command[command.indexOf('--address') + 1];
+    return Number(address?.split(':').pop());
+  }
+
+  it('probes every service with gRPC health on the port it listens on (the aggregator on its health listener)', () => {
+    const { container } = containerOf('aggregator');
+    const listen = portOf(resolveEnv(container).AGGREGATOR_HEALTH_LISTEN_ADDRESS!);
+    assert.equal(containerPort(container, 'health'), listen);
+    for (const probe of [container.readinessProbe, container.livenessProbe]) {
+      assert.ok(probe, 'aggregator: readiness and liveness probes');
+      assert.equal(probedPort(probe), listen, 'aggregator: probes its health listener');
+    }
+  });
+
   it('wires ports consistently: listen addresses, container ports, probes, Services and peer addresses', () => {
     for (const service of ['keyholder', 'client-gateway']) {
       const { container } = containerOf(service);
@@ -284,8 +303,8 @@ describe('deploy/k8s manifests', () => {
       const listen = portOf(env[`${SERVICES[service]!.prefix}_LISTEN_ADDRESS`]!);
       assert.equal(containerPort(container, 'grpc'), listen, `${service}: the grpc container port is the listen port`);
       for (const probe of [container.readinessProbe, container.livenessProbe]) {
-        assert.ok(probe?.tcpSocket, `${service}: readiness and liveness probes`);
-        assert.equal(containerPort(container, probe.tcpSocket.port), listen, `${service}: probes the listen port`);
+        assert.ok(probe, `${service}: readiness and liveness probes`);
+        assert.equal(probedPort(probe), listen, `${service}: probes the listen port`);
       }
       const svc = find('Service', service);
       assert.deepEqual(podsSelectedBy(svc.spec.selector).map((w) => w.metadata.name), [service], `Service ${service} selects ${service} pods only`);
