@@ -128,6 +128,24 @@ describe('health and metrics', { timeout: 240_000 }, () => {
     assert.ok(sample(keyholder, 'secagg_privacy_epsilon_remaining', { group: 'metrics' }) > 0);
   });
 
+  it('correlates one call across services by request id in the JSON logs', async () => {
+    const coordinator = await cluster.client('coordinator', 'logs-coordinator');
+    const round = await coordinator.createRound({ vectorLength: 10, minClients: 1, maxClients: 1, deadlineUnixMs: inMinutes(10), clipNorm: 1, noiseMultiplier: 0, unsafeDisableNoise: true, privacyGroup: 'logs' });
+    coordinator.close();
+    const find = (name: string, msg: string) =>
+      cluster
+        .logLines(name)
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .find((entry) => entry.msg === msg && entry.roundId === round.roundId);
+    const gateway = find('client-gateway', 'round created');
+    const keyholder = find('keyholder', 'round key created');
+    assert.ok(gateway && keyholder, 'both services logged the round');
+    assert.match(String(gateway.requestId), /^[0-9a-f-]{36}$/);
+    assert.equal(keyholder.requestId, gateway.requestId);
+    assert.equal(gateway.service, 'client-gateway');
+    assert.equal(keyholder.service, 'keyholder');
+  });
+
   it('readiness follows Redis: NOT_SERVING while it is down, SERVING when it is back', async () => {
     await cluster.privateRedis!.kill();
     await until('gateway NOT_SERVING', async () => (await status('client-gateway')) === 'NOT_SERVING');

@@ -1,6 +1,6 @@
 /** The gateway's gRPC server: ClientService and CoordinatorService. */
 import * as grpc from '@grpc/grpc-js';
-import { addService, Code, SecaggError, type CallObserver } from '@secagg/core';
+import { addService, Code, SecaggError, type CallContext, type CallObserver } from '@secagg/core';
 import { ClientService, CoordinatorService, file_secagg_client_v1_client_service, file_secagg_coordinator_v1_coordinator_service } from '@secagg/proto';
 import { addReflection, type HealthMonitor } from '@secagg/observability';
 import type { GatewayContext } from './gateway-context.js';
@@ -53,6 +53,11 @@ function guardedStream<A extends unknown[], R>(fn: (...args: A) => AsyncIterable
   };
 }
 
+/** The handlers' dependencies for one call: its logger carries the call's request id. */
+function forCall(deps: GatewayContext, ctx: CallContext): GatewayContext {
+  return { ...deps, logger: ctx.logger };
+}
+
 export interface ServerObservers {
   health?: HealthMonitor;
   onCallEnd?: CallObserver;
@@ -68,9 +73,9 @@ export function createGatewayServer(deps: GatewayContext, observers: ServerObser
     server,
     ClientService,
     {
-      getRound: guarded((request, ctx) => getRound(request, ctx, deps)),
-      submitUpdate: guarded((requests, ctx) => submitUpdate(requests, ctx, deps)),
-      getResult: guardedStream((request, ctx) => getResult(request, ctx, deps)),
+      getRound: guarded((request, ctx) => getRound(request, ctx, forCall(deps, ctx))),
+      submitUpdate: guarded((requests, ctx) => submitUpdate(requests, ctx, forCall(deps, ctx))),
+      getResult: guardedStream((request, ctx) => getResult(request, ctx, forCall(deps, ctx))),
     },
     options,
   );
@@ -78,12 +83,12 @@ export function createGatewayServer(deps: GatewayContext, observers: ServerObser
     server,
     CoordinatorService,
     {
-      createRound: guarded((request, ctx) => createRound(request, ctx, deps)),
-      closeRound: guarded((request, ctx) => closeRound(request, ctx, deps)),
-      listRounds: guarded((request, ctx) => listRounds(request, ctx, deps)),
-      getRoundStatus: guarded((request, ctx) => getRoundStatus(request, ctx, deps)),
-      setPrivacyBudget: guarded((request, ctx) => setPrivacyBudget(request, ctx, deps)),
-      getPrivacyBudget: guarded((request, ctx) => getPrivacyBudget(request, ctx, deps)),
+      createRound: guarded((request, ctx) => createRound(request, ctx, forCall(deps, ctx))),
+      closeRound: guarded((request, ctx) => closeRound(request, ctx, forCall(deps, ctx))),
+      listRounds: guarded((request, ctx) => listRounds(request, ctx, forCall(deps, ctx))),
+      getRoundStatus: guarded((request, ctx) => getRoundStatus(request, ctx, forCall(deps, ctx))),
+      setPrivacyBudget: guarded((request, ctx) => setPrivacyBudget(request, ctx, forCall(deps, ctx))),
+      getPrivacyBudget: guarded((request, ctx) => getPrivacyBudget(request, ctx, forCall(deps, ctx))),
     },
     options,
   );

@@ -28,19 +28,19 @@ export function createKeyholderServer(deps: KeyholderContext, observers: ServerO
     {
       createRoundKey: async (request, ctx) => {
         requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
-        return createRoundKey(request, deps);
+        return createRoundKey(request, { ...deps, logger: ctx.logger });
       },
       releaseRound: (requests, ctx) => {
         requirePeer(ctx, deps.config.aggregatorIdentity, deps.config);
-        return releaseRound(requests, deps);
+        return releaseRound(requests, { ...deps, logger: ctx.logger });
       },
       setGroupPrivacyBudget: async (request, ctx) => {
         requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
-        return setGroupPrivacyBudget(request, deps);
+        return setGroupPrivacyBudget(request, { ...deps, logger: ctx.logger });
       },
       getGroupPrivacyBudget: async (request, ctx) => {
         requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
-        return getGroupPrivacyBudget(request, deps);
+        return getGroupPrivacyBudget(request, { ...deps, logger: ctx.logger });
       },
     },
     { logger: deps.logger, onCallEnd: observers.onCallEnd },

@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Code, SecaggError } from '../errors.js';
 import { grpcServiceDefinition } from './service-definition.js';
-import type { AnyService, CallOptions, ServiceClient } from './types.js';
+import { REQUEST_ID_HEADER, type AnyService, type CallContext, type CallOptions, type ServiceClient } from './types.js';
 
 /** Converts a grpc-js error into a SecaggError (keeps `retry-after-ms`). */
 export function fromServiceError(error: unknown): SecaggError {
@@ -131,4 +131,11 @@ async function* readAll(call: grpc.ClientReadableStream<unknown> | grpc.ClientDu
   } finally {
     call.cancel();
   }
+}
+
+/** Metadata for a call made while serving `ctx`: carries its request id so the callee's logs correlate. */
+export function forwardedMetadata(ctx: Pick<CallContext, 'requestId'>): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set(REQUEST_ID_HEADER, ctx.requestId);
+  return metadata;
 }

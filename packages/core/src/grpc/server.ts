@@ -6,11 +6,12 @@
  * else becomes INTERNAL with a bland message, and the cause is logged.
  */
 import type { Duplex, Readable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Code, SecaggError, codeName } from '../errors.js';
 import { grpcServiceDefinition, MalformedMessage, methodPath } from './service-definition.js';
-import type { AnyService, CallContext, ServiceHandlers } from './types.js';
+import { REQUEST_ID_HEADER, type AnyService, type CallContext, type ServiceHandlers } from './types.js';
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> & {
   getAuthContext?: () => { sslPeerCertificate?: import('node:tls').PeerCertificate };
@@ -41,7 +42,15 @@ function statusOf(error: unknown, method: string, logger: Logger): grpc.StatusOb
   return { code: grpc.status.INTERNAL, details: 'internal error', metadata };
 }
 
-function contextOf(call: AnyCall, method: string, signal: AbortSignal, trailers: grpc.Metadata): CallContext {
+/** A caller's `x-request-id` when it is a sane token, else a fresh one: the id every log line of the call carries. */
+function requestIdOf(metadata: grpc.Metadata): string {
+  const given = metadata.get(REQUEST_ID_HEADER)[0];
+  return typeof given === 'string' && /^[A-Za-z0-9_.:-]{1,64}$/.test(given) ? given : randomUUID();
+}
+
+function contextOf(call: AnyCall, method: string, signal: AbortSignal, trailers: grpc.Metadata, logger: Logger): CallContext {
+  const requestId = requestIdOf(call.metadata);
+  trailers.set(REQUEST_ID_HEADER, requestId);
   let peerCertificate: import('node:tls').PeerCertificate | undefined;
   try {
     const cert = call.getAuthContext?.().sslPeerCertificate;
@@ -49,7 +58,16 @@ function contextOf(call: AnyCall, method: string, signal: AbortSignal, trailers:
   } catch {
     peerCertificate = undefined;
   }
-  return { method, metadata: call.metadata, peer: call.getPeer(), signal, peerCertificate, trailers };
+  return {
+    method,
+    metadata: call.metadata,
+    peer: call.getPeer(),
+    signal,
+    peerCertificate,
+    trailers,
+    requestId,
+    logger: logger.child({ requestId, method: method.slice(method.lastIndexOf('/') + 1) }),
+  };
 }
 
 /** An AbortSignal that fires when the call is cancelled or the client goes away. */
@@ -146,7 +164,7 @@ export function addService<S extends AnyService>(
           const start = performance.now();
           const controller = cancellationOf(call);
           const trailers = new grpc.Metadata();
-          const ctx = contextOf(call, path, controller.signal, trailers);
+          const ctx = contextOf(call, path, controller.signal, trailers, logger);
           Promise.resolve()
             .then(() => handler(method.methodKind === 'unary' ? parsedRequest(call.request) : parsedStream(call as unknown as Readable & AsyncIterable<unknown>), ctx))
             .then(
@@ -155,7 +173,7 @@ export function addService<S extends AnyService>(
                 callback(null, response, trailers);
               },
               (error: unknown) => {
-                const status = statusOf(error, path, logger);
+                const status = statusOf(error, path, ctx.logger);
                 finish(start, status.code as number as Code, error);
                 callback(status);
               },
@@ -170,7 +188,7 @@ export function addService<S extends AnyService>(
           const start = performance.now();
           const controller = cancellationOf(call);
           const trailers = new grpc.Metadata();
-          const ctx = contextOf(call as unknown as AnyCall, path, controller.signal, trailers);
+          const ctx = contextOf(call as unknown as AnyCall, path, controller.signal, trailers, logger);
           const input = () =>
             method.methodKind === 'server_streaming'
               ? parsedRequest((call as grpc.ServerWritableStream<unknown, unknown>).request)
@@ -183,7 +201,7 @@ export function addService<S extends AnyService>(
                 call.end(trailers);
               },
               (error: unknown) => {
-                const status = statusOf(error, path, logger);
+                const status = statusOf(error, path, ctx.logger);
                 finish(start, status.code as number as Code, error);
                 call.emit('error', status);
               },

@@ -19,7 +19,14 @@ export interface CallContext {
   readonly peerCertificate: import('node:tls').PeerCertificate | undefined;
   /** Metadata sent with the response trailers (set before the handler returns). */
   readonly trailers: grpc.Metadata;
+  /** Correlates the logs of this call across services (`x-request-id`; forwarded on calls it makes). */
+  readonly requestId: string;
+  /** The service logger bound to requestId and method. */
+  readonly logger: import('pino').Logger;
 }
+
+/** Metadata key that carries the request id across services. */
+export const REQUEST_ID_HEADER = 'x-request-id';
 
 type In<M extends MethodShape> = MessageShape<M['input']>;
 type Out<M extends MethodShape> = MessageInitShape<M['output']>;

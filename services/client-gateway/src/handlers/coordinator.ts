@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
-import { Code, SecaggError, type CallContext } from '@secagg/core';
+import { Code, SecaggError, type CallContext, forwardedMetadata } from '@secagg/core';
 import { checkRoundConfig } from '@secagg/protocol';
 import {
   CloseRoundResponseSchema,
@@ -33,7 +33,7 @@ export async function createRound(request: CreateRoundRequest, ctx: CallContext,
   const roundId = `r-${randomBytes(9).toString('base64url')}`;
   const key = await deps.keyholder.createRoundKey(
     { roundId, config },
-    { deadline: deps.config.keyholderDeadlineMs },
+    { deadline: deps.config.keyholderDeadlineMs, metadata: forwardedMetadata(ctx) },
   );
   if (!key.ckks) throw new SecaggError(Code.Internal, 'keyholder returned no CKKS parameters');
   await deps.store.createRound({ roundId, config, ckks: key.ckks, publicKey: key.publicKey, createdMs: now });

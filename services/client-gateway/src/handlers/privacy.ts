@@ -8,7 +8,7 @@
  * GetPrivacyBudget: coordinator or operator role. Read-only.
  */
 import { create } from '@bufbuild/protobuf';
-import { Code, SecaggError, type CallContext } from '@secagg/core';
+import { Code, SecaggError, type CallContext, forwardedMetadata } from '@secagg/core';
 import {
   GetPrivacyBudgetResponseSchema,
   SetPrivacyBudgetResponseSchema,
@@ -24,7 +24,7 @@ export async function setPrivacyBudget(request: SetPrivacyBudgetRequest, ctx: Ca
   const principal = await authorize(ctx, deps.tokens, ['coordinator']);
   const response = await deps.keyholder.setGroupPrivacyBudget(
     { privacyGroup: request.privacyGroup, epsilon: request.epsilon, delta: request.delta, requestedBy: principal.subject },
-    { deadline: deps.config.keyholderDeadlineMs },
+    { deadline: deps.config.keyholderDeadlineMs, metadata: forwardedMetadata(ctx) },
   );
   if (!response.budget) throw new SecaggError(Code.Internal, 'keyholder returned no budget');
   deps.logger.info({ privacyGroup: response.budget.privacyGroup, epsilon: request.epsilon, by: principal.subject }, 'privacy budget set');
@@ -35,7 +35,7 @@ export async function getPrivacyBudget(request: GetPrivacyBudgetRequest, ctx: Ca
   await authorize(ctx, deps.tokens, ['coordinator', 'operator']);
   const response = await deps.keyholder.getGroupPrivacyBudget(
     { privacyGroup: request.privacyGroup },
-    { deadline: deps.config.keyholderDeadlineMs },
+    { deadline: deps.config.keyholderDeadlineMs, metadata: forwardedMetadata(ctx) },
   );
   if (!response.budget) throw new SecaggError(Code.Internal, 'keyholder returned no budget');
   return create(GetPrivacyBudgetResponseSchema, { budget: response.budget });
