@@ -26,6 +26,12 @@ export const aggregatorConfigSchema = z.strictObject({
   allowInsecure: envBoolean().default(false),
   /** Partial sums per round a fold may add into; more means fewer compare-and-set conflicts between aggregators. */
   foldShards: int().max(64).default(4),
+  /**
+   * Ciphertext bytes this process may hold for running jobs: a fold needs 2x
+   * one update's bytes, a finalize 2.5x; jobs wait for their share (one larger
+   * than the budget runs alone). Bounds memory for very long vectors.
+   */
+  jobMemoryBudgetBytes: int().default(256 * 1024 * 1024),
   /** Fold jobs this process runs at once. */
   foldConcurrency: int().default(2),
   /** Compare-and-set attempts of one fold before the job is retried later. */

@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { bindServer, channelCredentials, createClient, createLogger, handleSignals, redactConfig, serverCredentials, shutdownServer } from '@secagg/core';
 import { HealthMonitor, ServiceMetrics, probe } from '@secagg/observability';
 import { AggregatorMetrics } from './aggregator-metrics.js';
+import { MemoryBudget } from './domain/memory-budget.js';
 import { KeyholderService } from '@secagg/proto';
 import { RoundStore } from '@secagg/store';
 import { FOLD_QUEUE, LIFECYCLE_QUEUE, RoundQueues, createRedis, createWorker, queuePrefix, type FoldJob, type LifecycleJob } from '@secagg/queue';
@@ -66,6 +67,12 @@ const workerSettings = {
   lockDurationMs: config.lockDurationMs,
   stalledIntervalMs: config.stalledCheckIntervalMs,
 };
+const memory = new MemoryBudget(config.jobMemoryBudgetBytes);
+/** Ciphertext bytes of one update of the round (0 when the round is gone: the job ends at once anyway). */
+async function updateBytesOf(roundId: string): Promise<number> {
+  const round = await deps.store.getRound(roundId);
+  return round ? round.ckks.ciphertextCount * round.ckks.ciphertextBytes : 0;
+}
 const metrics = new ServiceMetrics('aggregator');
 const measured = new AggregatorMetrics(metrics, deps.queues);
 const foldWorker = createWorker<FoldJob>(
@@ -74,7 +81,7 @@ const foldWorker = createWorker<FoldJob>(
     measured.measure(
       (outcome) => measured.folds.inc({ outcome }),
       () => measured.foldSeconds.startTimer(),
-      () => foldUpdate(job, deps, signal),
+      async () => memory.run(2 * (await updateBytesOf(job.data.roundId)), () => foldUpdate(job, deps, signal)),
     ),
   ),
   createRedis(config.redisUrl, { forWorker: true }),
@@ -86,7 +93,10 @@ const lifecycleWorker = createWorker<LifecycleJob>(
     measured.measure(
       (result) => measured.lifecycle.inc({ kind: job.data.kind, result }),
       () => measured.lifecycleSeconds.startTimer({ kind: job.data.kind }),
-      () => runLifecycleJob(job, token, deps),
+      async () =>
+        job.data.kind === 'finalize-round'
+          ? memory.run(2.5 * (await updateBytesOf(job.data.roundId)), () => runLifecycleJob(job, token, deps))
+          : runLifecycleJob(job, token, deps),
     ),
   createRedis(config.redisUrl, { forWorker: true }),
   { ...workerSettings, concurrency: config.lifecycleConcurrency },
