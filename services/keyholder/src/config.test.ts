@@ -27,4 +27,11 @@ describe('keyholder privacy configuration', () => {
     assert.throws(() => loadKeyholderConfig({ ...base, KEYHOLDER_ADJACENCY: 'swap' }), /KEYHOLDER_ADJACENCY/);
     assert.equal(loadKeyholderConfig({ ...base, KEYHOLDER_ADJACENCY: 'replace-one' }).adjacency, 'replace-one');
   });
+
+  it('spools releases under the data dir unless KEYHOLDER_SPOOL_DIR says otherwise', () => {
+    assert.equal(loadKeyholderConfig(base).spoolDir, undefined);
+    assert.equal(loadKeyholderConfig({ ...base, KEYHOLDER_SPOOL_DIR: '/scratch/keyholder-spool' }).spoolDir, '/scratch/keyholder-spool');
+    // An empty variable is an unset one (core's loadConfig): the default, never the working directory.
+    assert.equal(loadKeyholderConfig({ ...base, KEYHOLDER_SPOOL_DIR: '' }).spoolDir, undefined);
+  });
 });

@@ -7,6 +7,14 @@ export const keyholderConfigSchema = z.strictObject({
   listenAddress: z.string().default('0.0.0.0:7300'),
   /** Directory of the keyholder's own durable store (sealed keys, releases, privacy ledger). */
   dataDir: z.string().min(1),
+  /**
+   * Directory where a release spools the ciphertexts of the encrypted sum
+   * while it receives them (one file per release attempt, deleted when the
+   * release ends; leftovers of a crash are deleted at start). Needs free
+   * space for one encrypted sum (e.g. 160 MB for 10M values on the default
+   * preset) per concurrent release. Default: `<dataDir>/spool`.
+   */
+  spoolDir: z.string().min(1).optional(),
   /** File holding the 32-byte key-encryption key, base64. One of kekFile / kek is required. */
   kekFile: z.string().optional(),
   /** The key-encryption key itself, base64 (prefer kekFile). */

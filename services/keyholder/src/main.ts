@@ -9,6 +9,7 @@ import { loadKeyholderConfig } from './config.js';
 import { KeyStore } from './domain/key-store.js';
 import { KeySealer } from './domain/sealing.js';
 import { EngineCache } from './domain/engines.js';
+import { releaseSpoolDir, removeStaleSpools } from './domain/release-spool.js';
 import { createKeyholderServer } from './server.js';
 
 const config = loadKeyholderConfig();
@@ -37,6 +38,10 @@ const resealed = store.resealSecretKeys(
   },
 );
 logger.info({ kekId: sealer.currentKekId, previousKeks: previousKeks.length, resealed }, 'key-encryption key ready');
+// No release is in progress yet: any spool file is a crashed release's leftover (its round was wasted or retried).
+const spoolDir = releaseSpoolDir(config);
+const staleSpools = removeStaleSpools(spoolDir);
+if (staleSpools > 0) logger.warn({ spoolDir, removed: staleSpools }, 'removed spool files left by an interrupted release');
 const engines = new EngineCache();
 // SEAL must load here before the keyholder reports ready (WASM compile, default context).
 const sealReady = engines

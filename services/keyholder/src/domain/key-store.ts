@@ -20,13 +20,26 @@ export interface RoundKeyRow {
   createdMs: number;
 }
 
-export interface ReleaseRow {
+/** A stored release, without its values (read those with `releaseValues`: they can be large). */
+export interface StoredRelease {
   roundId: string;
   contributorsSha256: Uint8Array;
   header: Uint8Array;
-  sum: Uint8Array;
   releasedMs: number;
 }
+
+/** A release to store: `sum` is the noisy sum as little-endian float64 bytes (any view; not copied). */
+export interface ReleaseRow extends StoredRelease {
+  sum: Uint8Array;
+}
+
+/**
+ * Bytes per stored row of a release's values (65,536 float64 values). SQLite
+ * copies a bound blob and again builds the row from it, so one 80 MB blob
+ * (a 10M-value sum) would cost 160 MB of transient memory; rows of this size
+ * cost 1 MiB, whatever the vector length (issue 5 item 2).
+ */
+export const RELEASE_RUN_BYTES = 524_288;
 
 /** One release charged to a privacy group. */
 export interface LedgerEntry {
@@ -67,6 +80,14 @@ CREATE TABLE IF NOT EXISTS releases (
   header BLOB NOT NULL,
   sum BLOB NOT NULL,
   released_ms INTEGER NOT NULL
+);
+-- A release's values in runs of RELEASE_RUN_BYTES (releases.sum is then empty;
+-- a non-empty releases.sum is a release stored whole, before runs existed).
+CREATE TABLE IF NOT EXISTS release_values (
+  round_id TEXT NOT NULL,
+  byte_offset INTEGER NOT NULL,
+  f64le BLOB NOT NULL,
+  PRIMARY KEY (round_id, byte_offset)
 );
 CREATE TABLE IF NOT EXISTS privacy_budgets (
   privacy_group TEXT PRIMARY KEY,
@@ -177,7 +198,13 @@ export class KeyStore {
       affordable?.(this.ledger(charge.privacyGroup));
       this.db
         .prepare('INSERT INTO releases (round_id, contributors_sha256, header, sum, released_ms) VALUES (?, ?, ?, ?, ?)')
-        .run(release.roundId, release.contributorsSha256, release.header, release.sum, release.releasedMs);
+        .run(release.roundId, release.contributorsSha256, release.header, new Uint8Array(0), release.releasedMs);
+      const insertRun = this.db.prepare('INSERT INTO release_values (round_id, byte_offset, f64le) VALUES (?, ?, ?)');
+      const sum = release.sum;
+      for (let offset = 0; offset < sum.byteLength; offset += RELEASE_RUN_BYTES) {
+        const end = Math.min(sum.byteLength, offset + RELEASE_RUN_BYTES);
+        insertRun.run(release.roundId, offset, new Uint8Array(sum.buffer, sum.byteOffset + offset, end - offset));
+      }
       this.db
         .prepare(
           `INSERT INTO ledger (privacy_group, round_id, noise_multiplier, sampling_rate, epsilon, delta, charged_ms)
@@ -188,18 +215,41 @@ export class KeyStore {
     });
   }
 
-  getRelease(roundId: string): ReleaseRow | undefined {
+  getRelease(roundId: string): StoredRelease | undefined {
     const row = this.db
-      .prepare('SELECT round_id, contributors_sha256, header, sum, released_ms FROM releases WHERE round_id = ?')
+      .prepare('SELECT round_id, contributors_sha256, header, released_ms FROM releases WHERE round_id = ?')
       .get(roundId) as Record<string, unknown> | undefined;
     if (!row) return undefined;
     return {
       roundId: row.round_id as string,
       contributorsSha256: row.contributors_sha256 as Uint8Array,
       header: row.header as Uint8Array,
-      sum: row.sum as Uint8Array,
       releasedMs: Number(row.released_ms),
     };
+  }
+
+  /**
+   * The stored release's values as little-endian float64 bytes, in order, one
+   * stored run at a time (fresh, 8-aligned arrays): memory is one run, and no
+   * statement stays open while the caller holds a run. Nothing for an
+   * unknown round.
+   */
+  *releaseValues(roundId: string): Generator<Uint8Array> {
+    const inline = this.db.prepare('SELECT sum FROM releases WHERE round_id = ? AND length(sum) > 0').get(roundId) as { sum: Uint8Array } | undefined;
+    if (inline) {
+      yield inline.sum;
+      return;
+    }
+    const offsets = this.db
+      .prepare('SELECT byte_offset FROM release_values WHERE round_id = ? ORDER BY byte_offset')
+      .all(roundId)
+      .map((row) => Number((row as { byte_offset: number | bigint }).byte_offset));
+    const select = this.db.prepare('SELECT f64le FROM release_values WHERE round_id = ? AND byte_offset = ?');
+    for (const offset of offsets) {
+      const row = select.get(roundId, offset) as { f64le: Uint8Array } | undefined;
+      if (!row) throw new Error(`release ${roundId}: run at byte ${offset} vanished`);
+      yield row.f64le;
+    }
   }
 
   /** The group's budget row, or undefined while the keyholder's default applies. */

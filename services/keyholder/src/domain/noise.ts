@@ -43,7 +43,30 @@ export function planNoise(
   return { sigma, gridStep: 2 ** Math.floor(Math.log2(Math.max(fine, floor))) };
 }
 
-export function applyNoise(values: Float64Array, plan: NoisePlan, rng: RandomSource = cryptoRandomSource()): Float64Array {
-  if (plan.sigma === 0) return values;
-  return addDiscreteGaussianNoise(values, plan.sigma, plan.gridStep, rng);
+/** Values noised per call of the dp sampler: bounds the temporary copy it returns (512 KiB). */
+export const NOISE_RUN_VALUES = 65_536;
+
+/**
+ * Quantizes `values` to the plan's grid and adds the noise, IN PLACE (a
+ * noise-free plan leaves them untouched): the noise-free values never
+ * coexist with a full noisy copy, and memory stays one vector plus one run.
+ * `addDiscreteGaussianNoise` returns a new array, so it runs over
+ * `runValues` values at a time and each run is written back; every
+ * coordinate still gets one independent sample from the same sampler
+ * parameters, so the release is distributed exactly as one call over the
+ * whole vector (with a deterministic rng: bit-identical, noise.test.ts).
+ * Throws RangeError on a non-finite value (after the range check, none).
+ */
+export function applyNoiseInPlace(
+  values: Float64Array,
+  plan: NoisePlan,
+  rng: RandomSource = cryptoRandomSource(),
+  runValues: number = NOISE_RUN_VALUES,
+): void {
+  if (plan.sigma === 0) return;
+  if (!(Number.isSafeInteger(runValues) && runValues > 0)) throw new RangeError(`runValues ${runValues} is not a positive integer`);
+  for (let start = 0; start < values.length; start += runValues) {
+    const end = Math.min(values.length, start + runValues);
+    values.set(addDiscreteGaussianNoise(values.subarray(start, end), plan.sigma, plan.gridStep, rng), start);
+  }
 }

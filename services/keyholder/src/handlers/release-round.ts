@@ -8,25 +8,35 @@
  *  2. contribution_count >= the round's own min_clients (the keyholder's copy);
  *  3. the privacy group's budget affords this release on top of every release
  *     already charged (FAILED_PRECONDITION privacy_budget_exhausted);
- *  4. every ciphertext of the sum arrives and passes validation; the budget
- *     is checked again, and from here to the charge nothing awaits;
+ *  4. every ciphertext of the sum arrives and passes validation; each is
+ *     written to a spool file as it arrives (domain/release-spool.ts), so
+ *     memory holds one ciphertext, not the sum; the budget is checked again,
+ *     and from here to the charge nothing awaits;
  *  5. the secret key is taken out of the store (deleted) - from here on the
  *     round can never be decrypted again, whatever happens;
- *  6. decrypt; range check |v| <= count * C for every value and L2 norm of the
- *     sum <= count * C (+ CKKS error margin), else refuse: a forged or
- *     poisoned aggregate;
- *  7. quantize and add discrete Gaussian noise sigma = z * C;
+ *  6. decrypt the spool, read back synchronously one ciphertext at a time,
+ *     into one vector; the spool is deleted (also on any failure); range
+ *     check |v| <= count * C for every value and L2 norm of the sum
+ *     <= count * C (+ CKKS error margin), else refuse: a forged or poisoned
+ *     aggregate;
+ *  7. quantize and add discrete Gaussian noise sigma = z * C, in place (the
+ *     noise-free values are overwritten, never copied);
  *  8. store the release and charge the ledger in one durable transaction,
  *     which re-checks the budget against the ledger as it is then;
  *  9. stream the result.
  * A crash after 5 wastes the round; after 8 the ledger is charged and a retry
- * gets the stored release. Budget is never under-counted.
+ * gets the stored release. Budget is never under-counted. A spool file left
+ * by a crash is deleted at the next start (main.ts).
+ *
+ * Memory: one ciphertext while receiving; then one Float64Array of
+ * vector_length (decrypted, range-checked, noised and stored in place; the
+ * store binds a byte view of it, the response frames are views of runs).
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { timingSafeEqual } from 'node:crypto';
 import { Code, SecaggError } from '@secagg/core';
-import { validateCiphertext } from '@secagg/ckks';
-import { bytesToFloat64, checkRoundId, float64ToBytes, privacyGroupOf, toCkksParams } from '@secagg/protocol';
+import { validateCiphertext, type CiphertextFormat, type CkksEngine } from '@secagg/ckks';
+import { bytesToFloat64, checkRoundId, privacyGroupOf, toCkksParams } from '@secagg/protocol';
 import {
   CkksParametersSchema,
   ReleaseRoundResponseSchema,
@@ -37,7 +47,8 @@ import {
   type ResultHeader,
 } from '@secagg/proto';
 import type { KeyholderContext } from '../keyholder-context.js';
-import { applyNoise } from '../domain/noise.js';
+import { applyNoiseInPlace } from '../domain/noise.js';
+import { ReleaseSpool, releaseSpoolDir } from '../domain/release-spool.js';
 import { planRoundPrivacy } from '../domain/privacy-plan.js';
 import { budgetOf, requireAffordable, type Affordability } from '../domain/privacy-budget.js';
 
@@ -67,7 +78,10 @@ export async function* releaseRound(
       });
     }
     logger.info({ roundId }, 'release repeated from the store');
-    yield* resultFrames(fromBinary(ResultHeaderSchema, stored.header), bytesToFloat64(stored.sum), deps.config.resultValuesPerMessage);
+    const storedRuns = (function* () {
+      for (const bytes of store.releaseValues(roundId)) yield bytesToFloat64(bytes);
+    })();
+    yield* resultFrames(fromBinary(ResultHeaderSchema, stored.header), storedRuns, deps.config.resultValuesPerMessage);
     return;
   }
   if (key.status !== 'ready') {
@@ -109,36 +123,18 @@ export async function* releaseRound(
   affordable();
 
   const engine = await engines.get(params);
-  const ciphertexts: Uint8Array[] = [];
-  for (let next = await input.next(); !next.done; next = await input.next()) {
-    const frame = next.value.frame;
-    if (frame.case !== 'chunk') throw new SecaggError(Code.InvalidArgument, 'only chunk frames may follow the header');
-    if (frame.value.index !== ciphertexts.length) {
-      throw new SecaggError(Code.InvalidArgument, `chunk ${frame.value.index} arrived where ${ciphertexts.length} was expected`);
-    }
-    const verdict = validateCiphertext(engine.format, frame.value.ciphertext);
-    if (!verdict.ok) throw new SecaggError(Code.InvalidArgument, `chunk ${frame.value.index}: ${verdict.reason}`);
-    ciphertexts.push(frame.value.ciphertext);
-  }
-  if (ciphertexts.length !== ckks.ciphertextCount) {
-    throw new SecaggError(Code.InvalidArgument, `received ${ciphertexts.length} of ${ckks.ciphertextCount} ciphertexts`);
-  }
-
-  // Again, with nothing awaited from here to the charge: no other release of this process can slip in between.
-  const cost = affordable();
-  const sealed = store.consumeSecretKey(roundId);
-  if (!sealed) throw new SecaggError(Code.FailedPrecondition, `round ${roundId} key was consumed concurrently`);
-  const sum = new Float64Array(config.vectorLength);
-  const secretKey = sealer.unseal(sealed, roundId);
+  const spool = ReleaseSpool.create(releaseSpoolDir(deps.config), roundId, engine.format.byteLength);
+  let sum: Float64Array;
+  let cost: Affordability;
   try {
-    using decryptor = engine.createDecryptor(secretKey);
-    for (let i = 0; i < ciphertexts.length; i++) {
-      const values = decryptor.decrypt(ciphertexts[i]!);
-      const offset = i * ckks.valuesPerCiphertext;
-      sum.set(values.subarray(0, Math.min(values.length, sum.length - offset)), offset);
-    }
+    await receiveCiphertexts(input, engine.format, ckks.ciphertextCount, spool);
+    // Again, with nothing awaited from here to the charge: no other release of this process can slip in between.
+    cost = affordable();
+    const sealed = store.consumeSecretKey(roundId);
+    if (!sealed) throw new SecaggError(Code.FailedPrecondition, `round ${roundId} key was consumed concurrently`);
+    sum = decryptSpool(engine, sealer.unseal(sealed, roundId), spool, config.vectorLength, ckks.valuesPerCiphertext);
   } finally {
-    secretKey.fill(0);
+    spool.discard();
   }
 
   const reason = outOfRange(sum, header.contributionCount, config.clipNorm, plan.decryptionErrorBound);
@@ -149,8 +145,7 @@ export async function* releaseRound(
     throw new SecaggError(Code.FailedPrecondition, reason, { errorCode: 'out_of_range' });
   }
 
-  const noisy = applyNoise(sum, plan.noise);
-  if (noisy !== sum) sum.fill(0);
+  applyNoiseInPlace(sum, plan.noise);
   const now = clock();
   const result = create(ResultHeaderSchema, {
     roundId,
@@ -166,7 +161,7 @@ export async function* releaseRound(
   });
   try {
     store.recordRelease(
-      { roundId, contributorsSha256: header.contributorsSha256, header: toBinary(ResultHeaderSchema, result), sum: float64ToBytes(noisy), releasedMs: now },
+      { roundId, contributorsSha256: header.contributorsSha256, header: toBinary(ResultHeaderSchema, result), sum: bytesOf(sum), releasedMs: now },
       {
         privacyGroup: budget.privacyGroup,
         roundId,
@@ -180,7 +175,7 @@ export async function* releaseRound(
     );
   } catch (error) {
     // Only reachable if another process charged the group in between: the key is gone, nothing leaves.
-    noisy.fill(0);
+    sum.fill(0);
     store.markRefused(roundId, (error as Error).message);
     throw error;
   }
@@ -189,7 +184,59 @@ export async function* releaseRound(
     'round released and charged',
   );
   deps.afterCharge?.(roundId);
-  yield* resultFrames(result, noisy, deps.config.resultValuesPerMessage);
+  yield* resultFrames(result, [sum], deps.config.resultValuesPerMessage);
+}
+
+/**
+ * Receives the chunk frames after the header, validates each ciphertext and
+ * appends it to the spool, in order, until the stream ends; refuses a frame
+ * out of order, an invalid ciphertext, more or fewer than `count`. Each
+ * append is awaited before the next frame is read (backpressure to gRPC).
+ */
+async function receiveCiphertexts(
+  input: AsyncIterator<ReleaseRoundRequest>,
+  format: CiphertextFormat,
+  count: number,
+  spool: ReleaseSpool,
+): Promise<void> {
+  for (let next = await input.next(); !next.done; next = await input.next()) {
+    const frame = next.value.frame;
+    if (frame.case !== 'chunk') throw new SecaggError(Code.InvalidArgument, 'only chunk frames may follow the header');
+    if (frame.value.index !== spool.count) {
+      throw new SecaggError(Code.InvalidArgument, `chunk ${frame.value.index} arrived where ${spool.count} was expected`);
+    }
+    if (spool.count >= count) throw new SecaggError(Code.InvalidArgument, `chunk ${frame.value.index} is beyond the sum's ${count} ciphertexts`);
+    const verdict = validateCiphertext(format, frame.value.ciphertext);
+    if (!verdict.ok) throw new SecaggError(Code.InvalidArgument, `chunk ${frame.value.index}: ${verdict.reason}`);
+    await spool.append(frame.value.ciphertext);
+  }
+  if (spool.count !== count) {
+    throw new SecaggError(Code.InvalidArgument, `received ${spool.count} of ${count} ciphertexts`);
+  }
+}
+
+/**
+ * Decrypts the spooled sum into one vector of `length` values, reading one
+ * ciphertext at a time, synchronously. Zeroes the secret key whatever
+ * happens, and the partial sum if decryption fails.
+ */
+function decryptSpool(engine: CkksEngine, secretKey: Uint8Array, spool: ReleaseSpool, length: number, valuesPerCiphertext: number): Float64Array {
+  const sum = new Float64Array(length);
+  try {
+    using decryptor = engine.createDecryptor(secretKey);
+    let offset = 0;
+    for (const ciphertext of spool.read()) {
+      const values = decryptor.decrypt(ciphertext);
+      sum.set(values.subarray(0, Math.min(values.length, length - offset)), offset);
+      offset += valuesPerCiphertext;
+    }
+    return sum;
+  } catch (error) {
+    sum.fill(0);
+    throw error;
+  } finally {
+    secretKey.fill(0);
+  }
 }
 
 /**
@@ -223,13 +270,27 @@ function sameDigest(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-function* resultFrames(header: ResultHeader, sum: Float64Array, perMessage: number): Generator<ReleaseRoundResponse> {
+/**
+ * The result header, then the sum's values in messages of at most
+ * `perMessage` values, each a view of `runs` (consecutive pieces of the sum,
+ * in order), not a copy.
+ */
+function* resultFrames(header: ResultHeader, runs: Iterable<Float64Array>, perMessage: number): Generator<ReleaseRoundResponse> {
   yield create(ReleaseRoundResponseSchema, { frame: { case: 'header', value: header } });
-  for (let offset = 0; offset < sum.length; offset += perMessage) {
-    const run = sum.subarray(offset, Math.min(sum.length, offset + perMessage));
-    yield create(ReleaseRoundResponseSchema, {
-      frame: { case: 'values', value: { offset, sumF64le: float64ToBytes(run) } },
-    });
+  let offset = 0;
+  for (const run of runs) {
+    for (let start = 0; start < run.length; start += perMessage) {
+      const piece = run.subarray(start, Math.min(run.length, start + perMessage));
+      yield create(ReleaseRoundResponseSchema, {
+        frame: { case: 'values', value: { offset: offset + start, sumF64le: bytesOf(piece) } },
+      });
+    }
+    offset += run.length;
   }
+}
+
+/** The little-endian bytes of `values` as a view, not a copy (Node's platforms are little-endian; protocol's float64.ts). */
+function bytesOf(values: Float64Array): Uint8Array {
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
 }
 
