@@ -64,13 +64,13 @@ const port = await bindServer(server, config.listenAddress, serverCredentials(co
 logListening(logger, 'client-gateway', port);
 
 handleSignals(logger, async () => {
-  // Announce: NOT_SERVING first, while the listener still answers probes.
+  // Drain: refuse new and waiting uploads at once (UNAVAILABLE + retry hint); admitted ones finish within the grace.
+  uploads.drain();
+  // Announce NOT_SERVING while the listener still answers probes, so load balancers notice before it closes.
   health.drain();
   await new Promise((resolve) => setTimeout(resolve, config.shutdownAnnounceMs));
   health.stop();
   metricsServer?.server.close();
-  // Drain: refuse new and waiting uploads (UNAVAILABLE + retry hint), let admitted ones finish within the grace.
-  uploads.drain();
   await shutdownServer(server, config.shutdownGraceMs);
   await uploads.whenIdle(1_000); // cancelled uploads discard their staging while Redis is still connected
   keyholder.close();
