@@ -33,10 +33,13 @@ function unsealedSecretKey(dataDir: string, kekBase64: string, roundId: string):
     const row = db.prepare('SELECT sealed_secret_key FROM round_keys WHERE round_id = ?').get(roundId) as { sealed_secret_key: Uint8Array | null } | undefined;
     assert.ok(row?.sealed_secret_key, `no sealed key for ${roundId}`);
     const sealed = Buffer.from(row.sealed_secret_key);
-    const decipher = createDecipheriv('aes-256-gcm', Buffer.from(kekBase64, 'base64'), sealed.subarray(1, 13));
+    // Sealed format v2 (services/keyholder/src/domain/sealing.ts): 0x02 | 8-byte KEK id | IV | tag | ciphertext.
+    assert.equal(sealed[0], 2, 'sealed with a named KEK');
+    const body = sealed.subarray(9);
+    const decipher = createDecipheriv('aes-256-gcm', Buffer.from(kekBase64, 'base64'), body.subarray(0, 12));
     decipher.setAAD(Buffer.from(roundId));
-    decipher.setAuthTag(sealed.subarray(13, 29));
-    return Buffer.concat([decipher.update(sealed.subarray(29)), decipher.final()]);
+    decipher.setAuthTag(body.subarray(12, 28));
+    return Buffer.concat([decipher.update(body.subarray(28)), decipher.final()]);
   } finally {
     db.close();
   }
