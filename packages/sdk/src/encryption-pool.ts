@@ -5,6 +5,7 @@
  * length. Encryption is the client's bottleneck (about 1 ms of SEAL work per
  * 4,096 values), so this scales upload speed with the client's cores.
  */
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { valuesPerCiphertext, type CkksParams } from '@secagg/ckks';
@@ -22,6 +23,7 @@ export class EncryptionPool {
   /** Ciphertexts of `values` in index order (the last chunk zero-padded). */
   async *encrypt(params: CkksParams, publicKey: Uint8Array, values: ArrayLike<number>, window = this.threads * 2): AsyncGenerator<Uint8Array> {
     const perCiphertext = valuesPerCiphertext(params);
+    const keyId = createHash('sha256').update(publicKey).digest('hex');
     const count = Math.ceil(values.length / perCiphertext);
     const inflight: Promise<Uint8Array>[] = [];
     let next = 0;
@@ -29,7 +31,8 @@ export class EncryptionPool {
       const start = next * perCiphertext;
       const chunk = new Float64Array(perCiphertext);
       for (let i = 0; i < perCiphertext && start + i < values.length; i++) chunk[i] = values[start + i]!;
-      inflight.push(this.pool.run({ params, publicKey, values: chunk }));
+      // The values buffer is transferred, not copied.
+      inflight.push(this.pool.run({ params, publicKey, keyId, values: chunk }, { transferList: [chunk.buffer] }));
       next++;
     };
     try {
