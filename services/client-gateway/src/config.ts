@@ -35,6 +35,12 @@ export const gatewayConfigSchema = z.strictObject({
   maxMessageBytes: int().default(8 * 1024 * 1024),
   /** A staged (unfinished) upload is deleted this long after its last chunk, ms. */
   stagedTtlMs: int().default(15 * 60_000),
+  /** Keepalive: the gateway pings a connection idle for this long to detect dead peers, ms. */
+  keepaliveTimeMs: int().default(60_000),
+  /** Keepalive: a ping unanswered for this long closes the connection, ms. */
+  keepaliveTimeoutMs: int().default(20_000),
+  /** A connection with no call for this long is closed (the client reconnects when it needs to), ms. */
+  maxConnectionIdleMs: int().default(300_000),
   /** A stream that sends nothing for this long is cancelled, ms. */
   streamIdleTimeoutMs: int().default(60_000),
   /** Redis writes of one stream in flight at once (pipelining depth). */

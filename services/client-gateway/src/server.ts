@@ -67,6 +67,10 @@ export function createGatewayServer(deps: GatewayContext, observers: ServerObser
   const server = new grpc.Server({
     'grpc.max_receive_message_length': deps.config.maxMessageBytes,
     'grpc.max_send_message_length': deps.config.maxMessageBytes,
+    // Keepalive policy: dead or silent connections do not hold resources.
+    'grpc.keepalive_time_ms': deps.config.keepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': deps.config.keepaliveTimeoutMs,
+    'grpc.max_connection_idle_ms': deps.config.maxConnectionIdleMs,
   });
   const options = { logger: deps.logger, onCallEnd: observers.onCallEnd };
   addService(
