@@ -1,5 +1,7 @@
 /** Shared helpers of the cross-service tests. */
-import { RoundState, type Round } from '@secagg/proto';
+import { createHash } from 'node:crypto';
+import { create } from '@bufbuild/protobuf';
+import { RoundState, SubmitUpdateRequestSchema, type Round, type SubmitUpdateRequest } from '@secagg/proto';
 import { clipToNorm, type SecaggClient } from '@secagg/sdk';
 
 /** Deterministic pseudo-random update with L2 norm about `norm`. */
@@ -43,3 +45,15 @@ export async function waitForEnd(coordinator: SecaggClient, roundId: string, tim
 }
 
 export const inMinutes = (minutes: number) => BigInt(Date.now() + minutes * 60_000);
+
+/** A whole upload stream as a client sends it: header, the chunks in order, a trailer with their SHA-256. */
+export function uploadFrames(roundId: string, updateId: string, vectorLength: number, ciphertexts: readonly Uint8Array[]): SubmitUpdateRequest[] {
+  const digest = createHash('sha256');
+  const frames = [create(SubmitUpdateRequestSchema, { frame: { case: 'header', value: { roundId, updateId, vectorLength, ciphertextCount: ciphertexts.length } } })];
+  ciphertexts.forEach((ciphertext, index) => {
+    digest.update(ciphertext);
+    frames.push(create(SubmitUpdateRequestSchema, { frame: { case: 'chunk', value: { index, ciphertext } } }));
+  });
+  frames.push(create(SubmitUpdateRequestSchema, { frame: { case: 'trailer', value: { sha256: digest.digest() } } }));
+  return frames;
+}

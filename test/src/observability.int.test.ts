@@ -5,7 +5,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
 import { Code, createClient, type SecaggError } from '@secagg/core';
@@ -15,7 +14,7 @@ import { probe } from '@secagg/observability';
 import { ClientService, RoundState, SubmitUpdateRequestSchema } from '@secagg/proto';
 import { LocalCluster, SHIPPED_REDIS_CONF } from '@secagg/local-cluster';
 import { clipToNorm } from '@secagg/sdk';
-import { inMinutes, makeUpdate, waitForEnd } from './helpers.js';
+import { inMinutes, makeUpdate, uploadFrames, waitForEnd } from './helpers.js';
 
 async function scrape(port: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -80,13 +79,7 @@ describe('health and metrics', { timeout: 240_000 }, () => {
     const chunks = [...encryptVector(encryptor, params, clipToNorm(makeUpdate(length, 5, 1), 1).values)];
     const bad = Buffer.from(chunks[1]!);
     chunks[1] = bad.fill(0xff, bad.length - 8); // last coefficient >= q
-    const digest = createHash('sha256');
-    const frames = [create(SubmitUpdateRequestSchema, { frame: { case: 'header', value: { roundId: round.roundId, updateId: 'bad', vectorLength: length, ciphertextCount: chunks.length } } })];
-    chunks.forEach((ciphertext, index) => {
-      digest.update(ciphertext);
-      frames.push(create(SubmitUpdateRequestSchema, { frame: { case: 'chunk', value: { index, ciphertext } } }));
-    });
-    frames.push(create(SubmitUpdateRequestSchema, { frame: { case: 'trailer', value: { sha256: digest.digest() } } }));
+    const frames = uploadFrames(round.roundId, 'bad', length, chunks);
     const raw = createClient(ClientService, cluster.gatewayAddress, { credentials: cluster.channelCredentials() });
     const metadata = new grpc.Metadata();
     metadata.set('authorization', `Bearer ${await cluster.token('client', 'metrics-bad')}`);

@@ -5,7 +5,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -13,10 +12,10 @@ import { Code, createClient, SecaggError } from '@secagg/core';
 import { CkksEngine, encryptVector } from '@secagg/ckks';
 import { toCkksParams } from '@secagg/protocol';
 import { create } from '@bufbuild/protobuf';
-import { ClientService, RoundState, SubmitUpdateRequestSchema, type SubmitUpdateRequest } from '@secagg/proto';
+import { ClientService, RoundState, SubmitUpdateRequestSchema } from '@secagg/proto';
 import { LocalCluster, REPO_ROOT } from '@secagg/local-cluster';
 import { clipToNorm } from '@secagg/sdk';
-import { clippedSum, inMinutes, makeUpdate, maxAbsDiff, waitForEnd } from './helpers.js';
+import { clippedSum, inMinutes, makeUpdate, maxAbsDiff, uploadFrames, waitForEnd } from './helpers.js';
 
 const LENGTH = 10_007; // not a multiple of the slot count
 const CLIENTS = 5;
@@ -196,14 +195,7 @@ describe('a full round through gateway, aggregators and keyholder', { timeout: 3
     const bad = Buffer.from(chunks[2]!);
     bad.fill(0xff, bad.length - 8); // last coefficient = 2^64 - 1 >= q
     chunks[2] = bad;
-    const frames: SubmitUpdateRequest[] = [];
-    const digest = createHash('sha256');
-    frames.push(create(SubmitUpdateRequestSchema, { frame: { case: 'header', value: { roundId: round.roundId, updateId: 'evil-1', vectorLength: length, ciphertextCount: chunks.length } } }));
-    chunks.forEach((ciphertext, index) => {
-      digest.update(ciphertext);
-      frames.push(create(SubmitUpdateRequestSchema, { frame: { case: 'chunk', value: { index, ciphertext } } }));
-    });
-    frames.push(create(SubmitUpdateRequestSchema, { frame: { case: 'trailer', value: { sha256: digest.digest() } } }));
+    const frames = uploadFrames(round.roundId, 'evil-1', length, chunks);
     const raw = createClient(ClientService, cluster.gatewayAddress, { credentials: cluster.channelCredentials() });
     const metadata = new grpc.Metadata();
     metadata.set('authorization', `Bearer ${await cluster.token('client', 'evil')}`);
