@@ -37,7 +37,8 @@ function simulatedUpdate(seed: number): Float32Array {
 
 const started = performance.now();
 console.log(`secagg demo: starting a local cluster (keyholder, gateway, 2 aggregators)…`);
-const cluster = await LocalCluster.start({ aggregators: 2 });
+// The production keyholder's floor: no release decrypts fewer than 3 updates (the demo's --clients must be >= 3).
+const cluster = await LocalCluster.start({ aggregators: 2, minClientsFloor: 3 });
 let exitCode = 1;
 try {
   const coordinator = await cluster.client('coordinator', 'demo-coordinator');

@@ -36,6 +36,12 @@ export interface LocalClusterOptions {
   keyPrefix?: string;
   /** TEST ONLY: let rounds ask for a noise-free release. */
   allowUnsafeNoiseFreeRelease?: boolean;
+  /**
+   * The keyholder's floor on contributions per release (KEYHOLDER_MIN_CLIENTS_FLOOR).
+   * Default 1 here, so tests can run rounds of one or two clients; a production
+   * keyholder's default is 3 (the demo sets it).
+   */
+  minClientsFloor?: number;
   /** Extra environment per service. */
   env?: Partial<Record<ServiceName, Record<string, string>>>;
   /** Directory for service logs (default: a temp dir). */
@@ -116,6 +122,7 @@ export class LocalCluster {
       KEYHOLDER_METRICS_LISTEN_ADDRESS: '127.0.0.1:0',
       ...tlsEnv('KEYHOLDER', 'keyholder', 'TLS_CA_FILE'),
       KEYHOLDER_ALLOW_UNSAFE_NOISE_FREE_RELEASE: String(this.options.allowUnsafeNoiseFreeRelease ?? false),
+      KEYHOLDER_MIN_CLIENTS_FLOOR: String(this.options.minClientsFloor ?? 1),
       ...this.options.env?.keyholder,
     });
     // Dial by name: the development certificates name localhost, and TLS

@@ -66,11 +66,26 @@ export const keyholderConfigSchema = z.strictObject({
   minFloodingMarginBits: z.coerce.number().min(0).max(200).default(40),
   /**
    * TEST ONLY (fault injection): kill this process (SIGKILL) right after a
-   * release is charged to the ledger and before anything is returned, to
-   * prove the charge is durable. Refused unless allowUnsafeNoiseFreeRelease
+   * release is charged to the ledger, before it is decrypted and recorded, to
+   * prove the charge is durable and the release resumes. Refused unless allowUnsafeNoiseFreeRelease
    * is also set (a test-only keyholder). Logged loudly.
    */
   testCrashAfterCharge: envBoolean().default(false),
+  /**
+   * Smallest number of contributions any release may decrypt, whatever a
+   * round's own min_clients says (rounds asking for fewer are refused at
+   * creation). One or two clients' sum is, or nearly is, an individual update.
+   */
+  minClientsFloor: z.coerce.number().int().min(1).default(3),
+  /**
+   * How long after a round's deadline its secret key is kept for a release
+   * that has not happened yet (the round's finalize may wait for folds, or
+   * for this keyholder to come back). Past it the key is destroyed and the
+   * round can never be decrypted: FAILED or abandoned rounds do not keep keys.
+   */
+  keyRetentionAfterDeadlineMs: z.coerce.number().int().nonnegative().default(24 * 3_600_000),
+  /** How often keys past their retention are looked for and destroyed, ms. */
+  keyExpirySweepIntervalMs: z.coerce.number().int().positive().default(60_000),
   /** Largest vector length a round may have. */
   maxVectorLength: z.coerce.number().int().positive().default(100_000_000),
   /** Largest max_clients a round may have. */

@@ -1,7 +1,8 @@
 /** Keyholder composition root: config, store, KEK, engines, server. */
 import { readFileSync } from 'node:fs';
 import { bindServer, createLogger, handleSignals, logListening, redactConfig, serverCredentials, shutdownServer } from '@secagg/core';
-import { Encoding, KeyholderService } from '@secagg/proto';
+import { fromBinary } from '@bufbuild/protobuf';
+import { Encoding, KeyholderService, RoundConfigSchema } from '@secagg/proto';
 import { DEFAULT_PRESET } from '@secagg/ckks';
 import { HealthMonitor, ServiceMetrics } from '@secagg/observability';
 import { registerKeyholderMetrics } from './domain/keyholder-metrics.js';
@@ -17,7 +18,7 @@ const logger = createLogger('keyholder', config.logLevel);
 logger.info({ config: redactConfig(config) }, 'starting');
 if (config.allowUnsafeNoiseFreeRelease) logger.warn('UNSAFE: noise-free releases are allowed (test-only setting)');
 if (config.testCrashAfterCharge) {
-  logger.warn('TEST-ONLY FAULT INJECTION: this keyholder kills itself (SIGKILL) after charging every new release, before returning it');
+  logger.warn('TEST-ONLY FAULT INJECTION: this keyholder kills itself (SIGKILL) after charging every new release, before decrypting it');
 }
 if (config.minFloodingMarginBits < 40) {
   logger.warn({ minFloodingMarginBits: config.minFloodingMarginBits }, 'flooding margin minimum below the 40-bit default: releases may leak more about round secret keys');
@@ -42,6 +43,20 @@ logger.info({ kekId: sealer.currentKekId, previousKeks: previousKeks.length, res
 const spoolDir = releaseSpoolDir(config);
 const staleSpools = removeStaleSpools(spoolDir);
 if (staleSpools > 0) logger.warn({ spoolDir, removed: staleSpools }, 'removed spool files left by an interrupted release');
+// Keys of rounds that can no longer be released are destroyed, at start and then periodically.
+const expireKeys = (): void => {
+  const expired = store.expireKeys(Date.now(), config.keyRetentionAfterDeadlineMs, (bytes) => Number(fromBinary(RoundConfigSchema, bytes).deadlineUnixMs));
+  if (expired.length > 0) logger.info({ rounds: expired, retentionMs: config.keyRetentionAfterDeadlineMs }, 'destroyed the keys of rounds past their deadline and retention');
+};
+expireKeys();
+const expiryTimer = setInterval(() => {
+  try {
+    expireKeys();
+  } catch (error) {
+    logger.error({ err: error }, 'key expiry sweep failed; retrying at the next interval');
+  }
+}, config.keyExpirySweepIntervalMs);
+expiryTimer.unref();
 const engines = new EngineCache();
 // SEAL must load here before the keyholder reports ready (WASM compile, default context).
 const sealReady = engines
@@ -70,7 +85,7 @@ const server = createKeyholderServer({
   defaultEncoding: Encoding.COEFFICIENTS,
   afterCharge: config.testCrashAfterCharge
     ? (roundId) => {
-        logger.fatal({ roundId }, 'TEST-ONLY FAULT INJECTION: crashing after the ledger charge, before returning the release');
+        logger.fatal({ roundId }, 'TEST-ONLY FAULT INJECTION: crashing after the ledger charge, before the decryption');
         process.kill(process.pid, 'SIGKILL');
       }
     : undefined,
@@ -83,6 +98,7 @@ logListening(logger, 'keyholder', port);
 
 handleSignals(logger, async () => {
   health.drain();
+  clearInterval(expiryTimer);
   await shutdownServer(server, config.shutdownGraceMs);
   health.stop();
   metricsServer?.server.close();

@@ -4,11 +4,33 @@
  * It is deliberately not the shared queue Redis: nothing here is ever visible
  * to the gateway or the aggregators.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 
-export type KeyStatus = 'ready' | 'consumed' | 'released' | 'refused';
+/**
+ * A round key's life:
+ *  ready    → the secret key is stored; nothing decrypted yet;
+ *  charged  → a release was admitted and charged to the ledger for one
+ *             contributors digest and one encrypted sum (its SHA-256); the
+ *             key is still stored so that a crash before the outcome is
+ *             recorded resumes the SAME release under the SAME charge;
+ *  released → the noisy release is stored; the key is destroyed;
+ *  refused  → the noised sum failed the range check (charged all the same);
+ *             the key is destroyed;
+ *  expired  → never released, destroyed at deadline + retention;
+ *  consumed → (stores written before charged-first releases) the key was
+ *             taken out for a decryption that never finished: not resumable.
+ */
+export type KeyStatus = 'ready' | 'charged' | 'released' | 'refused' | 'expired' | 'consumed';
+
+/** What a charged release is bound to: a resumed attempt must bring exactly the same. */
+export interface ReleaseClaim {
+  contributorsSha256: Uint8Array;
+  /** SHA-256 of the encrypted sum's serialized ciphertexts, in order. */
+  sumSha256: Uint8Array;
+}
 
 export interface RoundKeyRow {
   roundId: string;
@@ -16,8 +38,11 @@ export interface RoundKeyRow {
   ckks: Uint8Array;
   publicKey: Uint8Array;
   status: KeyStatus;
+  /** For `refused` and `expired`: a fixed reason code, never a number from the data. */
   reason: string;
   createdMs: number;
+  /** Set from the moment a release is charged (status charged, released or refused). */
+  claim: ReleaseClaim | undefined;
 }
 
 /** A stored release, without its values (read those with `releaseValues`: they can be large). */
@@ -113,8 +138,17 @@ export class KeyStore {
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     this.db = new DatabaseSync(join(dataDir, 'keyholder.sqlite'));
-    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;');
+    // secure_delete: SQLite zeroes the bytes of deleted or overwritten content in
+    // its pages, so a destroyed key is not left in a free page or slack space.
+    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;');
     this.db.exec(SCHEMA);
+    this.addColumnIfMissing('round_keys', 'claim_contributors_sha256', 'BLOB');
+    this.addColumnIfMissing('round_keys', 'claim_sum_sha256', 'BLOB');
+  }
+
+  private addColumnIfMissing(table: string, column: string, type: string): void {
+    const columns = this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
+    if (!columns.some((c) => c.name === column)) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
   }
 
   close(): void {
@@ -134,7 +168,7 @@ export class KeyStore {
   }
 
   /** Inserts a new round key; false if the round id exists already. */
-  insertRoundKey(row: Omit<RoundKeyRow, 'status' | 'reason'> & { sealedSecretKey: Uint8Array }): boolean {
+  insertRoundKey(row: Omit<RoundKeyRow, 'status' | 'reason' | 'claim'> & { sealedSecretKey: Uint8Array }): boolean {
     const result = this.db
       .prepare(
         `INSERT OR IGNORE INTO round_keys (round_id, config, ckks, public_key, sealed_secret_key, status, created_ms)
@@ -146,9 +180,13 @@ export class KeyStore {
 
   getRoundKey(roundId: string): RoundKeyRow | undefined {
     const row = this.db
-      .prepare('SELECT round_id, config, ckks, public_key, status, reason, created_ms FROM round_keys WHERE round_id = ?')
+      .prepare(
+        `SELECT round_id, config, ckks, public_key, status, reason, created_ms, claim_contributors_sha256, claim_sum_sha256
+         FROM round_keys WHERE round_id = ?`,
+      )
       .get(roundId) as Record<string, unknown> | undefined;
     if (!row) return undefined;
+    const claimed = row.claim_contributors_sha256 as Uint8Array | null;
     return {
       roundId: row.round_id as string,
       config: row.config as Uint8Array,
@@ -157,45 +195,81 @@ export class KeyStore {
       status: row.status as KeyStatus,
       reason: row.reason as string,
       createdMs: Number(row.created_ms),
+      claim: claimed ? { contributorsSha256: claimed, sumSha256: row.claim_sum_sha256 as Uint8Array } : undefined,
     };
   }
 
   /**
-   * Takes the sealed secret key out of the store for the round's one and only
-   * decryption: the key is deleted and the round marked consumed in the same
-   * transaction, before anything is decrypted. A crash after this point can
-   * waste the round, never allow a second decryption.
+   * Admits and charges a release, before anything is decrypted: in one
+   * durable transaction, `affordable` re-checks the group's budget against
+   * the ledger as it is then (writers are serialized by BEGIN IMMEDIATE, so
+   * two releases of one group can never both pass a budget only one fits),
+   * the ledger entry is written and the key moves from `ready` to `charged`,
+   * bound to `claim`. Every decryption is therefore charged, whatever its
+   * outcome. Returns the sealed secret key for the decryption.
+   *
+   * A key already `charged` with the same claim (a crash or a lost answer
+   * between the charge and the outcome) is returned again WITHOUT a second
+   * charge: the resumed attempt decrypts the same encrypted sum, and only one
+   * outcome is ever recorded. Any other state or claim returns undefined.
    */
-  consumeSecretKey(roundId: string): Uint8Array | undefined {
+  chargeRelease(roundId: string, claim: ReleaseClaim, charge: LedgerEntry, affordable?: (ledger: LedgerEntry[]) => void): Uint8Array | undefined {
     return this.transaction(() => {
       const row = this.db
-        .prepare(`SELECT sealed_secret_key FROM round_keys WHERE round_id = ? AND status = 'ready'`)
-        .get(roundId) as { sealed_secret_key: Uint8Array | null } | undefined;
+        .prepare(`SELECT sealed_secret_key, status, claim_contributors_sha256, claim_sum_sha256 FROM round_keys WHERE round_id = ?`)
+        .get(roundId) as
+        | { sealed_secret_key: Uint8Array | null; status: KeyStatus; claim_contributors_sha256: Uint8Array | null; claim_sum_sha256: Uint8Array | null }
+        | undefined;
       if (!row?.sealed_secret_key) return undefined;
+      if (row.status === 'charged') {
+        const same =
+          row.claim_contributors_sha256 !== null &&
+          row.claim_sum_sha256 !== null &&
+          sameBytes(row.claim_contributors_sha256, claim.contributorsSha256) &&
+          sameBytes(row.claim_sum_sha256, claim.sumSha256);
+        return same ? row.sealed_secret_key : undefined;
+      }
+      if (row.status !== 'ready') return undefined;
+      affordable?.(this.ledger(charge.privacyGroup));
       this.db
-        .prepare(`UPDATE round_keys SET sealed_secret_key = NULL, status = 'consumed', reason = 'decryption started' WHERE round_id = ?`)
-        .run(roundId);
+        .prepare(
+          `INSERT INTO ledger (privacy_group, round_id, noise_multiplier, sampling_rate, epsilon, delta, charged_ms)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(charge.privacyGroup, charge.roundId, charge.noiseMultiplier, charge.samplingRate, charge.epsilon, charge.delta, charge.chargedMs);
+      this.db
+        .prepare(`UPDATE round_keys SET status = 'charged', reason = '', claim_contributors_sha256 = ?, claim_sum_sha256 = ? WHERE round_id = ?`)
+        .run(claim.contributorsSha256, claim.sumSha256, roundId);
       return row.sealed_secret_key;
     });
   }
 
-  markRefused(roundId: string, reason: string): void {
-    this.db
-      .prepare(`UPDATE round_keys SET sealed_secret_key = NULL, status = 'refused', reason = ? WHERE round_id = ?`)
-      .run(reason, roundId);
+  /**
+   * Records the outcome of a charged release as a refusal (fixed `reason`
+   * code) and destroys the key, in one durable transaction. False if the key
+   * is not `charged` (another attempt recorded the outcome first).
+   */
+  recordRefusal(roundId: string, reason: string): boolean {
+    const recorded = this.transaction(() => {
+      const changed = this.db.prepare(`UPDATE round_keys SET status = 'refused', reason = ? WHERE round_id = ? AND status = 'charged'`).run(reason, roundId);
+      if (Number(changed.changes) !== 1) return false;
+      this.destroySecretKey(roundId);
+      return true;
+    });
+    if (recorded) this.purgeDestroyedKeys();
+    return recorded;
   }
 
   /**
-   * Stores the release and charges the ledger in one durable transaction
-   * (synchronous FULL: on disk when this returns). `affordable` is called
-   * inside the transaction with the group's ledger as it is then (this
-   * charge not yet included) and throws to refuse: writers are serialized
-   * (BEGIN IMMEDIATE), so two releases of one group can never both pass a
-   * budget only one of them fits.
+   * Stores the noisy release of a charged round and destroys its key, in one
+   * durable transaction (synchronous FULL: on disk when this returns). The
+   * charge was made by `chargeRelease`. False if the key is not `charged`
+   * (another attempt recorded the outcome first: nothing is stored).
    */
-  recordRelease(release: ReleaseRow, charge: LedgerEntry, affordable?: (ledger: LedgerEntry[]) => void): void {
-    this.transaction(() => {
-      affordable?.(this.ledger(charge.privacyGroup));
+  recordRelease(release: ReleaseRow): boolean {
+    const recorded = this.transaction(() => {
+      const changed = this.db.prepare(`UPDATE round_keys SET status = 'released', reason = '' WHERE round_id = ? AND status = 'charged'`).run(release.roundId);
+      if (Number(changed.changes) !== 1) return false;
       this.db
         .prepare('INSERT INTO releases (round_id, contributors_sha256, header, sum, released_ms) VALUES (?, ?, ?, ?, ?)')
         .run(release.roundId, release.contributorsSha256, release.header, new Uint8Array(0), release.releasedMs);
@@ -205,14 +279,59 @@ export class KeyStore {
         const end = Math.min(sum.byteLength, offset + RELEASE_RUN_BYTES);
         insertRun.run(release.roundId, offset, new Uint8Array(sum.buffer, sum.byteOffset + offset, end - offset));
       }
-      this.db
-        .prepare(
-          `INSERT INTO ledger (privacy_group, round_id, noise_multiplier, sampling_rate, epsilon, delta, charged_ms)
-           VALUES (?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(charge.privacyGroup, charge.roundId, charge.noiseMultiplier, charge.samplingRate, charge.epsilon, charge.delta, charge.chargedMs);
-      this.db.prepare(`UPDATE round_keys SET status = 'released', reason = '' WHERE round_id = ?`).run(release.roundId);
+      this.destroySecretKey(release.roundId);
+      return true;
     });
+    if (recorded) this.purgeDestroyedKeys();
+    return recorded;
+  }
+
+  /**
+   * Destroys the keys of rounds that can no longer be released: every key
+   * still `ready` or `charged` whose round deadline (`deadlineOf`, ms) plus
+   * `retentionMs` is before `nowMs` becomes `expired`. Returns the round ids.
+   */
+  expireKeys(nowMs: number, retentionMs: number, deadlineOf: (config: Uint8Array) => number): string[] {
+    const rows = this.db
+      .prepare(`SELECT round_id, config FROM round_keys WHERE status IN ('ready', 'charged') AND sealed_secret_key IS NOT NULL`)
+      .all() as { round_id: string; config: Uint8Array }[];
+    const expired: string[] = [];
+    for (const row of rows) {
+      if (!(deadlineOf(row.config) + retentionMs < nowMs)) continue;
+      const done = this.transaction(() => {
+        const changed = this.db
+          .prepare(`UPDATE round_keys SET status = 'expired', reason = 'key_expired' WHERE round_id = ? AND status IN ('ready', 'charged')`)
+          .run(row.round_id);
+        if (Number(changed.changes) === 1) this.destroySecretKey(row.round_id);
+        return Number(changed.changes) === 1;
+      });
+      if (done) expired.push(row.round_id);
+    }
+    if (expired.length > 0) this.purgeDestroyedKeys();
+    return expired;
+  }
+
+  /**
+   * Overwrites the sealed key with zeros of the same length, then clears it.
+   * With secure_delete the freed bytes are zeroed in the page too; the page
+   * versions that still hold the key live in the WAL until
+   * `purgeDestroyedKeys` checkpoints and truncates it. Call inside a
+   * transaction.
+   */
+  private destroySecretKey(roundId: string): void {
+    this.db.prepare('UPDATE round_keys SET sealed_secret_key = zeroblob(length(sealed_secret_key)) WHERE round_id = ?').run(roundId);
+    this.db.prepare('UPDATE round_keys SET sealed_secret_key = NULL WHERE round_id = ?').run(roundId);
+  }
+
+  /**
+   * Moves every committed page into the database file and truncates the WAL
+   * to zero bytes: the WAL is where the page images that held a destroyed
+   * key survive (they were readable from keyholder.sqlite-wal before).
+   * Called after every destruction. If a reader holds the WAL, the
+   * checkpoint is partial and the next one finishes the job.
+   */
+  purgeDestroyedKeys(): void {
+    this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
   }
 
   getRelease(roundId: string): StoredRelease | undefined {
@@ -305,7 +424,7 @@ export class KeyStore {
 
   /** Round keys by status, for metrics. */
   roundKeyCounts(): Record<KeyStatus, number> {
-    const counts: Record<KeyStatus, number> = { ready: 0, consumed: 0, released: 0, refused: 0 };
+    const counts: Record<KeyStatus, number> = { ready: 0, charged: 0, released: 0, refused: 0, expired: 0, consumed: 0 };
     const rows = this.db.prepare('SELECT status, COUNT(*) AS n FROM round_keys GROUP BY status').all() as { status: KeyStatus; n: number }[];
     for (const row of rows) counts[row.status] = Number(row.n);
     return counts;
@@ -332,4 +451,8 @@ export class KeyStore {
       chargedMs: Number(r.charged_ms),
     }));
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
 }

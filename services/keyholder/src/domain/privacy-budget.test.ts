@@ -29,6 +29,19 @@ function entry(roundId: string, z: number, q = 1, privacyGroup = 'g'): LedgerEnt
   return { privacyGroup, roundId, noiseMultiplier: z, samplingRate: q, epsilon: 1, delta: 1e-5, chargedMs: 1_000 };
 }
 
+const CLAIM = { contributorsSha256: new Uint8Array(32), sumSha256: new Uint8Array(32) };
+
+function insertKey(store: KeyStore, roundId: string): void {
+  store.insertRoundKey({ roundId, config: new Uint8Array(1), ckks: new Uint8Array(1), publicKey: new Uint8Array(1), sealedSecretKey: new Uint8Array(16).fill(7), createdMs: 1 });
+}
+
+/** The store's path for one release: a key, its charge, its recorded release. */
+function chargeAndRelease(store: KeyStore, charge: LedgerEntry): void {
+  insertKey(store, charge.roundId);
+  assert.ok(store.chargeRelease(charge.roundId, CLAIM, charge));
+  assert.ok(store.recordRelease(release(charge.roundId)));
+}
+
 function release(roundId: string) {
   return { roundId, contributorsSha256: new Uint8Array(32), header: new Uint8Array([1]), sum: new Uint8Array(8), releasedMs: 1_000 };
 }
@@ -87,8 +100,8 @@ describe('key store ledger', () => {
   it('keeps budgets and charges across a reopen (a restarted keyholder)', () => {
     let store = new KeyStore(dir);
     store.setBudget({ privacyGroup: 'g', epsilon: 3, delta: 1e-6, updatedMs: 5 });
-    store.recordRelease(release('r1'), entry('r1', 2));
-    store.recordRelease(release('r2'), { ...entry('r2', 0), epsilon: Infinity });
+    chargeAndRelease(store, entry('r1', 2));
+    chargeAndRelease(store, { ...entry('r2', 0), epsilon: Infinity });
     store.close();
     store = new KeyStore(dir);
     assert.deepEqual(store.getBudget('g'), { privacyGroup: 'g', epsilon: 3, delta: 1e-6, updatedMs: 5 });
@@ -102,15 +115,17 @@ describe('key store ledger', () => {
     store.close();
   });
 
-  it('a refusal inside the charge transaction stores neither the release nor the charge', () => {
+  it('a refusal inside the charge transaction stores neither the charge nor a claim on the key', () => {
     const store = new KeyStore(dir);
-    store.recordRelease(release('r1'), entry('r1', 2));
+    chargeAndRelease(store, entry('r1', 2));
+    insertKey(store, 'r2');
     assert.throws(() =>
-      store.recordRelease(release('r2'), entry('r2', 2), (ledger) => {
+      store.chargeRelease('r2', CLAIM, entry('r2', 2), (ledger) => {
         assert.equal(ledger.length, 1, 'the check sees the ledger as it is in the transaction');
         throw new Error('over budget');
       }),
     );
+    assert.equal(store.getRoundKey('r2')!.status, 'ready');
     assert.equal(store.getRelease('r2'), undefined);
     assert.deepEqual(store.ledger('g').map((e) => e.roundId), ['r1']);
     store.close();

@@ -11,13 +11,12 @@
  * ciphertext length, record i at offset i * recordBytes.
  *
  * The file is transient, so it is never fsynced: nothing reads it after a
- * crash (a crash before the key is consumed loses only this attempt, which
- * the aggregator retries; after it, the round is wasted whatever the spool
- * holds). It holds only what the aggregator already holds, the encrypted
+ * crash (the aggregator retries with the same encrypted sum, which a charged
+ * release is bound to by the spool's SHA-256, and the retry spools it anew). It holds only what the aggregator already holds, the encrypted
  * sum. It is removed by `discard()` (the handler's `finally`);
  * a file left by a crash is removed by `removeStaleSpools` at start.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, readSync, rmSync, write } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -53,6 +52,8 @@ export function removeStaleSpools(dir: string): number {
 export class ReleaseSpool {
   private fd: number | undefined;
   private records = 0;
+  /** SHA-256 of the records in order: what a charged release is bound to (key-store.ts ReleaseClaim). */
+  private readonly hash: Hash = createHash('sha256');
 
   private constructor(
     /** Absolute path of the spool file (unique per release attempt). */
@@ -89,7 +90,13 @@ export class ReleaseSpool {
       if (bytesWritten === 0) throw new Error(`spool ${this.path}: write made no progress`);
       done += bytesWritten;
     }
+    this.hash.update(record);
     this.records++;
+  }
+
+  /** SHA-256 of every record appended, in order. Call once, after the last append. */
+  digest(): Uint8Array {
+    return new Uint8Array(this.hash.digest());
   }
 
   /**

@@ -60,7 +60,9 @@ describe('KeySealer', () => {
     assert.equal(store.resealSecretKeys((s) => rotating.needsReseal(s), reseal), 2);
     assert.equal(store.resealSecretKeys((s) => rotating.needsReseal(s), reseal), 0);
     const onlyNew = KeySealer.fromBase64(newKek);
-    assert.equal(onlyNew.unseal(store.consumeSecretKey('a')!, 'a').toString(), 'a');
+    const claim = { contributorsSha256: new Uint8Array(32), sumSha256: new Uint8Array(32) };
+    const sealed = store.chargeRelease('a', claim, { privacyGroup: 'g', roundId: 'a', noiseMultiplier: 1, samplingRate: 1, epsilon: 1, delta: 1e-5, chargedMs: 1 });
+    assert.equal(onlyNew.unseal(sealed!, 'a').toString(), 'a');
     store.close();
   });
 });

@@ -3,6 +3,7 @@
  * so that no sum of max_clients clipped updates can wrap, and the round's
  * release policy recorded. Before any key exists it refuses (FAILED_PRECONDITION,
  * nothing stored):
+ *  - a round whose min_clients is below the operator's floor;
  *  - a round whose DP noise would not flood the CKKS decryption error by
  *    config.minFloodingMarginBits (domain/flooding.ts);
  *  - replace-one accounting with Poisson sampling (not implemented);
@@ -30,6 +31,7 @@ import {
 import type { KeyholderContext } from '../keyholder-context.js';
 import { planRoundPrivacy, type RoundPrivacyPlan } from '../domain/privacy-plan.js';
 import { budgetOf, costOf, privacyCostMessage, requireAffordable } from '../domain/privacy-budget.js';
+import { requireMinClientsFloor } from '../domain/release-policy.js';
 
 export async function createRoundKey(request: CreateRoundKeyRequest, deps: KeyholderContext): Promise<CreateRoundKeyResponse> {
   const { config: settings, store, sealer, engines, clock } = deps;
@@ -40,6 +42,8 @@ export async function createRoundKey(request: CreateRoundKeyRequest, deps: Keyho
       errorCode: 'unsafe_release_refused',
     });
   }
+
+  requireMinClientsFloor(config, settings.minClientsFloor);
 
   const existing = store.getRoundKey(roundId);
   if (existing) {

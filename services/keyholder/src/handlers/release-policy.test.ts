@@ -32,6 +32,7 @@ import type { KeyholderContext } from '../keyholder-context.js';
 import { createRoundKey } from './create-round-key.js';
 import { getGroupPrivacyBudget, setGroupPrivacyBudget } from './privacy-budget.js';
 import { releaseRound } from './release-round.js';
+import { RELEASE_REFUSALS } from '../domain/release-policy.js';
 
 const LENGTH = 3_000; // two ciphertexts of n2048 coefficients
 
@@ -87,7 +88,8 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
   const updates = [new Float64Array(LENGTH).fill(0.01), new Float64Array(LENGTH).fill(-0.005)];
 
   function context(overrides: Partial<KeyholderConfig> = {}, store?: KeyStore): KeyholderContext {
-    const config = { ...keyholderConfigSchema.parse({ dataDir: dir, kek: randomBytes(32).toString('base64') }), ...overrides };
+    // Rounds of two clients keep these sums small; the floor itself has its own test (floor: 3 by default).
+    const config = { ...keyholderConfigSchema.parse({ dataDir: dir, kek: randomBytes(32).toString('base64'), minClientsFloor: 2 }), ...overrides };
     return {
       config,
       store: store ?? deps.store,
@@ -170,7 +172,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     assert.equal(deps.store.getRoundKey('ex-c'), undefined);
   });
 
-  it('a fault after the charge leaves the ledger charged; the retry gets the stored release without a second charge', async () => {
+  it('a crash after the charge resumes: the retry decrypts the same sum under the same single charge and releases', async () => {
     const group = 'fault';
     const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'fault-a', config: roundConfig({ privacyGroup: group }) }), deps);
     const sum = await encryptedSum(key, updates);
@@ -181,12 +183,23 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
       },
     };
     await assert.rejects(collect(releaseRound(iterate(frames('fault-a', 2, sum)), crashing)), /simulated crash/);
-    const charged = deps.store.ledger(group);
-    assert.deepEqual(charged.map((e) => e.roundId), ['fault-a']);
+    assert.deepEqual(deps.store.ledger(group).map((e) => e.roundId), ['fault-a']);
+    assert.equal(deps.store.getRoundKey('fault-a')!.status, 'charged', 'the key is kept for the resumed release');
+
+    // Another sum under the same digest, or other contributors, cannot use the charged key.
+    const other = await encryptedSum(key, [new Float64Array(LENGTH).fill(0.02), updates[1]!]);
+    await assert.rejects(collect(releaseRound(iterate(frames('fault-a', 2, other)), deps)), (e: SecaggError) => e.errorCode === 'claimed_by_other_sum');
+    await assert.rejects(
+      collect(releaseRound(iterate(frames('fault-a', 2, sum, contributorsDigest([{ clientId: 'b', updateId: 'v' }]))), deps)),
+      (e: SecaggError) => e.errorCode === 'claimed_by_other_sum',
+    );
 
     const again = await collect(releaseRound(iterate(frames('fault-a', 2, sum)), deps));
     assert.equal(again[0]!.frame.case, 'header');
+    assert.equal(deps.store.getRoundKey('fault-a')!.status, 'released');
     assert.equal(deps.store.ledger(group).length, 1, 'no second charge');
+    const repeated = await collect(releaseRound(iterate(frames('fault-a', 2, sum)), deps));
+    assert.deepEqual(repeated, again, 'a repeat gets the stored release');
     // Another contributors digest is a different release: refused.
     await assert.rejects(
       collect(releaseRound(iterate(frames('fault-a', 2, sum, contributorsDigest([{ clientId: 'b', updateId: 'v' }]))), deps)),
@@ -194,30 +207,66 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     );
   });
 
-  it('a forged out-of-range aggregate is refused after decryption; nothing is released or charged and the key is gone', async () => {
+  it('two concurrent releases of one round (one stalled mid-stream) both get the one stored release, charged once', async () => {
+    const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'twice', config: roundConfig({ privacyGroup: 'twice' }) }), deps);
+    const sum = await encryptedSum(key, updates);
+    let resume!: () => void;
+    const stalled = new Promise<void>((resolve) => (resume = resolve));
+    const slow = (async function* () {
+      const all = [...frames('twice', 2, sum)];
+      yield all[0]!; // the header, then the stream stalls (a frozen aggregator)
+      await stalled;
+      yield* all.slice(1);
+    })();
+    const first = collect(releaseRound(slow, deps));
+    const second = await collect(releaseRound(iterate(frames('twice', 2, sum)), deps));
+    resume();
+    assert.deepEqual(await first, second);
+    assert.equal(deps.store.ledger('twice').length, 1);
+  });
+
+  it('every decryption is charged: a forged aggregate is refused on the NOISED sum, with one fixed text, charged, the key destroyed', async () => {
     const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'forged', config: roundConfig({ privacyGroup: 'forged' }) }), deps);
-    // 3 > count x C = 2 (the encryptor refuses anything that could wrap, so not 10x here; the cross-service test streams garbage).
+    // L2 norm 3 x sqrt(3000) = 164 against count x C = 2: far beyond what the noise (sigma 4 per value) can explain.
     const forged = await encryptedSum(key, [new Float64Array(LENGTH).fill(3)]);
+    let message = '';
     await assert.rejects(collect(releaseRound(iterate(frames('forged', 2, forged)), deps)), (e: SecaggError) => {
       assert.equal(e.code, Code.FailedPrecondition);
       assert.equal(e.errorCode, 'out_of_range');
+      message = e.message;
       return true;
     });
-    assert.equal(deps.store.ledger('forged').length, 0);
+    assert.equal(message, RELEASE_REFUSALS.out_of_range.text, 'the fixed text');
+    assert.doesNotMatch(message, /\d/, 'no number in a refusal that follows a decryption');
+    assert.equal(deps.store.ledger('forged').length, 1, 'the decryption is charged');
     assert.equal(deps.store.getRelease('forged'), undefined);
     assert.equal(deps.store.getRoundKey('forged')!.status, 'refused');
+    // A retry gets the same refusal, with no second decryption or charge.
+    await assert.rejects(collect(releaseRound(iterate(frames('forged', 2, forged)), deps)), (e: SecaggError) => e.message === message);
+    assert.equal(deps.store.ledger('forged').length, 1);
   });
 
-  it('refuses a sum whose values are each in range but whose L2 norm no sum of clipped updates can have', async () => {
+  it('refuses a sum whose values are each within the noised per-value bound but whose L2 norm no noised honest sum reaches', async () => {
     const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'spread', config: roundConfig({ privacyGroup: 'spread' }) }), deps);
-    // |v| = 0.5 <= count x C = 2 everywhere, but the L2 norm is 0.5 x sqrt(3000) = 27 > 2.
-    const spread = await encryptedSum(key, [Float64Array.from({ length: LENGTH }, (_, i) => (i % 2 ? 0.5 : -0.5))]);
-    await assert.rejects(collect(releaseRound(iterate(frames('spread', 2, spread)), deps)), (e: SecaggError) => {
-      assert.equal(e.errorCode, 'out_of_range');
-      assert.match(e.message, /its L2 norm 27\.\d+ exceeds count x clip_norm = 2\.0/);
-      return true;
-    });
-    assert.equal(deps.store.ledger('spread').length, 0);
+    const spread = await encryptedSum(key, [Float64Array.from({ length: LENGTH }, (_, i) => (i % 2 ? 3 : -3))]);
+    await assert.rejects(collect(releaseRound(iterate(frames('spread', 2, spread)), deps)), (e: SecaggError) => e.errorCode === 'out_of_range');
+    assert.equal(deps.store.ledger('spread').length, 1);
+  });
+
+  it("refuses rounds below the operator's min-clients floor at creation, and releases below it", async () => {
+    const floored = context({ minClientsFloor: 3 });
+    await assert.rejects(
+      createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'few', config: roundConfig({ privacyGroup: 'few', minClients: 2 }) }), floored),
+      (e: SecaggError) => e.code === Code.FailedPrecondition && e.errorCode === 'below_min_clients_floor' && /floor of 3/.test(e.message),
+    );
+    assert.equal(deps.store.getRoundKey('few'), undefined);
+    // A round created under a lower floor cannot release below a floor raised since.
+    const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'raised', config: roundConfig({ privacyGroup: 'raised' }) }), deps);
+    await assert.rejects(
+      collect(releaseRound(iterate(frames('raised', 2, await encryptedSum(key, updates))), floored)),
+      (e: SecaggError) => e.errorCode === 'below_min_clients' && /floor 3/.test(e.message),
+    );
+    assert.equal(deps.store.ledger('raised').length, 0, 'refused before any decryption');
   });
 
   it('replace-one adjacency doubles the sensitivity (costs more) and refuses Poisson sampling', async () => {

@@ -131,7 +131,7 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'keyholder-spool-release-'));
-    const config = keyholderConfigSchema.parse({ dataDir: dir, kek: randomBytes(32).toString('base64'), allowUnsafeNoiseFreeRelease: 'true' });
+    const config = keyholderConfigSchema.parse({ dataDir: dir, kek: randomBytes(32).toString('base64'), allowUnsafeNoiseFreeRelease: 'true', minClientsFloor: 2 });
     const sealer = KeySealer.fromBase64(config.kek!);
     const capturing = Object.create(sealer) as KeySealer;
     capturing.seal = (secretKey: Uint8Array, roundId: string) => {

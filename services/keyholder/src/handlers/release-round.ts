@@ -1,35 +1,42 @@
 /**
  * ReleaseRound: the only path by which anything decrypted leaves the keyholder.
  *
- * Order (each refusal a precise status, nothing released):
- *  1. header: the round has a key; if it was released before with the same
- *     contributors, the stored release is returned again (no second
- *     decryption, no second charge); otherwise the key must be unused;
- *  2. contribution_count >= the round's own min_clients (the keyholder's copy);
- *  3. the privacy group's budget affords this release on top of every release
- *     already charged (FAILED_PRECONDITION privacy_budget_exhausted);
- *  4. every ciphertext of the sum arrives and passes validation; each is
- *     written to a spool file as it arrives (domain/release-spool.ts), so
- *     memory holds one ciphertext, not the sum; the budget is checked again,
- *     and from here to the charge nothing awaits;
- *  5. the secret key is taken out of the store (deleted) - from here on the
- *     round can never be decrypted again, whatever happens;
- *  6. decrypt the spool, read back synchronously one ciphertext at a time,
- *     into one vector; the spool is deleted (also on any failure); range
- *     check |v| <= count * C for every value and L2 norm of the sum
- *     <= count * C (+ CKKS error margin), else refuse: a forged or poisoned
- *     aggregate;
- *  7. quantize and add discrete Gaussian noise sigma = z * C, in place (the
- *     noise-free values are overwritten, never copied);
- *  8. store the release and charge the ledger in one durable transaction,
- *     which re-checks the budget against the ledger as it is then;
- *  9. stream the result.
- * A crash after 5 wastes the round; after 8 the ledger is charged and a retry
- * gets the stored release. Budget is never under-counted. A spool file left
- * by a crash is deleted at the next start (main.ts).
+ * Order (domain/release-policy.ts holds the rules; this is orchestration):
+ *  1. header: the round has a key. If its release is already recorded, the
+ *     same contributors get the stored release again, and a refused round
+ *     the same fixed refusal (no second decryption, no second charge).
+ *  2. admission by the header and the round's configuration only: count
+ *     >= max(min_clients, the operator's floor), <= max_clients, ciphertext
+ *     count; the privacy group's budget affords the release.
+ *  3. every ciphertext of the sum arrives and passes validation; each is
+ *     written to a spool file as it arrives (domain/release-spool.ts), its
+ *     SHA-256 taken on the way, so memory holds one ciphertext, not the sum.
+ *     From here to step 6 nothing awaits.
+ *  4. CHARGE: in one durable transaction the budget is re-checked against the
+ *     ledger, the ledger is charged and the key is bound to (contributors
+ *     digest, sum digest). Every decryption is charged, whatever follows.
+ *     A key already charged for the same digests (a crash or a lost answer
+ *     after an earlier charge) is resumed without a second charge.
+ *  5. decrypt the spool into one vector; quantize and add discrete Gaussian
+ *     noise sigma = z * C in place (the noise-free values are overwritten,
+ *     never copied); only then the range check, on the NOISED sum
+ *     (per value and L2, bounds that allow for the noise).
+ *  6. record the outcome in one durable transaction that also destroys the
+ *     key: the release, or a refusal with a fixed reason; then stream the
+ *     release, or answer the fixed refusal.
+ * A crash before 4 charges nothing and the aggregator's retry starts afresh;
+ * between 4 and 6 the key is still stored and bound to this very sum, so the
+ * retry (same digests) completes the same release under the same single
+ * charge; after 6 a retry gets the stored outcome. Budget is never
+ * under-counted. A spool file left by a crash is deleted at the next start.
+ *
+ * Concurrent calls for one round (an aggregator frozen mid-release, another
+ * taking over) need no lock: steps 4-6 run without awaiting, so one call
+ * records the outcome and the other, re-reading the key after its own
+ * receive, serves that stored outcome.
  *
  * Memory: one ciphertext while receiving; then one Float64Array of
- * vector_length (decrypted, range-checked, noised and stored in place; the
+ * vector_length (decrypted, noised, range-checked and stored in place; the
  * store binds a byte view of it, the response frames are views of runs).
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
@@ -42,18 +49,18 @@ import {
   ReleaseRoundResponseSchema,
   ResultHeaderSchema,
   RoundConfigSchema,
+  type ReleaseHeader,
   type ReleaseRoundRequest,
   type ReleaseRoundResponse,
   type ResultHeader,
 } from '@secagg/proto';
 import type { KeyholderContext } from '../keyholder-context.js';
+import type { RoundKeyRow } from '../domain/key-store.js';
 import { applyNoiseInPlace } from '../domain/noise.js';
 import { ReleaseSpool, releaseSpoolDir } from '../domain/release-spool.js';
 import { planRoundPrivacy } from '../domain/privacy-plan.js';
 import { budgetOf, requireAffordable, type Affordability } from '../domain/privacy-budget.js';
-
-/** Relative slack of the range check over count * C, for CKKS approximation error. */
-const RANGE_SLACK = 1e-6;
+import { admitRelease, isReleaseRefusal, noisedRangeBounds, refusal, withinRange } from '../domain/release-policy.js';
 
 export async function* releaseRound(
   requests: AsyncIterable<ReleaseRoundRequest>,
@@ -69,49 +76,16 @@ export async function* releaseRound(
   const roundId = checkRoundId(header.roundId);
   const key = store.getRoundKey(roundId);
   if (!key) throw new SecaggError(Code.NotFound, `no key for round ${roundId}`);
-
-  const stored = store.getRelease(roundId);
-  if (stored) {
-    if (!sameDigest(stored.contributorsSha256, header.contributorsSha256)) {
-      throw new SecaggError(Code.FailedPrecondition, `round ${roundId} was already released with other contributors`, {
-        errorCode: 'already_released',
-      });
-    }
-    logger.info({ roundId }, 'release repeated from the store');
-    const storedRuns = (function* () {
-      for (const bytes of store.releaseValues(roundId)) yield bytesToFloat64(bytes);
-    })();
-    yield* resultFrames(fromBinary(ResultHeaderSchema, stored.header), storedRuns, deps.config.resultValuesPerMessage);
+  const outcome = recordedOutcome(key, header, deps);
+  if (outcome) {
+    yield* outcome;
     return;
-  }
-  if (key.status !== 'ready') {
-    throw new SecaggError(Code.FailedPrecondition, `round ${roundId} can no longer be released (key ${key.status}: ${key.reason})`, {
-      errorCode: 'key_consumed',
-    });
   }
 
   const config = fromBinary(RoundConfigSchema, key.config);
   const ckks = fromBinary(CkksParametersSchema, key.ckks);
-  if (header.contributionCount < config.minClients) {
-    throw new SecaggError(
-      Code.FailedPrecondition,
-      `only ${header.contributionCount} contributions; the round needs at least ${config.minClients}`,
-      { errorCode: 'below_min_clients' },
-    );
-  }
-  if (header.contributionCount > config.maxClients) {
-    throw new SecaggError(Code.FailedPrecondition, `${header.contributionCount} contributions exceed max_clients ${config.maxClients}`, {
-      errorCode: 'above_max_clients',
-    });
-  }
-  if (header.ciphertextCount !== ckks.ciphertextCount) {
-    throw new SecaggError(Code.InvalidArgument, `ciphertext_count ${header.ciphertextCount} != ${ckks.ciphertextCount}`);
-  }
+  admitRelease(config, header, ckks.ciphertextCount, deps.config);
   const noiseFree = config.unsafeDisableNoise;
-  if (noiseFree && !deps.config.allowUnsafeNoiseFreeRelease) {
-    throw new SecaggError(Code.FailedPrecondition, 'noise-free releases are not allowed by this keyholder');
-  }
-
   const params = toCkksParams(ckks);
   const plan = planRoundPrivacy(config, params, deps.config.adjacency);
   const budget = budgetOf(store, deps.config, privacyGroupOf(config));
@@ -120,7 +94,8 @@ export async function* releaseRound(
     noiseFree
       ? { roundEpsilon: Infinity, groupEpsilonBefore: NaN, groupEpsilonAfter: Infinity }
       : requireAffordable(budget, ledger, plan, roundId);
-  affordable();
+  // A round already charged (resumed release) is not re-checked: its charge is in the ledger.
+  if (key.status === 'ready') affordable();
 
   const engine = await engines.get(params);
   const spool = ReleaseSpool.create(releaseSpoolDir(deps.config), roundId, engine.format.byteLength);
@@ -128,25 +103,47 @@ export async function* releaseRound(
   let cost: Affordability;
   try {
     await receiveCiphertexts(input, engine.format, ckks.ciphertextCount, spool);
-    // Again, with nothing awaited from here to the charge: no other release of this process can slip in between.
-    cost = affordable();
-    const sealed = store.consumeSecretKey(roundId);
-    if (!sealed) throw new SecaggError(Code.FailedPrecondition, `round ${roundId} key was consumed concurrently`);
+    // Another call may have recorded this round's outcome while this one received.
+    const now = store.getRoundKey(roundId)!;
+    const late = recordedOutcome(now, header, deps);
+    if (late) {
+      yield* late;
+      return;
+    }
+    // From here to the recorded outcome nothing awaits: no other call of this process can slip in between.
+    cost = now.status === 'charged' ? chargedCost(now, deps) : affordable();
+    const claim = { contributorsSha256: header.contributorsSha256, sumSha256: spool.digest() };
+    const sealed = store.chargeRelease(
+      roundId,
+      claim,
+      {
+        privacyGroup: budget.privacyGroup,
+        roundId,
+        noiseMultiplier: plan.accountingNoiseMultiplier,
+        samplingRate: plan.samplingRate,
+        epsilon: cost.roundEpsilon,
+        delta: budget.delta,
+        chargedMs: clock(),
+      },
+      (ledger) => void affordable(ledger),
+    );
+    if (!sealed) throw refusal('claimed_by_other_sum');
+    if (now.status === 'ready') deps.afterCharge?.(roundId); // a fresh charge only: the resumed attempt must get through
     sum = decryptSpool(engine, sealer.unseal(sealed, roundId), spool, config.vectorLength, ckks.valuesPerCiphertext);
   } finally {
     spool.discard();
   }
 
-  const reason = outOfRange(sum, header.contributionCount, config.clipNorm, plan.decryptionErrorBound);
-  if (reason) {
-    store.markRefused(roundId, reason);
+  // The noise goes on before anything looks at the values: every decision below is post-processing of the DP release.
+  applyNoiseInPlace(sum, plan.noise);
+  const bounds = noisedRangeBounds(header.contributionCount, config.clipNorm, config.vectorLength, plan.noise.sigma, plan.noise.gridStep, plan.decryptionErrorBound);
+  if (!withinRange(sum, bounds)) {
     sum.fill(0);
-    logger.warn({ roundId, reason }, 'release refused: range check');
-    throw new SecaggError(Code.FailedPrecondition, reason, { errorCode: 'out_of_range' });
+    store.recordRefusal(roundId, 'out_of_range');
+    logger.warn({ roundId, errorCode: 'out_of_range' }, 'release refused: the noised sum is out of range (charged)');
+    throw refusal('out_of_range');
   }
 
-  applyNoiseInPlace(sum, plan.noise);
-  const now = clock();
   const result = create(ResultHeaderSchema, {
     roundId,
     contributionCount: header.contributionCount,
@@ -157,34 +154,64 @@ export async function* releaseRound(
     delta: budget.delta,
     noiseDisabled: noiseFree,
     contributorsSha256: header.contributorsSha256,
-    releasedUnixMs: BigInt(now),
+    releasedUnixMs: BigInt(clock()),
   });
-  try {
-    store.recordRelease(
-      { roundId, contributorsSha256: header.contributorsSha256, header: toBinary(ResultHeaderSchema, result), sum: bytesOf(sum), releasedMs: now },
-      {
-        privacyGroup: budget.privacyGroup,
-        roundId,
-        noiseMultiplier: plan.accountingNoiseMultiplier,
-        samplingRate: plan.samplingRate,
-        epsilon: cost.roundEpsilon,
-        delta: budget.delta,
-        chargedMs: now,
-      },
-      (ledger) => void affordable(ledger),
-    );
-  } catch (error) {
-    // Only reachable if another process charged the group in between: the key is gone, nothing leaves.
+  const recorded = store.recordRelease({
+    roundId,
+    contributorsSha256: header.contributorsSha256,
+    header: toBinary(ResultHeaderSchema, result),
+    sum: bytesOf(sum),
+    releasedMs: Number(result.releasedUnixMs),
+  });
+  if (!recorded) {
+    // Unreachable within one process (nothing awaited since the charge); another process recorded first: its outcome stands.
     sum.fill(0);
-    store.markRefused(roundId, (error as Error).message);
-    throw error;
+    throw new SecaggError(Code.Aborted, `round ${roundId}: another release attempt recorded the outcome first; retry to receive it`);
   }
   logger.info(
     { roundId, privacyGroup: budget.privacyGroup, count: header.contributionCount, sigma: plan.noise.sigma, epsilon: cost.roundEpsilon, groupEpsilon: cost.groupEpsilonAfter },
     'round released and charged',
   );
-  deps.afterCharge?.(roundId);
   yield* resultFrames(result, [sum], deps.config.resultValuesPerMessage);
+}
+
+/**
+ * What a round whose release was already decided answers: the stored
+ * release for the same contributors, the fixed refusal for a refused or
+ * destroyed key. Undefined while the release is still to be made (ready) or
+ * to be resumed (charged).
+ */
+function recordedOutcome(key: RoundKeyRow, header: ReleaseHeader, deps: KeyholderContext): Generator<ReleaseRoundResponse> | undefined {
+  const { store, logger } = deps;
+  switch (key.status) {
+    case 'ready':
+    case 'charged':
+      return undefined;
+    case 'released': {
+      const stored = store.getRelease(key.roundId);
+      if (!stored) throw new SecaggError(Code.Internal, `round ${key.roundId} is marked released but has no stored release`);
+      if (!sameDigest(stored.contributorsSha256, header.contributorsSha256)) throw refusal('already_released');
+      logger.info({ roundId: key.roundId }, 'release repeated from the store');
+      const storedRuns = (function* () {
+        for (const bytes of store.releaseValues(key.roundId)) yield bytesToFloat64(bytes);
+      })();
+      return resultFrames(fromBinary(ResultHeaderSchema, stored.header), storedRuns, deps.config.resultValuesPerMessage);
+    }
+    case 'refused':
+      if (key.claim && !sameDigest(key.claim.contributorsSha256, header.contributorsSha256)) throw refusal('claimed_by_other_sum');
+      throw refusal(isReleaseRefusal(key.reason) ? key.reason : 'out_of_range');
+    case 'expired':
+      throw refusal('key_expired');
+    case 'consumed':
+      throw refusal('key_consumed');
+  }
+}
+
+/** The cost recorded by the earlier charge of a resumed release (for the result header). */
+function chargedCost(key: RoundKeyRow, deps: KeyholderContext): Affordability {
+  const entry = deps.store.ledger().find((e) => e.roundId === key.roundId);
+  if (!entry) throw new SecaggError(Code.Internal, `round ${key.roundId} is charged but has no ledger entry`);
+  return { roundEpsilon: entry.epsilon, groupEpsilonBefore: NaN, groupEpsilonAfter: NaN };
 }
 
 /**
@@ -239,33 +266,6 @@ function decryptSpool(engine: CkksEngine, secretKey: Uint8Array, spool: ReleaseS
   }
 }
 
-/**
- * Why the decrypted sum cannot be a sum of `count` updates clipped to L2 norm
- * C, or undefined if it can. Every honest value has |v| <= count * C, and the
- * whole sum has L2 norm <= count * C (the triangle inequality), both up to
- * the CKKS error and RANGE_SLACK. The L2 test is the stronger one: it also
- * refuses a forged ciphertext that keeps every value small but spreads
- * energy over many values (e.g. a multiple of the secret key, which a
- * flooded release would otherwise partly reveal; docs/PRIVACY.md).
- */
-function outOfRange(sum: Float64Array, count: number, clipNorm: number, errorPerValue: number): string | undefined {
-  const total = count * clipNorm;
-  const bound = total * (1 + RANGE_SLACK) + RANGE_SLACK * clipNorm + errorPerValue;
-  let outside = 0;
-  let squares = 0;
-  for (const v of sum) {
-    if (!(Math.abs(v) <= bound)) outside++;
-    squares += v * v;
-  }
-  if (outside > 0) return `decrypted sum out of range: ${outside} values exceed count x clip_norm = ${bound}; a forged or poisoned aggregate`;
-  const norm = Math.sqrt(squares);
-  const normBound = total * (1 + RANGE_SLACK) + RANGE_SLACK * clipNorm + Math.sqrt(sum.length) * errorPerValue;
-  if (!(norm <= normBound)) {
-    return `decrypted sum out of range: its L2 norm ${norm.toPrecision(6)} exceeds count x clip_norm = ${normBound.toPrecision(6)}; a forged or poisoned aggregate`;
-  }
-  return undefined;
-}
-
 function sameDigest(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
@@ -293,4 +293,3 @@ function* resultFrames(header: ResultHeader, runs: Iterable<Float64Array>, perMe
 function bytesOf(values: Float64Array): Uint8Array {
   return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
 }
-

@@ -1,0 +1,155 @@
+/**
+ * The release policy: every rule that decides whether a round's encrypted sum
+ * may be decrypted and its noisy release published, as verdicts the handlers
+ * act on. Two kinds of rule, kept apart on purpose:
+ *
+ *  - admission (before any decryption): round state, the contributors digest,
+ *    min clients and the operator's floor, max clients, the test-only
+ *    noise-free switch. They read only the round's configuration and the
+ *    release header, never decrypted data, so their messages may say why.
+ *  - the range check (after decryption AND after the noise): it reads only the
+ *    noised, quantized sum — post-processing of the DP release — so the
+ *    decision leaks nothing the release itself would not. Its refusal is one
+ *    fixed code and one fixed text: no norm, no count of values out of range,
+ *    no number computed from the data (issue 10: the numbers of a noise-free
+ *    check let one client reconstruct another's update).
+ */
+import { Code, SecaggError } from '@secagg/core';
+import type { ReleaseHeader, RoundConfig } from '@secagg/proto';
+
+/** Fixed reason codes of a refused release, each with its status and its one text. */
+export const RELEASE_REFUSALS = {
+  out_of_range: {
+    code: Code.FailedPrecondition,
+    text:
+      'the noised sum is outside what a sum of the contributing updates, each clipped to clip_norm, can reach with the ' +
+      "round's noise: a forged or poisoned aggregate. The decryption was charged to the privacy budget; nothing was released",
+  },
+  key_expired: {
+    code: Code.FailedPrecondition,
+    text: "the round's key was destroyed: its deadline plus the keyholder's key retention passed without a release",
+  },
+  key_consumed: {
+    code: Code.FailedPrecondition,
+    text: "the round's key was consumed by a decryption that never finished (a keyholder version without resumable releases)",
+  },
+  already_released: {
+    code: Code.FailedPrecondition,
+    text: 'the round was already released with other contributors: a round key releases once',
+  },
+  claimed_by_other_sum: {
+    code: Code.FailedPrecondition,
+    text: 'a release of this round was already charged for other contributors or another encrypted sum: a round key releases once',
+  },
+} as const satisfies Record<string, { code: Code; text: string }>;
+
+export type ReleaseRefusal = keyof typeof RELEASE_REFUSALS;
+
+export function isReleaseRefusal(reason: string): reason is ReleaseRefusal {
+  return Object.hasOwn(RELEASE_REFUSALS, reason);
+}
+
+/** The error a refused release answers with: its fixed status and text, the code for logs and metrics. */
+export function refusal(reason: ReleaseRefusal): SecaggError {
+  const { code, text } = RELEASE_REFUSALS[reason];
+  return new SecaggError(code, text, { errorCode: reason });
+}
+
+/**
+ * Admission of a release by its header and the round's configuration alone.
+ * Throws the precise refusal; returns nothing when the release may go on.
+ */
+export function admitRelease(
+  config: RoundConfig,
+  header: Pick<ReleaseHeader, 'contributionCount' | 'ciphertextCount'>,
+  expectedCiphertexts: number,
+  settings: { minClientsFloor: number; allowUnsafeNoiseFreeRelease: boolean },
+): void {
+  const needed = Math.max(config.minClients, settings.minClientsFloor);
+  if (header.contributionCount < needed) {
+    throw new SecaggError(
+      Code.FailedPrecondition,
+      `only ${header.contributionCount} contributions; the round needs at least ${needed} ` +
+        `(its min_clients ${config.minClients}, the keyholder's floor ${settings.minClientsFloor})`,
+      { errorCode: 'below_min_clients' },
+    );
+  }
+  if (header.contributionCount > config.maxClients) {
+    throw new SecaggError(Code.FailedPrecondition, `${header.contributionCount} contributions exceed max_clients ${config.maxClients}`, {
+      errorCode: 'above_max_clients',
+    });
+  }
+  if (header.ciphertextCount !== expectedCiphertexts) {
+    throw new SecaggError(Code.InvalidArgument, `ciphertext_count ${header.ciphertextCount} != ${expectedCiphertexts}`);
+  }
+  if (config.unsafeDisableNoise && !settings.allowUnsafeNoiseFreeRelease) {
+    throw new SecaggError(Code.FailedPrecondition, 'noise-free releases are not allowed by this keyholder', { errorCode: 'unsafe_release_refused' });
+  }
+}
+
+/** Refuses a round whose min_clients is below the operator's floor (CreateRoundKey). */
+export function requireMinClientsFloor(config: RoundConfig, floor: number): void {
+  if (config.minClients >= floor) return;
+  throw new SecaggError(
+    Code.FailedPrecondition,
+    `config.min_clients ${config.minClients} is below this keyholder's floor of ${floor}: no release may decrypt fewer ` +
+      'updates than the floor (KEYHOLDER_MIN_CLIENTS_FLOOR, set by the operator)',
+    { errorCode: 'below_min_clients_floor' },
+  );
+}
+
+/**
+ * Probability that an honest round's noised sum fails the range check:
+ * 2^-40 (per release, per check). Sets how far above the noise-free bound the
+ * noised bounds sit.
+ */
+export const FALSE_REFUSAL_LOG2 = -40;
+
+export interface RangeBounds {
+  /** Largest |value| a noised honest sum reaches except with probability 2^-40. */
+  perValue: number;
+  /** Largest L2 norm a noised honest sum reaches except with probability 2^-40. */
+  l2: number;
+}
+
+/** Relative slack over count * C for CKKS approximation error. */
+const RANGE_SLACK = 1e-6;
+
+/**
+ * Bounds of the range check on the NOISED sum of `count` updates of length
+ * d clipped to L2 norm C. Noise-free, every value has |v| ≤ count·C and the
+ * sum has ‖v‖ ≤ count·C (triangle inequality), up to the CKKS decryption
+ * error e per value and the output rounding (grid/2 per value). The discrete
+ * Gaussian of parameter σ is σ-sub-Gaussian (Canonne, Kamath, Steinke 2020),
+ * so with u = 40·ln 2:
+ *  - per value, P(|noise| > kσ) ≤ 2·exp(−k²/2) for each of d values: with
+ *    k = √(2(ln(2d) + u)) no value exceeds it except with probability 2^-40;
+ *  - for the whole vector, ‖noise‖² ≤ σ²(d + 2√(d·u) + 2u) except with
+ *    probability e^{−u} = 2^-40 (Hsu, Kakade, Zhang 2012, sub-Gaussian
+ *    quadratic forms, identity matrix).
+ * A forged aggregate is caught when its excess over count·C is larger than
+ * the noise allowance; smaller forgeries drown in the DP noise itself
+ * (docs/PRIVACY.md §range check).
+ */
+export function noisedRangeBounds(count: number, clipNorm: number, vectorLength: number, sigma: number, gridStep: number, errorPerValue: number): RangeBounds {
+  const d = Math.max(1, vectorLength);
+  const u = -FALSE_REFUSAL_LOG2 * Math.LN2;
+  const total = count * clipNorm * (1 + RANGE_SLACK) + RANGE_SLACK * clipNorm;
+  const perValueNoise = sigma === 0 ? 0 : sigma * Math.sqrt(2 * (Math.log(2 * d) + u));
+  const vectorNoise = sigma === 0 ? 0 : sigma * Math.sqrt(d + 2 * Math.sqrt(d * u) + 2 * u);
+  const perValueError = errorPerValue + gridStep / 2;
+  return {
+    perValue: total + perValueError + perValueNoise,
+    l2: total + Math.sqrt(d) * perValueError + vectorNoise,
+  };
+}
+
+/** True when the noised sum is within `bounds`; reads the values only, says nothing else. */
+export function withinRange(noisedSum: Float64Array, bounds: RangeBounds): boolean {
+  let squares = 0;
+  for (const v of noisedSum) {
+    if (!(Math.abs(v) <= bounds.perValue)) return false;
+    squares += v * v;
+  }
+  return Math.sqrt(squares) <= bounds.l2;
+}
