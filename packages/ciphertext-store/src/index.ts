@@ -1,0 +1,2 @@
+export * from './ciphertext-store.js';
+export { FsCiphertextStore } from './fs-store.js';
