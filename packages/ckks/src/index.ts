@@ -28,3 +28,4 @@ export { sealHeapBytes } from './seal-runtime.js';
 export { validateCiphertext } from './validate.js';
 export type { Validation } from './validate.js';
 export { decryptVector, encryptVector } from './vector.js';
+export { CiphertextAccumulator } from './simd-sum.js';
