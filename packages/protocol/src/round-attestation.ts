@@ -11,7 +11,7 @@
  *
  * Ed25519 comes from node:crypto (OpenSSL); nothing here is hand-rolled.
  */
-import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { create, equals, fromBinary, toBinary } from '@bufbuild/protobuf';
 import {
   CkksParametersSchema,
@@ -70,6 +70,11 @@ export class RoundSigner {
       throw new Error(`the keyholder signing key is not a PEM private key: ${(error as Error).message}`);
     }
     return new RoundSigner(requireEd25519(key, 'the keyholder signing key'));
+  }
+
+  /** A fresh key: development keyholders without a configured key, and in-process tests. */
+  static generate(): RoundSigner {
+    return new RoundSigner(generateKeyPairSync('ed25519').privateKey);
   }
 
   /** Signs serialized statement bytes exactly as they will travel. */
