@@ -81,6 +81,8 @@ describe('round statement', () => {
       signatures: [{ keyId: signer.keyId, ed25519Signature: new Uint8Array(64).fill(1) }],
     });
     assert.throws(() => pinned.verify(forged, 'r-test'), refuses('bad_signature'));
+    const short = create(RoundAttestationSchema, { statement: attestation.statement, signatures: [{ keyId: signer.keyId, ed25519Signature: new Uint8Array(10) }] });
+    assert.throws(() => pinned.verify(short, 'r-test'), refuses('bad_signature'));
     const stranger = RoundSigner.fromPem(keyPair().privatePem).sign(attestation.statement);
     assert.throws(() => pinned.verify(stranger, 'r-test'), refuses('unknown_signer', /pin the new verification key/));
     // An attacker relabelling their own signature with the pinned key id is a forgery.

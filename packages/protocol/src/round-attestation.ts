@@ -213,18 +213,17 @@ export function checkServedRound(
   if (!keyHash.equals(statement.publicKeySha256)) throw mismatch('public key');
   const config = statement.config!;
   const ckks = statement.ckks!;
-  if (!served.config || !equals(RoundConfigSchema, served.config, config)) throw mismatch(`configuration (${configDifference(served.config, config)})`);
-  if (!served.ckks || !equals(CkksParametersSchema, served.ckks, ckks)) throw mismatch(`CKKS parameters (${ckksDifference(served.ckks, ckks)})`);
+  if (!served.config || !equals(RoundConfigSchema, served.config, config)) throw mismatch(`configuration (${differingFields(served.config, config)})`);
+  if (!served.ckks || !equals(CkksParametersSchema, served.ckks, ckks)) throw mismatch(`CKKS parameters (${differingFields(served.ckks, ckks)})`);
   return { roundId, config, ckks, publicKey: served.publicKey };
 }
 
+/** Names of the scalar fields that differ, for the refusal message (the messages compared hold scalars only). */
 function differingFields<T extends object>(served: T | undefined, signed: T): string {
   if (!served) return 'missing';
   const names = Object.keys(signed).filter((k) => k !== '$typeName' && String((served as Record<string, unknown>)[k]) !== String((signed as Record<string, unknown>)[k]));
   return names.length > 0 ? names.join(', ') : 'unknown fields';
 }
-const configDifference = (served: RoundConfig | undefined, signed: RoundConfig) => differingFields(served, signed);
-const ckksDifference = (served: CkksParameters | undefined, signed: CkksParameters) => differingFields(served, signed);
 
 function noPinnedKey(): RoundVerificationError {
   return new RoundVerificationError(
