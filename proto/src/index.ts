@@ -5,6 +5,7 @@
  */
 export * from './gen/secagg/round/v1/round_pb.js';
 export * from './gen/secagg/round/v1/privacy_pb.js';
+export * from './gen/secagg/round/v1/attestation_pb.js';
 export * from './gen/secagg/client/v1/client_service_pb.js';
 export * from './gen/secagg/coordinator/v1/coordinator_service_pb.js';
 export * from './gen/secagg/keyholder/v1/keyholder_service_pb.js';

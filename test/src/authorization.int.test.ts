@@ -69,7 +69,12 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
   const token = (role: string, extra: Record<string, unknown> = {}, subject = `${role}-${++subjects}`) =>
     signJwt(key.privateKey, claims(subject, role, extra));
   const sdk = (role: Role, subject?: string) =>
-    new SecaggClient({ address: cluster.gatewayAddress, token: token(role, {}, subject), caFile: cluster.certificates!.caFile });
+    new SecaggClient({
+      address: cluster.gatewayAddress,
+      token: token(role, {}, subject),
+      caFile: cluster.certificates!.caFile,
+      keyholderKeys: [cluster.keyholderVerificationKeyPem],
+    });
   let groups = 0;
   /** A round config of its own privacy group: a noise-free release spends a whole group. */
   const roundConfig = (overrides: Partial<Record<string, unknown>> = {}) =>

@@ -63,10 +63,34 @@ describe('secagg CLI', { timeout: 240_000 }, () => {
     assert.match(table[1]!, /^<round>\s+open\s+0\/2\s+0\s+10000\s+<time>$/);
     const roundId = /r-[A-Za-z0-9_-]{12}/.exec(create.stdout)![0];
 
+    // The keyholder's verification key, as an operator publishes it; a stranger's key from `secagg keyholder keygen`.
+    const pinned = join(dir, 'keyholder-verify.pem');
+    writeFileSync(pinned, cluster.keyholderVerificationKeyPem);
+    const keygen = run(['keyholder', 'keygen', '--out-private', join(dir, 'other-signing.pem'), '--out-public', join(dir, 'other-verify.pem')]);
+    assert.equal(keygen.code, 0, keygen.stderr);
+    assert.match(keygen.stdout, /^wrote the keyholder signing key [0-9a-f]{16} to .*other-signing\.pem/);
+    const again = run(['keyholder', 'keygen', '--out-private', join(dir, 'other-signing.pem'), '--out-public', join(dir, 'other-verify2.pem')]);
+    assert.equal(again.code, 1, 'keygen never overwrites a signing key');
+    const early = join(dir, 'early.npy');
+    writeVector(early, makeUpdate(10_000, 9, 0.5));
+    const clientEnv = { SECAGG_TOKEN: await cluster.token('client', 'cli-unpinned') };
+    const unpinned = run(['submit', '--round', roundId, '--file', early], clientEnv);
+    assert.equal(unpinned.code, 1);
+    assert.match(unpinned.stderr, /^secagg: no keyholder verification key is pinned.*--keyholder-key FILE/);
+    const stranger = run(['submit', '--round', roundId, '--file', early, '--keyholder-key', join(dir, 'other-verify.pem')], clientEnv);
+    assert.equal(stranger.code, 1);
+    assert.match(stranger.stderr, /^secagg: round r-\S+ is signed by keyholder key\(s\) \[[0-9a-f]{16}\], 0 of them pinned/);
+    assert.equal(JSON.parse(run(['round', 'status', roundId, '--json']).stdout).committed, 0, 'a refused submit uploads nothing');
+
     for (const [i, ext] of [[1, 'npy'], [2, 'safetensors']] as const) {
       const file = join(dir, `update-${i}.${ext}`);
       writeVector(file, makeUpdate(10_000, i, 2.5));
-      const submit = run(['submit', '--round', roundId, '--file', file], { SECAGG_TOKEN: await cluster.token('client', `cli-client-${i}`) });
+      // One pins with the flag (the old and a new key, as during a rotation), the other with the environment.
+      const pin = i === 1 ? ['--keyholder-key', `${join(dir, 'other-verify.pem')},${pinned}`] : [];
+      const submit = run(['submit', '--round', roundId, '--file', file, ...pin], {
+        SECAGG_TOKEN: await cluster.token('client', `cli-client-${i}`),
+        ...(i === 2 ? { SECAGG_KEYHOLDER_KEY_FILE: pinned } : {}),
+      });
       assert.equal(submit.code, 0, submit.stderr);
       const err = mask(submit.stderr).trim().split('\n');
       assert.match(err[0]!, /^clipped: L2 norm \S+ scaled down to the round's clip norm 1$/);

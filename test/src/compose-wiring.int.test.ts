@@ -11,7 +11,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -147,6 +147,7 @@ describe('docker-compose.yml wiring, started as local processes', { timeout: 180
   const sandbox = new Sandbox();
   const children: ChildProcess[] = [];
   let signingKey = '';
+  let keyholderVerificationKey = '';
   let gatewayPort = 0;
 
   before(async () => {
@@ -159,6 +160,10 @@ describe('docker-compose.yml wiring, started as local processes', { timeout: 180
     const { privateKeyPem, publicKeyPem } = await generateSigningKeyPair();
     signingKey = privateKeyPem;
     writeFileSync(sandbox.source(compose.secrets['token-public-key']!.file), publicKeyPem);
+    // The keyholder's round-signing key; the clients below pin its public half.
+    const keyholderKeys = generateKeyPairSync('ed25519');
+    writeFileSync(sandbox.source(compose.secrets['keyholder-signing-key']!.file), keyholderKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    keyholderVerificationKey = keyholderKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
     createDevCertificates(sandbox.source('./secrets/tls'));
     for (const [name, service] of Object.entries(compose.services)) {
       if (name === 'redis') sandbox.ports.set('redis:6379', await freePort());
@@ -245,7 +250,12 @@ describe('docker-compose.yml wiring, started as local processes', { timeout: 180
 
     const ca = join(sandbox.source('./secrets/tls'), 'ca.pem');
     const connect = async (role: 'client' | 'coordinator', subject: string) =>
-      new SecaggClient({ address: `127.0.0.1:${gatewayPort}`, token: await mintToken(signingKey, { subject, role, ttlSeconds: 600 }), caFile: ca });
+      new SecaggClient({
+        address: `127.0.0.1:${gatewayPort}`,
+        token: await mintToken(signingKey, { subject, role, ttlSeconds: 600 }),
+        caFile: ca,
+        keyholderKeys: [keyholderVerificationKey],
+      });
     const coordinator = await connect('coordinator', 'ops');
     const length = 3_000;
     // z = 2 keeps the noise-flooding margin above the 40-bit minimum with room to spare (docs/PRIVACY.md).

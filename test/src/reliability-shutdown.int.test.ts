@@ -142,6 +142,7 @@ describe('SIGTERM drains the gateway and the aggregators', { timeout: 300_000 },
       caFile: cluster.certificates?.caFile,
       maxAttempts: 1,
       encryptionThreads: 0,
+      keyholderKeys: [cluster.keyholderVerificationKeyPem],
     });
     await assert.rejects(late.submitUpdate(roundId, makeUpdate(length, 6, 0.8)), (e: unknown) => isSecaggError(e, Code.Unavailable));
     late.close();

@@ -89,6 +89,9 @@ describe('no secret reaches a log line', { timeout: 300_000 }, () => {
     const secretKey = unsealedSecretKey(keyholderEnv.KEYHOLDER_DATA_DIR!, kek, roundId);
     assert.deepEqual(validateSecretKey(round!.ckks!.preset as PresetName, secretKey), { ok: true }, 'the test holds the real secret key');
     secrets.push({ name: 'round secret key', bytes: secretKey.subarray(88) }, { name: 'KEK', strings: [kek], bytes: Buffer.from(kek, 'base64') });
+    // The keyholder's round-signing key: PKCS#8 DER of Ed25519 is a fixed 16-byte prefix and the 32-byte private key.
+    const signingKeyDer = Buffer.from(readFileSync(cluster.keyholderSigningKeyFile, 'utf8').replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+    secrets.push({ name: 'keyholder signing key', bytes: signingKeyDer.subarray(16) });
     for (const identity of ['keyholder', 'client-gateway', 'aggregator']) {
       const pem = readFileSync(cluster.certificates!.cert(identity).keyFile, 'utf8');
       const body = pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');

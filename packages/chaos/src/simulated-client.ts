@@ -61,6 +61,7 @@ export async function runSimulatedClient(options: SimulatedClientOptions): Promi
       insecure: cluster.certificates === undefined,
       maxAttempts: options.sdkMaxAttempts ?? 8,
       encryptionThreads: 0,
+      keyholderKeys: [cluster.keyholderVerificationKeyPem],
     });
     options.onUploading?.(true);
     try {

@@ -1,10 +1,19 @@
 #!/usr/bin/env node
-/** `npm run certs [-- --out DIR]`: development CA and per-service certificates (see certs.ts). */
+/**
+ * `npm run certs [-- --out DIR]`: development CA and per-service certificates
+ * (see certs.ts), and the keyholder's round-signing key with the verification
+ * key clients pin, next to the certificate directory (kept if it exists: clients
+ * may pin it already; rotating it is docs/OPERATIONS.md's procedure).
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createDevCertificates, SERVICE_IDENTITIES } from './certs.js';
 
-const { values } = parseArgs({ options: { out: { type: 'string', default: 'secrets/tls' }, days: { type: 'string', default: '30' } } });
+const { values } = parseArgs({
+  options: { out: { type: 'string', default: 'secrets/tls' }, days: { type: 'string', default: '30' }, 'keyholder-key-dir': { type: 'string' } },
+});
 const dir = resolve(values.out!);
 const files = createDevCertificates(dir, SERVICE_IDENTITIES, Number(values.days));
 console.log(`development CA: ${files.caFile}`);
@@ -12,4 +21,16 @@ for (const identity of SERVICE_IDENTITIES) {
   const { certFile, keyFile } = files.cert(identity);
   console.log(`${identity}: ${certFile} (key ${keyFile})`);
 }
-console.log('These are for development only; production certificates come from your own PKI.');
+const keyDir = resolve(values['keyholder-key-dir'] ?? dirname(dir));
+const signingKeyFile = join(keyDir, 'keyholder-signing-key.pem');
+const verificationKeyFile = join(keyDir, 'keyholder-verification-key.pem');
+if (existsSync(signingKeyFile)) {
+  console.log(`keyholder signing key: ${signingKeyFile} exists, kept (clients pin ${verificationKeyFile})`);
+} else {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  mkdirSync(keyDir, { recursive: true });
+  writeFileSync(signingKeyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+  writeFileSync(verificationKeyFile, publicKey.export({ type: 'spki', format: 'pem' }), { flag: 'w' });
+  console.log(`keyholder signing key: ${signingKeyFile} (KEYHOLDER_SIGNING_KEY_FILE); clients pin ${verificationKeyFile}`);
+}
+console.log('These are for development only; production certificates and keys come from your own PKI and key management.');

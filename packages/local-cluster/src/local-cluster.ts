@@ -5,8 +5,8 @@
  * process is the real service binary with its real configuration.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Cluster, Redis } from 'ioredis';
 import { isRedisClusterUrl, parseRedisClusterUrl, primaries } from '@secagg/queue';
 import { generateSigningKeyPair, mintToken, type Role } from '@secagg/auth';
-import { SecaggClient } from '@secagg/sdk';
+import { PinnedKeyholderKeys, SecaggClient } from '@secagg/sdk';
 import { createDevCertificates, type CertificateFiles } from './certs.js';
 import { redisAnswers, redisServerOnPath, startPrivateRedis, type PrivateRedis, type PrivateRedisOptions } from './redis-server.js';
 
@@ -71,6 +71,12 @@ export class LocalCluster {
   readonly metricsPorts = new Map<string, number>();
   /** Development CA and service certificates (undefined when insecure). */
   certificates: CertificateFiles | undefined;
+  /**
+   * The keyholder's round-signing key: its file (KEYHOLDER_SIGNING_KEY_FILE)
+   * and the verification key (PEM) that this cluster's clients pin.
+   */
+  keyholderSigningKeyFile = '';
+  keyholderVerificationKeyPem = '';
 
   private constructor(
     readonly options: LocalClusterOptions,
@@ -115,10 +121,14 @@ export class LocalCluster {
       certs
         ? { [`${prefix}_TLS_CERT_FILE`]: certs.cert(identity).certFile, [`${prefix}_TLS_KEY_FILE`]: certs.cert(identity).keyFile, [`${prefix}_${caKey}`]: certs.caFile }
         : { [`${prefix}_ALLOW_INSECURE`]: 'true' };
+    const signing = this.newKeyholderSigningKey('keyholder-signing-key.pem');
+    this.keyholderSigningKeyFile = signing.file;
+    this.keyholderVerificationKeyPem = signing.verificationKeyPem;
     const keyholderPort = await this.spawnService('keyholder', 'keyholder', {
       KEYHOLDER_LISTEN_ADDRESS: '127.0.0.1:0',
       KEYHOLDER_DATA_DIR: join(this.workDir, 'keyholder'),
       KEYHOLDER_KEK: randomBytes(32).toString('base64'),
+      KEYHOLDER_SIGNING_KEY_FILE: signing.file,
       KEYHOLDER_METRICS_LISTEN_ADDRESS: '127.0.0.1:0',
       ...tlsEnv('KEYHOLDER', 'keyholder', 'TLS_CA_FILE'),
       KEYHOLDER_ALLOW_UNSAFE_NOISE_FREE_RELEASE: String(this.options.allowUnsafeNoiseFreeRelease ?? false),
@@ -153,6 +163,21 @@ export class LocalCluster {
         }),
       ),
     );
+  }
+
+  /**
+   * A new keyholder round-signing key in this cluster's work dir (mode 0600),
+   * e.g. for a rotation test: restart the keyholder with
+   * { KEYHOLDER_SIGNING_KEY_FILE: file }.
+   */
+  newKeyholderSigningKey(name: string): { file: string; keyId: string; verificationKeyPem: string } {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const verificationKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const dir = join(this.workDir, 'keyholder-signing');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = join(dir, name);
+    writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600, flag: 'wx' });
+    return { file, keyId: PinnedKeyholderKeys.fromPems([verificationKeyPem]).keyIds[0]!, verificationKeyPem };
   }
 
   /** Starts a service and resolves with its port once it logs `listening` (or `ready`). */
@@ -213,16 +238,17 @@ export class LocalCluster {
   }
 
   /**
-   * Starts a stopped (killed) service again with the same configuration. A
+   * Starts a stopped (killed) service again with the same configuration (and
+   * `envChanges`, e.g. a rotated key, kept for later restarts). A
    * service with a listener comes back on the port it had, so peers and
    * clients reconnect to the same address.
    */
-  async restart(name: string): Promise<void> {
+  async restart(name: string, envChanges: Record<string, string> = {}): Promise<void> {
     const managed = this.processes.get(name);
     if (!managed) throw new Error(`no process ${name}`);
     if (managed.child.exitCode === null && managed.child.signalCode === null) await this.kill(name, 'SIGKILL');
     managed.log.end();
-    const env = { ...managed.env };
+    const env = { ...managed.env, ...envChanges };
     // Clients dial localhost:<port> (the certificates name localhost); the listener binds 127.0.0.1.
     const portOf = (address: string) => address.slice(address.lastIndexOf(':') + 1);
     if (name === 'keyholder') env.KEYHOLDER_LISTEN_ADDRESS = `127.0.0.1:${portOf(this.keyholderAddress)}`;
@@ -260,13 +286,19 @@ export class LocalCluster {
    * this process, so by default they encrypt on the calling thread rather
    * than each starting a worker pool.
    */
-  async client(role: Role, subject: string, options: { encryptionThreads?: number } = {}): Promise<SecaggClient> {
+  async client(
+    role: Role,
+    subject: string,
+    options: { encryptionThreads?: number; keyholderKeys?: readonly string[] } = {},
+  ): Promise<SecaggClient> {
     return new SecaggClient({
       address: this.gatewayAddress,
       token: await this.token(role, subject),
       caFile: this.certificates?.caFile,
       insecure: this.certificates === undefined,
       encryptionThreads: options.encryptionThreads ?? 0,
+      // Pinned like a real client would: the verification key of the keyholder this cluster started.
+      keyholderKeys: options.keyholderKeys ?? [this.keyholderVerificationKeyPem],
     });
   }
 

@@ -6,12 +6,16 @@
  *   secagg submit --round R --file F           client
  *   secagg result --round R --out F            client or coordinator
  *   secagg token mint …                        operator (holds the signing key)
+ *   secagg keyholder keygen …                  operator (the keyholder's round-signing key)
  *   secagg privacy epsilon|delta|sigma|noise-multiplier …   planning, no cluster
  *   secagg privacy budget|set-budget --group G …             a group's budget on the cluster
  *
  * Connection: --gateway host:port (or SECAGG_GATEWAY), --token (or
  * SECAGG_TOKEN / SECAGG_TOKEN_FILE), --ca F (or SECAGG_CA_FILE), or --insecure
- * for a development cluster. Exit codes: 0 ok, 1 failed, 2 bad usage.
+ * for a development cluster. Submitting needs the keyholder's verification
+ * key pinned: --keyholder-key F (repeatable or comma-separated), or
+ * SECAGG_KEYHOLDER_KEY_FILE (comma-separated files) / SECAGG_KEYHOLDER_KEYS
+ * (PEM text). Exit codes: 0 ok, 1 failed, 2 bad usage.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -20,6 +24,8 @@ import { writeFileSync } from 'node:fs';
 import { generateSigningKeyPair, mintToken, ROLES, type Role } from '@secagg/auth';
 import { runPrivacyCli } from '@secagg/dp';
 import { Adjacency, Encoding, RoundState, type PrivacyBudget, type PrivacyCost, type Round } from '@secagg/proto';
+import { RoundSigner } from '@secagg/protocol';
+import { generateKeyPairSync } from 'node:crypto';
 import { SecaggClient } from './client.js';
 import { readVector, writeVector } from './vector-io.js';
 
@@ -32,19 +38,26 @@ Usage:
   secagg round status R
   secagg round watch R [--interval ms]             live progress until released (exit 0) or failed (exit 1)
   secagg round close R
-  secagg submit --round R --file update.safetensors|.npy|.f32 [--update-id ID]
+  secagg submit --round R --file update.safetensors|.npy|.f32 [--update-id ID] --keyholder-key keyholder-verify.pem
   secagg result --round R --out mean.npy [--sum]
   secagg token keygen --out-private signing.pem --out-public token-public.pem
   secagg token mint --signing-key key.pem --subject S --role client|coordinator|operator [--ttl 1h] [--round R]
+  secagg keyholder keygen --out-private keyholder-signing.pem --out-public keyholder-verify.pem
   secagg privacy epsilon|delta|sigma|noise-multiplier …   (secagg privacy --help)
   secagg privacy budget [--group G]                        spent / remaining epsilon at delta, and the releases
   secagg privacy set-budget [--group G] --epsilon E [--delta D]
 
 Connection options: --gateway host:port  --token T  --ca ca.pem  --insecure  --json
 
+Pinned keyholder key (submit): the SDK encrypts only under a round key and parameters the keyholder
+signed, verified against the keyholder verification key(s) you pin: --keyholder-key FILE (repeat it,
+or comma-separate, to pin the old and the new key during a rotation), or SECAGG_KEYHOLDER_KEY_FILE
+(comma-separated files) / SECAGG_KEYHOLDER_KEYS (PEM text). Without one, submit refuses.
+
 Examples:
   export SECAGG_GATEWAY=localhost:7100 SECAGG_TOKEN_FILE=coordinator.jwt
   secagg round create --length 100000 --min-clients 10 --max-clients 100 --deadline 30m --clip-norm 1 --noise-multiplier 1.1
+  export SECAGG_KEYHOLDER_KEY_FILE=keyholder-verify.pem
   SECAGG_TOKEN_FILE=client-7.jwt secagg submit --round r-abc --file adapter_model.safetensors
   secagg result --round r-abc --out mean.safetensors
 `;
@@ -77,6 +90,8 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
         return await resultCommand(rest, io);
       case 'token':
         return await tokenCommand(rest, io);
+      case 'keyholder':
+        return keyholderCommand(rest, io);
       case 'privacy':
         if (rest[0] === 'budget' || rest[0] === 'set-budget') return await budgetCommand(rest[0], rest.slice(1), io);
         return runPrivacyCli(rest, { stdout: io.out, stderr: io.err });
@@ -116,14 +131,27 @@ function hintFor(code: string): string {
   }
 }
 
-function connect(values: { gateway?: string; token?: string; ca?: string; insecure?: boolean }): SecaggClient {
+function connect(values: { gateway?: string; token?: string; ca?: string; insecure?: boolean }, keyholderKeys: string[] = []): SecaggClient {
   const address = values.gateway ?? process.env.SECAGG_GATEWAY;
   if (!address) throw new UsageError('--gateway host:port (or SECAGG_GATEWAY) is required');
   const tokenFile = process.env.SECAGG_TOKEN_FILE;
   const token = values.token ?? process.env.SECAGG_TOKEN ?? (tokenFile ? readFileSync(tokenFile, 'utf8').trim() : undefined);
   if (!token) throw new UsageError('--token (or SECAGG_TOKEN / SECAGG_TOKEN_FILE) is required');
   const caFile = values.ca ?? process.env.SECAGG_CA_FILE;
-  return new SecaggClient({ address, token, caFile, insecure: values.insecure ?? false });
+  return new SecaggClient({ address, token, caFile, insecure: values.insecure ?? false, keyholderKeys });
+}
+
+/**
+ * Keyholder verification keys to pin (PEM texts): --keyholder-key files when
+ * given, else SECAGG_KEYHOLDER_KEY_FILE files and SECAGG_KEYHOLDER_KEYS PEM
+ * text. Empty when none is set: the SDK then refuses to submit, saying how to pin.
+ */
+function pinnedKeyholderKeys(flags: string[] | undefined): string[] {
+  const files = (list: string[]) => list.flatMap((f) => f.split(',')).map((f) => f.trim()).filter(Boolean);
+  if (flags && flags.length > 0) return files(flags).map((f) => readFileSync(f, 'utf8'));
+  const fromFiles = files([process.env.SECAGG_KEYHOLDER_KEY_FILE ?? '']).map((f) => readFileSync(f, 'utf8'));
+  const inline = process.env.SECAGG_KEYHOLDER_KEYS;
+  return inline ? [...fromFiles, inline] : fromFiles;
 }
 
 function required(value: string | undefined, flag: string): string {
@@ -399,14 +427,17 @@ async function budgetCommand(sub: 'budget' | 'set-budget', argv: string[], io: I
 }
 
 async function submitCommand(argv: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { ...COMMON, round: { type: 'string' }, file: { type: 'string' }, 'update-id': { type: 'string' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { ...COMMON, round: { type: 'string' }, file: { type: 'string' }, 'update-id': { type: 'string' }, 'keyholder-key': { type: 'string', multiple: true } },
+  });
   if (values.help) {
     io.out(USAGE);
     return 0;
   }
   const roundId = required(values.round, '--round');
   const { values: vector } = readVector(required(values.file, '--file'));
-  const client = connect(values);
+  const client = connect(values, pinnedKeyholderKeys(values['keyholder-key']));
   const started = Date.now();
   try {
     const result = await client.submitUpdate(roundId, vector, {
@@ -534,6 +565,28 @@ async function tokenKeygen(argv: string[], io: Io): Promise<number> {
   writeFileSync(privatePath, privateKeyPem, { mode: 0o600, flag: 'wx' });
   writeFileSync(publicPath, publicKeyPem, { flag: 'wx' });
   io.out(`wrote the token signing key to ${privatePath} (keep it secret) and its public key to ${publicPath} (GATEWAY_TOKEN_PUBLIC_KEY_FILE)`);
+  return 0;
+}
+
+/** `secagg keyholder keygen`: the keyholder's long-lived Ed25519 round-signing key pair. */
+function keyholderCommand(argv: string[], io: Io): number {
+  const [sub, ...rest] = argv;
+  if (sub !== 'keygen') throw new UsageError('keyholder needs a subcommand: keygen');
+  const { values } = parseArgs({ args: rest, options: { 'out-private': { type: 'string' }, 'out-public': { type: 'string' }, json: { type: 'boolean' } } });
+  const privatePath = required(values['out-private'], '--out-private');
+  const publicPath = required(values['out-public'], '--out-public');
+  const privateKeyPem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const signer = RoundSigner.fromPem(privateKeyPem);
+  // wx: never overwrite a signing key clients may already pin.
+  writeFileSync(privatePath, privateKeyPem, { mode: 0o600, flag: 'wx' });
+  writeFileSync(publicPath, signer.verificationKeyPem, { flag: 'wx' });
+  if (values.json) io.out(JSON.stringify({ key_id: signer.keyId, private: privatePath, public: publicPath }));
+  else {
+    io.out(
+      `wrote the keyholder signing key ${signer.keyId} to ${privatePath} (keep it secret: KEYHOLDER_SIGNING_KEY_FILE) and its ` +
+        `verification key to ${publicPath} (publish it: clients pin it with --keyholder-key / SECAGG_KEYHOLDER_KEY_FILE)`,
+    );
+  }
   return 0;
 }
 

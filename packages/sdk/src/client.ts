@@ -3,6 +3,11 @@
  * talk to a gateway. Clips, encrypts with the round's public key, streams the
  * update with backpressure, retries transient failures with the same update
  * id (so a retry is counted once), and downloads results.
+ *
+ * Before encrypting anything it verifies the keyholder's signed statement of
+ * the round against the keyholder keys the caller pins, and encrypts, clips
+ * and encodes only with the signed values (issue 10): the gateway is not
+ * trusted with the round's key or parameters.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -12,7 +17,7 @@ import { Code, createClient, isSecaggError, type ServiceClient } from '@secagg/c
 import { availableParallelism } from 'node:os';
 import { CkksEngine, encryptVector, type CkksEncryptor, type CkksParams } from '@secagg/ckks';
 import { EncryptionPool } from './encryption-pool.js';
-import { bytesToFloat64, toCkksParams } from '@secagg/protocol';
+import { bytesToFloat64, checkServedRound, PinnedKeyholderKeys, toCkksParams, type VerifiedRound } from '@secagg/protocol';
 import {
   ClientService,
   CoordinatorService,
@@ -45,6 +50,13 @@ export interface SecaggClientOptions {
   initialBackoffMs?: number;
   /** Worker threads that encrypt in parallel; 0 encrypts on the calling thread. Default: the machine's cores. */
   encryptionThreads?: number;
+  /**
+   * Keyholder verification keys (Ed25519, PEM "PUBLIC KEY"; a string may hold
+   * several) that round statements must be signed by. Required to submit
+   * updates: without one, submitUpdate refuses. Pin the old and the new key
+   * while the keyholder rotates its signing key (docs/OPERATIONS.md).
+   */
+  keyholderKeys?: readonly string[];
 }
 
 export interface SubmitProgress {
@@ -84,8 +96,11 @@ export class SecaggClient {
   private readonly coordinator: ServiceClient<typeof CoordinatorService>;
   private readonly metadata: grpc.Metadata;
   private pool: EncryptionPool | undefined;
+  private readonly pinned: PinnedKeyholderKeys;
 
   constructor(private readonly options: SecaggClientOptions) {
+    // Parsed now so a bad pinned key fails at construction, not mid-round.
+    this.pinned = PinnedKeyholderKeys.fromPems(options.keyholderKeys ?? []);
     const credentials = options.insecure
       ? grpc.credentials.createInsecure()
       : grpc.credentials.createSsl(options.caFile ? readFileSync(options.caFile) : null);
@@ -122,20 +137,35 @@ export class SecaggClient {
     return this.clients.getRound({ roundId }, this.call());
   }
 
-  /** Clips, encrypts and uploads `values` to the round; resolves with the receipt. */
+  /**
+   * The round as the keyholder signed it: fetches it, verifies its attestation
+   * against the pinned keyholder keys, and checks the served public key,
+   * configuration and CKKS parameters against the signed statement. Throws
+   * RoundVerificationError (with what to do) on any failure.
+   */
+  async getVerifiedRound(roundId: string): Promise<VerifiedRound> {
+    const { round, publicKey, attestation } = await this.getRound(roundId);
+    const statement = this.pinned.verify(attestation, roundId);
+    return checkServedRound(statement, { config: round?.config, ckks: round?.ckks, publicKey });
+  }
+
+  /**
+   * Clips, encrypts and uploads `values` to the round; resolves with the
+   * receipt. Refuses (RoundVerificationError, nothing sent) unless the round
+   * verifies against the pinned keyholder keys; see getVerifiedRound.
+   */
   async submitUpdate(roundId: string, values: ArrayLike<number>, options: SubmitOptions = {}): Promise<SubmitResult> {
-    const { round, publicKey } = await this.getRound(roundId);
-    if (!round?.config || !round.ckks) throw new Error(`round ${roundId} has no configuration`);
-    if (values.length !== round.config.vectorLength) {
-      throw new RangeError(`the update has ${values.length} values; round ${roundId} expects ${round.config.vectorLength}`);
+    // Every value below comes from the signed statement, none from the gateway's say-so.
+    const { config, ckks, publicKey } = await this.getVerifiedRound(roundId);
+    if (values.length !== config.vectorLength) {
+      throw new RangeError(`the update has ${values.length} values; round ${roundId} expects ${config.vectorLength}`);
     }
-    const clip = clipToNorm(values, round.config.clipNorm);
-    options.onClip?.({ originalNorm: clip.originalNorm, clipNorm: round.config.clipNorm, clipped: clip.clipped });
+    const clip = clipToNorm(values, config.clipNorm);
+    options.onClip?.({ originalNorm: clip.originalNorm, clipNorm: config.clipNorm, clipped: clip.clipped });
     const updateId = options.updateId ?? randomUUID();
-    const params = toCkksParams(round.ckks);
+    const params = toCkksParams(ckks);
     using engine = await CkksEngine.create(params);
     using encryptor = engine.createEncryptor(publicKey);
-    const ckks = round.ckks;
 
     let bytesSent = 0;
     const maxAttempts = this.options.maxAttempts ?? 8;
@@ -146,7 +176,7 @@ export class SecaggClient {
         yield {
           frame: {
             case: 'header',
-            value: { roundId, updateId, vectorLength: round!.config!.vectorLength, ciphertextCount: ckks.ciphertextCount },
+            value: { roundId, updateId, vectorLength: config.vectorLength, ciphertextCount: ckks.ciphertextCount },
           },
         };
         const digest = createHash('sha256');

@@ -2,3 +2,4 @@ export * from './clip.js';
 export * from './client.js';
 export * from './vector-io.js';
 export * from './encryption-pool.js';
+export { PinnedKeyholderKeys, RoundVerificationError, type VerifiedRound } from '@secagg/protocol';

@@ -5,7 +5,7 @@
  * round keys. BullMQ's keys carry their own tag (`@secagg/queue` queuePrefix).
  *
  *   <p>:rounds                   zset  roundId -> created ms (listing)
- *   <p>:r:{R}:meta               hash  state, counters, times, config/ckks (protobuf binary)
+ *   <p>:r:{R}:meta               hash  state, counters, times, config/ckks/attestation (protobuf binary)
  *   <p>:r:{R}:pk                 string  public key (SEAL serialization)
  *   <p>:r:{R}:clients            hash  clientId -> updateId of its committed update
  *   <p>:r:{R}:u:<client>         hash  updateId, sha256, count, committedAt

@@ -6,11 +6,13 @@ import { fromBinary, toBinary, create } from '@bufbuild/protobuf';
 import type { Cluster, Redis, Result } from 'ioredis';
 import {
   CkksParametersSchema,
+  RoundAttestationSchema,
   RoundConfigSchema,
   RoundSchema,
   RoundState,
   type CkksParameters,
   type Round,
+  type RoundAttestation,
   type RoundConfig,
 } from '@secagg/proto';
 import { RoundKeys, roundIndexKey, RESULT_RUN_VALUES } from './keys.js';
@@ -105,6 +107,8 @@ export class RoundStore {
     config: RoundConfig;
     ckks: CkksParameters;
     publicKey: Uint8Array;
+    /** The keyholder's signed statement of the round, relayed to clients as is. */
+    attestation: RoundAttestation | undefined;
     createdMs: number;
   }): Promise<boolean> {
     const k = this.keys(input.roundId);
@@ -118,6 +122,7 @@ export class RoundStore {
       closedAt: '0',
       maxClients: String(input.config.maxClients),
       reason: '',
+      ...(input.attestation ? { attestation: Buffer.from(toBinary(RoundAttestationSchema, input.attestation)) } : {}),
     };
     // The public key goes first: a round visible in meta always has its key.
     await this.redis.set(k.publicKey, Buffer.from(input.publicKey));
@@ -152,6 +157,12 @@ export class RoundStore {
 
   async getPublicKey(roundId: string): Promise<Buffer | null> {
     return this.redis.getBuffer(this.keys(roundId).publicKey);
+  }
+
+  /** The keyholder's attestation of the round (undefined for a round created before rounds were signed). */
+  async getAttestation(roundId: string): Promise<RoundAttestation | undefined> {
+    const bytes = await this.redis.hgetBuffer(this.keys(roundId).meta, 'attestation');
+    return bytes ? fromBinary(RoundAttestationSchema, bytes) : undefined;
   }
 
   /** Round ids, newest first. */

@@ -1,9 +1,10 @@
 /** The keyholder's privacy settings: defaults, and the test-only fault switch that production cannot reach by accident. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { redactConfig } from '@secagg/core';
 import { loadKeyholderConfig } from './config.js';
 
-const base = { KEYHOLDER_DATA_DIR: '/tmp/unused', KEYHOLDER_KEK: 'a'.repeat(44) };
+const base = { KEYHOLDER_DATA_DIR: '/tmp/unused', KEYHOLDER_KEK: 'a'.repeat(44), KEYHOLDER_SIGNING_KEY_FILE: '/run/secrets/keyholder-signing-key' };
 
 describe('keyholder privacy configuration', () => {
   it('defaults: 40-bit flooding minimum, add/remove adjacency, budget 10 at delta 1e-5, no fault injection', () => {
@@ -33,5 +34,13 @@ describe('keyholder privacy configuration', () => {
     assert.equal(loadKeyholderConfig({ ...base, KEYHOLDER_SPOOL_DIR: '/scratch/keyholder-spool' }).spoolDir, '/scratch/keyholder-spool');
     // An empty variable is an unset one (core's loadConfig): the default, never the working directory.
     assert.equal(loadKeyholderConfig({ ...base, KEYHOLDER_SPOOL_DIR: '' }).spoolDir, undefined);
+  });
+
+  it('requires a round signing key outside development mode, and redacts an inline one', () => {
+    const { KEYHOLDER_SIGNING_KEY_FILE: _file, ...withoutKey } = base;
+    assert.throws(() => loadKeyholderConfig(withoutKey), /KEYHOLDER_SIGNING_KEY_FILE or KEYHOLDER_SIGNING_KEY is required/);
+    assert.equal(loadKeyholderConfig({ ...withoutKey, KEYHOLDER_ALLOW_INSECURE: 'true' }).signingKeyFile, undefined);
+    const inline = loadKeyholderConfig({ ...withoutKey, KEYHOLDER_SIGNING_KEY: '-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----' });
+    assert.doesNotMatch(JSON.stringify(redactConfig(inline)), /secret/);
   });
 });

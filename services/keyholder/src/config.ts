@@ -25,6 +25,17 @@ export const keyholderConfigSchema = z.strictObject({
    * start with both, the previous files can be removed.
    */
   previousKekFiles: z.string().optional(),
+  /**
+   * File holding the keyholder's long-lived Ed25519 signing key (PKCS#8 PEM,
+   * `secagg keyholder keygen`). It signs every round's statement (round id,
+   * configuration, CKKS parameters, public-key hash) so that clients, which pin
+   * its public key, can refuse a key or parameters the gateway substituted.
+   * One of signingKeyFile / signingKey is required unless allowInsecure is set
+   * (then an ephemeral key is generated and its public key logged).
+   */
+  signingKeyFile: z.string().optional(),
+  /** The signing key itself, PKCS#8 PEM (prefer signingKeyFile). */
+  signingKey: z.string().optional(),
   /** TLS certificate (PEM) of the listener. */
   tlsCertFile: z.string().optional(),
   /** TLS private key (PEM) of the listener. */
@@ -104,6 +115,12 @@ export type KeyholderConfig = z.infer<typeof keyholderConfigSchema>;
 export function loadKeyholderConfig(env: Record<string, string | undefined> = process.env): KeyholderConfig {
   const config = loadConfig('KEYHOLDER', keyholderConfigSchema, env);
   if (!config.kekFile && !config.kek) throw new Error('invalid configuration: KEYHOLDER_KEK_FILE or KEYHOLDER_KEK is required');
+  if (!config.signingKeyFile && !config.signingKey && !config.allowInsecure) {
+    throw new Error(
+      'invalid configuration: KEYHOLDER_SIGNING_KEY_FILE or KEYHOLDER_SIGNING_KEY is required (an Ed25519 PKCS#8 PEM key: ' +
+        '`secagg keyholder keygen`); only a development keyholder (KEYHOLDER_ALLOW_INSECURE=true) may run with an ephemeral one',
+    );
+  }
   if (config.defaultBudgetEpsilon > config.maxBudgetEpsilon) {
     throw new Error(
       `invalid configuration: KEYHOLDER_DEFAULT_BUDGET_EPSILON (${config.defaultBudgetEpsilon}) exceeds KEYHOLDER_MAX_BUDGET_EPSILON (${config.maxBudgetEpsilon})`,

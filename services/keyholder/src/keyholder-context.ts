@@ -1,6 +1,7 @@
 /** Everything the keyholder's handlers need, built once in main.ts. */
 import type { Logger } from '@secagg/core';
 import type { Encoding } from '@secagg/proto';
+import type { RoundSigner } from '@secagg/protocol';
 import type { KeyholderConfig } from './config.js';
 import type { KeyStore } from './domain/key-store.js';
 import type { KeySealer } from './domain/sealing.js';
@@ -11,6 +12,8 @@ export interface KeyholderContext {
   store: KeyStore;
   sealer: KeySealer;
   engines: EngineCache;
+  /** Signs each round's statement with the keyholder's long-lived Ed25519 key. */
+  signer: RoundSigner;
   logger: Logger;
   /** Milliseconds since the epoch; injected so tests control time. */
   clock: () => number;

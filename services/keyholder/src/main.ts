@@ -4,6 +4,7 @@ import { bindServer, createLogger, handleSignals, logListening, redactConfig, se
 import { fromBinary } from '@bufbuild/protobuf';
 import { Encoding, KeyholderService, RoundConfigSchema } from '@secagg/proto';
 import { DEFAULT_PRESET } from '@secagg/ckks';
+import { RoundSigner } from '@secagg/protocol';
 import { HealthMonitor, ServiceMetrics } from '@secagg/observability';
 import { registerKeyholderMetrics } from './domain/keyholder-metrics.js';
 import { loadKeyholderConfig } from './config.js';
@@ -26,6 +27,7 @@ if (config.minFloodingMarginBits < 40) {
 
 const previousKeks = (config.previousKekFiles ?? '').split(',').filter(Boolean).map((file) => readFileSync(file.trim(), 'utf8'));
 const sealer = KeySealer.fromBase64(config.kek ?? readFileSync(config.kekFile!, 'utf8'), previousKeks);
+const signer = loadRoundSigner();
 const store = new KeyStore(config.dataDir);
 const resealed = store.resealSecretKeys(
   (sealed) => sealer.needsReseal(sealed),
@@ -79,6 +81,7 @@ const server = createKeyholderServer({
   store,
   sealer,
   engines,
+  signer,
   logger,
   clock: Date.now,
   // Coefficient encoding: N values per ciphertext, half the bytes per value of slots (16.03 vs 32.06 B).
@@ -95,6 +98,26 @@ const metricsServer = config.metricsListenAddress ? await metrics.listen(config.
 if (metricsServer) logger.info({ event: 'metrics', port: metricsServer.port }, `metrics on port ${metricsServer.port}`);
 const port = await bindServer(server, config.listenAddress, serverCredentials(config, logger));
 logListening(logger, 'keyholder', port);
+
+/**
+ * The round-statement signing key. Clients pin its public key, so it must be
+ * long-lived: a development keyholder without one gets an ephemeral key whose
+ * public half is logged (it changes at every start).
+ */
+function loadRoundSigner(): RoundSigner {
+  const pem = config.signingKey ?? (config.signingKeyFile ? readFileSync(config.signingKeyFile, 'utf8') : undefined);
+  if (pem !== undefined) {
+    const loaded = RoundSigner.fromPem(pem);
+    logger.info({ signingKeyId: loaded.keyId }, 'round signing key ready');
+    return loaded;
+  }
+  const ephemeral = RoundSigner.generate();
+  logger.warn(
+    { signingKeyId: ephemeral.keyId, verificationKeyPem: ephemeral.verificationKeyPem },
+    'DEVELOPMENT ONLY: no KEYHOLDER_SIGNING_KEY_FILE; rounds are signed with an ephemeral key that changes at every start',
+  );
+  return ephemeral;
+}
 
 handleSignals(logger, async () => {
   health.drain();

@@ -257,6 +257,7 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
         JsonChild.start(`client ${seed}`, benchScript('system/sdk-client-process.js'), {
           BENCH_GATEWAY: cluster.gatewayAddress,
           BENCH_CA_FILE: cluster.certificates!.caFile,
+          BENCH_KEYHOLDER_KEY: cluster.keyholderVerificationKeyPem,
           BENCH_TOKEN: await cluster.token('client', `e2e-${seed}`),
           BENCH_LENGTH: String(L),
           BENCH_SEED: String(seed),

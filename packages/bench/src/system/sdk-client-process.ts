@@ -6,7 +6,9 @@
  * `{"event":"submitted", bytesSent, attempts, submitSeconds, peakRssBytes}`.
  *
  * Environment: BENCH_GATEWAY (host:port), BENCH_CA_FILE (TLS CA),
- * BENCH_TOKEN (client bearer token), BENCH_LENGTH, BENCH_SEED, BENCH_NORM.
+ * BENCH_TOKEN (client bearer token), BENCH_KEYHOLDER_KEY (the keyholder's
+ * verification key, PEM, pinned as a real client would), BENCH_LENGTH,
+ * BENCH_SEED, BENCH_NORM.
  */
 import { createInterface } from 'node:readline';
 import { CkksEngine } from '@secagg/ckks';
@@ -24,7 +26,7 @@ try {
   const update = makeUpdate(Number(env('BENCH_LENGTH')), Number(env('BENCH_SEED')), Number(env('BENCH_NORM')));
   // Instantiate SEAL's WASM now (once per process), as a running client would have.
   (await CkksEngine.create({ preset: 'n2048-q54', encoding: 'slots', scaleBits: 20 })).dispose();
-  const client = new SecaggClient({ address: env('BENCH_GATEWAY'), token: env('BENCH_TOKEN'), caFile: env('BENCH_CA_FILE') });
+  const client = new SecaggClient({ address: env('BENCH_GATEWAY'), token: env('BENCH_TOKEN'), caFile: env('BENCH_CA_FILE'), keyholderKeys: [env('BENCH_KEYHOLDER_KEY')] });
   console.log(JSON.stringify({ event: 'ready' }));
   const commands = createInterface({ input: process.stdin });
   for await (const line of commands) {

@@ -20,9 +20,9 @@ export async function getRound(request: GetRoundRequest, ctx: CallContext, deps:
   const principal = await authorize(ctx, deps.tokens, ['client', 'coordinator', 'operator']);
   checkRoundScope(principal, request.roundId);
   const round = await requireRound(deps.store, request.roundId);
-  const publicKey = await deps.store.getPublicKey(round.roundId);
+  const [publicKey, attestation] = await Promise.all([deps.store.getPublicKey(round.roundId), deps.store.getAttestation(round.roundId)]);
   if (!publicKey) throw new SecaggError(Code.Internal, `round ${round.roundId} has no public key`);
-  return create(GetRoundResponseSchema, { round: toRoundMessage(round), publicKey });
+  return create(GetRoundResponseSchema, { round: toRoundMessage(round), publicKey, attestation });
 }
 
 export async function* getResult(request: GetResultRequest, ctx: CallContext, deps: GatewayContext): AsyncGenerator<GetResultResponse> {

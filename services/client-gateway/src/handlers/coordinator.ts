@@ -36,7 +36,9 @@ export async function createRound(request: CreateRoundRequest, ctx: CallContext,
     { deadline: deps.config.keyholderDeadlineMs, metadata: forwardedMetadata(ctx) },
   );
   if (!key.ckks) throw new SecaggError(Code.Internal, 'keyholder returned no CKKS parameters');
-  await deps.store.createRound({ roundId, config, ckks: key.ckks, publicKey: key.publicKey, createdMs: now });
+  // The attestation is the keyholder's signature over the round's key and parameters: stored and served as is (clients verify it).
+  if (!key.attestation) throw new SecaggError(Code.Internal, 'keyholder returned no round attestation');
+  await deps.store.createRound({ roundId, config, ckks: key.ckks, publicKey: key.publicKey, attestation: key.attestation, createdMs: now });
   await deps.queues.scheduleClose(roundId, Number(config.deadlineUnixMs) - now);
   deps.logger.info(
     {

@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { create, fromBinary } from '@bufbuild/protobuf';
 import { createLogger } from '@secagg/core';
 import { CkksEngine, DEFAULT_PRESET, encryptVector } from '@secagg/ckks';
-import { bytesToFloat64, contributorsDigest, toCkksParams } from '@secagg/protocol';
+import { bytesToFloat64, contributorsDigest, RoundSigner, toCkksParams } from '@secagg/protocol';
 import { CkksParametersSchema, CreateRoundKeyRequestSchema, Encoding, ReleaseRoundRequestSchema, RoundConfigSchema, type ReleaseRoundRequest } from '@secagg/proto';
 import { keyholderConfigSchema } from '../config.js';
 import { EngineCache } from '../domain/engines.js';
@@ -53,6 +53,7 @@ function context(dir: string, kek: string): KeyholderContext {
     store: new KeyStore(dir),
     sealer: KeySealer.fromBase64(kek),
     engines: new EngineCache(),
+    signer: RoundSigner.generate(),
     logger: createLogger('release-memory', 'silent'),
     clock: Date.now,
     defaultEncoding: Encoding.COEFFICIENTS,

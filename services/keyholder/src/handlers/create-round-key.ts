@@ -9,15 +9,19 @@
  *  - replace-one accounting with Poisson sampling (not implemented);
  *  - a round its privacy group's budget cannot afford on top of every
  *    release already charged (domain/privacy-budget.ts).
- * The response carries the round's privacy cost. Idempotent on round id with
- * an identical config (the cost is recomputed against the current ledger).
+ * The response carries the round's privacy cost and its attestation: a
+ * RoundStatement (round id, config, CKKS parameters, SHA-256 of the public
+ * key) signed with the keyholder's signing key, which clients verify before
+ * encrypting (issue 10). Idempotent on round id with an identical config (the
+ * cost is recomputed against the current ledger; the statement is rebuilt from
+ * the stored round and signed by the current signing key).
  * Test-only noise-free rounds skip the flooding and budget checks: their
  * release is charged epsilon = +Infinity.
  */
 import { create, equals, toBinary, fromBinary } from '@bufbuild/protobuf';
 import { Code, SecaggError } from '@secagg/core';
 import { chooseScaleBits, ciphertextByteLength, ciphertextCount, DEFAULT_PRESET, isPresetName, valuesPerCiphertext, type CkksParams } from '@secagg/ckks';
-import { checkRoundConfig, checkRoundId, encodingEnum, encodingName, privacyGroupOf, toCkksParams } from '@secagg/protocol';
+import { checkRoundConfig, checkRoundId, encodingEnum, encodingName, privacyGroupOf, roundStatementBytes, toCkksParams } from '@secagg/protocol';
 import {
   CkksParametersSchema,
   CreateRoundKeyResponseSchema,
@@ -52,7 +56,8 @@ export async function createRoundKey(request: CreateRoundKeyRequest, deps: Keyho
     }
     const ckks = fromBinary(CkksParametersSchema, existing.ckks);
     const plan = planRoundPrivacy(config, toCkksParams(ckks), settings.adjacency);
-    return create(CreateRoundKeyResponseSchema, { ckks, publicKey: existing.publicKey, privacy: currentCost(config, plan, deps) });
+    const attestation = deps.signer.sign(roundStatementBytes({ roundId, config, ckks, publicKey: existing.publicKey }));
+    return create(CreateRoundKeyResponseSchema, { ckks, publicKey: existing.publicKey, privacy: currentCost(config, plan, deps), attestation });
   }
 
   const preset = config.preset === '' ? DEFAULT_PRESET : config.preset;
@@ -109,10 +114,12 @@ export async function createRoundKey(request: CreateRoundKeyRequest, deps: Keyho
       roundEpsilon: privacy.roundEpsilon,
       groupEpsilonAfter: privacy.groupEpsilonAfter,
       floodingMarginBits: privacy.floodingMarginBits,
+      signingKeyId: deps.signer.keyId,
     },
     'round key created',
   );
-  return create(CreateRoundKeyResponseSchema, { ckks, publicKey, privacy });
+  const attestation = deps.signer.sign(roundStatementBytes({ roundId, config, ckks, publicKey }));
+  return create(CreateRoundKeyResponseSchema, { ckks, publicKey, privacy, attestation });
 }
 
 /**

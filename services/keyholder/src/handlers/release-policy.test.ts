@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { Code, createLogger, SecaggError } from '@secagg/core';
 import { CkksEngine, encryptVector } from '@secagg/ckks';
-import { contributorsDigest, toCkksParams } from '@secagg/protocol';
+import { contributorsDigest, RoundSigner, toCkksParams } from '@secagg/protocol';
 import {
   CreateRoundKeyRequestSchema,
   Encoding,
@@ -95,6 +95,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
       store: store ?? deps.store,
       sealer: deps?.sealer ?? KeySealer.fromBase64(config.kek!),
       engines,
+      signer: RoundSigner.generate(),
       logger: createLogger('keyholder-test', 'silent'),
       clock: Date.now,
       defaultEncoding: Encoding.COEFFICIENTS,

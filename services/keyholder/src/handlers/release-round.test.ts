@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { Code, createLogger, SecaggError } from '@secagg/core';
 import { CkksEngine, decryptVector, encryptVector } from '@secagg/ckks';
-import { bytesToFloat64, contributorsDigest, toCkksParams } from '@secagg/protocol';
+import { bytesToFloat64, contributorsDigest, RoundSigner, toCkksParams } from '@secagg/protocol';
 import {
   CreateRoundKeyRequestSchema,
   Encoding,
@@ -143,6 +143,7 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
       store: new KeyStore(dir),
       sealer: capturing,
       engines,
+      signer: RoundSigner.generate(),
       logger: createLogger('keyholder-test', 'silent'),
       clock: Date.now,
       defaultEncoding: Encoding.COEFFICIENTS,

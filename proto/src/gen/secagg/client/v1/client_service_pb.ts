@@ -10,6 +10,8 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { RoundAttestation } from "../../round/v1/attestation_pb.js";
+import { file_secagg_round_v1_attestation } from "../../round/v1/attestation_pb.js";
 import type { ResultHeader, ResultValues, Round } from "../../round/v1/round_pb.js";
 import { file_secagg_round_v1_round } from "../../round/v1/round_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -18,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secagg/client/v1/client_service.proto.
  */
 export const file_secagg_client_v1_client_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVzZWNhZ2cvY2xpZW50L3YxL2NsaWVudF9zZXJ2aWNlLnByb3RvEhBzZWNhZ2cuY2xpZW50LnYxIiMKD0dldFJvdW5kUmVxdWVzdBIQCghyb3VuZF9pZBgBIAEoCSJNChBHZXRSb3VuZFJlc3BvbnNlEiUKBXJvdW5kGAEgASgLMhYuc2VjYWdnLnJvdW5kLnYxLlJvdW5kEhIKCnB1YmxpY19rZXkYAiABKAwiuAEKE1N1Ym1pdFVwZGF0ZVJlcXVlc3QSMAoGaGVhZGVyGAEgASgLMh4uc2VjYWdnLmNsaWVudC52MS5VcGRhdGVIZWFkZXJIABIyCgVjaHVuaxgCIAEoCzIhLnNlY2FnZy5jbGllbnQudjEuQ2lwaGVydGV4dENodW5rSAASMgoHdHJhaWxlchgDIAEoCzIfLnNlY2FnZy5jbGllbnQudjEuVXBkYXRlVHJhaWxlckgAQgcKBWZyYW1lImQKDFVwZGF0ZUhlYWRlchIQCghyb3VuZF9pZBgBIAEoCRIRCgl1cGRhdGVfaWQYAiABKAkSFQoNdmVjdG9yX2xlbmd0aBgDIAEoDRIYChBjaXBoZXJ0ZXh0X2NvdW50GAQgASgNIjQKD0NpcGhlcnRleHRDaHVuaxINCgVpbmRleBgBIAEoDRISCgpjaXBoZXJ0ZXh0GAIgASgMIh8KDVVwZGF0ZVRyYWlsZXISDgoGc2hhMjU2GAEgASgMIkIKFFN1Ym1pdFVwZGF0ZVJlc3BvbnNlEioKB3JlY2VpcHQYASABKAsyGS5zZWNhZ2cuY2xpZW50LnYxLlJlY2VpcHQihgEKB1JlY2VpcHQSEAoIcm91bmRfaWQYASABKAkSEQoJdXBkYXRlX2lkGAIgASgJEhEKCWNsaWVudF9pZBgDIAEoCRIYChBjaXBoZXJ0ZXh0X2NvdW50GAQgASgNEg4KBnNoYTI1NhgFIAEoDBIZChFjb21taXR0ZWRfdW5peF9tcxgGIAEoAyJAChBHZXRSZXN1bHRSZXF1ZXN0EhAKCHJvdW5kX2lkGAEgASgJEhoKEnZhbHVlc19wZXJfbWVzc2FnZRgCIAEoDSJ+ChFHZXRSZXN1bHRSZXNwb25zZRIvCgZoZWFkZXIYASABKAsyHS5zZWNhZ2cucm91bmQudjEuUmVzdWx0SGVhZGVySAASLwoGdmFsdWVzGAIgASgLMh0uc2VjYWdnLnJvdW5kLnYxLlJlc3VsdFZhbHVlc0gAQgcKBWZyYW1lMpsCCg1DbGllbnRTZXJ2aWNlElEKCEdldFJvdW5kEiEuc2VjYWdnLmNsaWVudC52MS5HZXRSb3VuZFJlcXVlc3QaIi5zZWNhZ2cuY2xpZW50LnYxLkdldFJvdW5kUmVzcG9uc2USXwoMU3VibWl0VXBkYXRlEiUuc2VjYWdnLmNsaWVudC52MS5TdWJtaXRVcGRhdGVSZXF1ZXN0GiYuc2VjYWdnLmNsaWVudC52MS5TdWJtaXRVcGRhdGVSZXNwb25zZSgBElYKCUdldFJlc3VsdBIiLnNlY2FnZy5jbGllbnQudjEuR2V0UmVzdWx0UmVxdWVzdBojLnNlY2FnZy5jbGllbnQudjEuR2V0UmVzdWx0UmVzcG9uc2UwAWIGcHJvdG8z", [file_secagg_round_v1_round]);
+  fileDesc("CiVzZWNhZ2cvY2xpZW50L3YxL2NsaWVudF9zZXJ2aWNlLnByb3RvEhBzZWNhZ2cuY2xpZW50LnYxIiMKD0dldFJvdW5kUmVxdWVzdBIQCghyb3VuZF9pZBgBIAEoCSKFAQoQR2V0Um91bmRSZXNwb25zZRIlCgVyb3VuZBgBIAEoCzIWLnNlY2FnZy5yb3VuZC52MS5Sb3VuZBISCgpwdWJsaWNfa2V5GAIgASgMEjYKC2F0dGVzdGF0aW9uGAMgASgLMiEuc2VjYWdnLnJvdW5kLnYxLlJvdW5kQXR0ZXN0YXRpb24iuAEKE1N1Ym1pdFVwZGF0ZVJlcXVlc3QSMAoGaGVhZGVyGAEgASgLMh4uc2VjYWdnLmNsaWVudC52MS5VcGRhdGVIZWFkZXJIABIyCgVjaHVuaxgCIAEoCzIhLnNlY2FnZy5jbGllbnQudjEuQ2lwaGVydGV4dENodW5rSAASMgoHdHJhaWxlchgDIAEoCzIfLnNlY2FnZy5jbGllbnQudjEuVXBkYXRlVHJhaWxlckgAQgcKBWZyYW1lImQKDFVwZGF0ZUhlYWRlchIQCghyb3VuZF9pZBgBIAEoCRIRCgl1cGRhdGVfaWQYAiABKAkSFQoNdmVjdG9yX2xlbmd0aBgDIAEoDRIYChBjaXBoZXJ0ZXh0X2NvdW50GAQgASgNIjQKD0NpcGhlcnRleHRDaHVuaxINCgVpbmRleBgBIAEoDRISCgpjaXBoZXJ0ZXh0GAIgASgMIh8KDVVwZGF0ZVRyYWlsZXISDgoGc2hhMjU2GAEgASgMIkIKFFN1Ym1pdFVwZGF0ZVJlc3BvbnNlEioKB3JlY2VpcHQYASABKAsyGS5zZWNhZ2cuY2xpZW50LnYxLlJlY2VpcHQihgEKB1JlY2VpcHQSEAoIcm91bmRfaWQYASABKAkSEQoJdXBkYXRlX2lkGAIgASgJEhEKCWNsaWVudF9pZBgDIAEoCRIYChBjaXBoZXJ0ZXh0X2NvdW50GAQgASgNEg4KBnNoYTI1NhgFIAEoDBIZChFjb21taXR0ZWRfdW5peF9tcxgGIAEoAyJAChBHZXRSZXN1bHRSZXF1ZXN0EhAKCHJvdW5kX2lkGAEgASgJEhoKEnZhbHVlc19wZXJfbWVzc2FnZRgCIAEoDSJ+ChFHZXRSZXN1bHRSZXNwb25zZRIvCgZoZWFkZXIYASABKAsyHS5zZWNhZ2cucm91bmQudjEuUmVzdWx0SGVhZGVySAASLwoGdmFsdWVzGAIgASgLMh0uc2VjYWdnLnJvdW5kLnYxLlJlc3VsdFZhbHVlc0gAQgcKBWZyYW1lMpsCCg1DbGllbnRTZXJ2aWNlElEKCEdldFJvdW5kEiEuc2VjYWdnLmNsaWVudC52MS5HZXRSb3VuZFJlcXVlc3QaIi5zZWNhZ2cuY2xpZW50LnYxLkdldFJvdW5kUmVzcG9uc2USXwoMU3VibWl0VXBkYXRlEiUuc2VjYWdnLmNsaWVudC52MS5TdWJtaXRVcGRhdGVSZXF1ZXN0GiYuc2VjYWdnLmNsaWVudC52MS5TdWJtaXRVcGRhdGVSZXNwb25zZSgBElYKCUdldFJlc3VsdBIiLnNlY2FnZy5jbGllbnQudjEuR2V0UmVzdWx0UmVxdWVzdBojLnNlY2FnZy5jbGllbnQudjEuR2V0UmVzdWx0UmVzcG9uc2UwAWIGcHJvdG8z", [file_secagg_round_v1_attestation, file_secagg_round_v1_round]);
 
 /**
  * @generated from message secagg.client.v1.GetRoundRequest
@@ -56,6 +58,18 @@ export type GetRoundResponse = Message<"secagg.client.v1.GetRoundResponse"> & {
    * @generated from field: bytes public_key = 2;
    */
   publicKey: Uint8Array;
+
+  /**
+   * The keyholder's signed statement of the round's id, configuration, CKKS
+   * parameters and public-key hash (see secagg/round/v1/attestation.proto).
+   * The gateway relays it as the keyholder made it and cannot forge it:
+   * clients verify it against pinned keyholder keys before encrypting and
+   * refuse a round without one. Absent only for rounds created before
+   * signing existed.
+   *
+   * @generated from field: secagg.round.v1.RoundAttestation attestation = 3;
+   */
+  attestation?: RoundAttestation | undefined;
 };
 
 /**
@@ -337,7 +351,8 @@ export const GetResultResponseSchema: GenMessage<GetResultResponse> = /*@__PURE_
  */
 export const ClientService: GenService<{
   /**
-   * Returns a round's parameters and public key.
+   * Returns a round's parameters, public key and the keyholder's signed
+   * statement of them (attestation), which clients verify before encrypting.
    * Errors: NOT_FOUND (no such round), INVALID_ARGUMENT (malformed id).
    *
    * @generated from rpc secagg.client.v1.ClientService.GetRound

@@ -7,6 +7,8 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { RoundAttestation } from "../../round/v1/attestation_pb.js";
+import { file_secagg_round_v1_attestation } from "../../round/v1/attestation_pb.js";
 import type { PrivacyBudget, PrivacyCost } from "../../round/v1/privacy_pb.js";
 import { file_secagg_round_v1_privacy } from "../../round/v1/privacy_pb.js";
 import type { CkksParameters, ResultHeader, ResultValues, RoundConfig } from "../../round/v1/round_pb.js";
@@ -17,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secagg/keyholder/v1/keyholder_service.proto.
  */
 export const file_secagg_keyholder_v1_keyholder_service: GenFile = /*@__PURE__*/
-  fileDesc("CitzZWNhZ2cva2V5aG9sZGVyL3YxL2tleWhvbGRlcl9zZXJ2aWNlLnByb3RvEhNzZWNhZ2cua2V5aG9sZGVyLnYxIlcKFUNyZWF0ZVJvdW5kS2V5UmVxdWVzdBIQCghyb3VuZF9pZBgBIAEoCRIsCgZjb25maWcYAiABKAsyHC5zZWNhZ2cucm91bmQudjEuUm91bmRDb25maWciigEKFkNyZWF0ZVJvdW5kS2V5UmVzcG9uc2USLQoEY2trcxgBIAEoCzIfLnNlY2FnZy5yb3VuZC52MS5Da2tzUGFyYW1ldGVycxISCgpwdWJsaWNfa2V5GAIgASgMEi0KB3ByaXZhY3kYAyABKAsyHC5zZWNhZ2cucm91bmQudjEuUHJpdmFjeUNvc3QiiAEKE1JlbGVhc2VSb3VuZFJlcXVlc3QSNAoGaGVhZGVyGAEgASgLMiIuc2VjYWdnLmtleWhvbGRlci52MS5SZWxlYXNlSGVhZGVySAASMgoFY2h1bmsYAiABKAsyIS5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VDaHVua0gAQgcKBWZyYW1lInQKDVJlbGVhc2VIZWFkZXISEAoIcm91bmRfaWQYASABKAkSGgoSY29udHJpYnV0aW9uX2NvdW50GAIgASgNEhsKE2NvbnRyaWJ1dG9yc19zaGEyNTYYAyABKAwSGAoQY2lwaGVydGV4dF9jb3VudBgEIAEoDSIxCgxSZWxlYXNlQ2h1bmsSDQoFaW5kZXgYASABKA0SEgoKY2lwaGVydGV4dBgCIAEoDCKBAQoUUmVsZWFzZVJvdW5kUmVzcG9uc2USLwoGaGVhZGVyGAEgASgLMh0uc2VjYWdnLnJvdW5kLnYxLlJlc3VsdEhlYWRlckgAEi8KBnZhbHVlcxgCIAEoCzIdLnNlY2FnZy5yb3VuZC52MS5SZXN1bHRWYWx1ZXNIAEIHCgVmcmFtZSJrChxTZXRHcm91cFByaXZhY3lCdWRnZXRSZXF1ZXN0EhUKDXByaXZhY3lfZ3JvdXAYASABKAkSDwoHZXBzaWxvbhgCIAEoARINCgVkZWx0YRgDIAEoARIUCgxyZXF1ZXN0ZWRfYnkYBCABKAkiTwodU2V0R3JvdXBQcml2YWN5QnVkZ2V0UmVzcG9uc2USLgoGYnVkZ2V0GAEgASgLMh4uc2VjYWdnLnJvdW5kLnYxLlByaXZhY3lCdWRnZXQiNQocR2V0R3JvdXBQcml2YWN5QnVkZ2V0UmVxdWVzdBIVCg1wcml2YWN5X2dyb3VwGAEgASgJIk8KHUdldEdyb3VwUHJpdmFjeUJ1ZGdldFJlc3BvbnNlEi4KBmJ1ZGdldBgBIAEoCzIeLnNlY2FnZy5yb3VuZC52MS5Qcml2YWN5QnVkZ2V0MuYDChBLZXlob2xkZXJTZXJ2aWNlEmkKDkNyZWF0ZVJvdW5kS2V5Eiouc2VjYWdnLmtleWhvbGRlci52MS5DcmVhdGVSb3VuZEtleVJlcXVlc3QaKy5zZWNhZ2cua2V5aG9sZGVyLnYxLkNyZWF0ZVJvdW5kS2V5UmVzcG9uc2USZwoMUmVsZWFzZVJvdW5kEiguc2VjYWdnLmtleWhvbGRlci52MS5SZWxlYXNlUm91bmRSZXF1ZXN0Gikuc2VjYWdnLmtleWhvbGRlci52MS5SZWxlYXNlUm91bmRSZXNwb25zZSgBMAESfgoVU2V0R3JvdXBQcml2YWN5QnVkZ2V0EjEuc2VjYWdnLmtleWhvbGRlci52MS5TZXRHcm91cFByaXZhY3lCdWRnZXRSZXF1ZXN0GjIuc2VjYWdnLmtleWhvbGRlci52MS5TZXRHcm91cFByaXZhY3lCdWRnZXRSZXNwb25zZRJ+ChVHZXRHcm91cFByaXZhY3lCdWRnZXQSMS5zZWNhZ2cua2V5aG9sZGVyLnYxLkdldEdyb3VwUHJpdmFjeUJ1ZGdldFJlcXVlc3QaMi5zZWNhZ2cua2V5aG9sZGVyLnYxLkdldEdyb3VwUHJpdmFjeUJ1ZGdldFJlc3BvbnNlYgZwcm90bzM", [file_secagg_round_v1_privacy, file_secagg_round_v1_round]);
+  fileDesc("CitzZWNhZ2cva2V5aG9sZGVyL3YxL2tleWhvbGRlcl9zZXJ2aWNlLnByb3RvEhNzZWNhZ2cua2V5aG9sZGVyLnYxIlcKFUNyZWF0ZVJvdW5kS2V5UmVxdWVzdBIQCghyb3VuZF9pZBgBIAEoCRIsCgZjb25maWcYAiABKAsyHC5zZWNhZ2cucm91bmQudjEuUm91bmRDb25maWciwgEKFkNyZWF0ZVJvdW5kS2V5UmVzcG9uc2USLQoEY2trcxgBIAEoCzIfLnNlY2FnZy5yb3VuZC52MS5Da2tzUGFyYW1ldGVycxISCgpwdWJsaWNfa2V5GAIgASgMEi0KB3ByaXZhY3kYAyABKAsyHC5zZWNhZ2cucm91bmQudjEuUHJpdmFjeUNvc3QSNgoLYXR0ZXN0YXRpb24YBCABKAsyIS5zZWNhZ2cucm91bmQudjEuUm91bmRBdHRlc3RhdGlvbiKIAQoTUmVsZWFzZVJvdW5kUmVxdWVzdBI0CgZoZWFkZXIYASABKAsyIi5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VIZWFkZXJIABIyCgVjaHVuaxgCIAEoCzIhLnNlY2FnZy5rZXlob2xkZXIudjEuUmVsZWFzZUNodW5rSABCBwoFZnJhbWUidAoNUmVsZWFzZUhlYWRlchIQCghyb3VuZF9pZBgBIAEoCRIaChJjb250cmlidXRpb25fY291bnQYAiABKA0SGwoTY29udHJpYnV0b3JzX3NoYTI1NhgDIAEoDBIYChBjaXBoZXJ0ZXh0X2NvdW50GAQgASgNIjEKDFJlbGVhc2VDaHVuaxINCgVpbmRleBgBIAEoDRISCgpjaXBoZXJ0ZXh0GAIgASgMIoEBChRSZWxlYXNlUm91bmRSZXNwb25zZRIvCgZoZWFkZXIYASABKAsyHS5zZWNhZ2cucm91bmQudjEuUmVzdWx0SGVhZGVySAASLwoGdmFsdWVzGAIgASgLMh0uc2VjYWdnLnJvdW5kLnYxLlJlc3VsdFZhbHVlc0gAQgcKBWZyYW1lImsKHFNldEdyb3VwUHJpdmFjeUJ1ZGdldFJlcXVlc3QSFQoNcHJpdmFjeV9ncm91cBgBIAEoCRIPCgdlcHNpbG9uGAIgASgBEg0KBWRlbHRhGAMgASgBEhQKDHJlcXVlc3RlZF9ieRgEIAEoCSJPCh1TZXRHcm91cFByaXZhY3lCdWRnZXRSZXNwb25zZRIuCgZidWRnZXQYASABKAsyHi5zZWNhZ2cucm91bmQudjEuUHJpdmFjeUJ1ZGdldCI1ChxHZXRHcm91cFByaXZhY3lCdWRnZXRSZXF1ZXN0EhUKDXByaXZhY3lfZ3JvdXAYASABKAkiTwodR2V0R3JvdXBQcml2YWN5QnVkZ2V0UmVzcG9uc2USLgoGYnVkZ2V0GAEgASgLMh4uc2VjYWdnLnJvdW5kLnYxLlByaXZhY3lCdWRnZXQy5gMKEEtleWhvbGRlclNlcnZpY2USaQoOQ3JlYXRlUm91bmRLZXkSKi5zZWNhZ2cua2V5aG9sZGVyLnYxLkNyZWF0ZVJvdW5kS2V5UmVxdWVzdBorLnNlY2FnZy5rZXlob2xkZXIudjEuQ3JlYXRlUm91bmRLZXlSZXNwb25zZRJnCgxSZWxlYXNlUm91bmQSKC5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VSb3VuZFJlcXVlc3QaKS5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VSb3VuZFJlc3BvbnNlKAEwARJ+ChVTZXRHcm91cFByaXZhY3lCdWRnZXQSMS5zZWNhZ2cua2V5aG9sZGVyLnYxLlNldEdyb3VwUHJpdmFjeUJ1ZGdldFJlcXVlc3QaMi5zZWNhZ2cua2V5aG9sZGVyLnYxLlNldEdyb3VwUHJpdmFjeUJ1ZGdldFJlc3BvbnNlEn4KFUdldEdyb3VwUHJpdmFjeUJ1ZGdldBIxLnNlY2FnZy5rZXlob2xkZXIudjEuR2V0R3JvdXBQcml2YWN5QnVkZ2V0UmVxdWVzdBoyLnNlY2FnZy5rZXlob2xkZXIudjEuR2V0R3JvdXBQcml2YWN5QnVkZ2V0UmVzcG9uc2ViBnByb3RvMw", [file_secagg_round_v1_attestation, file_secagg_round_v1_privacy, file_secagg_round_v1_round]);
 
 /**
  * @generated from message secagg.keyholder.v1.CreateRoundKeyRequest
@@ -71,6 +73,17 @@ export type CreateRoundKeyResponse = Message<"secagg.keyholder.v1.CreateRoundKey
    * @generated from field: secagg.round.v1.PrivacyCost privacy = 3;
    */
   privacy?: PrivacyCost | undefined;
+
+  /**
+   * The keyholder's signed RoundStatement for this round (round id, config,
+   * ckks, SHA-256 of public_key), signed with its long-lived Ed25519 signing
+   * key. The gateway stores it with the round and serves it in GetRound.
+   * An idempotent repeat returns the same statement, signed by the
+   * keyholder's current signing key.
+   *
+   * @generated from field: secagg.round.v1.RoundAttestation attestation = 4;
+   */
+  attestation?: RoundAttestation | undefined;
 };
 
 /**
@@ -318,8 +331,9 @@ export const GetGroupPrivacyBudgetResponseSchema: GenMessage<GetGroupPrivacyBudg
  */
 export const KeyholderService: GenService<{
   /**
-   * Creates the round's key pair, chooses its encoding scale and records the
-   * round's release policy (min clients, clip norm, noise). The secret key is
+   * Creates the round's key pair, chooses its encoding scale, records the
+   * round's release policy (min clients, clip norm, noise) and signs a
+   * RoundStatement of all of it for clients to verify. The secret key is
    * stored sealed and never leaves the keyholder. Before creating anything it
    * checks that the CKKS decryption error is flooded by the DP noise by at
    * least the configured margin, and that the privacy group's budget can

@@ -1,0 +1,96 @@
+/**
+ * CreateRoundKey signs what clients must trust (issue 10), in process: real
+ * SQLite store, real SEAL (small n2048-q54 preset). The attestation verifies
+ * under the keyholder's key and states exactly the round the keyholder
+ * stored; an idempotent repeat restates the same bytes, signed by whichever
+ * key the keyholder holds now (rotation); a refused round gets no signature.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { create, equals } from '@bufbuild/protobuf';
+import { Code, createLogger, SecaggError } from '@secagg/core';
+import { PinnedKeyholderKeys, RoundSigner } from '@secagg/protocol';
+import { CkksParametersSchema, CreateRoundKeyRequestSchema, Encoding, RoundConfigSchema, type RoundConfig } from '@secagg/proto';
+import { keyholderConfigSchema } from '../config.js';
+import { EngineCache } from '../domain/engines.js';
+import { KeyStore } from '../domain/key-store.js';
+import { KeySealer } from '../domain/sealing.js';
+import type { KeyholderContext } from '../keyholder-context.js';
+import { createRoundKey } from './create-round-key.js';
+
+describe('CreateRoundKey signs the round statement (in process)', { timeout: 120_000 }, () => {
+  let dir: string;
+  let deps: KeyholderContext;
+  const engines = new EngineCache();
+
+  const roundConfig = (overrides: Partial<Omit<RoundConfig, '$typeName' | '$unknown'>> = {}) =>
+    create(RoundConfigSchema, {
+      vectorLength: 3_000,
+      minClients: 2,
+      maxClients: 5,
+      deadlineUnixMs: BigInt(Date.now() + 600_000),
+      clipNorm: 1,
+      noiseMultiplier: 4,
+      preset: 'n2048-q54',
+      encoding: Encoding.COEFFICIENTS,
+      privacyGroup: 'signing',
+      ...overrides,
+    });
+  const request = (roundId: string, config: RoundConfig) => create(CreateRoundKeyRequestSchema, { roundId, config });
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keyholder-signing-'));
+    const kek = randomBytes(32).toString('base64');
+    deps = {
+      config: keyholderConfigSchema.parse({ dataDir: dir, kek }),
+      store: new KeyStore(dir),
+      sealer: KeySealer.fromBase64(kek),
+      engines,
+      signer: RoundSigner.generate(),
+      logger: createLogger('keyholder-test', 'silent'),
+      clock: Date.now,
+      defaultEncoding: Encoding.COEFFICIENTS,
+    };
+  });
+
+  after(async () => {
+    deps.store.close();
+    await engines.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('states the round id, the accepted config, the chosen CKKS parameters and the public key hash, under its key', async () => {
+    const config = roundConfig();
+    const key = await createRoundKey(request('r-signed', config), deps);
+    const statement = PinnedKeyholderKeys.fromPems([deps.signer.verificationKeyPem]).verify(key.attestation, 'r-signed');
+    assert.equal(key.attestation!.signatures[0]!.keyId, deps.signer.keyId);
+    assert.ok(equals(RoundConfigSchema, statement.config!, config));
+    assert.ok(equals(CkksParametersSchema, statement.ckks!, key.ckks!));
+    assert.deepEqual(Buffer.from(statement.publicKeySha256), createHash('sha256').update(key.publicKey).digest());
+  });
+
+  it('restates the same bytes on an idempotent repeat, signed by the current key after a rotation', async () => {
+    const config = roundConfig({ privacyGroup: 'signing-repeat' });
+    const first = await createRoundKey(request('r-repeat', config), deps);
+    const again = await createRoundKey(request('r-repeat', config), deps);
+    assert.deepEqual(again.attestation, first.attestation);
+    const rotated = { ...deps, signer: RoundSigner.generate() };
+    const afterRotation = await createRoundKey(request('r-repeat', config), rotated);
+    assert.deepEqual(afterRotation.attestation!.statement, first.attestation!.statement);
+    assert.equal(afterRotation.attestation!.signatures[0]!.keyId, rotated.signer.keyId);
+    assert.throws(() => PinnedKeyholderKeys.fromPems([deps.signer.verificationKeyPem]).verify(afterRotation.attestation, 'r-repeat'), /pin the new verification key/);
+  });
+
+  it('signs nothing for a round it refuses', async () => {
+    // z = 1e-9: the noise would not flood the decryption error, so the round is refused before any key exists.
+    await assert.rejects(
+      createRoundKey(request('r-refused', roundConfig({ noiseMultiplier: 1e-9, privacyGroup: 'signing-refused' })), deps),
+      (e: SecaggError) => e.code === Code.FailedPrecondition,
+    );
+    assert.equal(deps.store.getRoundKey('r-refused'), undefined);
+  });
+});
