@@ -30,7 +30,7 @@ describe('CreateRoundKey signs the round statement (in process)', { timeout: 120
   const roundConfig = (overrides: Partial<Omit<RoundConfig, '$typeName' | '$unknown'>> = {}) =>
     create(RoundConfigSchema, {
       vectorLength: 3_000,
-      minClients: 2,
+      minClients: 3,
       maxClients: 5,
       deadlineUnixMs: BigInt(Date.now() + 600_000),
       clipNorm: 1,
