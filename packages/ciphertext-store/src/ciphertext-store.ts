@@ -45,6 +45,12 @@ export interface CiphertextStore {
    * Throws if the object is missing or shorter than the range.
    */
   readRecords(key: ObjectKey, recordBytes: number, first: number, count: number, blockBytes?: number): AsyncGenerator<Uint8Array>;
+  /**
+   * Reads exactly `into.byteLength` bytes of a committed object from
+   * `byteOffset` into `into` (e.g. a view of an accumulator's scratch: no
+   * copy). Throws if the object is missing or shorter.
+   */
+  readInto(key: ObjectKey, byteOffset: number, into: Uint8Array): Promise<void>;
   /** Writes a whole object durably in one step (checkpoints). Replaces an object of the same key atomically. */
   put(key: ObjectKey, bytes: Uint8Array): Promise<void>;
   /** A whole committed object, or undefined. */

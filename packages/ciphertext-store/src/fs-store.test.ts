@@ -41,6 +41,11 @@ describe('filesystem ciphertext store', () => {
     // A block smaller than one record still reads one record at a time.
     assert.equal((await collect(store.readRecords({ roundId: 'r1', name: 'u1' }, RECORD, 0, 3, 10))).length, 3);
     await assert.rejects(collect(store.readRecords({ roundId: 'r1', name: 'u1' }, RECORD, 5, 3)), /holds 7 records, not \[5, 8\)/);
+    // readInto: straight into a caller's buffer, at any offset.
+    const into = new Uint8Array(3 * RECORD + 10).subarray(10);
+    await store.readInto({ roundId: 'r1', name: 'u1' }, 4 * RECORD, into);
+    assert.deepEqual(Buffer.from(into), Buffer.concat(records.slice(4, 7)));
+    await assert.rejects(store.readInto({ roundId: 'r1', name: 'u1' }, 5 * RECORD, into), /holds 7000 bytes, not \[5000, 8000\)/);
     await assert.rejects(collect(store.readRecords({ roundId: 'r1', name: 'missing' }, RECORD, 0, 1)), /ENOENT/);
     assert.deepEqual(await store.rounds(), ['r1']);
   });

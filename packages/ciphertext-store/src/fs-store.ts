@@ -67,6 +67,20 @@ export class FsCiphertextStore implements CiphertextStore {
     }
   }
 
+  async readInto(key: ObjectKey, byteOffset: number, into: Uint8Array): Promise<void> {
+    if (!(Number.isSafeInteger(byteOffset) && byteOffset >= 0)) throw new RangeError(`byte offset ${byteOffset} is not a non-negative integer`);
+    const file = await open(this.pathOf(key), 'r');
+    try {
+      const { size } = await file.stat();
+      if (byteOffset + into.byteLength > size) {
+        throw new RangeError(`object ${key.roundId}/${key.name} holds ${size} bytes, not [${byteOffset}, ${byteOffset + into.byteLength})`);
+      }
+      await readFully(file, into, byteOffset);
+    } finally {
+      await file.close();
+    }
+  }
+
   async put(key: ObjectKey, bytes: Uint8Array): Promise<void> {
     const staged = await this.stage(key);
     try {
