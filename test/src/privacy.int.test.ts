@@ -59,13 +59,13 @@ function releaseFrames(roundId: string, count: number, digest: Uint8Array, ciphe
   ];
 }
 
-/** Runs the `secagg` CLI as a process against the cluster with a coordinator token. */
+/** Runs the `secagg` CLI as a process against the cluster with a token of the coordinator that owns the groups read. */
 async function cli(cluster: LocalCluster, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const result = spawnSync(process.execPath, [join(REPO_ROOT, 'packages/sdk/dist/cli.js'), ...args], {
     env: {
       PATH: process.env.PATH ?? '',
       SECAGG_GATEWAY: cluster.gatewayAddress,
-      SECAGG_TOKEN: await cluster.token('coordinator', 'cli-coordinator'),
+      SECAGG_TOKEN: await cluster.token('coordinator', 'privacy-coordinator'),
       SECAGG_CA_FILE: cluster.certificates!.caFile,
     },
     encoding: 'utf8',
