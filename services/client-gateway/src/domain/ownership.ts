@@ -23,7 +23,7 @@
  *
  * A refusal is PERMISSION_DENIED and names the round or group, never its owner.
  */
-import { Code, SecaggError } from '@secagg/core';
+import { Code, SecaggError, type Logger } from '@secagg/core';
 import type { Principal } from '@secagg/auth';
 import { PRIVACY_GROUP } from '@secagg/protocol';
 import type { RoundRecord, RoundStore } from '@secagg/store';
@@ -70,8 +70,18 @@ export async function requireGroupReader(store: RoundStore, principal: Principal
  * refuses unless the caller owns it. Returns `undo`, to call when the action
  * the claim was made for is then refused, so that a refusal changes nothing.
  */
-export async function claimGroupFor(store: RoundStore, principal: Principal, group: string, action: string): Promise<{ undo: () => Promise<void> }> {
+export async function claimGroupFor(
+  store: RoundStore,
+  principal: Principal,
+  group: string,
+  action: string,
+  logger: Logger,
+): Promise<{ undo: () => Promise<void> }> {
   const { owner, claimedNow } = await store.claimPrivacyGroup(group, principal.subject);
   if (owner !== principal.subject) throw notGroupOwner(group, action);
-  return { undo: claimedNow ? () => store.releasePrivacyGroupClaim(group, principal.subject) : async () => {} };
+  const undo = async () => {
+    // The refusal being answered matters more than this: a claim left behind only makes the caller the group's owner early.
+    await store.releasePrivacyGroupClaim(group, principal.subject).catch((error: unknown) => logger.warn({ err: error, privacyGroup: group }, 'could not undo a privacy-group claim'));
+  };
+  return { undo: claimedNow ? undo : async () => {} };
 }

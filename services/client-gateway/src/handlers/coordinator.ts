@@ -38,7 +38,7 @@ export async function createRound(request: CreateRoundRequest, ctx: CallContext,
   const config = checkRoundConfig(request.config, deps.config, now);
   const roundId = `r-${randomBytes(9).toString('base64url')}`;
   // A round spends its group's budget: the group must be the caller's (claimed now if new).
-  const claim = await claimGroupFor(deps.store, principal, privacyGroupOf(config), 'create rounds in it');
+  const claim = await claimGroupFor(deps.store, principal, privacyGroupOf(config), 'create rounds in it', deps.logger);
   let key;
   try {
     key = await deps.keyholder.createRoundKey(

@@ -27,7 +27,7 @@ import { claimGroupFor, privacyGroupName, requireGroupReader } from '../domain/o
 export async function setPrivacyBudget(request: SetPrivacyBudgetRequest, ctx: CallContext, deps: GatewayContext): Promise<SetPrivacyBudgetResponse> {
   const principal = await authorize(ctx, deps.tokens, ['coordinator']);
   const group = privacyGroupName(request.privacyGroup);
-  const claim = await claimGroupFor(deps.store, principal, group, 'set its budget');
+  const claim = await claimGroupFor(deps.store, principal, group, 'set its budget', deps.logger);
   let response;
   try {
     response = await deps.keyholder.setGroupPrivacyBudget(
