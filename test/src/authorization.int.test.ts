@@ -1,8 +1,9 @@
 /**
  * The authorization matrix of docs/SECURITY.md, row by row, against a real
- * cluster: every RPC × every role and no token; bad tokens of every kind on
- * every RPC; round-scoped tokens; attribution of updates to the token's
- * subject; the keyholder's peer identities. The tables are read from the
+ * cluster: every RPC × every role (a coordinator as the owner of the round or
+ * group it names, and as another coordinator) and no token; bad tokens of
+ * every kind on every RPC; round-scoped tokens; ownership; attribution of
+ * updates to the token's subject; the keyholder's peer identities. The tables are read from the
  * document, and every RPC of the contracts must appear in them.
  */
 import { after, before, describe, it } from 'node:test';
@@ -35,6 +36,18 @@ import { honestFrames, roundForUpload, serialize, sha256Of, trailerFrame, chunkF
 
 type Role = 'client' | 'coordinator' | 'operator';
 const ROLES: readonly Role[] = ['client', 'coordinator', 'operator'];
+/** The coordinator that creates the rounds and owns the group the matrix calls name. */
+const OWNER = 'owner';
+/** Another coordinator: the "coordinator, not owner" column. */
+const STRANGER = 'stranger';
+/** The matrix' columns after the RPC: who calls (no role: no token). */
+const COLUMNS: readonly { name: string; role?: Role; subject?: string }[] = [
+  { name: 'client', role: 'client' },
+  { name: 'coordinator', role: 'coordinator', subject: OWNER },
+  { name: 'coordinator, not owner', role: 'coordinator', subject: STRANGER },
+  { name: 'operator', role: 'operator' },
+  { name: 'no token' },
+];
 const LENGTH = 300;
 
 /** `Service.Method` names of every RPC of a service, from its descriptor. */
@@ -62,11 +75,14 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
   let coordinator: ServiceClient<typeof CoordinatorService>;
   /** Rounds the matrix calls: one stays open, one is released, the others are there to be closed. */
   const rounds = { open: '', released: '', closable: '', closableScoped: '' };
+  /** The owner's privacy group (that of rounds.open, which never releases) that CreateRound and the budget RPCs name. */
+  let ownedGroup = '';
   let upload: RoundForUpload;
   let openCiphertexts: Uint8Array[];
   let subjects = 0;
 
-  const token = (role: string, extra: Record<string, unknown> = {}, subject = `${role}-${++subjects}`) =>
+  /** A token; a coordinator's is the owner's unless another subject is given. */
+  const token = (role: string, extra: Record<string, unknown> = {}, subject = role === 'coordinator' ? OWNER : `${role}-${++subjects}`) =>
     signJwt(key.privateKey, claims(subject, role, extra));
   const sdk = (role: Role, subject?: string) =>
     new SecaggClient({
@@ -102,7 +118,10 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
       call: (metadata, roundId) => clients.submitUpdate(honestFrames({ roundId, vectorLength: LENGTH }, 'authz-update', openCiphertexts), { metadata }),
     },
     'ClientService.GetResult': { defaultRound: () => rounds.released, call: (metadata, roundId) => drain(clients.getResult({ roundId }, { metadata })) },
-    'CoordinatorService.CreateRound': { defaultRound: () => '', call: (metadata) => coordinator.createRound({ config: roundConfig() }, { metadata }) },
+    'CoordinatorService.CreateRound': {
+      defaultRound: () => '',
+      call: (metadata) => coordinator.createRound({ config: roundConfig({ privacyGroup: ownedGroup }) }, { metadata }),
+    },
     'CoordinatorService.CloseRound': { defaultRound: () => rounds.closable, call: (metadata, roundId) => coordinator.closeRound({ roundId }, { metadata }) },
     'CoordinatorService.ListRounds': { defaultRound: () => '', call: (metadata) => coordinator.listRounds({ limit: 5 }, { metadata }) },
     'CoordinatorService.GetRoundStatus': {
@@ -111,11 +130,11 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
     },
     'CoordinatorService.SetPrivacyBudget': {
       defaultRound: () => '',
-      call: (metadata) => coordinator.setPrivacyBudget({ privacyGroup: 'authz-test', epsilon: 5 }, { metadata }),
+      call: (metadata) => coordinator.setPrivacyBudget({ privacyGroup: ownedGroup, epsilon: 5 }, { metadata }),
     },
     'CoordinatorService.GetPrivacyBudget': {
       defaultRound: () => '',
-      call: (metadata) => coordinator.getPrivacyBudget({ privacyGroup: 'authz-test' }, { metadata }),
+      call: (metadata) => coordinator.getPrivacyBudget({ privacyGroup: ownedGroup }, { metadata }),
     },
   };
 
@@ -123,7 +142,7 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
   /** The role a row allows first: bad tokens are presented with it, so only the token is at fault. */
   const allowedRole = (rpc: string): Role => {
     const row = matrix().rows.find((r) => r[0] === rpc)!;
-    return ROLES.find((_, i) => statusOf(row[i + 1]!) === 'OK')!;
+    return COLUMNS.find((column, i) => column.role && statusOf(row[i + 1]!) === 'OK')!.role!;
   };
 
   before(async () => {
@@ -138,8 +157,10 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
     const credentials = cluster.channelCredentials();
     clients = createClient(ClientService, cluster.gatewayAddress, { credentials });
     coordinator = createClient(CoordinatorService, cluster.gatewayAddress, { credentials });
-    const owner = sdk('coordinator', 'owner');
-    rounds.open = (await owner.createRound(roundConfig({ maxClients: 1_000 }))).roundId;
+    const owner = sdk('coordinator', OWNER);
+    const open = await owner.createRound(roundConfig({ maxClients: 1_000 }));
+    rounds.open = open.roundId;
+    ownedGroup = open.config!.privacyGroup;
     rounds.closable = (await owner.createRound(roundConfig())).roundId;
     rounds.closableScoped = (await owner.createRound(roundConfig())).roundId;
     rounds.released = (await owner.createRound(roundConfig({ maxClients: 1 }))).roundId;
@@ -163,7 +184,7 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
     const documented = matrix().rows.map((r) => r[0]);
     const contract = [...rpcNames(ClientService), ...rpcNames(CoordinatorService)];
     assert.deepEqual([...documented].sort(), [...contract].sort(), 'docs/SECURITY.md "RPC × role" rows vs the contracts');
-    assert.deepEqual(matrix().header.slice(1), [...ROLES, 'no token']);
+    assert.deepEqual(matrix().header.slice(1), COLUMNS.map((c) => c.name));
     assert.deepEqual(Object.keys(gatewayCalls).sort(), [...contract].sort());
     assert.deepEqual(tableUnder('Round-scoped tokens').rows.map((r) => r[0]).sort(), [...contract].sort());
   });
@@ -172,18 +193,22 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
     const { rows } = matrix();
     for (const row of rows) {
       const rpc = row[0]!;
-      const cells = ROLES.map((role, i) => ({ role: role as Role | undefined, expected: statusOf(row[i + 1]!) }));
-      cells.push({ role: undefined, expected: statusOf(row[4]!) });
+      const cells = COLUMNS.map((column, i) => ({ column, expected: statusOf(row[i + 1]!) }));
+      const ownerAllowed = cells.find((c) => c.column.subject === OWNER)!.expected === 'OK';
       cells.sort((a, b) => Number(a.expected === 'OK') - Number(b.expected === 'OK'));
-      for (const { role, expected } of cells) {
+      for (const { column, expected } of cells) {
         if (rpc === 'CoordinatorService.CloseRound' && expected === 'OK') {
-          // Every refusal before left the round as it was.
+          // Every refusal before (the other coordinator's too) left the round as it was.
           assert.equal((await coordinator.getRoundStatus({ roundId: rounds.closable }, { metadata: bearer(token('operator')) })).round!.state, RoundState.OPEN);
         }
         const { call, defaultRound } = gatewayCalls[rpc]!;
-        const got = await outcome(call(bearer(role ? token(role) : undefined), defaultRound()));
-        assert.equal(got.status, expected, `${rpc} as ${role ?? 'no token'}: ${got.status} ${got.message}`);
-        if (expected === 'PERMISSION_DENIED') assert.match(got.message, new RegExp(`role ${role} may not call ${rpc.split('.')[1]}`));
+        const got = await outcome(call(bearer(column.role ? token(column.role, {}, column.subject) : undefined), defaultRound()));
+        assert.equal(got.status, expected, `${rpc} as ${column.name}: ${got.status} ${got.message}`);
+        if (expected === 'PERMISSION_DENIED') {
+          // The other coordinator is refused for not owning what the owner may act on, else for its role.
+          const why = column.subject === STRANGER && ownerAllowed ? 'belongs to another coordinator' : `role ${column.role} may not call ${rpc.split('.')[1]}`;
+          assert.match(got.message, new RegExp(why));
+        }
         if (expected === 'UNAUTHENTICATED') assert.match(got.message, /missing bearer token/);
       }
     }
@@ -203,6 +228,9 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
       'wrong-issuer': (role) => bearer(token(role, { iss: 'not-secagg' })),
       'no-expiry': (role) => bearer(token(role, { exp: undefined })),
       'not-yet-valid': (role) => bearer(token(role, { nbf: now + 3_600 })),
+      'issued-in-future': (role) => bearer(token(role, { iat: now + 3_600, exp: now + 7_200 })),
+      'exp-2200': (role) => bearer(token(role, { exp: Date.UTC(2200, 0, 1) / 1000 })),
+      'long-lived-no-iat': (role) => bearer(token(role, { iat: undefined, exp: now + 2 * 86_400 })),
       'unknown-role': () => bearer(token('admin')),
       'bad-subject': (role) => bearer(token(role, {}, 'alice:ct')),
       'bad-round-claim': (role) => bearer(token(role, { round: 42 })),
@@ -256,6 +284,53 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
       const sameRound = await outcome(call(bearer(token(role, { round: named })), roundId));
       assert.equal(sameRound.status, statusOf(row[1]!), `${rpc} with a token scoped to the round called: ${sameRound.message}`);
     }
+  });
+
+  it('ownership: another coordinator can neither close the owner\'s round nor set, read or spend its group, and the refusals change nothing', async () => {
+    const alice = sdk('coordinator', 'alice-coordinator');
+    const bob = sdk('coordinator', 'bob-coordinator');
+    const asOperator = { metadata: bearer(token('operator')) };
+    const denied = (pattern: RegExp) => (e: SecaggError) => {
+      assert.equal(codeName(e.code), 'PERMISSION_DENIED', e.message);
+      assert.match(e.message, pattern);
+      return true;
+    };
+    const group = `owned-${++groups}`;
+    const round = await alice.createRound(roundConfig({ privacyGroup: group }));
+    const budget = await alice.setPrivacyBudget(group, 3);
+    const allRounds = async () => (await coordinator.listRounds({ limit: 1_000 }, asOperator)).rounds.length;
+    const roundsBefore = await allRounds();
+
+    // The attack of issue 10: Bob closes Alice's round and sets her group's budget to 0.0001.
+    await assert.rejects(bob.closeRound(round.roundId), denied(new RegExp(`^round ${round.roundId} belongs to another coordinator; only its owner may close it$`)));
+    await assert.rejects(bob.setPrivacyBudget(group, 0.0001), denied(new RegExp(`^privacy group ${group} belongs to another coordinator; only its owner may set its budget$`)));
+    await assert.rejects(bob.getPrivacyBudget(group), denied(/only its owner may read its budget/));
+    await assert.rejects(bob.createRound(roundConfig({ privacyGroup: group })), denied(/only its owner may create rounds in it/));
+    // Nothing changed: the round is open, the budget is Alice's, no round was added.
+    assert.equal((await coordinator.getRoundStatus({ roundId: round.roundId }, asOperator)).round!.state, RoundState.OPEN);
+    const after = (await coordinator.getPrivacyBudget({ privacyGroup: group }, asOperator)).budget!;
+    assert.equal(after.epsilonBudget, budget.epsilonBudget);
+    assert.equal(after.epsilonBudget, 3);
+    assert.equal(await allRounds(), roundsBefore);
+
+    // What any client may read, any coordinator may: the round and its status.
+    assert.equal((await bob.getRoundStatus(round.roundId)).roundId, round.roundId);
+    // Listings: each coordinator sees its own rounds, the operator every round.
+    const bobs = await bob.createRound(roundConfig());
+    assert.deepEqual((await bob.listRounds(1_000)).map((r) => r.roundId), [bobs.roundId]);
+    const alices = (await alice.listRounds(1_000)).map((r) => r.roundId);
+    assert.ok(alices.includes(round.roundId) && !alices.includes(bobs.roundId));
+
+    // A claim whose action the keyholder refuses is undone: the group stays free for whoever sets it next.
+    const fresh = `owned-${++groups}`;
+    await assert.rejects(bob.setPrivacyBudget(fresh, -1), (e: SecaggError) => e.code === Code.InvalidArgument);
+    assert.equal((await alice.setPrivacyBudget(fresh, 2)).epsilonBudget, 2);
+    await assert.rejects(bob.setPrivacyBudget(fresh, 1), denied(/belongs to another coordinator/));
+
+    // The owner may.
+    assert.notEqual((await alice.closeRound(round.roundId)).state, RoundState.OPEN);
+    alice.close();
+    bob.close();
   });
 
   it('an update is attributed to the token subject: headers and extra fields cannot change it, nor can another client claim it', async () => {

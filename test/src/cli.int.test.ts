@@ -120,8 +120,8 @@ describe('secagg CLI', { timeout: 240_000 }, () => {
     const cases: [string[], Record<string, string>, number, RegExp][] = [
       [['round', 'list'], { SECAGG_GATEWAY: '' }, 2, /^secagg: --gateway host:port \(or SECAGG_GATEWAY\) is required \(see secagg --help\)$/],
       [['round', 'list'], { SECAGG_GATEWAY: 'localhost:1' }, 1, /^secagg: UNAVAILABLE: .* — is the gateway running and --gateway right\?$/],
-      [['round', 'list'], { SECAGG_TOKEN: 'not-a-token' }, 1, /^secagg: UNAUTHENTICATED: invalid token: malformed — pass a valid token with --token or SECAGG_TOKEN_FILE$/],
-      [['round', 'create', '--length', '5', '--min-clients', '1', '--max-clients', '1', '--deadline', '1m', '--clip-norm', '1', '--noise-multiplier', '1'], { SECAGG_TOKEN: await cluster.token('client', 'nosy') }, 1, /^secagg: PERMISSION_DENIED: role client may not call CreateRound — this token's role may not do that$/],
+      [['round', 'list'], { SECAGG_TOKEN: 'not-a-token' }, 1, /^secagg: UNAUTHENTICATED: invalid token: malformed — pass a valid token with --token-file or SECAGG_TOKEN$/],
+      [['round', 'create', '--length', '5', '--min-clients', '1', '--max-clients', '1', '--deadline', '1m', '--clip-norm', '1', '--noise-multiplier', '1'], { SECAGG_TOKEN: await cluster.token('client', 'nosy') }, 1, /^secagg: PERMISSION_DENIED: role client may not call CreateRound — this token may not do that \(its role, its round scope, or another coordinator owns the round or group\)$/],
       [['round', 'status', 'r-nope'], {}, 1, /^secagg: NOT_FOUND: round r-nope does not exist$/],
       [['round', 'create', '--length', 'ten'], {}, 2, /^secagg: --length must be a positive integer, got "ten" \(see secagg --help\)$/],
       [['round', 'frobnicate'], {}, 2, /^secagg: round needs a subcommand: create, list, status, watch or close \(see secagg --help\)$/],
@@ -139,5 +139,46 @@ describe('secagg CLI', { timeout: 240_000 }, () => {
     assert.equal(help.code, 0);
     assert.match(help.stdout, /Examples:\n/);
     assert.ok(!existsSync(join(REPO_ROOT, 'update.csv')));
+  });
+
+  it('takes the token from --token-file everywhere, steers away from --token in --help, and mints no token the gateway would refuse', async () => {
+    const help = run(['--help']);
+    assert.match(help.stdout, /Prefer SECAGG_TOKEN\s+or --token-file: --token T shows in process lists/);
+    assert.match(help.stdout, /Connection options: --gateway host:port {2}--token-file F/);
+
+    const owner = join(dir, 'owner.jwt');
+    const other = join(dir, 'other.jwt');
+    writeFileSync(owner, `${await cluster.token('coordinator', 'cli-file-owner')}\n`, { mode: 0o600 });
+    writeFileSync(other, await cluster.token('coordinator', 'cli-file-other'), { mode: 0o600 });
+    const noEnvToken = { SECAGG_TOKEN: '' };
+    const create = run(['round', 'create', '--length', '10', '--min-clients', '1', '--max-clients', '5', '--deadline', '10m', '--clip-norm', '1', '--noise-multiplier', '8', '--privacy-group', 'cli-file', '--json', '--token-file', owner], noEnvToken);
+    assert.equal(create.code, 0, create.stderr);
+    const roundId = (JSON.parse(create.stdout) as { round_id: string }).round_id;
+    assert.match(roundId, /^r-/);
+    // SECAGG_TOKEN_FILE too, and the listing is the file's coordinator's own.
+    const list = run(['round', 'list', '--json'], { SECAGG_TOKEN: '', SECAGG_TOKEN_FILE: owner });
+    assert.equal(list.code, 0, list.stderr);
+    const listed = JSON.parse(list.stdout) as { round_id: string } | { round_id: string }[];
+    assert.deepEqual((Array.isArray(listed) ? listed : [listed]).map((r) => r.round_id), [roundId]);
+    // Another coordinator's token may not close the round; the owner's may.
+    const denied = run(['round', 'close', roundId, '--token-file', other], noEnvToken);
+    assert.equal(denied.code, 1);
+    assert.match(mask(denied.stderr).trim(), /^secagg: PERMISSION_DENIED: round <round> belongs to another coordinator; only its owner may close it — this token may not do that/);
+    const closed = run(['round', 'close', roundId, '--token-file', owner], noEnvToken);
+    assert.equal(closed.code, 0, closed.stderr);
+
+    const cases: [string[], RegExp][] = [
+      [['round', 'list', '--token-file', join(dir, 'missing.jwt')], /^secagg: cannot read the token file .*missing\.jwt: ENOENT \(see secagg --help\)$/],
+      [['round', 'list', '--token-file', owner, '--token', 'x'], /^secagg: give either --token or --token-file, not both \(see secagg --help\)$/],
+      [['token', 'mint', '--signing-key', owner, '--subject', 'x', '--role', 'client', '--ttl', '2d'], /^secagg: --ttl 2d exceeds the maximum token lifetime 24h: the gateway refuses longer-lived tokens \(mint a new one when it expires\) \(see secagg --help\)$/],
+    ];
+    writeFileSync(join(dir, 'empty.jwt'), '\n');
+    cases.push([['round', 'list', '--token-file', join(dir, 'empty.jwt')], /^secagg: the token file .*empty\.jwt is empty \(see secagg --help\)$/]);
+    for (const [args, message] of cases) {
+      const result = run(args, noEnvToken);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.equal(result.stdout, '');
+      assert.match(result.stderr.trim(), message, args.join(' '));
+    }
   });
 });

@@ -12,15 +12,15 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parse } from 'yaml';
 import type { z } from 'zod';
 import { configEnvNames } from '@secagg/core';
 import { generateSigningKeyPair, mintToken } from '@secagg/auth';
-import { createDevCertificates, freePort, redisAnswers, REPO_ROOT } from '@secagg/local-cluster';
+import { createDevCertificates, DEV_CA_PRIVATE_DIR, DEV_TLS_DIR, freePort, redisAnswers, REPO_ROOT, SERVICE_IDENTITIES } from '@secagg/local-cluster';
 import { SecaggClient } from '@secagg/sdk';
 import { RoundState } from '@secagg/proto';
 import { keyholderConfigSchema } from '@secagg/keyholder/config';
@@ -164,7 +164,8 @@ describe('docker-compose.yml wiring, started as local processes', { timeout: 180
     const keyholderKeys = generateKeyPairSync('ed25519');
     writeFileSync(sandbox.source(compose.secrets['keyholder-signing-key']!.file), keyholderKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }));
     keyholderVerificationKey = keyholderKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    createDevCertificates(sandbox.source('./secrets/tls'));
+    // As `npm run certs` lays them out: what services mount, and the CA key apart.
+    createDevCertificates(sandbox.source(`./${DEV_TLS_DIR}`), SERVICE_IDENTITIES, 30, sandbox.source(`./${DEV_CA_PRIVATE_DIR}`));
     for (const [name, service] of Object.entries(compose.services)) {
       if (name === 'redis') sandbox.ports.set('redis:6379', await freePort());
       for (const volume of service.volumes ?? []) {
@@ -184,6 +185,27 @@ describe('docker-compose.yml wiring, started as local processes', { timeout: 180
       const known = new Set(Object.values(configEnvNames(prefix, schema)));
       const env = compose.services[name]!.environment ?? {};
       for (const key of Object.keys(env)) assert.ok(known.has(key), `${name}: ${key} is not a setting of the service`);
+    }
+  });
+
+  it('gives each container its own TLS key and the CA certificate only: no other service\'s key, never the CA key', () => {
+    const files = (path: string): string[] =>
+      !existsSync(path) ? [] : statSync(path).isDirectory() ? readdirSync(path).flatMap((f) => files(join(path, f))) : [path];
+    const secretsDir = sandbox.source('./secrets');
+    const privateKeys = new Set(files(secretsDir).filter((f) => readFileSync(f, 'utf8').includes('PRIVATE KEY')));
+    const caKey = [...privateKeys].filter((f) => f.startsWith(sandbox.source(`./${DEV_CA_PRIVATE_DIR}`)));
+    assert.equal(caKey.length, 1, 'the CA key is written apart from the files services mount');
+    for (const [name, service] of Object.entries(compose.services)) {
+      const visible = [
+        ...(service.volumes ?? []).map((v) => v.split(':')[0]!).filter((from) => from.startsWith('./')).flatMap((from) => files(sandbox.source(from))),
+        ...(service.secrets ?? []).map((secret) => sandbox.source(compose.secrets[secret]!.file)),
+      ];
+      const keys = visible.filter((f) => privateKeys.has(f)).map((f) => relative(secretsDir, f));
+      const own = SERVICE_IDENTITIES.includes(name as (typeof SERVICE_IDENTITIES)[number]) ? [`${basename(DEV_TLS_DIR)}/${name}-key.pem`] : [];
+      // The keyholder also holds its round-signing key (a compose secret), and no one else does.
+      if (name === 'keyholder') own.push(relative(secretsDir, sandbox.source(compose.secrets['keyholder-signing-key']!.file)));
+      assert.deepEqual(keys, own, `${name} sees exactly its own TLS private key (and never the CA key)`);
+      if (own.length > 0) assert.ok(visible.includes(join(sandbox.source(`./${DEV_TLS_DIR}`), 'ca.pem')), `${name} sees the CA certificate`);
     }
   });
 

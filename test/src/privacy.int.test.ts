@@ -59,13 +59,13 @@ function releaseFrames(roundId: string, count: number, digest: Uint8Array, ciphe
   ];
 }
 
-/** Runs the `secagg` CLI as a process against the cluster with a coordinator token. */
+/** Runs the `secagg` CLI as a process against the cluster with a token of the coordinator that owns the groups read. */
 async function cli(cluster: LocalCluster, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const result = spawnSync(process.execPath, [join(REPO_ROOT, 'packages/sdk/dist/cli.js'), ...args], {
     env: {
       PATH: process.env.PATH ?? '',
       SECAGG_GATEWAY: cluster.gatewayAddress,
-      SECAGG_TOKEN: await cluster.token('coordinator', 'cli-coordinator'),
+      SECAGG_TOKEN: await cluster.token('coordinator', 'privacy-coordinator'),
       SECAGG_CA_FILE: cluster.certificates!.caFile,
     },
     encoding: 'utf8',
@@ -309,7 +309,10 @@ describe('a crash between charging the ledger and decrypting', { timeout: 600_00
         if (Date.now() > deadline) throw new Error('the keyholder did not crash after the charge');
         await new Promise((r) => setTimeout(r, 100));
       }
-      assert.ok(cluster.logLines('keyholder').some((l) => l.includes('crashing after the ledger charge')), 'crashed at the fault point');
+      // The process's exit can be seen before its last output line is read: give the pipe a moment.
+      const crashedAtFaultPoint = () => cluster.logLines('keyholder').some((l) => l.includes('crashing after the ledger charge'));
+      for (let waited = 0; !crashedAtFaultPoint() && waited < 5_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(crashedAtFaultPoint(), 'crashed at the fault point');
       assert.notEqual((await coordinator.getRoundStatus(round.roundId)).state, RoundState.RELEASED, 'nothing was returned before the crash');
 
       await cluster.restart('keyholder');

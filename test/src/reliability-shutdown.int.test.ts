@@ -20,11 +20,12 @@ import { toCkksParams } from '@secagg/protocol';
 import { ClientService, RoundState, SubmitUpdateRequestSchema, type SubmitUpdateRequest } from '@secagg/proto';
 import { LocalCluster, SHIPPED_REDIS_CONF } from '@secagg/local-cluster';
 import { SecaggClient, clipToNorm } from '@secagg/sdk';
-import { closeRound, roundResult, roundStatus, waitForRoundEnd } from '@secagg/chaos';
+import { closeRound, HARNESS_COORDINATOR, roundResult, roundStatus, waitForRoundEnd } from '@secagg/chaos';
 import { clippedSum, inMinutes, makeUpdate, maxAbsDiff } from './helpers.js';
 
 async function newRound(cluster: LocalCluster, length: number, minClients: number, maxClients: number, deadlineUnixMs = inMinutes(30)) {
-  const coordinator = await cluster.client('coordinator', 'coord');
+  // The harness' coordinator: closeRound() below closes as it, and only a round's owner may.
+  const coordinator = await cluster.client('coordinator', HARNESS_COORDINATOR);
   try {
     return (
       await coordinator.createRound({

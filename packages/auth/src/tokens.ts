@@ -4,7 +4,14 @@
  * key; whoever holds the private key can mint tokens (`secagg token mint`).
  *
  * Claims: `sub` = principal id (the client id updates are attributed to),
- * `role`, `exp`, optional `round` (the token is only valid for that round).
+ * `role`, `exp`, `iat`, optional `round` (the token is only valid for that
+ * round).
+ *
+ * Lifetime (issue 10: a token with `exp` in 2200 and one issued in the future
+ * were accepted): a token lives at most `maxLifetimeSeconds` (exp − iat; for a
+ * token without `iat`, exp − now), and `iat` and `nbf` may lie in the future
+ * by at most the clock tolerance. A stolen token is then worth a day, not
+ * forever; there is no revocation list, so the bound is the revocation.
  */
 import { SignJWT, exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, importSPKI, jwtVerify, errors } from 'jose';
 import { Code, SecaggError } from '@secagg/core';
@@ -26,11 +33,18 @@ export interface Principal {
 
 const SUBJECT = /^[A-Za-z0-9_.@-]{1,128}$/;
 
+/** Longest token lifetime the gateway accepts and `secagg token mint` issues by default (24 h). */
+export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 3_600;
+/** Clock skew tolerated between the minting machine and the gateway (exp, nbf, iat). */
+export const DEFAULT_TOKEN_CLOCK_TOLERANCE_SECONDS = 30;
+
 export interface MintOptions {
   subject: string;
   role: Role;
   ttlSeconds: number;
   round?: string;
+  /** Longest ttl allowed: the gateway's maximum lifetime (default {@link DEFAULT_MAX_TOKEN_LIFETIME_SECONDS}). */
+  maxTtlSeconds?: number;
 }
 
 /** Signs a token with a PKCS#8 PEM Ed25519 private key. */
@@ -38,6 +52,10 @@ export async function mintToken(privateKeyPem: string, options: MintOptions): Pr
   if (!SUBJECT.test(options.subject)) throw new SecaggError(Code.InvalidArgument, 'subject must be 1-128 characters of [A-Za-z0-9_.@-]');
   if (!ROLES.includes(options.role)) throw new SecaggError(Code.InvalidArgument, `role must be one of ${ROLES.join(', ')}`);
   if (!(options.ttlSeconds > 0)) throw new SecaggError(Code.InvalidArgument, 'ttl must be positive');
+  const maxTtl = options.maxTtlSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS;
+  if (options.ttlSeconds > maxTtl) {
+    throw new SecaggError(Code.InvalidArgument, `ttl ${options.ttlSeconds} s exceeds the maximum token lifetime ${maxTtl} s (the gateway refuses longer-lived tokens)`);
+  }
   const key = await importPKCS8(privateKeyPem, ALGORITHM);
   const jwt = new SignJWT({ role: options.role, ...(options.round ? { round: options.round } : {}) })
     .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' })
@@ -55,31 +73,50 @@ export async function generateSigningKeyPair(): Promise<{ privateKeyPem: string;
   return { privateKeyPem: await exportPKCS8(privateKey), publicKeyPem: await exportSPKI(publicKey) };
 }
 
+export interface VerifierOptions {
+  /** Clock skew tolerated on exp, nbf and iat, seconds. */
+  clockToleranceSeconds?: number;
+  /** Longest accepted lifetime: exp − iat (exp − now without iat), seconds. */
+  maxLifetimeSeconds?: number;
+  /** Milliseconds since the epoch; injected so tests control time. */
+  clock?: () => number;
+}
+
 /** Verifies tokens against one public key. */
 export class TokenVerifier {
   private constructor(
     private readonly key: Awaited<ReturnType<typeof importSPKI>>,
     private readonly clockToleranceSeconds: number,
+    private readonly maxLifetimeSeconds: number,
+    private readonly clock: () => number,
   ) {}
 
-  static async fromPem(publicKeyPem: string, clockToleranceSeconds = 30): Promise<TokenVerifier> {
-    return new TokenVerifier(await importSPKI(publicKeyPem, ALGORITHM), clockToleranceSeconds);
+  static async fromPem(publicKeyPem: string, options: VerifierOptions = {}): Promise<TokenVerifier> {
+    return new TokenVerifier(
+      await importSPKI(publicKeyPem, ALGORITHM),
+      options.clockToleranceSeconds ?? DEFAULT_TOKEN_CLOCK_TOLERANCE_SECONDS,
+      options.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+      options.clock ?? Date.now,
+    );
   }
 
   /** Verifies `token` and returns its principal; UNAUTHENTICATED with the reason otherwise. */
   async verify(token: string): Promise<Principal> {
     let payload: Record<string, unknown>;
+    const nowMs = this.clock();
     try {
       ({ payload } = await jwtVerify(token, this.key, {
         algorithms: [ALGORITHM],
         issuer: TOKEN_ISSUER,
         audience: TOKEN_AUDIENCE,
         clockTolerance: this.clockToleranceSeconds,
+        currentDate: new Date(nowMs),
         requiredClaims: ['sub', 'exp'],
       }));
     } catch (error) {
       throw new SecaggError(Code.Unauthenticated, `invalid token: ${reasonOf(error)}`, { cause: error });
     }
+    this.checkLifetime(payload, nowMs / 1000);
     const { sub, role, round } = payload;
     if (typeof sub !== 'string' || !SUBJECT.test(sub)) throw new SecaggError(Code.Unauthenticated, 'invalid token: bad subject');
     if (typeof role !== 'string' || !ROLES.includes(role as Role)) {
@@ -87,6 +124,24 @@ export class TokenVerifier {
     }
     if (round !== undefined && typeof round !== 'string') throw new SecaggError(Code.Unauthenticated, 'invalid token: bad round claim');
     return { subject: sub, role: role as Role, round };
+  }
+
+  /** exp and nbf are checked by jose (with the tolerance); this bounds how long a token lives and when it was issued. */
+  private checkLifetime(payload: Record<string, unknown>, now: number): void {
+    const { exp, iat } = payload as { exp: number; iat?: unknown };
+    const refuse = (why: string) => new SecaggError(Code.Unauthenticated, `invalid token: ${why}`, { errorCode: 'token_lifetime' });
+    if (iat !== undefined) {
+      // jose checked that iat is a number.
+      const issued = iat as number;
+      if (issued > now + this.clockToleranceSeconds) {
+        throw refuse(`issued in the future (iat ${Math.round(issued - now)} s ahead, beyond the ${this.clockToleranceSeconds} s clock tolerance)`);
+      }
+      if (exp - issued > this.maxLifetimeSeconds) {
+        throw refuse(`lifetime ${Math.round(exp - issued)} s (exp - iat) exceeds the maximum ${this.maxLifetimeSeconds} s`);
+      }
+    } else if (exp - now > this.maxLifetimeSeconds + this.clockToleranceSeconds) {
+      throw refuse(`no iat and expires in ${Math.round(exp - now)} s, beyond the maximum lifetime ${this.maxLifetimeSeconds} s`);
+    }
   }
 }
 

@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalCluster, SHIPPED_REDIS_CONF } from '@secagg/local-cluster';
 import { RoundState } from '@secagg/proto';
 import { clipToNorm } from '@secagg/sdk';
-import { closeRound, roundResult, waitForRoundEnd } from './coordinator.js';
+import { closeRound, HARNESS_COORDINATOR, roundResult, waitForRoundEnd } from './coordinator.js';
 import { FaultInjector, type FaultRecord } from './fault-injector.js';
 import { Prng } from './prng.js';
 import { decodePresence, signatureLayout, signedUpdate, tallyPresence, type PresenceTally } from './signature.js';
@@ -123,7 +123,7 @@ async function chaosRound(
   log: (line: string) => void,
 ): Promise<ChaosReport> {
   const { faults, clients, length } = options;
-  const coordinator = await cluster.client('coordinator', 'chaos-coordinator');
+  const coordinator = await cluster.client('coordinator', HARNESS_COORDINATOR);
   const round = await coordinator.createRound({
     vectorLength: length,
     minClients: clients,

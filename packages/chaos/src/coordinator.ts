@@ -11,12 +11,18 @@ import type { LocalCluster } from '@secagg/local-cluster';
 import { RoundState, type Round } from '@secagg/proto';
 import type { RoundResult, SecaggClient } from '@secagg/sdk';
 
+/**
+ * The coordinator the harnesses create rounds as and close them as: only a
+ * round's owner may close it (docs/SECURITY.md "Ownership").
+ */
+export const HARNESS_COORDINATOR = 'harness-coordinator';
+
 const TRANSIENT = [Code.Unavailable, Code.ResourceExhausted, Code.Aborted, Code.DeadlineExceeded, Code.Internal, Code.Unknown, Code.Cancelled];
 
 export async function withCoordinator<T>(cluster: LocalCluster, call: (coordinator: SecaggClient) => Promise<T>, timeoutMs = 120_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const coordinator = await cluster.client('coordinator', 'harness-coordinator');
+    const coordinator = await cluster.client('coordinator', HARNESS_COORDINATOR);
     try {
       return await call(coordinator);
     } catch (error) {

@@ -11,7 +11,7 @@
 import { Redis } from 'ioredis';
 import { LocalCluster, SHIPPED_REDIS_CONF } from '@secagg/local-cluster';
 import { RoundState } from '@secagg/proto';
-import { closeRound, roundResult, roundStatus, waitForRoundEnd } from './coordinator.js';
+import { closeRound, HARNESS_COORDINATOR, roundResult, roundStatus, waitForRoundEnd } from './coordinator.js';
 import { memoryBounds, type ConfiguredLimits, type MemoryBounds } from './bounds.js';
 import { PeakSampler, processMemory, redisMemory, stagedBytes } from './memory-probe.js';
 import { Prng } from './prng.js';
@@ -135,7 +135,7 @@ async function overloadRound(cluster: LocalCluster, options: OverloadOptions, lo
   const rng = new Prng(options.seed);
   const dataRng = rng.fork();
   const clientRng = rng.fork();
-  const coordinator = await cluster.client('coordinator', 'overload-coordinator');
+  const coordinator = await cluster.client('coordinator', HARNESS_COORDINATOR);
   const round = await coordinator.createRound({
     vectorLength: options.length,
     minClients: options.clients,

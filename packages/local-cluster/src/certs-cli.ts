@@ -1,22 +1,31 @@
 #!/usr/bin/env node
 /**
- * `npm run certs [-- --out DIR]`: development CA and per-service certificates
- * (see certs.ts), and the keyholder's round-signing key with the verification
- * key clients pin, next to the certificate directory (kept if it exists: clients
- * may pin it already; rotating it is docs/OPERATIONS.md's procedure).
+ * `npm run certs [-- --out DIR --ca-key-dir DIR --keyholder-key-dir DIR --days N]`:
+ * development CA and per-service certificates (see certs.ts), and the
+ * keyholder's round-signing key with the verification key clients pin, next
+ * to the certificate directory (kept if it exists: clients may pin it
+ * already; rotating it is docs/OPERATIONS.md's procedure). Services mount
+ * files of `--out` only; the CA private key goes to `--ca-key-dir` and is
+ * mounted by nobody.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
-import { createDevCertificates, SERVICE_IDENTITIES } from './certs.js';
+import { CA_KEY_FILE, createDevCertificates, DEV_CA_PRIVATE_DIR, DEV_TLS_DIR, SERVICE_IDENTITIES } from './certs.js';
 
 const { values } = parseArgs({
-  options: { out: { type: 'string', default: 'secrets/tls' }, days: { type: 'string', default: '30' }, 'keyholder-key-dir': { type: 'string' } },
+  options: {
+    out: { type: 'string', default: DEV_TLS_DIR },
+    'ca-key-dir': { type: 'string', default: DEV_CA_PRIVATE_DIR },
+    'keyholder-key-dir': { type: 'string' },
+    days: { type: 'string', default: '30' },
+  },
 });
 const dir = resolve(values.out!);
-const files = createDevCertificates(dir, SERVICE_IDENTITIES, Number(values.days));
-console.log(`development CA: ${files.caFile}`);
+const caKeyDir = resolve(values['ca-key-dir']!);
+const files = createDevCertificates(dir, SERVICE_IDENTITIES, Number(values.days), caKeyDir);
+console.log(`development CA: ${files.caFile} (private key ${resolve(caKeyDir, CA_KEY_FILE)}: keep it off every service)`);
 for (const identity of SERVICE_IDENTITIES) {
   const { certFile, keyFile } = files.cert(identity);
   console.log(`${identity}: ${certFile} (key ${keyFile})`);

@@ -10,18 +10,20 @@
  *   secagg privacy epsilon|delta|sigma|noise-multiplier …   planning, no cluster
  *   secagg privacy budget|set-budget --group G …             a group's budget on the cluster
  *
- * Connection: --gateway host:port (or SECAGG_GATEWAY), --token (or
- * SECAGG_TOKEN / SECAGG_TOKEN_FILE), --ca F (or SECAGG_CA_FILE), or --insecure
- * for a development cluster. Submitting needs the keyholder's verification
- * key pinned: --keyholder-key F (repeatable or comma-separated), or
- * SECAGG_KEYHOLDER_KEY_FILE (comma-separated files) / SECAGG_KEYHOLDER_KEYS
- * (PEM text). Exit codes: 0 ok, 1 failed, 2 bad usage.
+ * Connection: --gateway host:port (or SECAGG_GATEWAY), the token from
+ * --token-file F, --token T, SECAGG_TOKEN or SECAGG_TOKEN_FILE (in that
+ * order; --token shows in process lists, so the help steers away from it),
+ * --ca F (or SECAGG_CA_FILE), or --insecure for a development cluster.
+ * Submitting needs the keyholder's verification key pinned: --keyholder-key F
+ * (repeatable or comma-separated), or SECAGG_KEYHOLDER_KEY_FILE
+ * (comma-separated files) / SECAGG_KEYHOLDER_KEYS (PEM text).
+ * Exit codes: 0 ok, 1 failed, 2 bad usage.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { codeName, isSecaggError } from '@secagg/core';
 import { writeFileSync } from 'node:fs';
-import { generateSigningKeyPair, mintToken, ROLES, type Role } from '@secagg/auth';
+import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, generateSigningKeyPair, mintToken, ROLES, type Role } from '@secagg/auth';
 import { runPrivacyCli } from '@secagg/dp';
 import { Adjacency, Encoding, RoundState, type PrivacyBudget, type PrivacyCost, type Round } from '@secagg/proto';
 import { RoundSigner } from '@secagg/protocol';
@@ -42,12 +44,15 @@ Usage:
   secagg result --round R --out mean.npy [--sum]
   secagg token keygen --out-private signing.pem --out-public token-public.pem
   secagg token mint --signing-key key.pem --subject S --role client|coordinator|operator [--ttl 1h] [--round R]
+                                                   --ttl at most 24h (the gateway refuses longer-lived tokens)
   secagg keyholder keygen --out-private keyholder-signing.pem --out-public keyholder-verify.pem
   secagg privacy epsilon|delta|sigma|noise-multiplier …   (secagg privacy --help)
   secagg privacy budget [--group G]                        spent / remaining epsilon at delta, and the releases
   secagg privacy set-budget [--group G] --epsilon E [--delta D]
 
-Connection options: --gateway host:port  --token T  --ca ca.pem  --insecure  --json
+Connection options: --gateway host:port  --token-file F  --ca ca.pem  --insecure  --json
+  The token comes from --token-file F, --token T, SECAGG_TOKEN or SECAGG_TOKEN_FILE. Prefer SECAGG_TOKEN
+  or --token-file: --token T shows in process lists (ps, /proc) to every user of the machine.
 
 Pinned keyholder key (submit): the SDK encrypts only under a round key and parameters the keyholder
 signed, verified against the keyholder verification key(s) you pin: --keyholder-key FILE (repeat it,
@@ -72,6 +77,7 @@ interface Io {
 const COMMON = {
   gateway: { type: 'string' },
   token: { type: 'string' },
+  'token-file': { type: 'string' },
   ca: { type: 'string' },
   insecure: { type: 'boolean' },
   json: { type: 'boolean' },
@@ -123,22 +129,19 @@ function hintFor(code: string): string {
     case 'UNAVAILABLE':
       return ' — is the gateway running and --gateway right?';
     case 'UNAUTHENTICATED':
-      return ' — pass a valid token with --token or SECAGG_TOKEN_FILE';
+      return ' — pass a valid token with --token-file or SECAGG_TOKEN';
     case 'PERMISSION_DENIED':
-      return ' — this token\'s role may not do that';
+      return ' — this token may not do that (its role, its round scope, or another coordinator owns the round or group)';
     default:
       return '';
   }
 }
 
-function connect(values: { gateway?: string; token?: string; ca?: string; insecure?: boolean }, keyholderKeys: string[] = []): SecaggClient {
+function connect(values: { gateway?: string; token?: string; 'token-file'?: string; ca?: string; insecure?: boolean }, keyholderKeys: string[] = []): SecaggClient {
   const address = values.gateway ?? process.env.SECAGG_GATEWAY;
   if (!address) throw new UsageError('--gateway host:port (or SECAGG_GATEWAY) is required');
-  const tokenFile = process.env.SECAGG_TOKEN_FILE;
-  const token = values.token ?? process.env.SECAGG_TOKEN ?? (tokenFile ? readFileSync(tokenFile, 'utf8').trim() : undefined);
-  if (!token) throw new UsageError('--token (or SECAGG_TOKEN / SECAGG_TOKEN_FILE) is required');
   const caFile = values.ca ?? process.env.SECAGG_CA_FILE;
-  return new SecaggClient({ address, token, caFile, insecure: values.insecure ?? false, keyholderKeys });
+  return new SecaggClient({ address, token: tokenOf(values), caFile, insecure: values.insecure ?? false, keyholderKeys });
 }
 
 /**
@@ -152,6 +155,24 @@ function pinnedKeyholderKeys(flags: string[] | undefined): string[] {
   const fromFiles = files([process.env.SECAGG_KEYHOLDER_KEY_FILE ?? '']).map((f) => readFileSync(f, 'utf8'));
   const inline = process.env.SECAGG_KEYHOLDER_KEYS;
   return inline ? [...fromFiles, inline] : fromFiles;
+}
+
+/** The bearer token: flags before the environment, a file or the environment preferred (see USAGE). */
+function tokenOf(values: { token?: string; 'token-file'?: string }): string {
+  if (values.token !== undefined && values['token-file'] !== undefined) throw new UsageError('give either --token or --token-file, not both');
+  const envToken = process.env.SECAGG_TOKEN || undefined; // set but empty counts as unset
+  const file = values['token-file'] ?? (values.token === undefined && envToken === undefined ? process.env.SECAGG_TOKEN_FILE || undefined : undefined);
+  let token = values.token ?? envToken;
+  if (file !== undefined) {
+    try {
+      token = readFileSync(file, 'utf8').trim();
+    } catch (error) {
+      throw new UsageError(`cannot read the token file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    if (token === '') throw new UsageError(`the token file ${file} is empty`);
+  }
+  if (!token) throw new UsageError('a token is required: --token-file F or SECAGG_TOKEN (or SECAGG_TOKEN_FILE, --token)');
+  return token;
 }
 
 function required(value: string | undefined, flag: string): string {
@@ -547,6 +568,9 @@ async function tokenCommand(argv: string[], io: Io): Promise<number> {
   const ttlMatch = /^(\d+)(s|m|h|d)$/.exec(ttl);
   if (!ttlMatch) throw new UsageError(`--ttl must be like 30m, 12h or 7d, got "${ttl}"`);
   const ttlSeconds = Number(ttlMatch[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[ttlMatch[2] as 's']!;
+  if (ttlSeconds > DEFAULT_MAX_TOKEN_LIFETIME_SECONDS) {
+    throw new UsageError(`--ttl ${ttl} exceeds the maximum token lifetime ${DEFAULT_MAX_TOKEN_LIFETIME_SECONDS / 3600}h: the gateway refuses longer-lived tokens (mint a new one when it expires)`);
+  }
   const token = await mintToken(readFileSync(required(values['signing-key'], '--signing-key'), 'utf8'), {
     subject: required(values.subject, '--subject'),
     role: role as Role,

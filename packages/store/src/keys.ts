@@ -5,7 +5,9 @@
  * round keys. BullMQ's keys carry their own tag (`@secagg/queue` queuePrefix).
  *
  *   <p>:rounds                   zset  roundId -> created ms (listing)
- *   <p>:r:{R}:meta               hash  state, counters, times, config/ckks/attestation (protobuf binary)
+ *   <p>:rounds:by:<subject>      zset  roundId -> created ms, the rounds a coordinator owns (its listing)
+ *   <p>:groups:owner             hash  privacy group -> subject of the coordinator that owns it
+ *   <p>:r:{R}:meta               hash  state, counters, times, config/ckks/attestation (protobuf binary), owner
  *   <p>:r:{R}:pk                 string  public key (SEAL serialization)
  *   <p>:r:{R}:clients            hash  clientId -> updateId of its committed update
  *   <p>:r:{R}:u:<client>         hash  updateId, sha256, count, committedAt
@@ -46,6 +48,15 @@ export class RoundKeys {
  * written by a command of its own, never inside a round's MULTI or script.
  */
 export const roundIndexKey = (prefix: string) => `${prefix}:rounds`;
+
+/**
+ * The rounds one coordinator owns (token subjects are `[A-Za-z0-9_.@-]`, so
+ * they cannot reach into another key). Written only by a command of its own.
+ */
+export const ownedRoundIndexKey = (prefix: string, owner: string) => `${prefix}:rounds:by:${owner}`;
+
+/** Owner of every claimed privacy group: one hash, so a claim is one HSETNX. */
+export const groupOwnersKey = (prefix: string) => `${prefix}:groups:owner`;
 
 /**
  * The hash tag Redis Cluster hashes a key by (the text between the first `{`

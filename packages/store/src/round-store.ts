@@ -15,8 +15,8 @@ import {
   type RoundAttestation,
   type RoundConfig,
 } from '@secagg/proto';
-import { RoundKeys, roundIndexKey, RESULT_RUN_VALUES } from './keys.js';
-import { CLOSE_ROUND, COMMIT_UPDATE, FINISH_ROUND, FOLD_COMMIT } from './scripts.js';
+import { groupOwnersKey, ownedRoundIndexKey, RoundKeys, roundIndexKey, RESULT_RUN_VALUES } from './keys.js';
+import { CLOSE_ROUND, COMMIT_UPDATE, FINISH_ROUND, FOLD_COMMIT, RELEASE_GROUP_CLAIM } from './scripts.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -24,6 +24,7 @@ declare module 'ioredis' {
     secaggFoldCommit(...args: (string | Buffer | number)[]): Result<string, Context>;
     secaggCloseRound(...args: (string | number)[]): Result<string, Context>;
     secaggFinishRound(...args: (string | Buffer | number)[]): Result<string, Context>;
+    secaggReleaseGroupClaim(...args: string[]): Result<number, Context>;
   }
 }
 
@@ -47,6 +48,8 @@ export interface RoundRecord {
   createdMs: number;
   closedMs: number;
   reason: string;
+  /** Token subject of the coordinator that created the round; '' for rounds created before rounds had owners. */
+  owner: string;
 }
 
 export interface CommittedUpdate {
@@ -95,15 +98,17 @@ export class RoundStore {
     redis.defineCommand('secaggFoldCommit', { numberOfKeys: 6, lua: FOLD_COMMIT });
     redis.defineCommand('secaggCloseRound', { numberOfKeys: 1, lua: CLOSE_ROUND });
     redis.defineCommand('secaggFinishRound', { numberOfKeys: 2, lua: FINISH_ROUND });
+    redis.defineCommand('secaggReleaseGroupClaim', { numberOfKeys: 1, lua: RELEASE_GROUP_CLAIM });
   }
 
   keys(roundId: string): RoundKeys {
     return new RoundKeys(this.prefix, roundId);
   }
 
-  /** Publishes a new round (state OPEN). Fails if the id exists. */
+  /** Publishes a new round (state OPEN), owned by `owner`. Fails if the id exists. */
   async createRound(input: {
     roundId: string;
+    owner: string;
     config: RoundConfig;
     ckks: CkksParameters;
     publicKey: Uint8Array;
@@ -123,6 +128,7 @@ export class RoundStore {
       maxClients: String(input.config.maxClients),
       reason: '',
       ...(input.attestation ? { attestation: Buffer.from(toBinary(RoundAttestationSchema, input.attestation)) } : {}),
+      owner: input.owner,
     };
     // The public key goes first: a round visible in meta always has its key.
     await this.redis.set(k.publicKey, Buffer.from(input.publicKey));
@@ -134,6 +140,7 @@ export class RoundStore {
     // getRound() reports as absent and listing skips; every complete round is
     // listed.
     await this.redis.zadd(roundIndexKey(this.prefix), input.createdMs, input.roundId);
+    await this.redis.zadd(ownedRoundIndexKey(this.prefix, input.owner), input.createdMs, input.roundId);
     await this.redis.hset(k.meta, fields);
     return true;
   }
@@ -152,6 +159,7 @@ export class RoundStore {
       createdMs: Number(text('createdAt')),
       closedMs: Number(text('closedAt')),
       reason: text('reason'),
+      owner: text('owner'),
     };
   }
 
@@ -168,6 +176,32 @@ export class RoundStore {
   /** Round ids, newest first. */
   async listRoundIds(limit: number): Promise<string[]> {
     return this.redis.zrevrange(roundIndexKey(this.prefix), 0, limit - 1);
+  }
+
+  /** Ids of the rounds `owner` created, newest first. */
+  async listRoundIdsOwnedBy(owner: string, limit: number): Promise<string[]> {
+    return this.redis.zrevrange(ownedRoundIndexKey(this.prefix, owner), 0, limit - 1);
+  }
+
+  /** The subject owning a privacy group, or undefined while nobody has claimed it. */
+  async privacyGroupOwner(group: string): Promise<string | undefined> {
+    return (await this.redis.hget(groupOwnersKey(this.prefix), group)) ?? undefined;
+  }
+
+  /**
+   * Claims a privacy group for `subject` unless someone owns it already (one
+   * HSETNX: two coordinators racing for a new group get one owner). Returns
+   * the owner afterwards, and whether this call made the claim.
+   */
+  async claimPrivacyGroup(group: string, subject: string): Promise<{ owner: string; claimedNow: boolean }> {
+    const key = groupOwnersKey(this.prefix);
+    if ((await this.redis.hsetnx(key, group, subject)) === 1) return { owner: subject, claimedNow: true };
+    return { owner: (await this.redis.hget(key, group)) ?? '', claimedNow: false };
+  }
+
+  /** Undoes `subject`'s claim of `group` (when the claiming action was refused); never removes another's claim. */
+  async releasePrivacyGroupClaim(group: string, subject: string): Promise<void> {
+    await this.redis.secaggReleaseGroupClaim(groupOwnersKey(this.prefix), group, subject);
   }
 
   async committedUpdateOf(roundId: string, clientId: string): Promise<CommittedUpdate | undefined> {

@@ -1,6 +1,7 @@
 /** Gateway configuration: environment variables `GATEWAY_*`. */
 import { z } from 'zod';
 import { envBoolean, loadConfig } from '@secagg/core';
+import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, DEFAULT_TOKEN_CLOCK_TOLERANCE_SECONDS } from '@secagg/auth';
 
 const int = () => z.coerce.number().int().positive();
 
@@ -16,8 +17,14 @@ export const gatewayConfigSchema = z.strictObject({
   /** PEM (SPKI) Ed25519 public key that verifies bearer tokens. One of tokenPublicKeyFile / tokenPublicKey is required. */
   tokenPublicKeyFile: z.string().optional(),
   tokenPublicKey: z.string().optional(),
-  /** Clock skew tolerated on token expiry, seconds. */
-  tokenClockToleranceSeconds: z.coerce.number().int().nonnegative().default(30),
+  /** Clock skew tolerated between token minter and gateway, seconds: on exp, and how far nbf and iat may lie in the future. */
+  tokenClockToleranceSeconds: z.coerce.number().int().nonnegative().default(DEFAULT_TOKEN_CLOCK_TOLERANCE_SECONDS),
+  /**
+   * Longest token lifetime accepted, seconds: exp − iat (exp − now for a token
+   * without iat). Longer-lived tokens are UNAUTHENTICATED; there is no
+   * revocation, so this is how long a stolen token is worth.
+   */
+  tokenMaxLifetimeSeconds: int().default(DEFAULT_MAX_TOKEN_LIFETIME_SECONDS),
   /** TLS certificate and key of the public listener; also this gateway's client identity towards the keyholder. */
   tlsCertFile: z.string().optional(),
   tlsKeyFile: z.string().optional(),

@@ -33,7 +33,7 @@ const store = new RoundStore(redis, config.keyPrefix);
 const queues = new RoundQueues(queueRedis, queuePrefix(config.keyPrefix));
 const tokens = await TokenVerifier.fromPem(
   config.tokenPublicKey ?? readFileSync(config.tokenPublicKeyFile!, 'utf8'),
-  config.tokenClockToleranceSeconds,
+  { clockToleranceSeconds: config.tokenClockToleranceSeconds, maxLifetimeSeconds: config.tokenMaxLifetimeSeconds },
 );
 const keyholderCredentials = channelCredentials(
   { tlsCaFile: config.keyholderCaFile, tlsCertFile: config.tlsCertFile, tlsKeyFile: config.tlsKeyFile, allowInsecure: config.allowInsecure },

@@ -20,6 +20,7 @@ function round(roundId: string, samplingRate: number): RoundRecord {
     createdMs: Date.now(),
     closedMs: 0,
     reason: '',
+    owner: 'admission-test',
   };
 }
 

@@ -2,11 +2,16 @@
  * The coordinator API: create, close, list and inspect rounds. CreateRound
  * relays the keyholder's privacy cost (epsilon of the round, the group after
  * it, the flooding margin) in its response.
+ *
+ * Ownership (domain/ownership.ts): the creating coordinator owns the round and
+ * must own (or first claim) its privacy group; only the owner closes a round;
+ * ListRounds shows a coordinator its own rounds, an operator every round.
+ * Refusals are PERMISSION_DENIED and change nothing.
  */
 import { randomBytes } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { Code, SecaggError, type CallContext, forwardedMetadata } from '@secagg/core';
-import { checkRoundConfig } from '@secagg/protocol';
+import { checkRoundConfig, privacyGroupOf } from '@secagg/protocol';
 import {
   CloseRoundResponseSchema,
   CreateRoundResponseSchema,
@@ -25,20 +30,37 @@ import { toRoundMessage } from '@secagg/store';
 import type { GatewayContext } from '../gateway-context.js';
 import { authorize, checkRoundScope } from '../domain/authorize.js';
 import { requireRound } from '../domain/rounds.js';
+import { claimGroupFor, requireRoundOwner } from '../domain/ownership.js';
 
 export async function createRound(request: CreateRoundRequest, ctx: CallContext, deps: GatewayContext): Promise<CreateRoundResponse> {
-  await authorize(ctx, deps.tokens, ['coordinator']);
+  const principal = await authorize(ctx, deps.tokens, ['coordinator']);
   const now = deps.clock();
   const config = checkRoundConfig(request.config, deps.config, now);
   const roundId = `r-${randomBytes(9).toString('base64url')}`;
-  const key = await deps.keyholder.createRoundKey(
-    { roundId, config },
-    { deadline: deps.config.keyholderDeadlineMs, metadata: forwardedMetadata(ctx) },
-  );
-  if (!key.ckks) throw new SecaggError(Code.Internal, 'keyholder returned no CKKS parameters');
-  // The attestation is the keyholder's signature over the round's key and parameters: stored and served as is (clients verify it).
-  if (!key.attestation) throw new SecaggError(Code.Internal, 'keyholder returned no round attestation');
-  await deps.store.createRound({ roundId, config, ckks: key.ckks, publicKey: key.publicKey, attestation: key.attestation, createdMs: now });
+  // A round spends its group's budget: the group must be the caller's (claimed now if new).
+  const claim = await claimGroupFor(deps.store, principal, privacyGroupOf(config), 'create rounds in it', deps.logger);
+  let key;
+  try {
+    key = await deps.keyholder.createRoundKey(
+      { roundId, config },
+      { deadline: deps.config.keyholderDeadlineMs, metadata: forwardedMetadata(ctx) },
+    );
+    if (!key.ckks) throw new SecaggError(Code.Internal, 'keyholder returned no CKKS parameters');
+    // The attestation is the keyholder's signature over the round's key and parameters: stored and served as is (clients verify it).
+    if (!key.attestation) throw new SecaggError(Code.Internal, 'keyholder returned no round attestation');
+    await deps.store.createRound({
+      roundId,
+      owner: principal.subject,
+      config,
+      ckks: key.ckks,
+      publicKey: key.publicKey,
+      attestation: key.attestation,
+      createdMs: now,
+    });
+  } catch (error) {
+    await claim.undo();
+    throw error;
+  }
   await deps.queues.scheduleClose(roundId, Number(config.deadlineUnixMs) - now);
   deps.logger.info(
     {
@@ -59,6 +81,7 @@ export async function closeRound(request: CloseRoundRequest, ctx: CallContext, d
   const principal = await authorize(ctx, deps.tokens, ['coordinator']);
   checkRoundScope(principal, request.roundId);
   const round = await requireRound(deps.store, request.roundId);
+  requireRoundOwner(principal, round, 'close');
   const state = await deps.store.closeRound(round.roundId, deps.clock());
   if (state === 'CLOSED') await deps.queues.enqueueFinalize(round.roundId);
   deps.logger.info({ roundId: round.roundId, state }, 'round close requested');
@@ -66,9 +89,11 @@ export async function closeRound(request: CloseRoundRequest, ctx: CallContext, d
 }
 
 export async function listRounds(request: ListRoundsRequest, ctx: CallContext, deps: GatewayContext): Promise<ListRoundsResponse> {
-  await authorize(ctx, deps.tokens, ['coordinator', 'operator']);
+  const principal = await authorize(ctx, deps.tokens, ['coordinator', 'operator']);
   if (request.limit > 1_000) throw new SecaggError(Code.InvalidArgument, 'limit must be <= 1000');
-  const ids = await deps.store.listRoundIds(request.limit || 50);
+  const limit = request.limit || 50;
+  const ids =
+    principal.role === 'operator' ? await deps.store.listRoundIds(limit) : await deps.store.listRoundIdsOwnedBy(principal.subject, limit);
   const rounds = (await Promise.all(ids.map((id) => deps.store.getRound(id)))).filter((r) => r !== undefined);
   return create(ListRoundsResponseSchema, { rounds: rounds.map(toRoundMessage) });
 }
