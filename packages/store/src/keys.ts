@@ -17,6 +17,8 @@
  *   <p>:r:{R}:acc:<k>            list  encrypted partial sum k, index order
  *   <p>:r:{R}:acc:<k>:v          string  version of partial sum k (compare-and-set) = updates folded into it
  *   <p>:r:{R}:shards             set   indexes k of the partial sums in use
+ *   <p>:r:{R}:log                list  ciphertext object names of committed updates, commit order (range folds)
+ *   <p>:r:{R}:range:<i>          hash  owner, fence, leaseUntil, folded, checkpoint of ciphertext range i
  *   <p>:r:{R}:result:header      string  ResultHeader (protobuf binary)
  *   <p>:r:{R}:result:sum         list  released noisy sum, float64 LE runs of RESULT_RUN_VALUES
  */
@@ -39,6 +41,10 @@ export class RoundKeys {
   update(clientId: string) { return `${this.base}:u:${clientId}`; }
   updateData(clientId: string) { return `${this.base}:u:${clientId}:ct`; }
   staging(stagingId: string) { return `${this.base}:s:${stagingId}`; }
+  /** The commit log: ciphertext object names of committed updates, in commit order (range folds). */
+  get commitLog() { return `${this.base}:log`; }
+  /** Ownership and checkpoint of ciphertext range i (range folds). */
+  range(i: number) { return `${this.base}:range:${i}`; }
   shard(k: number) { return `${this.base}:acc:${k}`; }
   shardVersion(k: number) { return `${this.base}:acc:${k}:v`; }
 }
