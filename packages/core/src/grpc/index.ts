@@ -3,3 +3,4 @@ export * from './service-definition.js';
 export * from './server.js';
 export * from './client.js';
 export * from './credentials.js';
+export * from './flow-control.js';
