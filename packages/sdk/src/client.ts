@@ -106,7 +106,13 @@ export class SecaggClient {
       : grpc.credentials.createSsl(options.caFile ? readFileSync(options.caFile) : null);
     const settings = {
       credentials,
-      channelOptions: { 'grpc.max_send_message_length': 8 * 1024 * 1024, 'grpc.max_receive_message_length': 8 * 1024 * 1024 },
+      channelOptions: {
+        'grpc.max_send_message_length': 8 * 1024 * 1024,
+        'grpc.max_receive_message_length': 8 * 1024 * 1024,
+        // The client's HTTP/2 receive window (per stream and connection): result downloads are not stalled by the
+        // 65,535-byte default, as the gateway's uploads are not (core's raiseReceiveWindow).
+        'grpc-node.flow_control_window': 4 * 1024 * 1024,
+      },
     };
     this.clients = createClient(ClientService, options.address, settings);
     this.coordinator = createClient(CoordinatorService, options.address, settings);
