@@ -158,9 +158,12 @@ test('property: epsilon is non-decreasing in T and q, non-increasing in z', () =
     fc.property(roundArb, deltaArb, fc.double({ min: 1, max: 3, noNaN: true }), (r, delta, f) => {
       const eps = (x: typeof r) => computeEpsilon([x], delta, { orders: ORDERS }).epsilon;
       const base = eps(r);
-      assert.ok(eps({ ...r, steps: Math.ceil(r.steps * f) }) >= base);
-      assert.ok(eps({ ...r, samplingRate: Math.min(1, r.samplingRate * f) }) >= base * (1 - 1e-12));
-      assert.ok(eps({ ...r, noiseMultiplier: r.noiseMultiplier * f }) <= base * (1 + 1e-12));
+      // Up to floating-point rounding of the log-space series: f can be 1 + 2^-52, which changes q or z by one ulp
+      // and epsilon only by rounding (a counterexample at 1e-12: q = 1e-4, T = 99,888, seed 645731782).
+      const tolerance = 1e-9;
+      assert.ok(eps({ ...r, steps: Math.ceil(r.steps * f) }) >= base * (1 - tolerance));
+      assert.ok(eps({ ...r, samplingRate: Math.min(1, r.samplingRate * f) }) >= base * (1 - tolerance));
+      assert.ok(eps({ ...r, noiseMultiplier: r.noiseMultiplier * f }) <= base * (1 + tolerance));
     }),
     { numRuns: 40 },
   );
