@@ -38,8 +38,11 @@
  *   where W is the width of the composed loss range (below). Long or noisy
  *   schedules get a coarser h; the result stays an upper bound.
  * - **Composition** is convolution of the discretised PLDs, done with one FFT
- *   per distinct (q, z): the transform is raised to the power `steps` (as
- *   dp-accounting's `self_convolve`), transforms are multiplied, and one
+ *   per distinct (q, z) (z rounded down and q up to 16 significant bits
+ *   first — pessimistic, as the profile is monotone in both — so rounds that
+ *   differ only by floating-point noise share one): the transform is raised
+ *   to the power `steps` (as dp-accounting's `self_convolve`), transforms are
+ *   multiplied, and one
  *   inverse FFT gives the composed PLD. Rounds with q = 1 are folded
  *   exactly into one Gaussian first (Gaussians compose to the Gaussian with
  *   μ² = Σ μᵢ², Dong, Roth, Su 2019). The FFT window is cut with a Chernoff
@@ -356,14 +359,27 @@ function composeDirection(components: readonly Component[], direction: Direction
     // Real input: X_{N−k} = conj(X_k), so only k ≤ N/2 is raised to the power; the rest mirrors it.
     const halfSize = size >> 1;
     for (let k = 0; k <= halfSize && k < size; k++) {
-      const r = Math.hypot(re[k]!, im[k]!);
-      let pr = 0;
+      // X^steps by binary exponentiation (cheaper than polar form, error ≈ 2·log₂(steps) roundings).
+      let pr = 1;
       let pi = 0;
-      if (r > 0) {
-        const magnitude = steps === 1 ? r : Math.pow(r, steps);
-        const angle = steps * Math.atan2(im[k]!, re[k]!);
-        pr = magnitude * Math.cos(angle);
-        pi = magnitude * Math.sin(angle);
+      let br = re[k]!;
+      let bi = im[k]!;
+      for (let e = steps; e > 0; ) {
+        if (e & 1) {
+          const t = pr * br - pi * bi;
+          pi = pr * bi + pi * br;
+          pr = t;
+        }
+        e = Math.floor(e / 2);
+        if (e === 0) break;
+        const t = br * br - bi * bi;
+        bi = 2 * br * bi;
+        br = t;
+        // |X| ≤ 1 (a sub-probability's transform): once the base underflows, so does the rest.
+        if (br * br + bi * bi < 1e-300) {
+          br = 0;
+          bi = 0;
+        }
       }
       const ar = accRe[k]!;
       const ai = accIm[k]!;
@@ -485,10 +501,15 @@ function componentsOf(rounds: readonly RoundSpec[]): Component[] | null {
       gaussianMuSquared += steps / (z * z);
       continue;
     }
-    const key = `${z}/${q}`;
+    // Pessimistic merge: z rounded down and q up to 16 significant bits, so charges that differ
+    // only in their last bits (floating-point noise) share one FFT. The privacy profile is
+    // monotone in both, so the merged rounds are at least as costly as the real ones.
+    const zMerged = roundToBits(z, 'down');
+    const qMerged = Math.min(1, roundToBits(q, 'up'));
+    const key = `${zMerged}/${qMerged}`;
     const existing = subsampled.get(key);
     if (existing) existing.steps += steps;
-    else subsampled.set(key, { samplingRate: q, mu: 1 / z, steps });
+    else subsampled.set(key, { samplingRate: qMerged, mu: 1 / zMerged, steps });
   }
   const components = [...subsampled.values()];
   if (gaussianMuSquared > 0) components.push({ samplingRate: 1, mu: Math.sqrt(gaussianMuSquared), steps: 1 });
@@ -499,14 +520,24 @@ function componentsOf(rounds: readonly RoundSpec[]): Component[] | null {
   return components;
 }
 
+/** x rounded to 16 significant bits in `direction` (exact: scaling by a power of two). */
+function roundToBits(x: number, direction: 'down' | 'up'): number {
+  const scale = 2 ** (16 - Math.floor(Math.log2(x)));
+  if (!Number.isFinite(scale) || scale === 0) return x;
+  return (direction === 'down' ? Math.floor(x * scale) : Math.ceil(x * scale)) / scale;
+}
+
 const NO_LOSS: Pmf = { lower: 0, probs: Float64Array.of(1), infinityMass: 0 };
 const INFINITE_LOSS: Pmf = { lower: 0, probs: Float64Array.of(0), infinityMass: 1 };
 
 /**
  * The PLD of the composition of the given (heterogeneous) rounds of the
  * Poisson-subsampled Gaussian mechanism (add/remove-one adjacency). Rounds
- * with the same (noise multiplier, sampling rate) are composed by one FFT
+ * with the same (noise multiplier, sampling rate) — after rounding z down and
+ * q up to 16 significant bits, a pessimistic merge — are composed by one FFT
  * raised to their count; q = 1 rounds are folded exactly into one Gaussian.
+ * Each distinct (z, q) costs one discretisation and one FFT, so a schedule
+ * of thousands of genuinely different rounds is slow; identical rounds are not.
  *
  * Special cases: no rounds, q = 0 or z = ∞ add nothing; z = 0 (or a loss
  * range beyond 1e12 nats) gives ε = ∞.
