@@ -191,3 +191,35 @@ test('special cases and argument checks', () => {
   assert.throws(() => computeEpsilonPld([round(0.5, 1, 1)], 1e-5, { valueDiscretizationInterval: 0 }), /valueDiscretizationInterval/);
   assert.throws(() => computeEpsilonPld([round(0.5, 1, 1)], 1e-5, { maxGridPoints: 3 }), /maxGridPoints/);
 });
+
+test('one subsampled step: delta(epsilon) bounds direct numerical integration of both hockey-stick divergences', () => {
+  // Independent of the closed forms the accountant uses: ∫ [P − e^ε Q]₊ by the midpoint rule on [−40, 40].
+  const phi = (x: number): number => Math.exp(-x * x / 2) / Math.sqrt(2 * Math.PI);
+  const integrate = (f: (x: number) => number): number => {
+    const n = 400_000;
+    const dx = 80 / n;
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += f(-40 + (i + 0.5) * dx);
+    return sum * dx;
+  };
+  for (const [q, z] of [[0.1, 1], [0.01, 0.7], [0.5, 2]] as const) {
+    const mu = 1 / z;
+    for (const eps of [0.1, 0.5, 1, 2]) {
+      const g = Math.exp(eps);
+      const remove = integrate((x) => Math.max(0, (1 - q) * phi(x) + q * phi(x + mu) - g * phi(x)));
+      const add = integrate((x) => Math.max(0, phi(x) - g * ((1 - q) * phi(x) + q * phi(x - mu))));
+      const exact = Math.max(remove, add);
+      const pld = computeDeltaPld([round(q, z, 1)], eps).delta;
+      assert.ok(pld >= exact * (1 - 1e-6) - 1e-12, `q=${q} z=${z} ε=${eps}: PLD ${pld} below ${exact}`);
+      assert.ok(pld - exact <= 1e-4 * exact + 1e-9, `q=${q} z=${z} ε=${eps}: PLD ${pld} too far above ${exact}`);
+    }
+  }
+});
+
+test('a schedule whose range the coarse estimate cannot know still fits the grid budget', () => {
+  // Very different mechanisms in one schedule; the composed grid stays within 4× maxGridPoints.
+  const pld = composePld([round(0.001, 0.3, 5000), round(1, 0.5, 3), round(0.2, 5, 50)], { maxGridPoints: 2 ** 12 });
+  assert.ok(pld.gridPoints <= 4 * 2 ** 12 * 2, `grid ${pld.gridPoints}`);
+  const rdp = computeEpsilon([round(0.001, 0.3, 5000), round(1, 0.5, 3), round(0.2, 5, 50)], 1e-5).epsilon;
+  assert.ok(pld.epsilonForDelta(1e-5) <= rdp);
+});
