@@ -171,9 +171,12 @@ test('queries are consistent: delta(epsilon(d)) <= d, and more rounds never cost
   const fewer = computeEpsilonPld([round(0.02, 0.9, 300)], 1e-5).epsilon;
   const more = computeEpsilonPld([round(0.02, 0.9, 300), round(0.05, 1.5, 100)], 1e-5).epsilon;
   assert.ok(more > fewer);
-  // Order of heterogeneous rounds does not matter.
+  // Order of heterogeneous rounds does not matter, and the same schedule is composed once.
   const swapped = computeEpsilonPld([round(0.05, 1.5, 100), round(0.02, 0.9, 300)], 1e-5).epsilon;
-  assert.ok(Math.abs(swapped - more) < 1e-9);
+  assert.equal(swapped, more);
+  assert.equal(composePld([round(0.05, 1.5, 100), round(0.02, 0.9, 300)]), pld);
+  assert.equal(composePld([round(0.02, 0.9, 100), round(0.05, 1.5, 60), round(0.02, 0.9, 200), round(0.05, 1.5, 40)]), pld);
+  assert.notEqual(composePld([round(0.02, 0.9, 300), round(0.05, 1.5, 100)], { maxGridPoints: 2 ** 12 }), pld);
 });
 
 test('special cases and argument checks', () => {

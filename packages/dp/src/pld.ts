@@ -526,7 +526,8 @@ function componentsOf(rounds: readonly RoundSpec[]): Component[] | null {
     if (existing) existing.steps += steps;
     else subsampled.set(key, { samplingRate: qMerged, mu: 1 / zMerged, steps });
   }
-  const components = [...subsampled.values()];
+  // Canonical order: the result does not depend on the order of the rounds, not even in its last bits.
+  const components = [...subsampled.values()].sort((a, b) => a.samplingRate - b.samplingRate || a.mu - b.mu);
   if (gaussianMuSquared > 0) components.push({ samplingRate: 1, mu: Math.sqrt(gaussianMuSquared), steps: 1 });
   for (const c of components) {
     const [lowest, highest] = lossRange(c, 'remove');
@@ -541,6 +542,14 @@ function roundToBits(x: number, direction: 'down' | 'up'): number {
   if (!Number.isFinite(scale) || scale === 0) return x;
   return (direction === 'down' ? Math.floor(x * scale) : Math.ceil(x * scale)) / scale;
 }
+
+/**
+ * Recently composed PLDs by canonical schedule and options. The keyholder
+ * prices the same ledger several times per release (and on every metrics
+ * scrape); each entry holds a few MB, so only a handful are kept.
+ */
+const recent = new Map<string, PrivacyLossDistribution>();
+const RECENT_ENTRIES = 8;
 
 const NO_LOSS: Pmf = { lower: 0, probs: Float64Array.of(1), infinityMass: 0 };
 const INFINITE_LOSS: Pmf = { lower: 0, probs: Float64Array.of(0), infinityMass: 1 };
@@ -562,6 +571,20 @@ export function composePld(rounds: readonly RoundSpec[], opts: PldOptions = {}):
   const components = componentsOf(rounds);
   if (components === null) return new PrivacyLossDistribution(INFINITE_LOSS, undefined, finest);
   if (components.length === 0) return new PrivacyLossDistribution(NO_LOSS, undefined, finest);
+  const key = JSON.stringify([finest, maxGridPoints, tail, components]);
+  const cached = recent.get(key);
+  if (cached) {
+    recent.delete(key);
+    recent.set(key, cached);
+    return cached;
+  }
+  const pld = composeComponents(components, finest, maxGridPoints, tail);
+  recent.set(key, pld);
+  if (recent.size > RECENT_ENTRIES) recent.delete(recent.keys().next().value!);
+  return pld;
+}
+
+function composeComponents(components: readonly Component[], finest: number, maxGridPoints: number, tail: number): PrivacyLossDistribution {
   const symmetric = components.every((c) => c.samplingRate === 1);
   const directions: Direction[] = symmetric ? ['remove'] : ['remove', 'add'];
 
