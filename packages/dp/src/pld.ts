@@ -240,13 +240,13 @@ function composedLogMgf(parts: readonly Parts[], h: number, t: number): number {
 }
 
 /**
- * Chernoff bounds on the composed loss L (finite part): the smallest a with
- * P(L ≥ a) ≤ τ/2 and the largest b with P(L ≤ b) ≤ τ/2, over `orders`.
- * Returns the best orders too.
+ * Chernoff bounds on the composed loss L (finite part), given its log-MGF
+ * K(t) = log E[e^{tL}]: the smallest `highest` with P(L ≥ highest) ≤ τ/2 and
+ * the largest `lowest` with P(L ≤ lowest) ≤ τ/2 over the exponents `orders`
+ * (as dp-accounting's `compute_self_convolve_bounds`), and the best exponents.
  */
-function chernoffWindow(
-  parts: readonly Parts[],
-  h: number,
+function chernoffBounds(
+  logMgfOfSum: (t: number) => number,
   tail: number,
   orders: readonly number[],
 ): { lowest: number; highest: number; tHigh: number; tLow: number } {
@@ -256,12 +256,12 @@ function chernoffWindow(
   let tHigh = orders[0]!;
   let tLow = orders[0]!;
   for (const t of orders) {
-    const up = (composedLogMgf(parts, h, t) + logBudget) / t;
+    const up = (logMgfOfSum(t) + logBudget) / t;
     if (Number.isFinite(up) && up < highest) {
       highest = up;
       tHigh = t;
     }
-    const down = -(composedLogMgf(parts, h, -t) + logBudget) / t;
+    const down = -(logMgfOfSum(-t) + logBudget) / t;
     if (Number.isFinite(down) && down > lowest) {
       lowest = down;
       tLow = t;
@@ -270,57 +270,27 @@ function chernoffWindow(
   return { lowest, highest, tHigh, tLow };
 }
 
-/** Grid range of the composition in loss units: Σ steps·[lowest, highest] of each part. */
-function fullRange(parts: readonly Parts[], h: number): [number, number] {
-  let lo = 0;
-  let hi = 0;
-  for (const { component, pmf } of parts) {
-    lo += component.steps * pmf.lower * h;
-    hi += component.steps * (pmf.lower + pmf.probs.length - 1) * h;
-  }
-  return [lo, hi];
-}
-
 /** Width, in nats, of the loss range the composition of `components` must cover in `direction`. */
 function composedWidth(components: readonly Component[], direction: Direction, tail: number): { width: number; tHigh: number; tLow: number } {
-  // A coarse pass (≤ 4,096 points per mechanism) is enough to place the window.
+  // A coarse pass (≤ 4,096 points per mechanism, each on its own grid) is enough to place the window.
   const parts = components.map((component) => {
     const [lowest, highest] = lossRange(component, direction);
     const h = Math.max((highest - lowest) / 4096, 1e-12);
-    return { component, h, pmf: connectTheDots(component, direction, h) };
+    return { steps: component.steps, h, pmf: connectTheDots(component, direction, h) };
   });
   let lo = 0;
   let hi = 0;
-  for (const { component, h, pmf } of parts) {
-    lo += component.steps * pmf.lower * h;
-    hi += component.steps * (pmf.lower + pmf.probs.length - 1) * h;
+  for (const { steps, h, pmf } of parts) {
+    lo += steps * pmf.lower * h;
+    hi += steps * (pmf.lower + pmf.probs.length - 1) * h;
   }
-  if (components.length === 1 && components[0]!.steps === 1) return { width: hi - lo, tHigh: 1, tLow: 1 };
-  // Each part on its own grid: Σ steps·K_c(t) in loss units.
-  const logBudget = Math.log(2 / tail);
-  let highest = Infinity;
-  let lowest = -Infinity;
-  let tHigh = 1;
-  let tLow = 1;
-  for (const t of CHERNOFF_ORDERS) {
-    let kUp = 0;
-    let kDown = 0;
-    for (const { component, h, pmf } of parts) {
-      kUp += component.steps * logMgf(pmf, h, t);
-      kDown += component.steps * logMgf(pmf, h, -t);
-    }
-    const up = (kUp + logBudget) / t;
-    const down = -(kDown + logBudget) / t;
-    if (Number.isFinite(up) && up < highest) {
-      highest = up;
-      tHigh = t;
-    }
-    if (Number.isFinite(down) && down > lowest) {
-      lowest = down;
-      tLow = t;
-    }
-  }
-  return { width: Math.min(hi, highest) - Math.max(lo, lowest), tHigh, tLow };
+  if (parts.length === 1 && parts[0]!.steps === 1) return { width: hi - lo, tHigh: 1, tLow: 1 };
+  const bounds = chernoffBounds(
+    (t) => parts.reduce((sum, { steps, h, pmf }) => sum + steps * logMgf(pmf, h, t), 0),
+    tail,
+    CHERNOFF_ORDERS,
+  );
+  return { width: Math.min(hi, bounds.highest) - Math.max(lo, bounds.lowest), tHigh: bounds.tHigh, tLow: bounds.tLow };
 }
 
 /**
@@ -346,7 +316,7 @@ function composeDirection(
     offset += component.steps * pmf.lower;
     maxIndex += component.steps * (pmf.probs.length - 1);
   }
-  const window = chernoffWindow(parts, h, tail, orders);
+  const window = chernoffBounds((t) => composedLogMgf(parts, h, t), tail, orders);
   const sLo = Math.max(0, Math.min(maxIndex, Math.ceil(window.lowest / h - offset)));
   const sHi = Math.max(sLo, Math.min(maxIndex, Math.floor(window.highest / h - offset)));
   if (sHi - sLo + 1 > maxPoints) return sHi - sLo + 1;
