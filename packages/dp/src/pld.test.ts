@@ -226,3 +226,20 @@ test('a schedule whose range the coarse estimate cannot know still fits the grid
   const rdp = computeEpsilon([round(0.001, 0.3, 5000), round(1, 0.5, 3), round(0.2, 5, 50)], 1e-5).epsilon;
   assert.ok(pld.epsilonForDelta(1e-5) <= rdp);
 });
+
+test('extreme schedules stay finite and below RDP (regression: NaN from an overflowing MGF step on coarse grids)', () => {
+  for (const [q, z, steps] of [
+    [0.5, 0.05, 10_000],
+    [0.01, 1.1, 1_000_000],
+    [1e-4, 0.5, 100_000],
+    [0.3, 50, 10_000],
+    [1, 0.01, 1],
+  ] as const) {
+    const rounds = [round(q, z, steps)];
+    const pld = computeEpsilonPld(rounds, 1e-5).epsilon;
+    const rdp = computeEpsilon(rounds, 1e-5).epsilon;
+    assert.ok(Number.isFinite(pld) && pld > 0 && pld <= rdp, `q=${q} z=${z} T=${steps}: PLD ${pld}, RDP ${rdp}`);
+    const delta = computeDeltaPld(rounds, pld).delta;
+    assert.ok(!Number.isNaN(delta) && delta <= 1e-5 * (1 + 1e-6), `δ(ε) = ${delta}`);
+  }
+});

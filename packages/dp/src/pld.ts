@@ -213,12 +213,14 @@ function logMgf(pmf: Pmf, h: number, t: number): number {
   let last = probs.length - 1;
   while (!(probs[last]! > 0)) last--;
   const max = t * (lower + (t > 0 ? last : first)) * h;
+  // e^{t·ℓ_i − max} by a running product, re-anchored every 256 steps to keep its error at a few
+  // ulps; directly when one step's factor e^{t·h} is far from 1 (it could overflow).
+  const stride = Math.abs(t * h) < 1 ? 256 : 1;
   const factor = Math.exp(t * h);
-  // e^{t·ℓ_i − max} by a running product, re-anchored every 256 steps to keep its error at a few ulps.
   let sum = 0;
   let term = 0;
   for (let i = first; i <= last; i++) {
-    term = (i - first) % 256 === 0 ? Math.exp(t * (lower + i) * h - max) : term * factor;
+    term = (i - first) % stride === 0 ? Math.exp(t * (lower + i) * h - max) : term * factor;
     sum += probs[i]! * term;
   }
   return max + Math.log(sum);
@@ -325,9 +327,12 @@ function composeDirection(
   let wrapped = 0;
   if (sLo + size <= maxIndex) {
     const a = (sLo + size + offset) * h;
-    wrapped = Infinity;
-    for (const t of orders) wrapped = Math.min(wrapped, Math.exp(composedLogMgf(parts, h, t) - t * a));
-    wrapped = Math.min(1, wrapped);
+    let logWrapped = 0; // the trivial bound P ≤ 1
+    for (const t of orders) {
+      const exponent = composedLogMgf(parts, h, t) - t * a;
+      if (exponent < logWrapped) logWrapped = exponent; // NaN (∞ − ∞) never wins
+    }
+    wrapped = Math.exp(logWrapped);
   }
 
   const accRe = new Float64Array(size);
@@ -448,16 +453,16 @@ export class PrivacyLossDistribution {
   deltaForEpsilon(epsilon: number): number {
     if (!(epsilon >= 0)) throw new RangeError(`epsilon must be >= 0, got ${epsilon}`);
     const h = this.valueDiscretizationInterval;
-    const d = pmfDelta(this.remove, h, epsilon);
-    return this.add ? Math.max(d, pmfDelta(this.add, h, epsilon)) : d;
+    const d = Math.max(pmfDelta(this.remove, h, epsilon), this.add ? pmfDelta(this.add, h, epsilon) : 0);
+    return Number.isNaN(d) ? 1 : d; // fail safe: no numerical accident may under-charge
   }
 
   /** Smallest ε ≥ 0 (possibly +∞) such that the schedule is (ε, δ)-DP by this PLD, the larger of both directions. */
   epsilonForDelta(delta: number): number {
     if (!(delta > 0 && delta < 1)) throw new RangeError(`delta must be in (0, 1), got ${delta}`);
     const h = this.valueDiscretizationInterval;
-    const e = pmfEpsilon(this.remove, h, delta);
-    return this.add ? Math.max(e, pmfEpsilon(this.add, h, delta)) : e;
+    const e = Math.max(pmfEpsilon(this.remove, h, delta), this.add ? pmfEpsilon(this.add, h, delta) : 0);
+    return Number.isNaN(e) ? Infinity : e; // fail safe: no numerical accident may under-charge
   }
 }
 
