@@ -51,8 +51,14 @@ test('delta, sigma and noise-multiplier: JSON equal to the library', () => {
   const z = calibrateNoiseMultiplier({ epsilon: 8, delta: 1e-5, samplingRate: 0.04, steps: 2000 });
   assert.deepEqual(
     json(['noise-multiplier', '--epsilon', '8', '--delta', '1e-5', '--sampling-rate', '0.04', '--steps', '2000', '--json']),
-    { noise_multiplier: z },
+    { noise_multiplier: z, accountant: 'rdp' },
   );
+  const zPld = calibrateNoiseMultiplier({ epsilon: 8, delta: 1e-5, samplingRate: 0.04, steps: 2000 }, { accountant: 'pld' });
+  assert.deepEqual(
+    json(['noise-multiplier', '--epsilon', '8', '--delta', '1e-5', '--sampling-rate', '0.04', '--steps', '2000', '--accountant', 'pld', '--json']),
+    { noise_multiplier: zPld, accountant: 'pld' },
+  );
+  assert.ok(zPld < z, `the tighter accountant needs less noise (${zPld} vs ${z})`);
 });
 
 test('--accountant pld: epsilon and delta JSON equal to the PLD library, and below RDP', () => {

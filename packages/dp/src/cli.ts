@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { computeDelta, computeEpsilon } from './conversion.js';
 import type { Conversion } from './conversion.js';
 import { computeDeltaPld, computeEpsilonPld } from './pld.js';
+import type { Accountant } from './pld.js';
 import { analyticGaussianSigma } from './analytic-gaussian.js';
 import { calibrateNoiseMultiplier } from './calibrate.js';
 
@@ -48,8 +49,8 @@ Commands:
       --epsilon E --delta D [--sensitivity S]
       -> {"sigma": number}
   noise-multiplier  smallest noise multiplier reaching (epsilon, delta) after T rounds
-      --epsilon E --delta D --sampling-rate Q --steps T
-      -> {"noise_multiplier": number}
+      --epsilon E --delta D --sampling-rate Q --steps T [--accountant rdp|pld]
+      -> {"noise_multiplier": number, "accountant": "rdp" | "pld"}
 
 Options:
   --json            print one JSON object on stdout and nothing else
@@ -94,7 +95,7 @@ const COMMANDS: Record<string, Command> = {
   epsilon: { required: ['noise-multiplier', 'sampling-rate', 'steps', 'delta'], optional: ['accountant', 'orders', 'conversion'] },
   delta: { required: ['noise-multiplier', 'sampling-rate', 'steps', 'epsilon'], optional: ['accountant', 'orders', 'conversion'] },
   sigma: { required: ['epsilon', 'delta'], optional: ['sensitivity'] },
-  'noise-multiplier': { required: ['epsilon', 'delta', 'sampling-rate', 'steps'], optional: [] },
+  'noise-multiplier': { required: ['epsilon', 'delta', 'sampling-rate', 'steps'], optional: ['accountant'] },
 };
 
 /** A bad argument: becomes exit 2 with this one-line message. */
@@ -167,8 +168,6 @@ function conversion(values: Values): Conversion {
   if (raw !== 'improved' && raw !== 'classic') throw new UsageError(`--conversion must be 'improved' or 'classic', got '${String(raw)}'`);
   return raw;
 }
-
-type Accountant = 'rdp' | 'pld';
 
 /** The accountant of epsilon/delta; the RDP-only options are refused with pld. */
 function accountant(values: Values): Accountant {
@@ -317,8 +316,12 @@ function run(name: string, values: Values, json: boolean, io: CliIo): number {
       const d = delta(values);
       const q = samplingRate(values);
       const t = steps(values);
-      const z = calibrateNoiseMultiplier({ epsilon: e, delta: d, samplingRate: q, steps: t });
-      return emit({ noise_multiplier: z }, `noise multiplier = ${format(z)} (epsilon <= ${e} at delta = ${d} after ${t} rounds at q = ${q})`);
+      const acc = accountant(values);
+      const z = calibrateNoiseMultiplier({ epsilon: e, delta: d, samplingRate: q, steps: t }, { accountant: acc });
+      return emit(
+        { noise_multiplier: z, accountant: acc },
+        `noise multiplier = ${format(z)} (epsilon <= ${e} at delta = ${d} after ${t} rounds at q = ${q}, ${acc} accountant)`,
+      );
     }
     default:
       throw new UsageError(`unknown command '${name}'`);

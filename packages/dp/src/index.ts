@@ -39,7 +39,7 @@ export type { AccountingOptions, Conversion } from './conversion.js';
 export { computeDelta, computeEpsilon, deltaFromRdp, epsilonFromRdp } from './conversion.js';
 export { deltaFromZcdp, epsilonFromZcdp, zcdpDiscreteGaussian } from './zcdp.js';
 export { analyticGaussianDelta, analyticGaussianSigma } from './analytic-gaussian.js';
-export type { PldOptions } from './pld.js';
+export type { Accountant, PldOptions } from './pld.js';
 export {
   DEFAULT_PLD_DISCRETIZATION_INTERVAL,
   DEFAULT_PLD_MAX_GRID_POINTS,

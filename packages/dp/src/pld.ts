@@ -69,6 +69,9 @@ import { logAdd } from './log-space.js';
 import type { RoundSpec } from './rdp.js';
 import { logNormalCdf } from './special-functions.js';
 
+/** The two accountants of this package: Rényi DP (`computeEpsilon`) or privacy loss distributions (`computeEpsilonPld`). */
+export type Accountant = 'rdp' | 'pld';
+
 /** Default finest discretisation interval of privacy losses, in nats (dp-accounting's `PLDAccountant` default). */
 export const DEFAULT_PLD_DISCRETIZATION_INTERVAL = 1e-4;
 /**
