@@ -169,7 +169,7 @@ function conversion(values: Values): Conversion {
   return raw;
 }
 
-/** The accountant of epsilon/delta; the RDP-only options are refused with pld. */
+/** The accountant of epsilon, delta and noise-multiplier; the RDP-only options are refused with pld. */
 function accountant(values: Values): Accountant {
   const raw = values.accountant;
   if (raw === undefined) return 'rdp';

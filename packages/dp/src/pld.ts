@@ -42,16 +42,16 @@
  *   first — pessimistic, as the profile is monotone in both — so rounds that
  *   differ only by floating-point noise share one): the transform is raised
  *   to the power `steps` (as dp-accounting's `self_convolve`), transforms are
- *   multiplied, and one
- *   inverse FFT gives the composed PLD. Rounds with q = 1 are folded
- *   exactly into one Gaussian first (Gaussians compose to the Gaussian with
+ *   multiplied, and one inverse FFT gives the composed PLD. Rounds with
+ *   q = 1 are folded exactly into one Gaussian first (Gaussians compose to the Gaussian with
  *   μ² = Σ μᵢ², Dong, Roth, Su 2019). The FFT window is cut with a Chernoff
  *   bound on the composed loss, at tail mass `tailMassTruncation` (1e-15): the
  *   mass above the window — which a cyclic convolution would wrap onto small
  *   losses — is bounded by that Chernoff bound and added to the mass at +∞;
  *   mass below the window wraps onto large losses, which only overstates δ.
  *   Negative round-off after the inverse FFT is zeroed and its total added to
- *   the mass at +∞ as well.
+ *   the mass at +∞ as well. The last few composed schedules are kept (the
+ *   keyholder prices one ledger several times per release).
  * - **Queries**: δ(ε) = m_∞ + Σ_{ℓ>ε} p_ℓ·(1 − e^{ε−ℓ}) and its inverse ε(δ).
  *   The round-off allowance in m_∞ grows with the grid and the number of
  *   rounds (≈ 1e-13 after 1,000 rounds on 2^16 points), so ε(δ) is meaningful
