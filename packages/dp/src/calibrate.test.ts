@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { calibrateNoiseMultiplier } from './calibrate.js';
 import { computeEpsilon } from './conversion.js';
 import { OPACUS_RDP_ORDERS } from './orders.js';
+import { computeEpsilonPld } from './pld.js';
 
 test('Opacus get_noise_multiplier: 1.416 (90 epochs) and 1.3562 (2000 steps)', () => {
   // opacus/tests/accountants_test.py test_get_noise_multiplier_rdp_epochs / _steps:
@@ -35,6 +36,19 @@ test('property: calibration round-trips (epsilon(z) <= target, within tolerance)
     ),
     { numRuns: 12 },
   );
+});
+
+test('PLD calibration: dp-accounting accountant_test.py test_get_smallest_subsampled_gaussian_noise', () => {
+  // get_smallest_subsampled_gaussian_noise((1, 1e-5), 1 query, sensitivity 1, sampling_prob 0.01) = 0.67379294682,
+  // and (25 queries, sensitivity 6, sampling_prob 0.001) = 3.20956502598, i.e. z = 0.53492750433.
+  for (const [steps, samplingRate, want] of [[1, 0.01, 0.67379294682], [25, 0.001, 3.20956502598 / 6]] as const) {
+    const z = calibrateNoiseMultiplier({ epsilon: 1, delta: 1e-5, samplingRate, steps }, { accountant: 'pld', epsilonTolerance: 1e-4 });
+    assert.ok(Math.abs(z - want) < 1e-3 * want, `z = ${z}, dp-accounting ${want}`);
+    assert.ok(computeEpsilonPld([{ noiseMultiplier: z, samplingRate, steps }], 1e-5).epsilon <= 1);
+    const rdp = calibrateNoiseMultiplier({ epsilon: 1, delta: 1e-5, samplingRate, steps }, { epsilonTolerance: 1e-4 });
+    assert.ok(z < rdp, `PLD needs less noise than RDP (${z} vs ${rdp})`);
+  }
+  assert.throws(() => calibrateNoiseMultiplier({ epsilon: 1, delta: 1e-5, samplingRate: 0.01, steps: 1 }, { accountant: 'prv' as 'pld' }), /accountant/);
 });
 
 test('calibration validation and an unreachable budget', () => {

@@ -6,6 +6,8 @@
 
 import { computeEpsilon } from './conversion.js';
 import type { Conversion } from './conversion.js';
+import { computeEpsilonPld } from './pld.js';
+import type { Accountant } from './pld.js';
 import type { FractionalSeries } from './rdp.js';
 
 /** Largest noise multiplier tried before giving up (Opacus's `MAX_SIGMA`). */
@@ -27,6 +29,8 @@ export interface CalibrationTarget {
 export interface CalibrationOptions {
   /** Stop when target ε − ε(z) ≤ this (default 0.01, as Opacus). */
   epsilonTolerance?: number;
+  /** Accountant that prices z; default `'rdp'`. `orders`, `conversion` and `series` apply to rdp only. */
+  accountant?: Accountant;
   orders?: readonly number[];
   conversion?: Conversion;
   /** See {@link FractionalSeries}; default `'absolute'`. */
@@ -36,7 +40,7 @@ export interface CalibrationOptions {
 /**
  * Smallest noise multiplier z (up to the tolerance) such that `steps` rounds
  * of the Poisson-subsampled Gaussian at rate q satisfy (ε, δ)-DP under the
- * RDP accountant.
+ * chosen accountant (RDP by default; PLD gives a smaller z for the same budget).
  *
  * The search is Opacus's `get_noise_multiplier` (opacus/accountants/utils.py):
  * start from z ∈ (0, 20], double the upper end until ε(z) ≤ target, then bisect
@@ -59,8 +63,12 @@ export function calibrateNoiseMultiplier(target: CalibrationTarget, opts: Calibr
     conversion: opts.conversion ?? 'improved',
     series: opts.series ?? 'absolute',
   };
+  const accountant = opts.accountant ?? 'rdp';
+  if (accountant !== 'rdp' && accountant !== 'pld') throw new RangeError(`accountant must be 'rdp' or 'pld', got '${String(accountant)}'`);
   const epsilonAt = (z: number): number =>
-    computeEpsilon([{ noiseMultiplier: z, samplingRate, steps }], delta, accOpts).epsilon;
+    accountant === 'pld'
+      ? computeEpsilonPld([{ noiseMultiplier: z, samplingRate, steps }], delta).epsilon
+      : computeEpsilon([{ noiseMultiplier: z, samplingRate, steps }], delta, accOpts).epsilon;
 
   let zLow = 0;
   let zHigh = 10;

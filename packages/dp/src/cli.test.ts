@@ -4,6 +4,7 @@ import { runPrivacyCli } from './cli.js';
 import { computeDelta, computeEpsilon } from './conversion.js';
 import { analyticGaussianSigma } from './analytic-gaussian.js';
 import { calibrateNoiseMultiplier } from './calibrate.js';
+import { computeDeltaPld, computeEpsilonPld } from './pld.js';
 
 function run(argv: string[]): { code: number; out: string[]; err: string[] } {
   const out: string[] = [];
@@ -24,7 +25,8 @@ const EPS = ['epsilon', '--noise-multiplier', '1.1', '--sampling-rate', '0.01', 
 
 test('epsilon: JSON with epsilon and optimal order, equal to the library', () => {
   const want = computeEpsilon([{ noiseMultiplier: 1.1, samplingRate: 0.01, steps: 1000 }], 1e-5);
-  assert.deepEqual(json([...EPS, '--json']), { epsilon: want.epsilon, order: want.order });
+  assert.deepEqual(json([...EPS, '--json']), { epsilon: want.epsilon, order: want.order, accountant: 'rdp' });
+  assert.deepEqual(json([...EPS, '--accountant', 'rdp', '--json']), { epsilon: want.epsilon, order: want.order, accountant: 'rdp' });
   const classic = computeEpsilon([{ noiseMultiplier: 1.1, samplingRate: 0.01, steps: 1000 }], 1e-5, {
     orders: [2, 4, 8, 16, 32],
     conversion: 'classic',
@@ -32,6 +34,7 @@ test('epsilon: JSON with epsilon and optimal order, equal to the library', () =>
   assert.deepEqual(json([...EPS, '--orders', '2,4,8,16,32', '--conversion', 'classic', '--json']), {
     epsilon: classic.epsilon,
     order: classic.order,
+    accountant: 'rdp',
   });
 });
 
@@ -39,7 +42,7 @@ test('delta, sigma and noise-multiplier: JSON equal to the library', () => {
   const d = computeDelta([{ noiseMultiplier: 1.1, samplingRate: 0.01, steps: 1000 }], 2).delta;
   assert.deepEqual(
     json(['delta', '--noise-multiplier', '1.1', '--sampling-rate', '0.01', '--steps', '1000', '--epsilon', '2', '--json']),
-    { delta: d },
+    { delta: d, accountant: 'rdp' },
   );
   assert.deepEqual(json(['sigma', '--epsilon', '1', '--delta', '1e-5', '--json']), { sigma: analyticGaussianSigma(1, 1e-5) });
   assert.deepEqual(json(['sigma', '--epsilon', '1', '--delta', '1e-5', '--sensitivity', '2.5', '--json']), {
@@ -48,8 +51,31 @@ test('delta, sigma and noise-multiplier: JSON equal to the library', () => {
   const z = calibrateNoiseMultiplier({ epsilon: 8, delta: 1e-5, samplingRate: 0.04, steps: 2000 });
   assert.deepEqual(
     json(['noise-multiplier', '--epsilon', '8', '--delta', '1e-5', '--sampling-rate', '0.04', '--steps', '2000', '--json']),
-    { noise_multiplier: z },
+    { noise_multiplier: z, accountant: 'rdp' },
   );
+  const zPld = calibrateNoiseMultiplier({ epsilon: 8, delta: 1e-5, samplingRate: 0.04, steps: 2000 }, { accountant: 'pld' });
+  assert.deepEqual(
+    json(['noise-multiplier', '--epsilon', '8', '--delta', '1e-5', '--sampling-rate', '0.04', '--steps', '2000', '--accountant', 'pld', '--json']),
+    { noise_multiplier: zPld, accountant: 'pld' },
+  );
+  assert.ok(zPld < z, `the tighter accountant needs less noise (${zPld} vs ${z})`);
+});
+
+test('--accountant pld: epsilon and delta JSON equal to the PLD library, and below RDP', () => {
+  const round = { noiseMultiplier: 1.1, samplingRate: 0.01, steps: 1000 };
+  const want = computeEpsilonPld([round], 1e-5).epsilon;
+  const got = json([...EPS, '--accountant', 'pld', '--json']);
+  assert.deepEqual(got, { epsilon: want, accountant: 'pld' });
+  assert.ok(want < computeEpsilon([round], 1e-5).epsilon, 'PLD is tighter than RDP here');
+  const d = computeDeltaPld([round], 2).delta;
+  assert.deepEqual(
+    json(['delta', '--noise-multiplier', '1.1', '--sampling-rate', '0.01', '--steps', '1000', '--epsilon', '2', '--accountant', 'pld', '--json']),
+    { delta: d, accountant: 'pld' },
+  );
+  const human = run([...EPS, '--accountant', 'pld']);
+  assert.equal(human.code, 0);
+  assert.equal(human.out.length, 1);
+  assert.match(human.out[0]!, /^epsilon = [0-9.e+-]+ at delta = 0.00001 \(PLD accountant, loss grid [0-9.e+-]+\)$/);
 });
 
 test('without --json: one short human line', () => {
@@ -125,6 +151,10 @@ test('bad arguments: exit 2 with one line naming the argument', () => {
   bad([...EPS, '--orders', '2,0.5'], /--orders: every order must be > 1/);
   bad([...EPS, '--orders', '2,,3'], /--orders must be a comma-separated list/);
   bad([...EPS, '--conversion', 'tight'], /--conversion must be 'improved' or 'classic'/);
+  bad([...EPS, '--accountant', 'prv'], /--accountant must be 'rdp' or 'pld', got 'prv'/);
+  bad([...EPS, '--accountant', 'pld', '--orders', '2,3'], /--orders belongs to the rdp accountant, not to --accountant pld/);
+  bad([...EPS, '--accountant', 'pld', '--conversion', 'classic'], /--conversion belongs to the rdp accountant/);
+  bad(['sigma', '--epsilon', '1', '--delta', '1e-5', '--accountant', 'pld'], /--accountant is not an option of 'sigma'/);
   bad(['sigma', '--epsilon=-1', '--delta', '1e-5'], /--epsilon must be >= 0/);
   bad(['sigma', '--epsilon', '1', '--delta', '1e-5', '--sensitivity', '0'], /--sensitivity must be > 0/);
   bad(['noise-multiplier', '--epsilon', '0', '--delta', '1e-5', '--sampling-rate', '0.1', '--steps', '10'], /--epsilon must be > 0/);
@@ -141,4 +171,8 @@ test('valid arguments without a finite answer: exit 1, one line on stderr, nothi
   assert.equal(inf.code, 1);
   assert.equal(inf.out.length, 0);
   assert.match(inf.err[0]!, /epsilon is not finite/);
+  const infPld = run(['epsilon', '--noise-multiplier', '1e-300', '--sampling-rate', '1', '--steps', '1', '--delta', '1e-5', '--accountant', 'pld', '--json']);
+  assert.equal(infPld.code, 1);
+  assert.equal(infPld.out.length, 0);
+  assert.match(infPld.err[0]!, /epsilon is not finite/);
 });

@@ -14,6 +14,8 @@
 import { parseArgs } from 'node:util';
 import { computeDelta, computeEpsilon } from './conversion.js';
 import type { Conversion } from './conversion.js';
+import { computeDeltaPld, computeEpsilonPld } from './pld.js';
+import type { Accountant } from './pld.js';
 import { analyticGaussianSigma } from './analytic-gaussian.js';
 import { calibrateNoiseMultiplier } from './calibrate.js';
 
@@ -25,35 +27,42 @@ export interface CliIo {
 
 const USAGE = `Usage: secagg privacy <command> [options]
 
-Privacy calculator for the sampled Gaussian mechanism (RDP accountant:
-Mironov-Talwar-Zhang 2019; improved RDP->DP conversion of Balle et al. 2020 by
-default) and the analytic Gaussian mechanism (Balle & Wang 2018).
+Privacy calculator for the sampled Gaussian mechanism and the analytic
+Gaussian mechanism (Balle & Wang 2018). Two accountants for T rounds:
+  rdp (default)  Renyi DP (Mironov-Talwar-Zhang 2019), improved RDP->DP
+                 conversion of Balle et al. 2020 by default
+  pld            privacy loss distribution (dp-accounting; pessimistic
+                 connect-the-dots discretisation, Doroshenko et al. 2022):
+                 tighter, still an upper bound
 
 Commands:
   epsilon           epsilon after T rounds
       --noise-multiplier Z --sampling-rate Q --steps T --delta D
-      [--orders a,b,c] [--conversion improved|classic]
-      -> {"epsilon": number, "order": number}
+      [--accountant rdp|pld] [--orders a,b,c] [--conversion improved|classic]
+      -> {"epsilon": number, "order": number, "accountant": "rdp"}
+         {"epsilon": number, "accountant": "pld"}
   delta             delta after T rounds
       --noise-multiplier Z --sampling-rate Q --steps T --epsilon E
-      [--orders a,b,c] [--conversion improved|classic]
-      -> {"delta": number}
+      [--accountant rdp|pld] [--orders a,b,c] [--conversion improved|classic]
+      -> {"delta": number, "accountant": "rdp" | "pld"}
   sigma             noise std of one Gaussian release (analytic Gaussian)
       --epsilon E --delta D [--sensitivity S]
       -> {"sigma": number}
   noise-multiplier  smallest noise multiplier reaching (epsilon, delta) after T rounds
-      --epsilon E --delta D --sampling-rate Q --steps T
-      -> {"noise_multiplier": number}
+      --epsilon E --delta D --sampling-rate Q --steps T [--accountant rdp|pld]
+      -> {"noise_multiplier": number, "accountant": "rdp" | "pld"}
 
 Options:
   --json            print one JSON object on stdout and nothing else
   --help            print this help
 
 Ranges: 0 < Q <= 1, 0 < D < 1, Z > 0, T a positive integer, E >= 0
-(E > 0 for noise-multiplier), S > 0, every order > 1.
+(E > 0 for noise-multiplier), S > 0, every order > 1. --orders and
+--conversion belong to the rdp accountant.
 
 Examples:
   secagg privacy epsilon --noise-multiplier 1.1 --sampling-rate 0.01 --steps 1000 --delta 1e-5 --json
+  secagg privacy epsilon --noise-multiplier 1.1 --sampling-rate 0.01 --steps 1000 --delta 1e-5 --accountant pld --json
   secagg privacy delta --noise-multiplier 1.1 --sampling-rate 0.01 --steps 1000 --epsilon 2
   secagg privacy sigma --epsilon 1 --delta 1e-5 --sensitivity 1 --json
   secagg privacy noise-multiplier --epsilon 8 --delta 1e-5 --sampling-rate 0.04 --steps 2000 --json
@@ -69,6 +78,7 @@ const OPTIONS = {
   sensitivity: { type: 'string' },
   orders: { type: 'string' },
   conversion: { type: 'string' },
+  accountant: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
@@ -82,10 +92,10 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
-  epsilon: { required: ['noise-multiplier', 'sampling-rate', 'steps', 'delta'], optional: ['orders', 'conversion'] },
-  delta: { required: ['noise-multiplier', 'sampling-rate', 'steps', 'epsilon'], optional: ['orders', 'conversion'] },
+  epsilon: { required: ['noise-multiplier', 'sampling-rate', 'steps', 'delta'], optional: ['accountant', 'orders', 'conversion'] },
+  delta: { required: ['noise-multiplier', 'sampling-rate', 'steps', 'epsilon'], optional: ['accountant', 'orders', 'conversion'] },
   sigma: { required: ['epsilon', 'delta'], optional: ['sensitivity'] },
-  'noise-multiplier': { required: ['epsilon', 'delta', 'sampling-rate', 'steps'], optional: [] },
+  'noise-multiplier': { required: ['epsilon', 'delta', 'sampling-rate', 'steps'], optional: ['accountant'] },
 };
 
 /** A bad argument: becomes exit 2 with this one-line message. */
@@ -156,6 +166,19 @@ function conversion(values: Values): Conversion {
   const raw = values.conversion;
   if (raw === undefined) return 'improved';
   if (raw !== 'improved' && raw !== 'classic') throw new UsageError(`--conversion must be 'improved' or 'classic', got '${String(raw)}'`);
+  return raw;
+}
+
+/** The accountant of epsilon, delta and noise-multiplier; the RDP-only options are refused with pld. */
+function accountant(values: Values): Accountant {
+  const raw = values.accountant;
+  if (raw === undefined) return 'rdp';
+  if (raw !== 'rdp' && raw !== 'pld') throw new UsageError(`--accountant must be 'rdp' or 'pld', got '${String(raw)}'`);
+  if (raw === 'pld') {
+    for (const flag of ['orders', 'conversion'] as const) {
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} belongs to the rdp accountant, not to --accountant pld`);
+    }
+  }
   return raw;
 }
 
@@ -230,9 +253,9 @@ function describeParseError(e: unknown): string {
 }
 
 function run(name: string, values: Values, json: boolean, io: CliIo): number {
-  const emit = (obj: Record<string, number>, human: string): number => {
+  const emit = (obj: Record<string, number | string>, human: string): number => {
     for (const [k, v] of Object.entries(obj)) {
-      if (!Number.isFinite(v)) {
+      if (typeof v === 'number' && !Number.isFinite(v)) {
         io.stderr(`secagg privacy ${name}: ${k} is not finite for these parameters`);
         return 1;
       }
@@ -244,21 +267,38 @@ function run(name: string, values: Values, json: boolean, io: CliIo): number {
     case 'epsilon': {
       const round = { noiseMultiplier: noiseMultiplier(values), samplingRate: samplingRate(values), steps: steps(values) };
       const d = delta(values);
+      if (accountant(values) === 'pld') {
+        const r = computeEpsilonPld([round], d);
+        return emit(
+          { epsilon: r.epsilon, accountant: 'pld' },
+          `epsilon = ${format(r.epsilon)} at delta = ${d} (PLD accountant, loss grid ${format(r.valueDiscretizationInterval)})`,
+        );
+      }
       const o = orders(values);
       const conv = conversion(values);
       const r = computeEpsilon([round], d, { ...(o ? { orders: o } : {}), conversion: conv });
       return emit(
-        { epsilon: r.epsilon, order: r.order },
+        { epsilon: r.epsilon, order: r.order, accountant: 'rdp' },
         `epsilon = ${format(r.epsilon)} at delta = ${d} (optimal RDP order ${r.order}, ${conv} conversion)`,
       );
     }
     case 'delta': {
       const round = { noiseMultiplier: noiseMultiplier(values), samplingRate: samplingRate(values), steps: steps(values) };
       const e = epsilon(values, false);
+      if (accountant(values) === 'pld') {
+        const r = computeDeltaPld([round], e);
+        return emit(
+          { delta: r.delta, accountant: 'pld' },
+          `delta = ${format(r.delta)} at epsilon = ${e} (PLD accountant, loss grid ${format(r.valueDiscretizationInterval)})`,
+        );
+      }
       const o = orders(values);
       const conv = conversion(values);
       const r = computeDelta([round], e, { ...(o ? { orders: o } : {}), conversion: conv });
-      return emit({ delta: r.delta }, `delta = ${format(r.delta)} at epsilon = ${e} (optimal RDP order ${r.order}, ${conv} conversion)`);
+      return emit(
+        { delta: r.delta, accountant: 'rdp' },
+        `delta = ${format(r.delta)} at epsilon = ${e} (optimal RDP order ${r.order}, ${conv} conversion)`,
+      );
     }
     case 'sigma': {
       const e = epsilon(values, false);
@@ -276,8 +316,12 @@ function run(name: string, values: Values, json: boolean, io: CliIo): number {
       const d = delta(values);
       const q = samplingRate(values);
       const t = steps(values);
-      const z = calibrateNoiseMultiplier({ epsilon: e, delta: d, samplingRate: q, steps: t });
-      return emit({ noise_multiplier: z }, `noise multiplier = ${format(z)} (epsilon <= ${e} at delta = ${d} after ${t} rounds at q = ${q})`);
+      const acc = accountant(values);
+      const z = calibrateNoiseMultiplier({ epsilon: e, delta: d, samplingRate: q, steps: t }, { accountant: acc });
+      return emit(
+        { noise_multiplier: z, accountant: acc },
+        `noise multiplier = ${format(z)} (epsilon <= ${e} at delta = ${d} after ${t} rounds at q = ${q}, ${acc} accountant)`,
+      );
     }
     default:
       throw new UsageError(`unknown command '${name}'`);

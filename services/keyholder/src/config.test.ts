@@ -15,6 +15,13 @@ describe('keyholder privacy configuration', () => {
     assert.equal(config.maxBudgetEpsilon, 10);
     assert.equal(config.delta, 1e-5);
     assert.equal(config.testCrashAfterCharge, false);
+    assert.equal(config.accountant, 'rdp');
+  });
+
+  it('KEYHOLDER_ACCOUNTANT chooses rdp or pld and refuses anything else', () => {
+    assert.equal(loadKeyholderConfig({ ...base, KEYHOLDER_ACCOUNTANT: 'pld' }).accountant, 'pld');
+    assert.equal(loadKeyholderConfig({ ...base, KEYHOLDER_ACCOUNTANT: 'rdp' }).accountant, 'rdp');
+    assert.throws(() => loadKeyholderConfig({ ...base, KEYHOLDER_ACCOUNTANT: 'prv' }), /KEYHOLDER_ACCOUNTANT/);
   });
 
   it('refuses the crash-after-charge fault injection unless the keyholder is a test-only one', () => {

@@ -70,6 +70,14 @@ export const keyholderConfigSchema = z.strictObject({
    */
   adjacency: z.enum(['add-remove', 'replace-one']).default('add-remove'),
   /**
+   * Accountant that composes a group's releases into its epsilon: `rdp`
+   * (Rényi DP, the default) or `pld` (privacy loss distribution: tighter,
+   * still an upper bound; docs/PRIVACY.md "Accountants"). Switching it
+   * re-prices every group's spent epsilon, and does not rewrite the
+   * per-release epsilons already in the ledger.
+   */
+  accountant: z.enum(['rdp', 'pld']).default('rdp'),
+  /**
    * Smallest flooding margin, in bits, log2(noise sigma / CKKS decryption
    * error bound), for which a round is created (docs/PRIVACY.md). Rounds below
    * it are refused: their release would leak secret-key information.

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Code, SecaggError } from '@secagg/core';
-import { computeEpsilon } from '@secagg/dp';
+import { computeEpsilon, computeEpsilonPld } from '@secagg/dp';
 import { KeyStore, type LedgerEntry } from './key-store.js';
 import { budgetOf, composedEpsilon, privacyBudgetMessage, requireAffordable } from './privacy-budget.js';
 import type { RoundPrivacyPlan } from './privacy-plan.js';
@@ -83,6 +83,59 @@ describe('privacy budget', () => {
         return true;
       },
     );
+  });
+
+  it('the pld accountant gives consistent, smaller budgets than rdp for the same ledger (KEYHOLDER_ACCOUNTANT)', () => {
+    const charges = [
+      ...Array.from({ length: 300 }, () => ({ noiseMultiplier: 1.1, samplingRate: 0.01 })),
+      { noiseMultiplier: 2, samplingRate: 1 },
+      ...Array.from({ length: 200 }, () => ({ noiseMultiplier: 0.9, samplingRate: 0.02 })),
+    ];
+    const rdp = composedEpsilon(charges, 1e-5, 'rdp');
+    const pld = composedEpsilon(charges, 1e-5, 'pld');
+    assert.equal(rdp, composedEpsilon(charges, 1e-5), 'rdp stays the default');
+    const grouped = [
+      { noiseMultiplier: 1.1, samplingRate: 0.01, steps: 300 },
+      { noiseMultiplier: 2, samplingRate: 1, steps: 1 },
+      { noiseMultiplier: 0.9, samplingRate: 0.02, steps: 200 },
+    ];
+    assert.equal(pld, computeEpsilonPld(grouped, 1e-5).epsilon);
+    assert.ok(pld > 0 && pld < rdp, `pld ${pld} must be below rdp ${rdp}`);
+    assert.ok(composedEpsilon(charges.slice(0, 300), 1e-5, 'pld') < pld, 'more releases never cost less');
+    assert.equal(composedEpsilon([], 1e-5, 'pld'), 0);
+    assert.equal(composedEpsilon([{ noiseMultiplier: 0, samplingRate: 1 }], 1e-5, 'pld'), Infinity);
+
+    // A budget between the two: the operator's accountant decides whether one more release fits.
+    const ledger = Array.from({ length: 999 }, (_, i) => entry(`r${i}`, 1.1, 0.01));
+    const costRdp = composedEpsilon([...ledger, { noiseMultiplier: 1.1, samplingRate: 0.01 }], 1e-5, 'rdp');
+    const costPld = composedEpsilon([...ledger, { noiseMultiplier: 1.1, samplingRate: 0.01 }], 1e-5, 'pld');
+    const between = (costRdp + costPld) / 2;
+    const explicit = { privacyGroup: 'g', epsilon: between, delta: 1e-5, explicitlySet: true, updatedMs: 0 };
+    assert.throws(() => requireAffordable({ ...explicit, accountant: 'rdp' }, ledger, plan(1.1, 0.01), 'r1000'), /exhausted/);
+    assert.throws(() => requireAffordable(explicit, ledger, plan(1.1, 0.01), 'r1000'), /exhausted/, 'no accountant = rdp');
+    const fits = requireAffordable({ ...explicit, accountant: 'pld' }, ledger, plan(1.1, 0.01), 'r1000');
+    assert.equal(fits.groupEpsilonAfter, costPld);
+    assert.ok(fits.groupEpsilonBefore < fits.groupEpsilonAfter && fits.roundEpsilon < fits.groupEpsilonAfter);
+  });
+
+  it('budgetOf carries the configured accountant into what the keyholder reports', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyholder-accountant-'));
+    try {
+      const store = new KeyStore(dir);
+      for (let i = 0; i < 50; i++) chargeAndRelease(store, entry(`r${i}`, 1, 0.05));
+      assert.equal(budgetOf(store, settings, 'g').accountant, undefined, 'absent: rdp');
+      assert.equal(budgetOf(store, { ...settings, accountant: 'rdp' }, 'g').accountant, 'rdp');
+      assert.equal(budgetOf(store, { ...settings, accountant: 'pld' }, 'g').accountant, 'pld');
+      const viaRdp = privacyBudgetMessage(store, { ...settings, accountant: 'rdp' }, 'g');
+      const viaPld = privacyBudgetMessage(store, { ...settings, accountant: 'pld' }, 'g');
+      assert.equal(viaRdp.epsilonSpent, computeEpsilon([{ noiseMultiplier: 1, samplingRate: 0.05, steps: 50 }], 1e-5).epsilon);
+      assert.equal(viaPld.epsilonSpent, computeEpsilonPld([{ noiseMultiplier: 1, samplingRate: 0.05, steps: 50 }], 1e-5).epsilon);
+      assert.ok(viaPld.epsilonSpent < viaRdp.epsilonSpent);
+      assert.equal(viaPld.releases.length, 50);
+      store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('sampling makes a round cheaper', () => {

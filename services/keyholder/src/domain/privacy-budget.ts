@@ -1,17 +1,20 @@
 /**
  * Privacy groups and their budgets. A group (one training run over one
  * population) may reach at most epsilon_budget at its delta, where the
- * epsilon of the group is the RDP composition (Mironov 2017, Prop. 1) of
- * every release charged to it, each the Poisson-subsampled Gaussian
- * (Mironov, Talwar, Zhang 2019) with its own accounted noise multiplier and
- * sampling rate, converted to (ε, δ) with the improved conversion (Canonne,
- * Kamath, Steinke 2020; Balle et al. 2020) over dp-accounting's orders.
- * Composing RDP, not adding per-release epsilons, is what keeps long runs
+ * epsilon of the group is the composition of every release charged to it,
+ * each the Poisson-subsampled Gaussian (Mironov, Talwar, Zhang 2019) with its
+ * own accounted noise multiplier and sampling rate, by the operator's
+ * accountant (`KEYHOLDER_ACCOUNTANT`): `rdp` (default) composes RDP (Mironov
+ * 2017, Prop. 1) and converts to (ε, δ) with the improved conversion
+ * (Canonne, Kamath, Steinke 2020; Balle et al. 2020) over dp-accounting's
+ * orders; `pld` composes privacy loss distributions (@secagg/dp
+ * `composePld`: pessimistic, so still an upper bound, and tighter).
+ * Composing, not adding per-release epsilons, is what keeps long runs
  * affordable; the per-release epsilons in the ledger are for display only.
  */
 import { create } from '@bufbuild/protobuf';
 import { Code, SecaggError } from '@secagg/core';
-import { computeEpsilon, type RoundSpec } from '@secagg/dp';
+import { computeEpsilon, computeEpsilonPld, type RoundSpec } from '@secagg/dp';
 import {
   Adjacency,
   PrivacyBudgetSchema,
@@ -24,6 +27,9 @@ import type { KeyholderConfig } from '../config.js';
 import type { KeyStore, LedgerEntry } from './key-store.js';
 import type { RoundPrivacyPlan } from './privacy-plan.js';
 
+/** Which accountant composes a group's releases (`KEYHOLDER_ACCOUNTANT`). */
+export type Accountant = KeyholderConfig['accountant'];
+
 /** A group's budget: set by a coordinator, or the keyholder's default. */
 export interface GroupBudget {
   privacyGroup: string;
@@ -31,14 +37,17 @@ export interface GroupBudget {
   delta: number;
   explicitlySet: boolean;
   updatedMs: number;
+  /** The accountant its epsilon is computed with; absent = rdp. */
+  accountant?: Accountant;
 }
 
-type BudgetSettings = Pick<KeyholderConfig, 'defaultBudgetEpsilon' | 'delta'>;
+type BudgetSettings = Pick<KeyholderConfig, 'defaultBudgetEpsilon' | 'delta'> & Partial<Pick<KeyholderConfig, 'accountant'>>;
 
 export function budgetOf(store: KeyStore, settings: BudgetSettings, privacyGroup: string): GroupBudget {
+  const accountant = settings.accountant ? { accountant: settings.accountant } : {};
   const row = store.getBudget(privacyGroup);
-  if (row) return { ...row, explicitlySet: true };
-  return { privacyGroup, epsilon: settings.defaultBudgetEpsilon, delta: settings.delta, explicitlySet: false, updatedMs: 0 };
+  if (row) return { ...row, explicitlySet: true, ...accountant };
+  return { privacyGroup, epsilon: settings.defaultBudgetEpsilon, delta: settings.delta, explicitlySet: false, updatedMs: 0, ...accountant };
 }
 
 /** What the accountant composes for one release. */
@@ -48,11 +57,12 @@ export interface Charge {
 }
 
 /**
- * Epsilon at `delta` of the composition of `charges` (0 for none). Equal
- * charges are grouped into one RoundSpec with `steps` = their count, which
- * is the same sum of RDP, computed once.
+ * Epsilon at `delta` of the composition of `charges` (0 for none) by
+ * `accountant`. Equal charges are grouped into one RoundSpec with `steps` =
+ * their count: the same sum of RDP computed once, or for PLD one FFT raised
+ * to the count (fast even for thousands of releases).
  */
-export function composedEpsilon(charges: readonly Charge[], delta: number): number {
+export function composedEpsilon(charges: readonly Charge[], delta: number, accountant: Accountant = 'rdp'): number {
   if (charges.length === 0) return 0;
   const specs = new Map<string, RoundSpec>();
   for (const c of charges) {
@@ -61,7 +71,8 @@ export function composedEpsilon(charges: readonly Charge[], delta: number): numb
     if (spec) spec.steps++;
     else specs.set(key, { noiseMultiplier: c.noiseMultiplier, samplingRate: c.samplingRate, steps: 1 });
   }
-  return computeEpsilon([...specs.values()], delta).epsilon;
+  const rounds = [...specs.values()];
+  return accountant === 'pld' ? computeEpsilonPld(rounds, delta).epsilon : computeEpsilon(rounds, delta).epsilon;
 }
 
 export interface Affordability {
@@ -77,9 +88,9 @@ export interface Affordability {
 export function costOf(budget: GroupBudget, ledger: readonly LedgerEntry[], plan: RoundPrivacyPlan): Affordability {
   const charge: Charge = { noiseMultiplier: plan.accountingNoiseMultiplier, samplingRate: plan.samplingRate };
   return {
-    roundEpsilon: composedEpsilon([charge], budget.delta),
-    groupEpsilonBefore: composedEpsilon(ledger, budget.delta),
-    groupEpsilonAfter: composedEpsilon([...ledger, charge], budget.delta),
+    roundEpsilon: composedEpsilon([charge], budget.delta, budget.accountant),
+    groupEpsilonBefore: composedEpsilon(ledger, budget.delta, budget.accountant),
+    groupEpsilonAfter: composedEpsilon([...ledger, charge], budget.delta, budget.accountant),
   };
 }
 
@@ -136,7 +147,7 @@ export function privacyCostMessage(budget: GroupBudget, plan: RoundPrivacyPlan, 
 export function privacyBudgetMessage(store: KeyStore, settings: BudgetSettings, privacyGroup: string): PrivacyBudget {
   const budget = budgetOf(store, settings, privacyGroup);
   const ledger = store.ledger(privacyGroup);
-  const spent = composedEpsilon(ledger, budget.delta);
+  const spent = composedEpsilon(ledger, budget.delta, budget.accountant);
   return create(PrivacyBudgetSchema, {
     privacyGroup,
     epsilonBudget: budget.epsilon,
