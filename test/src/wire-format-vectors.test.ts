@@ -187,6 +187,28 @@ describe('wire-format test vectors', { timeout: 120_000 }, () => {
     assert.deepEqual([...bytesToFloat64(frame.frame.value.meanF64le)], INPUTS.resultSum.map((x) => x / INPUTS.resultContributionCount));
   });
 
+  it('docs/WIRE_FORMAT.md quotes the published values', () => {
+    const doc = readFileSync(join(REPO_ROOT, 'docs', 'WIRE_FORMAT.md'), 'utf8');
+    const quoted = (value: string | number, what: string) => assert.ok(doc.includes(String(value)), `WIRE_FORMAT.md quotes ${what} ${value}`);
+    const grouped = (n: number) => n.toLocaleString('en-US');
+    type Preset = { dataPrimes: string[]; specialPrime: string | null; dataParmsIdHex: string; keyParmsIdHex: string; ciphertextBytes: number; publicKeyBytes: { seeded: number; full: number } };
+    for (const [name, preset] of Object.entries<Preset>(published.presets)) {
+      for (const prime of preset.dataPrimes) quoted(prime, `${name} data prime`);
+      if (preset.specialPrime) quoted(preset.specialPrime, `${name} special prime`);
+      quoted(preset.dataParmsIdHex, `${name} data parms_id`);
+      if (preset.keyParmsIdHex !== preset.dataParmsIdHex) quoted(preset.keyParmsIdHex, `${name} key parms_id`);
+      quoted(`${grouped(preset.ciphertextBytes)} | ${grouped(preset.publicKeyBytes.seeded)} / ${grouped(preset.publicKeyBytes.full)}`, `${name} sizes`);
+    }
+    quoted(published.presets[DEFAULT_PRESET_NAME].nttRoots[0], 'the default ψ');
+    quoted(published.coefficientEncoding.nttBlockSha256, 'the NTT block hash');
+    for (const i of [0, 2, 4, 5]) quoted(published.coefficientEncoding.integers[i], 'an encoded integer');
+    quoted(published.uploadStream.trailerSha256, 'the upload trailer');
+    quoted(published.contributorsDigest.sha256, 'the contributors digest');
+    quoted(published.roundAttestation.keyId, 'the test key id');
+    quoted(`${published.roundAttestation.statementHex.length / 2} bytes`, 'the statement length');
+    quoted(published.roundAttestation.signatureHex.slice(0, 16), 'the signature');
+  });
+
   it('the proto states the update-id grammar the server enforces', () => {
     const proto = readFileSync(join(REPO_ROOT, 'proto', 'secagg', 'client', 'v1', 'client_service.proto'), 'utf8');
     const stated = /idempotency key, 1-64 characters of \[([^\]]+)\]/.exec(proto)?.[1];

@@ -34,7 +34,7 @@ import {
   type RoundConfig,
 } from '@secagg/proto';
 import { contributorsDigest, float64ToBytes, RoundSigner, roundStatementBytes, verificationKeyId } from '@secagg/protocol';
-import { encodedIntegers, residues, sealCoeffModulus, u64le } from './reference.js';
+import { encodedIntegers, minimalPrimitiveRoot, residues, sealCoeffModulus, u64le } from './reference.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 const sha256 = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex');
@@ -219,6 +219,8 @@ export async function computeWireFormatVectors(): Promise<Record<string, unknown
       coeffModulusBits: preset.coeffModulusBits,
       dataPrimes: format.moduli.map((m) => m.decimal),
       specialPrime: preset.coeffModulusBits.length > 1 ? keyPrimes[k - 1]!.toString() : null,
+      // ψ of each data prime: SEAL's NTT evaluates at its odd powers (reference.ts; checked against SEAL on the default preset).
+      nttRoots: format.moduli.map((m) => minimalPrimitiveRoot(BigInt(m.decimal), n).toString()),
       dataParmsIdHex: format.parmsIdHex,
       keyParmsIdHex,
       valuesPerCiphertext: { coefficients: valuesPerCiphertext(coeffs), slots: valuesPerCiphertext({ ...coeffs, encoding: 'slots' }) },
