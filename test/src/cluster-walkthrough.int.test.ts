@@ -57,6 +57,8 @@ describe('npm run cluster and the README walkthrough', { timeout: 300_000 }, () 
     child = spawn(process.execPath, [CLUSTER_CLI, '--gateway-port', '0', '--private-redis', '--log-dir', logDir], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, as in a terminal, so that Ctrl-C can be sent the way a terminal sends it.
+      detached: true,
     });
     child.stderr!.on('data', (d: Buffer) => (printed += d.toString()));
     await new Promise<void>((resolve, reject) => {
@@ -79,7 +81,7 @@ describe('npm run cluster and the README walkthrough', { timeout: 300_000 }, () 
 
   after(async () => {
     if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
+      process.kill(-child.pid!, 'SIGTERM');
       await new Promise((r) => child.once('exit', r));
     }
     rmSync(logDir, { recursive: true, force: true });
@@ -103,8 +105,12 @@ describe('npm run cluster and the README walkthrough', { timeout: 300_000 }, () 
     const block = readmeWalkthrough();
     const [create, rest] = block.split(/^export ROUND=r-XXXX.*$/m);
     assert.ok(create && rest, 'the walkthrough sets ROUND=r-XXXX after round create');
+    // A newcomer's shell: the machine's node and npx first (npx itself puts the project's
+    // node_modules/.bin, with the pinned node, ahead of them), unless this machine has no npx of its own.
+    const machinePath = (process.env.PATH ?? '').split(':').filter((dir) => dir !== '' && !dir.startsWith(join(REPO_ROOT, 'node_modules')));
+    const machineNpx = machinePath.some((dir) => existsSync(join(dir, 'npx')));
     const env = {
-      PATH: `${BIN}:${process.env.PATH ?? ''}`,
+      PATH: machineNpx ? machinePath.join(':') : `${BIN}:${machinePath.join(':')}`,
       HOME: process.env.HOME ?? '',
       // Never let npx fetch a package named "secagg" from a registry: the bin must be the linked one.
       npm_config_yes: 'false',
@@ -128,9 +134,9 @@ describe('npm run cluster and the README walkthrough', { timeout: 300_000 }, () 
     assert.equal(mean.length, 10_000);
     assert.ok(mean.every((v) => Number.isFinite(v)));
 
-    // Ctrl-C.
+    // Ctrl-C: a terminal sends SIGINT to the whole foreground process group, the services included.
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    child.kill('SIGINT');
+    process.kill(-child.pid!, 'SIGINT');
     assert.equal(await exited, 0, printed);
     assert.match(printed, /stopped; temporary files removed/);
     for (const pid of started) assert.equal(alive(pid), false, `process ${pid} outlived npm run cluster`);
