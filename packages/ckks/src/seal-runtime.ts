@@ -41,8 +41,28 @@ async function instantiate(): Promise<Seal> {
   return Promise.race([ready, failed]);
 }
 
+/**
+ * node-seal 7's WASM uses exception references, which V8 enables by default
+ * from Node 22.19 (DESIGN.md §6). package.json `engines` describes what npm
+ * needs to install the project (the machine's Node may be older); the runtime
+ * that runs the code is the pinned `node` devDependency, which npm scripts and
+ * `npx` put first on PATH. So the check belongs here, where the need is.
+ */
+const MIN_NODE: readonly [number, number] = [22, 19];
+
+function checkNodeVersion(): void {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  if (major > MIN_NODE[0] || (major === MIN_NODE[0] && minor >= MIN_NODE[1])) return;
+  throw new CkksError(
+    'seal_error',
+    `node-seal needs Node.js >= ${MIN_NODE.join('.')}, this is ${process.version}: run through npm scripts or npx ` +
+      '(they use the Node pinned in package.json, node_modules/.bin/node)',
+  );
+}
+
 /** The SEAL module of this thread, instantiated on first call (≈ 50–250 ms). */
 export function loadSeal(): Promise<Seal> {
+  checkNodeVersion();
   loading ??= instantiate().catch((e: unknown) => {
     loading = undefined;
     throw new CkksError('seal_error', `cannot load node-seal: ${describeThrown(e)}`, { cause: e });

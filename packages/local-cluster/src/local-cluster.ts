@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -44,7 +44,11 @@ export interface LocalClusterOptions {
   minClientsFloor?: number;
   /** Extra environment per service. */
   env?: Partial<Record<ServiceName, Record<string, string>>>;
-  /** Directory for service logs (default: a temp dir). */
+  /**
+   * Directory for service logs, kept after `stop()`. Default: the cluster's
+   * temp dir, removed on `stop()` unless SECAGG_KEEP_LOGS is set. The temp dir
+   * (TLS keys, keyholder store, signing keys) is removed either way.
+   */
   logDir?: string;
   /** Serve and call over plaintext gRPC (development flag) instead of TLS with development certificates. */
   insecure?: boolean;
@@ -65,6 +69,7 @@ export class LocalCluster {
   private readonly processes = new Map<string, Managed>();
   private signingKeyPem = '';
   private redis: PrivateRedis | undefined;
+  private ownsRedisDir = false;
   /** Port that answers grpc.health.v1 for each process (its gRPC listener; the aggregators' health listener). */
   readonly healthPorts = new Map<string, number>();
   /** Port of each process's Prometheus /metrics listener, by process name. */
@@ -88,6 +93,7 @@ export class LocalCluster {
   static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
     let redisUrl = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
     let privateRedis: PrivateRedis | undefined;
+    let ownsRedisDir = false;
     if (options.privateRedis || !(await redisAnswers(redisUrl))) {
       // A cluster was asked for: a private single Redis in its place would hide the point.
       if (!options.privateRedis && isRedisClusterUrl(redisUrl)) throw new Error('no node of the Redis Cluster given by redisUrl answers');
@@ -98,10 +104,13 @@ export class LocalCluster {
       }
       privateRedis = await startPrivateRedis(options.privateRedis ?? {});
       redisUrl = privateRedis.url;
+      // startPrivateRedis made a temp dir for the AOF unless given one: ours to remove.
+      ownsRedisDir = options.privateRedis?.dir === undefined;
     }
     const workDir = mkdtempSync(join(tmpdir(), 'secagg-cluster-'));
     const cluster = new LocalCluster(options, redisUrl, options.keyPrefix ?? `secagg-${randomBytes(4).toString('hex')}`, workDir);
     cluster.redis = privateRedis;
+    cluster.ownsRedisDir = ownsRedisDir;
     try {
       await cluster.boot();
     } catch (error) {
@@ -112,6 +121,7 @@ export class LocalCluster {
   }
 
   private async boot(): Promise<void> {
+    if (this.options.logDir) mkdirSync(this.options.logDir, { recursive: true });
     const { privateKeyPem, publicKeyPem } = await generateSigningKeyPair();
     this.signingKeyPem = privateKeyPem;
     const insecure = this.options.insecure ?? false;
@@ -317,7 +327,17 @@ export class LocalCluster {
     return grpc.credentials.createSsl(ca, readFileSync(keyFile), readFileSync(certFile));
   }
 
-  /** Stops every process (SIGTERM, then SIGKILL), deletes this run's Redis keys and temp files. */
+  /** The PEM private key this cluster's gateway trusts tokens from (to mint tokens outside this process, e.g. with the CLI). */
+  get tokenSigningKeyPem(): string {
+    return this.signingKeyPem;
+  }
+
+  /**
+   * Stops every process (SIGTERM, then SIGKILL), deletes this run's Redis keys
+   * and its temp dir: TLS keys, keyholder store and signing keys always; logs
+   * too unless they go to `logDir` or SECAGG_KEEP_LOGS is set (then only the
+   * logs stay). A private Redis's data dir goes with it when this cluster made it.
+   */
   async stop(): Promise<void> {
     await Promise.all(
       [...this.processes.values()].map(async (p) => {
@@ -332,9 +352,18 @@ export class LocalCluster {
       }),
     );
     this.processes.clear();
-    if (this.redis) await this.redis.stop();
-    else await deleteKeysWithPrefix(this.redisUrl, this.keyPrefix).catch(() => {});
-    if (!this.options.logDir && !process.env.SECAGG_KEEP_LOGS) rmSync(this.workDir, { recursive: true, force: true });
+    const keepLogs = process.env.SECAGG_KEEP_LOGS !== undefined && process.env.SECAGG_KEEP_LOGS !== '';
+    if (this.redis) {
+      await this.redis.stop();
+      if (this.ownsRedisDir && !keepLogs) rmSync(this.redis.dir, { recursive: true, force: true });
+    } else await deleteKeysWithPrefix(this.redisUrl, this.keyPrefix).catch(() => {});
+    if (this.options.logDir || !keepLogs) rmSync(this.workDir, { recursive: true, force: true });
+    else {
+      // Keep what a post-mortem needs, never the secrets beside it.
+      for (const entry of readdirSync(this.workDir)) {
+        if (!entry.endsWith('.log')) rmSync(join(this.workDir, entry), { recursive: true, force: true });
+      }
+    }
   }
 }
 

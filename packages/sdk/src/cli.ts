@@ -35,7 +35,8 @@ const USAGE = `secagg — secure aggregation client
 
 Usage:
   secagg round create --length L --min-clients N --max-clients M --deadline 10m --clip-norm C --noise-multiplier Z
-                      [--preset n4096-q54] [--encoding slots|coefficients] [--privacy-group G] [--sampling-rate Q]
+                      [--preset n4096-q60p49|n4096-q54|n8192-q60x4|n2048-q54] [--encoding coefficients|slots]
+                      [--privacy-group G] [--sampling-rate Q]      (defaults: n4096-q60p49, coefficients)
   secagg round list [--limit N]
   secagg round status R
   secagg round watch R [--interval ms]             live progress until released (exit 0) or failed (exit 1)

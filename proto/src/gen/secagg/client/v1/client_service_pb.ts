@@ -53,7 +53,9 @@ export type GetRoundResponse = Message<"secagg.client.v1.GetRoundResponse"> & {
   round?: Round | undefined;
 
   /**
-   * The round's CKKS public key, SEAL serialization (compression none).
+   * The round's CKKS public key, SEAL serialization (compression none), in
+   * SEAL's seeded form (c1 regenerated from a 64-byte seed on load) or the
+   * full form; sizes per preset: docs/WIRE_FORMAT.md, "Public key".
    *
    * @generated from field: bytes public_key = 2;
    */
@@ -134,8 +136,9 @@ export type UpdateHeader = Message<"secagg.client.v1.UpdateHeader"> & {
   roundId: string;
 
   /**
-   * Client-chosen idempotency key, 1-64 characters of [A-Za-z0-9_.:-].
-   * Reuse it when retrying the same update.
+   * Client-chosen idempotency key, 1-64 characters of [A-Za-z0-9_.-]
+   * (no ':' or '/': the same safe set as the other ids; anything else is
+   * INVALID_ARGUMENT). Reuse it when retrying the same update.
    *
    * @generated from field: string update_id = 2;
    */
@@ -177,7 +180,9 @@ export type CiphertextChunk = Message<"secagg.client.v1.CiphertextChunk"> & {
 
   /**
    * One serialized SEAL ciphertext (compression none), exactly the round's
-   * ckks.ciphertext_bytes long.
+   * ckks.ciphertext_bytes long, encrypting values [index·V, (index+1)·V) with
+   * V = ckks.values_per_ciphertext (the last one zero-padded). The rules it
+   * must pass and the encoding: docs/WIRE_FORMAT.md.
    *
    * @generated from field: bytes ciphertext = 2;
    */
@@ -197,7 +202,8 @@ export const CiphertextChunkSchema: GenMessage<CiphertextChunk> = /*@__PURE__*/
 export type UpdateTrailer = Message<"secagg.client.v1.UpdateTrailer"> & {
   /**
    * SHA-256 of the concatenation of every chunk's ciphertext bytes, in index
-   * order. 32 bytes.
+   * order (only the ciphertext bytes, no framing). 32 bytes. Test vector:
+   * docs/WIRE_FORMAT.md, "Upload stream".
    *
    * @generated from field: bytes sha256 = 1;
    */

@@ -145,7 +145,9 @@ export type ReleaseHeader = Message<"secagg.keyholder.v1.ReleaseHeader"> & {
   contributionCount: number;
 
   /**
-   * SHA-256 of the sorted, newline-joined ids of the contributing updates.
+   * SHA-256 of the sorted, newline-joined "<client_id>/<update_id>" lines of
+   * the contributing updates (exact input: docs/WIRE_FORMAT.md,
+   * "Contributors digest").
    *
    * @generated from field: bytes contributors_sha256 = 3;
    */

@@ -29,6 +29,10 @@
 //  4. Encrypt, clip and encode with the statement's config and ckks (refuse if
 //     the copies the gateway served differ from them), and only under a public
 //     key whose SHA-256 equals public_key_sha256.
+//
+// A statement's bytes and its signature under a fixed test key, to check an
+// implementation against: docs/WIRE_FORMAT.md, "Round attestation", and
+// docs/wire-format-vectors.json.
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";

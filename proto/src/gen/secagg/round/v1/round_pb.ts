@@ -70,14 +70,16 @@ export type RoundConfig = Message<"secagg.round.v1.RoundConfig"> & {
   noiseMultiplier: number;
 
   /**
-   * CKKS parameter preset name; empty means the server default ("n4096-q54").
+   * CKKS parameter preset name; empty means the server default
+   * ("n4096-q60p49"). One of "n4096-q60p49", "n4096-q54", "n8192-q60x4",
+   * "n2048-q54"; what each means in SEAL terms: docs/WIRE_FORMAT.md.
    *
    * @generated from field: string preset = 7;
    */
   preset: string;
 
   /**
-   * Value encoding; UNSPECIFIED means the server default.
+   * Value encoding; UNSPECIFIED means the server default (COEFFICIENTS).
    *
    * @generated from field: secagg.round.v1.Encoding encoding = 8;
    */
@@ -125,7 +127,10 @@ export const RoundConfigSchema: GenMessage<RoundConfig> = /*@__PURE__*/
  */
 export type CkksParameters = Message<"secagg.round.v1.CkksParameters"> & {
   /**
-   * Preset name, e.g. "n4096-q54" (N = 4096, one 54-bit prime, 128-bit security).
+   * Preset name, e.g. "n4096-q60p49" (the default: N = 4096, ciphertexts
+   * carry one 60-bit prime, the public key also a 49-bit special prime;
+   * 128-bit security). Degrees, primes and serialized sizes of every preset:
+   * docs/WIRE_FORMAT.md.
    *
    * @generated from field: string preset = 1;
    */
@@ -154,7 +159,8 @@ export type CkksParameters = Message<"secagg.round.v1.CkksParameters"> & {
   valuesPerCiphertext: number;
 
   /**
-   * Exact size of one serialized ciphertext, in bytes.
+   * Exact size of one serialized ciphertext, in bytes (113 + 16·k·N for k
+   * data primes; what makes a ciphertext acceptable: docs/WIRE_FORMAT.md).
    *
    * @generated from field: uint32 ciphertext_bytes = 5;
    */
@@ -316,7 +322,11 @@ export type ResultHeader = Message<"secagg.round.v1.ResultHeader"> & {
   noiseDisabled: boolean;
 
   /**
-   * SHA-256 of the sorted, newline-joined ids of the contributing updates.
+   * SHA-256 of the contributing updates: the lines "<client_id>/<update_id>"
+   * (client_id = the token subject the update is attributed to), sorted by
+   * UTF-16 code unit (= bytewise for these ASCII ids), joined with "\n" (no
+   * trailing newline), UTF-8. Exact input and a test vector:
+   * docs/WIRE_FORMAT.md, "Contributors digest".
    *
    * @generated from field: bytes contributors_sha256 = 9;
    */
@@ -338,7 +348,8 @@ export const ResultHeaderSchema: GenMessage<ResultHeader> = /*@__PURE__*/
   messageDesc(file_secagg_round_v1_round, 3);
 
 /**
- * A run of released values. Runs arrive in order and cover [0, vector_length).
+ * A run of released values. Runs arrive in order, without gaps or overlaps,
+ * and cover [0, vector_length) (docs/WIRE_FORMAT.md, "Result stream").
  *
  * @generated from message secagg.round.v1.ResultValues
  */
@@ -373,7 +384,8 @@ export const ResultValuesSchema: GenMessage<ResultValues> = /*@__PURE__*/
   messageDesc(file_secagg_round_v1_round, 4);
 
 /**
- * How update values are packed into a CKKS plaintext.
+ * How update values are packed into a CKKS plaintext (docs/WIRE_FORMAT.md,
+ * "Coefficient encoding" and "Slot encoding").
  *
  * @generated from enum secagg.round.v1.Encoding
  */
