@@ -41,6 +41,16 @@ export const gatewayConfigSchema = z.strictObject({
   keepaliveTimeoutMs: int().default(20_000),
   /** A connection with no call for this long is closed (the client reconnects when it needs to), ms. */
   maxConnectionIdleMs: int().default(300_000),
+  /**
+   * Client connections open at once; more are dropped at accept (the client's channel retries with
+   * backoff). Each costs TLS and HTTP/2 state and unread stream windows before any call is admitted.
+   */
+  maxConnections: int().default(1_024),
+  /**
+   * Concurrent calls on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); more wait in the
+   * client without sending, which bounds what one connection can make the gateway buffer.
+   */
+  maxStreamsPerConnection: int().default(128),
   /** A stream that sends nothing for this long is cancelled, ms. */
   streamIdleTimeoutMs: int().default(60_000),
   /** Redis writes of one stream in flight at once (pipelining depth). */

@@ -71,6 +71,8 @@ export function createGatewayServer(deps: GatewayContext, observers: ServerObser
     'grpc.keepalive_time_ms': deps.config.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': deps.config.keepaliveTimeoutMs,
     'grpc.max_connection_idle_ms': deps.config.maxConnectionIdleMs,
+    // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: a connection's calls beyond this wait in the client.
+    'grpc.max_concurrent_streams': deps.config.maxStreamsPerConnection,
   });
   const options = { logger: deps.logger, onCallEnd: observers.onCallEnd };
   addService(
