@@ -88,3 +88,27 @@ export function memoryBounds(limits: ConfiguredLimits, update: UpdateSize): Memo
     REDIS_SLACK_BYTES;
   return { updateBytes, gatewayAboveIdle, aggregatorAboveIdle, redisAboveBaseline, unfoldedUpdates };
 }
+
+/** The gateway limits that bound what callers can make it hold before (and while) their requests are read. */
+export interface TransportLimits {
+  maxConnections: number;
+  /** Calls other than uploads in flight at once (GATEWAY_MAX_CONCURRENT_CALLS). */
+  maxConcurrentCalls: number;
+  maxReceiveMessageBytes: number;
+}
+
+/**
+ * Gateway RSS above idle that unauthenticated callers — and authenticated
+ * callers of the small RPCs — can cause (docs/SECURITY.md "Limits"): per
+ * connection its TLS and HTTP/2 state; per call in flight one request of the
+ * receive limit, twice (the gRPC decoder's buffer and the parsed message), and
+ * its stream window. A call without a valid token is refused before a byte of
+ * its request is read, so it adds nothing beyond its connection.
+ */
+export function transportMemoryBound(limits: TransportLimits): number {
+  return (
+    limits.maxConnections * PER_CONNECTION_BYTES +
+    limits.maxConcurrentCalls * (COPIES * limits.maxReceiveMessageBytes + HTTP2_STREAM_WINDOW_BYTES) +
+    NODE_HEADROOM_BYTES
+  );
+}

@@ -3,3 +3,4 @@ export * from './round-config.js';
 export * from './digests.js';
 export * from './float64.js';
 export * from "./ckks-params.js";
+export * from './message-limits.js';

@@ -1,7 +1,7 @@
 /** Gateway configuration: environment variables `GATEWAY_*`. */
 import { z } from 'zod';
 import { disableableAddress, envBoolean, loadConfig } from '@secagg/core';
-import { MAX_RESULT_VALUES_PER_MESSAGE, maxUploadFrameBytes, STOCK_RECEIVE_LIMIT_BYTES } from './domain/message-limits.js';
+import { MAX_RESULT_VALUES_PER_MESSAGE, maxUploadFrameBytes, STOCK_RECEIVE_LIMIT_BYTES } from '@secagg/protocol';
 
 const int = () => z.coerce.number().int().positive();
 

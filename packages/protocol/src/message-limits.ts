@@ -1,13 +1,14 @@
 /**
- * Message size limits of the gateway, computed from the CKKS presets and the
- * protobuf encoding rather than guessed.
+ * Message sizes of the client contract, computed from the CKKS presets and
+ * the protobuf encoding rather than guessed: the gateway's receive limit and
+ * the largest result message.
  *
  * grpc-js has one receive limit per server (`grpc.max_receive_message_length`),
  * not one per method, so the gateway's limit is the largest message any method
  * needs: an upload chunk frame carrying one ciphertext of the largest preset.
  * Every other request is tiny; what keeps them from costing that much each is
- * the call guard (authentication before any message is read, a bound on calls
- * in flight, a deadline to receive the request) — domain/call-guard.ts.
+ * the gateway's call guard (authentication before any message is read, a bound
+ * on calls in flight, a deadline to receive the request).
  */
 import { create, toBinary } from '@bufbuild/protobuf';
 import { ciphertextByteLength, PRESETS, type PresetName } from '@secagg/ckks';
