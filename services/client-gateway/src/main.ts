@@ -20,6 +20,7 @@ import { loadGatewayConfig } from './config.js';
 import { createGatewayServer } from './server.js';
 import { UploadAdmission } from './domain/upload-admission.js';
 import { listenWithConnectionLimit } from './domain/connection-limit.js';
+import { ResultStreams } from './domain/result-streams.js';
 
 const config = loadGatewayConfig();
 const logger = createLogger('client-gateway', config.logLevel);
@@ -54,7 +55,7 @@ const health = new HealthMonitor({
   logger,
 });
 const server = createGatewayServer(
-  { config, store, queues, keyholder, tokens, logger, uploads, clock: Date.now },
+  { config, store, queues, keyholder, tokens, logger, uploads, results: new ResultStreams(config), clock: Date.now },
   { health, onCallEnd: metrics.onCallEnd },
 );
 await health.start();
