@@ -12,8 +12,10 @@
  * within the bound that follows from its configuration (transportMemoryBound,
  * docs/SECURITY.md "Limits"), every attack call gets a precise status, and
  * honest clients complete a round while the attack streams are still open.
- * On the gateway before the call guard, (a) held 64 x 4 MiB and (b) inflated
- * 48 x 8 MiB: both far past the bound.
+ * On the gateway before the call guard (8 MiB receive limit, requests read
+ * before authentication) (a) grew it by 186 MiB and (b) by 397 MiB, against a
+ * bound of 117 MiB. (c) checks the guard's other two limits with a valid
+ * token: the request receive deadline and the calls in flight.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,6 +32,7 @@ import { inMinutes, makeUpdate, waitForEnd } from './helpers.js';
 const MiB = 1024 * 1024;
 /** The test gateway's limits (GATEWAY_*), from which the bound follows. */
 const LIMITS = { maxConnections: 16, maxConcurrentCalls: 16, maxStreamsPerConnection: 32 };
+const REQUEST_RECEIVE_TIMEOUT_MS = 2_000;
 const GET_ROUND = '/secagg.client.v1.ClientService/GetRound';
 
 /** A gRPC message prefix: compressed flag and big-endian length. */
@@ -57,8 +60,8 @@ interface AttackCall {
   status: Promise<string | undefined>;
 }
 
-function call(session: ClientHttp2Session, headers: Record<string, string>): AttackCall {
-  const stream = session.request({ ':method': 'POST', ':path': GET_ROUND, 'content-type': 'application/grpc', te: 'trailers', ...headers });
+function call(session: ClientHttp2Session, headers: Record<string, string>, path = GET_ROUND): AttackCall {
+  const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...headers });
   stream.on('error', () => {});
   stream.resume();
   const status = new Promise<string | undefined>((resolve) => {
@@ -103,6 +106,7 @@ describe('pre-authentication exhaustion of the gateway', { timeout: 180_000 }, (
           GATEWAY_MAX_CONNECTIONS: String(LIMITS.maxConnections),
           GATEWAY_MAX_CONCURRENT_CALLS: String(LIMITS.maxConcurrentCalls),
           GATEWAY_MAX_STREAMS_PER_CONNECTION: String(LIMITS.maxStreamsPerConnection),
+          GATEWAY_REQUEST_RECEIVE_TIMEOUT_MS: String(REQUEST_RECEIVE_TIMEOUT_MS),
         },
       },
     });
@@ -192,5 +196,36 @@ describe('pre-authentication exhaustion of the gateway', { timeout: 180_000 }, (
     // 12 = UNIMPLEMENTED (grpc-accept-encoding: identity), whether or not the caller had a token.
     assert.deepEqual(new Set(result.statuses), new Set(['12']));
     await honestRound('attack-b');
+  });
+
+  it('(c) with a token: a request not received in time is cut off, calls past the limit are refused unread, open reflection streams hold no slot', async () => {
+    const token = await cluster.token('client', 'slow-sender');
+    const session = await openSession(cluster);
+    // Token-less reflection streams may stay open for good, but hold no call slot once their first request is in.
+    const watching = await openSession(cluster);
+    const listServices = Buffer.from([0x3a, 0x01, 0x2a]); // ServerReflectionRequest { list_services: "*" }
+    const watches = Array.from({ length: LIMITS.maxConcurrentCalls + 4 }, () =>
+      call(watching, {}, '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo'),
+    );
+    for (const w of watches) w.stream.write(Buffer.concat([prefix(false, listServices.length), listServices]));
+    await sleep(300);
+    // Every call slot held by a request that never completes: a prefix announcing 100 bytes, and 10 of them.
+    const slow = Array.from({ length: LIMITS.maxConcurrentCalls }, () => call(session, { authorization: `Bearer ${token}` }));
+    for (const c of slow) c.stream.write(Buffer.concat([prefix(false, 100), Buffer.alloc(10)]));
+    await sleep(300);
+    const extra = call(session, { authorization: `Bearer ${token}` });
+    extra.stream.end(prefix(false, 0));
+    // 8 = RESOURCE_EXHAUSTED, before its request was read.
+    assert.equal(await Promise.race([extra.status, sleep(5_000).then(() => 'none')]), '8');
+    // 4 = DEADLINE_EXCEEDED, requestReceiveTimeoutMs after the handler started reading.
+    const statuses = await Promise.all(slow.map((c) => Promise.race([c.status, sleep(4 * REQUEST_RECEIVE_TIMEOUT_MS).then(() => 'none')])));
+    assert.deepEqual(new Set(statuses), new Set(['4']));
+    // The slots are free again: an honest call goes through while the reflection streams are still open.
+    const coordinator = await cluster.client('coordinator', 'after-slow-sender');
+    await coordinator.listRounds();
+    coordinator.close();
+    assert.ok(watches.every((w) => !w.stream.closed), 'the reflection streams are still open');
+    session.destroy();
+    watching.destroy();
   });
 });

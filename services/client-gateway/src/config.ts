@@ -56,7 +56,8 @@ export const gatewayConfigSchema = z.strictObject({
   requestReceiveTimeoutMs: int().default(10_000),
   /**
    * Calls other than uploads (which have their own slots below) in flight on this
-   * gateway at once; past it RESOURCE_EXHAUSTED before any message is read.
+   * gateway at once — health and reflection calls, which need no token, only until
+   * their request is in; past it RESOURCE_EXHAUSTED before any message is read.
    */
   maxConcurrentCalls: int().default(256),
   /** A staged (unfinished) upload is deleted this long after its last chunk, ms. */

@@ -13,7 +13,9 @@
  *     queues the results, so a few KiB of gzip could cost many MiB each even
  *     under the receive limit; ciphertexts do not compress anyway;
  *  2. bounds the calls other than uploads in flight on this gateway
- *     (RESOURCE_EXHAUSTED; uploads have their own slots, UploadAdmission);
+ *     (RESOURCE_EXHAUSTED; uploads have their own slots, UploadAdmission;
+ *     token-less health and reflection calls count only until their request
+ *     is in);
  *  3. authenticates the bearer token (UNAUTHENTICATED) — except on the
  *     token-less gRPC health and reflection services. Authorization (roles,
  *     round scope) stays with the handlers (domain/authorize.ts);
@@ -73,16 +75,20 @@ export class CallGuard {
 
   readonly interceptor: grpc.ServerInterceptor = (method, call) => {
     const path = method.path;
-    const counted = !this.uploadMethods.has(path);
     const open = OPEN_SERVICES.some((prefix) => path.startsWith(prefix));
+    let counted = !this.uploadMethods.has(path);
     let ended = false;
     let receiveTimer: NodeJS.Timeout | undefined;
     let received = false;
+    const uncount = () => {
+      if (counted) this.calls--;
+      counted = false;
+    };
     const end = () => {
       if (ended) return;
       ended = true;
       clearTimeout(receiveTimer);
-      if (counted) this.calls--;
+      uncount();
     };
     if (counted) this.calls++;
     const refuse = (code: Code, message: string, reason: string, metadata = new grpc.Metadata()) => {
@@ -93,6 +99,9 @@ export class CallGuard {
     const gotRequest = () => {
       received = true;
       clearTimeout(receiveTimer);
+      // A token-less reflection stream may stay open for good: once its (tiny) request is in it holds no
+      // request memory, and must not hold a call slot either, or anyone could fill them all.
+      if (open) uncount();
     };
 
     const listener: grpc.ServerListener = {
