@@ -13,8 +13,8 @@
  * docs/SECURITY.md "Limits"), every attack call gets a precise status, and
  * honest clients complete a round while the attack streams are still open.
  * On the gateway before the call guard (8 MiB receive limit, requests read
- * before authentication) (a) grew it by 186 MiB and (b) by 397 MiB, against a
- * bound of 117 MiB. (c) checks the guard's other two limits with a valid
+ * before authentication) (a) grew it by 186-196 MiB and (b) by 332-397 MiB,
+ * against a bound of 117 MiB. (c) checks the guard's other two limits with a valid
  * token: the request receive deadline and the calls in flight.
  */
 import { after, before, describe, it } from 'node:test';
