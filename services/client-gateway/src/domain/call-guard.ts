@@ -57,6 +57,7 @@ class ReadWatchingCall extends grpc.ServerInterceptingCall {
 }
 
 export class CallGuard {
+  /** Calls other than uploads in flight now (token-less ones only until their request is in). */
   private calls = 0;
 
   constructor(
@@ -67,11 +68,6 @@ export class CallGuard {
     private readonly logger: Logger,
     private readonly onRefused: GuardRefusalObserver = () => {},
   ) {}
-
-  /** Calls other than uploads in flight now. */
-  get callsInFlight(): number {
-    return this.calls;
-  }
 
   readonly interceptor: grpc.ServerInterceptor = (method, call) => {
     const path = method.path;
