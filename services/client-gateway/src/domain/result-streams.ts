@@ -20,11 +20,6 @@ export class ResultStreams {
 
   constructor(private readonly limits: ResultStreamLimits) {}
 
-  /** Streams open now. */
-  get openCount(): number {
-    return this.open;
-  }
-
   /** Takes a stream of `clientId`, or throws RESOURCE_EXHAUSTED; call the returned function once when the stream ends. */
   acquire(clientId: string): () => void {
     const { maxResultStreams, maxResultStreamsPerClient, overloadRetryAfterMs } = this.limits;
