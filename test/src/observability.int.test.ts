@@ -130,8 +130,15 @@ describe('health and metrics', { timeout: 240_000 }, () => {
         .logLines(name)
         .map((line) => JSON.parse(line) as Record<string, unknown>)
         .find((entry) => entry.msg === msg && entry.roundId === round.roundId);
-    const gateway = find('client-gateway', 'round created');
-    const keyholder = find('keyholder', 'round key created');
+    // pino writes stdout asynchronously (SonicBoom fs.write on the libuv threadpool) while the
+    // response goes out on the socket at once: a line may arrive after the call returned.
+    let gateway: Record<string, unknown> | undefined;
+    let keyholder: Record<string, unknown> | undefined;
+    await until('both services to log the round', async () => {
+      gateway = find('client-gateway', 'round created');
+      keyholder = find('keyholder', 'round key created');
+      return gateway !== undefined && keyholder !== undefined;
+    }, 5_000);
     assert.ok(gateway && keyholder, 'both services logged the round');
     assert.match(String(gateway.requestId), /^[0-9a-f-]{36}$/);
     assert.equal(keyholder.requestId, gateway.requestId);

@@ -8,6 +8,7 @@
 
 /** The limits that bound memory (gateway and aggregator config values of the same names). */
 export interface ConfiguredLimits {
+  maxConnections: number;
   maxStagedBytes: number;
   maxConcurrentStreams: number;
   maxWaitingStreams: number;
@@ -32,6 +33,11 @@ export interface UpdateSize {
  */
 export const GRPC_READ_AHEAD_MESSAGES = 16;
 export const HTTP2_STREAM_WINDOW_BYTES = 65_535;
+/**
+ * One client connection's TLS and HTTP/2 state in the gateway, bytes: measured with the overload
+ * harness (gateway peak RSS against concurrent connections, 100-400 clients), rounded up.
+ */
+export const PER_CONNECTION_BYTES = 512 * 1024;
 /** Protobuf + gRPC framing around one ciphertext chunk, bytes (generous). */
 export const CHUNK_FRAMING_BYTES = 64;
 /** A buffer can exist twice at once (the decoded message and the copy staged to Redis). */
@@ -64,7 +70,10 @@ export function memoryBounds(limits: ConfiguredLimits, update: UpdateSize): Memo
   const messageBytes = update.ciphertextBytes + CHUNK_FRAMING_BYTES;
   const perAdmittedStream = (GRPC_READ_AHEAD_MESSAGES + limits.maxInflightChunksPerStream + 2) * messageBytes * COPIES + HTTP2_STREAM_WINDOW_BYTES;
   const gatewayAboveIdle =
-    limits.maxConcurrentStreams * perAdmittedStream + limits.maxWaitingStreams * HTTP2_STREAM_WINDOW_BYTES + NODE_HEADROOM_BYTES;
+    limits.maxConnections * PER_CONNECTION_BYTES +
+    limits.maxConcurrentStreams * perAdmittedStream +
+    limits.maxWaitingStreams * HTTP2_STREAM_WINDOW_BYTES +
+    NODE_HEADROOM_BYTES;
   // A fold holds the update, the partial sum it adds into, and the command that writes it back.
   const aggregatorAboveIdle = limits.foldConcurrency * 3 * updateBytes * COPIES + NODE_HEADROOM_BYTES;
   const unfoldedUpdates = limits.maxFoldBacklog + limits.gateways * limits.maxConcurrentStreams;
@@ -78,4 +87,28 @@ export function memoryBounds(limits: ConfiguredLimits, update: UpdateSize): Memo
     update.clients * PER_CLIENT_REDIS_BYTES +
     REDIS_SLACK_BYTES;
   return { updateBytes, gatewayAboveIdle, aggregatorAboveIdle, redisAboveBaseline, unfoldedUpdates };
+}
+
+/** The gateway limits that bound what callers can make it hold before (and while) their requests are read. */
+export interface TransportLimits {
+  maxConnections: number;
+  /** Calls other than uploads in flight at once (GATEWAY_MAX_CONCURRENT_CALLS). */
+  maxConcurrentCalls: number;
+  maxReceiveMessageBytes: number;
+}
+
+/**
+ * Gateway RSS above idle that unauthenticated callers — and authenticated
+ * callers of the small RPCs — can cause (docs/SECURITY.md "Limits"): per
+ * connection its TLS and HTTP/2 state; per call in flight one request of the
+ * receive limit, twice (the gRPC decoder's buffer and the parsed message), and
+ * its stream window. A call without a valid token is refused before a byte of
+ * its request is read, so it adds nothing beyond its connection.
+ */
+export function transportMemoryBound(limits: TransportLimits): number {
+  return (
+    limits.maxConnections * PER_CONNECTION_BYTES +
+    limits.maxConcurrentCalls * (COPIES * limits.maxReceiveMessageBytes + HTTP2_STREAM_WINDOW_BYTES) +
+    NODE_HEADROOM_BYTES
+  );
 }

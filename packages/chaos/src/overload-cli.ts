@@ -27,7 +27,7 @@ const seed = args.seed === undefined ? randomSeed() : Number(args.seed) >>> 0;
 console.log(`overload seed ${seed}`);
 const g = DEFAULT_OVERLOAD.gateway;
 console.log(
-  `gateway limits: maxConcurrentStreams ${g.maxConcurrentStreams}, maxWaitingStreams ${g.maxWaitingStreams}, maxStreamsPerClient ${g.maxStreamsPerClient}, ` +
+  `gateway limits: maxConnections ${g.maxConnections}, maxConcurrentStreams ${g.maxConcurrentStreams}, maxWaitingStreams ${g.maxWaitingStreams}, maxStreamsPerClient ${g.maxStreamsPerClient}, ` +
     `maxFoldBacklog ${g.maxFoldBacklog}, maxStagedBytes ${g.maxStagedBytes}, admissionWaitMs ${g.admissionWaitMs}, overloadRetryAfterMs ${g.overloadRetryAfterMs}`,
 );
 

@@ -11,7 +11,7 @@
 import { Redis } from 'ioredis';
 import { LocalCluster, SHIPPED_REDIS_CONF } from '@secagg/local-cluster';
 import { RoundState } from '@secagg/proto';
-import { closeRound, HARNESS_COORDINATOR, roundResult, roundStatus, waitForRoundEnd } from './coordinator.js';
+import { closeRound, HARNESS_COORDINATOR, roundResult, waitForRoundEnd } from './coordinator.js';
 import { memoryBounds, type ConfiguredLimits, type MemoryBounds } from './bounds.js';
 import { PeakSampler, processMemory, redisMemory, stagedBytes } from './memory-probe.js';
 import { Prng } from './prng.js';
@@ -27,6 +27,7 @@ export interface OverloadOptions {
   aggregators: number;
   /** Gateway limits (GATEWAY_* of the same names). */
   gateway: {
+    maxConnections: number;
     maxConcurrentStreams: number;
     maxWaitingStreams: number;
     maxStreamsPerClient: number;
@@ -50,6 +51,7 @@ export const DEFAULT_OVERLOAD: Omit<OverloadOptions, 'seed'> = {
   foldDelayMs: 250,
   aggregators: 1,
   gateway: {
+    maxConnections: 256,
     maxConcurrentStreams: 16,
     maxWaitingStreams: 32,
     maxStreamsPerClient: 1,
@@ -104,6 +106,7 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
     logDir: options.logDir,
     env: {
       'client-gateway': {
+        GATEWAY_MAX_CONNECTIONS: String(g.maxConnections),
         GATEWAY_MAX_CONCURRENT_STREAMS: String(g.maxConcurrentStreams),
         GATEWAY_MAX_WAITING_STREAMS: String(g.maxWaitingStreams),
         GATEWAY_MAX_STREAMS_PER_CLIENT: String(g.maxStreamsPerClient),
@@ -165,8 +168,9 @@ async function overloadRound(cluster: LocalCluster, options: OverloadOptions, lo
   // Watch what the limits are about, while the load runs.
   const watcher = new Redis(cluster.redisUrl, { maxRetriesPerRequest: 1 });
   const staged = new PeakSampler(() => stagedBytes(watcher, cluster.keyPrefix), 50).start();
+  const observer = await cluster.client('coordinator', 'overload-observer');
   const unfolded = new PeakSampler(async () => {
-    const r = await roundStatus(cluster, round.roundId);
+    const r = await observer.getRoundStatus(round.roundId);
     return r.committedCount - r.foldedCount;
   }, 100).start();
 
@@ -182,6 +186,8 @@ async function overloadRound(cluster: LocalCluster, options: OverloadOptions, lo
         values,
         // Every refusal comes back to the harness: it counts them, then retries as the SDK would.
         sdkMaxAttempts: 1,
+        // One connection per client for all its attempts, as a device would.
+        freshChannelPerSubmission: false,
         giveUpAtMs,
         rng: clientRng.fork(),
       });
@@ -195,6 +201,7 @@ async function overloadRound(cluster: LocalCluster, options: OverloadOptions, lo
   await closeRound(cluster, round.roundId);
   const ended = await waitForRoundEnd(cluster, round.roundId, 300_000);
   const maxUnfolded = await unfolded.stop();
+  observer.close();
   watcher.disconnect();
 
   const processes: ProcessPeak[] = names.map((name) => {

@@ -28,6 +28,12 @@ export interface SimulatedClientOptions {
   giveUpAtMs: number;
   /** Jitter of the backoff. */
   rng: Prng;
+  /**
+   * A new channel (connection) for every submission — after a gateway crash a
+   * reused channel may sit in reconnect backoff — or one channel for all of
+   * them, as a device would (default true).
+   */
+  freshChannelPerSubmission?: boolean;
   /** Called when an upload starts (true) and ends (false), for "uploads in flight" accounting. */
   onUploading?: (active: boolean) => void;
 }
@@ -49,12 +55,11 @@ export interface ClientOutcome {
 }
 
 export async function runSimulatedClient(options: SimulatedClientOptions): Promise<ClientOutcome> {
-  const { cluster, roundId, subject, updateId, values, rng } = options;
+  const { cluster, subject, updateId } = options;
   const outcome: ClientOutcome = { subject, updateId, receipt: undefined, submissions: 0, errors: {}, toldToRetry: 0, refusals: {}, failure: undefined };
-  for (let failures = 0; ; failures++) {
-    outcome.submissions++;
-    // A fresh channel per submission: a channel that saw its gateway die may sit in reconnect backoff.
-    const client = new SecaggClient({
+  const fresh = options.freshChannelPerSubmission ?? true;
+  const connect = async () =>
+    new SecaggClient({
       address: cluster.gatewayAddress,
       token: await cluster.token('client', subject),
       caFile: cluster.certificates?.caFile,
@@ -63,6 +68,24 @@ export async function runSimulatedClient(options: SimulatedClientOptions): Promi
       encryptionThreads: 0,
       keyholderKeys: [cluster.keyholderVerificationKeyPem],
     });
+  const shared = fresh ? undefined : await connect();
+  try {
+    return await submitUntilSettled(options, outcome, async () => shared ?? (await connect()), fresh);
+  } finally {
+    shared?.close();
+  }
+}
+
+async function submitUntilSettled(
+  options: SimulatedClientOptions,
+  outcome: ClientOutcome,
+  channel: () => Promise<SecaggClient>,
+  closeAfterEach: boolean,
+): Promise<ClientOutcome> {
+  const { roundId, updateId, values, rng } = options;
+  for (let failures = 0; ; failures++) {
+    outcome.submissions++;
+    const client = await channel();
     options.onUploading?.(true);
     try {
       const result = await client.submitUpdate(roundId, values, { updateId });
@@ -87,7 +110,7 @@ export async function runSimulatedClient(options: SimulatedClientOptions): Promi
       await sleep(wait);
     } finally {
       options.onUploading?.(false);
-      client.close();
+      if (closeAfterEach) client.close();
     }
   }
 }

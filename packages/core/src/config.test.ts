@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { ConfigError, envBoolean, envName, loadConfig, redactConfig } from './config.js';
+import { ConfigError, disableableAddress, envBoolean, envName, loadConfig, redactConfig } from './config.js';
 
 const schema = z.strictObject({
   listenAddress: z.string().default('0.0.0.0:1'),
@@ -32,6 +32,12 @@ describe('loadConfig', () => {
       assert.match(e.message, /SVC_REQUIRED/);
       return true;
     });
+  });
+
+  it('an empty listener address disables it; other empty values fall back to their default', () => {
+    const withListener = z.strictObject({ metricsListenAddress: disableableAddress('0.0.0.0:9'), maxStagedBytes: z.coerce.number().int().positive().default(10) });
+    assert.deepEqual(loadConfig('SVC', withListener, { SVC_METRICS_LISTEN_ADDRESS: '', SVC_MAX_STAGED_BYTES: '' }), { metricsListenAddress: '', maxStagedBytes: 10 });
+    assert.deepEqual(loadConfig('SVC', withListener, {}), { metricsListenAddress: '0.0.0.0:9', maxStagedBytes: 10 });
   });
 
   it('redacts secrets but keeps where a URL points', () => {

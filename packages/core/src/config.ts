@@ -19,6 +19,23 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * Schemas whose empty value (`FOO_METRICS_LISTEN_ADDRESS=`) means "off" rather
+ * than "use the default": elsewhere an empty variable falls back to the
+ * default, as compose and k8s files leave unset values empty.
+ */
+const emptyMeansOff = new WeakSet<z.ZodType>();
+
+/**
+ * A listener address (host:port) with a default, where an empty value disables
+ * the listener: `config.x === ''` then, and the service must not listen.
+ */
+export function disableableAddress(fallback: string): z.ZodDefault<z.ZodString> {
+  const schema = z.string().default(fallback);
+  emptyMeansOff.add(schema);
+  return schema;
+}
+
 /** Environment variable names a schema accepts, by config key. */
 export function configEnvNames(prefix: string, schema: z.ZodObject): Record<string, string> {
   return Object.fromEntries(Object.keys(schema.shape).map((key) => [key, envName(prefix, key)]));
@@ -44,7 +61,8 @@ export function loadConfig<S extends z.ZodObject>(
   const raw: Record<string, string> = {};
   for (const [key, name] of Object.entries(names)) {
     const value = env[name];
-    if (value !== undefined && value !== '') raw[key] = value;
+    if (value === undefined) continue;
+    if (value !== '' || emptyMeansOff.has(schema.shape[key] as z.ZodType)) raw[key] = value;
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {

@@ -3,7 +3,8 @@
  * default process metrics, a gRPC call counter and latency histogram every
  * service shares, and an HTTP listener serving /metrics.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class ServiceMetrics {
@@ -52,10 +53,13 @@ export class ServiceMetrics {
     return new Histogram({ name, help, buckets, labelNames: labelNames as L[], registers: [this.registry] });
   }
 
-  /** Serves GET /metrics on host:port (port 0: a free one); resolves with the bound port. */
-  async listen(address: string): Promise<{ port: number; server: Server }> {
+  /**
+   * Serves GET /metrics on host:port (port 0: a free one); resolves with the
+   * bound port. With `tls` (PEM certificate and key) it serves HTTPS.
+   */
+  async listen(address: string, tls?: { cert: string | Buffer; key: string | Buffer }): Promise<{ port: number; server: Server }> {
     const [host, port] = splitAddress(address);
-    const server = createServer((request, response) => {
+    const serve = (request: IncomingMessage, response: ServerResponse) => {
       if (request.method === 'GET' && request.url === '/metrics') {
         this.registry.metrics().then(
           (body) => {
@@ -71,7 +75,8 @@ export class ServiceMetrics {
         response.writeHead(404);
         response.end();
       }
-    });
+    };
+    const server: Server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, serve) : createServer(serve);
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve()));
     return { port: (server.address() as { port: number }).port, server };
   }

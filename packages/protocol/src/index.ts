@@ -4,3 +4,4 @@ export * from './digests.js';
 export * from './float64.js';
 export * from "./ckks-params.js";
 export * from './round-attestation.js';
+export * from './message-limits.js';

@@ -1,6 +1,6 @@
 /** Aggregator configuration: environment variables `AGGREGATOR_*`. */
 import { z } from 'zod';
-import { envBoolean, loadConfig } from '@secagg/core';
+import { disableableAddress, envBoolean, loadConfig } from '@secagg/core';
 
 const int = () => z.coerce.number().int().positive();
 
@@ -19,7 +19,7 @@ export const aggregatorConfigSchema = z.strictObject({
   /** host:port of the gRPC health listener (grpc.health.v1 only; the aggregator serves nothing else). */
   healthListenAddress: z.string().default('0.0.0.0:7200'),
   /** host:port of the Prometheus /metrics listener; empty disables it. */
-  metricsListenAddress: z.string().default('0.0.0.0:9200'),
+  metricsListenAddress: disableableAddress('0.0.0.0:9200'),
   /** How often readiness checks run (Redis and keyholder reachable, workers running), ms. */
   healthCheckIntervalMs: int().default(5_000),
   /** DEVELOPMENT ONLY: plaintext gRPC towards the keyholder. Logged loudly. */

@@ -1,7 +1,8 @@
 /** Gateway configuration: environment variables `GATEWAY_*`. */
 import { z } from 'zod';
-import { envBoolean, loadConfig } from '@secagg/core';
+import { disableableAddress, envBoolean, loadConfig } from '@secagg/core';
 import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, DEFAULT_TOKEN_CLOCK_TOLERANCE_SECONDS } from '@secagg/auth';
+import { MAX_RESULT_VALUES_PER_MESSAGE, maxUploadFrameBytes, STOCK_RECEIVE_LIMIT_BYTES } from '@secagg/protocol';
 
 const int = () => z.coerce.number().int().positive();
 
@@ -31,15 +32,41 @@ export const gatewayConfigSchema = z.strictObject({
   /** CA that signs the keyholder's certificate. */
   keyholderCaFile: z.string().optional(),
   /** host:port of the Prometheus /metrics listener; empty disables it. */
-  metricsListenAddress: z.string().default('0.0.0.0:9100'),
+  metricsListenAddress: disableableAddress('0.0.0.0:9100'),
   /** Newest rounds the round metrics scan at each scrape. */
   metricsRoundsScanned: int().max(10_000).default(1_000),
   /** How often readiness checks run (gRPC health: Redis and keyholder reachable), ms. */
   healthCheckIntervalMs: int().default(5_000),
   /** DEVELOPMENT ONLY: plaintext gRPC on the listener and towards the keyholder. Logged loudly. */
   allowInsecure: envBoolean().default(false),
-  /** Largest gRPC message accepted, bytes (one ciphertext of the largest preset plus framing). */
-  maxMessageBytes: int().default(8 * 1024 * 1024),
+  // Transport limits (docs/SECURITY.md "Limits"): what a caller can make the
+  // gateway hold before and while its calls are handled.
+  /**
+   * Largest gRPC message received, bytes; also the most one compressed message may
+   * decompress to. Default: one upload frame carrying a ciphertext of the largest
+   * preset (domain/message-limits.ts). grpc-js has no per-method limit: this is every
+   * method's, and the call guard keeps the small methods cheap.
+   */
+  maxReceiveMessageBytes: int().default(maxUploadFrameBytes()),
+  /** Largest gRPC message sent, bytes (a GetRound with the largest public key; result messages are far below it). */
+  maxSendMessageBytes: int().default(STOCK_RECEIVE_LIMIT_BYTES),
+  /**
+   * Memory one HTTP/2 connection may use (Node's maxSessionMemory: header tables,
+   * queued outbound data, pending pings and settings), MiB; past it new calls on
+   * that connection are refused until it drains.
+   */
+  maxSessionMemoryMib: int().default(16),
+  /**
+   * A call must deliver its request (unary, server-streaming) or an upload its first
+   * frame within this long of being read, ms; else DEADLINE_EXCEEDED.
+   */
+  requestReceiveTimeoutMs: int().default(10_000),
+  /**
+   * Calls other than uploads (which have their own slots below) in flight on this
+   * gateway at once — health and reflection calls, which need no token, only until
+   * their request is in; past it RESOURCE_EXHAUSTED before any message is read.
+   */
+  maxConcurrentCalls: int().default(256),
   /** A staged (unfinished) upload is deleted this long after its last chunk, ms. */
   stagedTtlMs: int().default(15 * 60_000),
   /** Keepalive: the gateway pings a connection idle for this long to detect dead peers, ms. */
@@ -48,6 +75,16 @@ export const gatewayConfigSchema = z.strictObject({
   keepaliveTimeoutMs: int().default(20_000),
   /** A connection with no call for this long is closed (the client reconnects when it needs to), ms. */
   maxConnectionIdleMs: int().default(300_000),
+  /**
+   * Client connections open at once; more are dropped at accept (the client's channel retries with
+   * backoff). Each costs TLS and HTTP/2 state and unread stream windows before any call is admitted.
+   */
+  maxConnections: int().default(512),
+  /**
+   * Concurrent calls on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); more wait in the
+   * client without sending, which bounds what one connection can make the gateway buffer.
+   */
+  maxStreamsPerConnection: int().default(32),
   /** A stream that sends nothing for this long is cancelled, ms. */
   streamIdleTimeoutMs: int().default(60_000),
   /** Redis writes of one stream in flight at once (pipelining depth). */
@@ -57,10 +94,22 @@ export const gatewayConfigSchema = z.strictObject({
   // admissionWaitMs, then is answered RESOURCE_EXHAUSTED with a retry hint.
   /**
    * Bytes of unfinished uploads staged in Redis, across every stream of every
-   * gateway sharing the Redis. Each upload reserves its full size (ciphertext
-   * count x ciphertext bytes) from its header, before any chunk is read.
+   * gateway sharing the Redis. An upload reserves them step by step as its
+   * chunks arrive (stagingReserveStepBytes at a time), not all at its header.
    */
   maxStagedBytes: int().default(1024 * 1024 * 1024),
+  /** Of maxStagedBytes, the most one client (token subject) may hold reserved at once, bytes. */
+  maxStagedBytesPerClient: int().default(512 * 1024 * 1024),
+  /** An upload's staging reservation grows by this much at a time, bytes (rounded up to whole ciphertexts). */
+  stagingReserveStepBytes: int().default(16 * 1024 * 1024),
+  /**
+   * Slowest upload kept, bytes per second: an upload must finish within
+   * uploadGraceMs + its size / this rate of its header, else it is cancelled
+   * (DEADLINE_EXCEEDED) and its reservation released.
+   */
+  minUploadBytesPerSecond: int().default(64 * 1024),
+  /** Time an upload gets on top of its size-scaled deadline (connection set-up, admission, commit), ms. */
+  uploadGraceMs: int().default(60_000),
   /** Upload streams this gateway reads at once. */
   maxConcurrentStreams: int().default(64),
   /** Upload streams waiting for a slot on this gateway; past this, RESOURCE_EXHAUSTED at once. */
@@ -83,8 +132,12 @@ export const gatewayConfigSchema = z.strictObject({
   maxClientsPerRound: int().default(100_000),
   /** Longest round, ms from creation to deadline. */
   maxRoundDurationMs: int().default(7 * 24 * 3_600_000),
-  /** Values per result message when the client does not ask. */
-  resultValuesPerMessage: int().max(262_144).default(65_536),
+  /** Values per result message when the client does not ask (at most 131,072: a message fits a stock 4 MiB limit). */
+  resultValuesPerMessage: int().max(MAX_RESULT_VALUES_PER_MESSAGE).default(65_536),
+  /** GetResult streams open on this gateway at once; past it RESOURCE_EXHAUSTED with a retry hint. */
+  maxResultStreams: int().default(32),
+  /** GetResult streams one client (token subject) may have open on this gateway at once. */
+  maxResultStreamsPerClient: int().default(2),
   /**
    * On SIGTERM the gateway first reports NOT_SERVING for this long while still
    * accepting calls, so load balancers and probes see it draining before the

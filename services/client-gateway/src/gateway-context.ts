@@ -6,6 +6,7 @@ import type { RoundQueues } from '@secagg/queue';
 import type { TokenVerifier } from '@secagg/auth';
 import type { GatewayConfig } from './config.js';
 import type { UploadAdmission } from './domain/upload-admission.js';
+import type { ResultStreams } from './domain/result-streams.js';
 
 export interface GatewayContext {
   config: GatewayConfig;
@@ -16,6 +17,8 @@ export interface GatewayContext {
   logger: Logger;
   /** Upload limits and backpressure (stream slots, fold backlog, staged bytes). */
   uploads: UploadAdmission;
+  /** Bounds on concurrent result downloads. */
+  results: ResultStreams;
   /** Milliseconds since the epoch; injected so tests control time. */
   clock: () => number;
 }

@@ -1,7 +1,6 @@
 /** Gateway composition root: config, Redis, queues, keyholder client, token verifier, server. */
 import { readFileSync } from 'node:fs';
 import {
-  bindServer,
   channelCredentials,
   createClient,
   createLogger,
@@ -20,6 +19,8 @@ import { TokenVerifier } from '@secagg/auth';
 import { loadGatewayConfig } from './config.js';
 import { createGatewayServer } from './server.js';
 import { UploadAdmission } from './domain/upload-admission.js';
+import { listenWithConnectionLimit } from './domain/connection-limit.js';
+import { ResultStreams } from './domain/result-streams.js';
 
 const config = loadGatewayConfig();
 const logger = createLogger('client-gateway', config.logLevel);
@@ -54,14 +55,15 @@ const health = new HealthMonitor({
   logger,
 });
 const server = createGatewayServer(
-  { config, store, queues, keyholder, tokens, logger, uploads, clock: Date.now },
+  { config, store, queues, keyholder, tokens, logger, uploads, results: new ResultStreams(config), clock: Date.now },
   { health, onCallEnd: metrics.onCallEnd },
 );
 await health.start();
 const metricsServer = config.metricsListenAddress ? await metrics.listen(config.metricsListenAddress) : undefined;
 if (metricsServer) logger.info({ event: 'metrics', port: metricsServer.port }, `metrics on port ${metricsServer.port}`);
-const port = await bindServer(server, config.listenAddress, serverCredentials(config, logger));
-logListening(logger, 'client-gateway', port);
+// Our own listener (grpc-js has no connection limit): at most maxConnections clients at once.
+const listener = await listenWithConnectionLimit(server, config.listenAddress, serverCredentials(config, logger), config.maxConnections, logger);
+logListening(logger, 'client-gateway', listener.port);
 
 handleSignals(logger, async () => {
   // Drain: refuse new and waiting uploads at once (UNAVAILABLE + retry hint); admitted ones finish within the grace.
@@ -71,6 +73,7 @@ handleSignals(logger, async () => {
   await new Promise((resolve) => setTimeout(resolve, config.shutdownAnnounceMs));
   health.stop();
   metricsServer?.server.close();
+  listener.stopAccepting();
   await shutdownServer(server, config.shutdownGraceMs);
   await uploads.whenIdle(1_000); // cancelled uploads discard their staging while Redis is still connected
   keyholder.close();

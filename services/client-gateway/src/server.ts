@@ -1,6 +1,6 @@
 /** The gateway's gRPC server: ClientService and CoordinatorService. */
 import * as grpc from '@grpc/grpc-js';
-import { addService, Code, SecaggError, type CallContext, type CallObserver } from '@secagg/core';
+import { addService, Code, methodPath, SecaggError, type CallContext, type CallObserver } from '@secagg/core';
 import { ClientService, CoordinatorService, file_secagg_client_v1_client_service, file_secagg_coordinator_v1_coordinator_service } from '@secagg/proto';
 import { addReflection, type HealthMonitor } from '@secagg/observability';
 import type { GatewayContext } from './gateway-context.js';
@@ -8,6 +8,7 @@ import { submitUpdate } from './handlers/submit-update.js';
 import { getResult, getRound } from './handlers/client-reads.js';
 import { closeRound, createRound, getRoundStatus, listRounds } from './handlers/coordinator.js';
 import { getPrivacyBudget, setPrivacyBudget } from './handlers/privacy.js';
+import { CallGuard } from './domain/call-guard.js';
 
 /** Retry hint when Redis refuses writes because it reached its maxmemory (noeviction), ms. */
 const REDIS_FULL_RETRY_AFTER_MS = 2_000;
@@ -64,13 +65,24 @@ export interface ServerObservers {
 }
 
 export function createGatewayServer(deps: GatewayContext, observers: ServerObservers = {}): grpc.Server {
+  const { config } = deps;
+  // First interceptor: it must see the base call (call-guard.ts reads the request's encoding there).
+  const guard = new CallGuard(config, deps.tokens, new Set([methodPath(ClientService.method.submitUpdate)]), deps.logger, (method, code, reason) =>
+    observers.onCallEnd?.(method, code, 0, reason),
+  );
   const server = new grpc.Server({
-    'grpc.max_receive_message_length': deps.config.maxMessageBytes,
-    'grpc.max_send_message_length': deps.config.maxMessageBytes,
+    interceptors: [guard.interceptor],
+    // One limit for every method (grpc-js has no per-method one); it also bounds what a compressed message may inflate to.
+    'grpc.max_receive_message_length': config.maxReceiveMessageBytes,
+    'grpc.max_send_message_length': config.maxSendMessageBytes,
+    // Node's maxSessionMemory (MiB); grpc-js otherwise lifts it to "unlimited".
+    'grpc-node.max_session_memory': config.maxSessionMemoryMib,
     // Keepalive policy: dead or silent connections do not hold resources.
     'grpc.keepalive_time_ms': deps.config.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': deps.config.keepaliveTimeoutMs,
     'grpc.max_connection_idle_ms': deps.config.maxConnectionIdleMs,
+    // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: a connection's calls beyond this wait in the client.
+    'grpc.max_concurrent_streams': deps.config.maxStreamsPerConnection,
   });
   const options = { logger: deps.logger, onCallEnd: observers.onCallEnd };
   addService(

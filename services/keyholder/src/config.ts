@@ -1,6 +1,6 @@
 /** Keyholder configuration: environment variables `KEYHOLDER_*`. */
 import { z } from 'zod';
-import { envBoolean, loadConfig } from '@secagg/core';
+import { disableableAddress, envBoolean, loadConfig } from '@secagg/core';
 
 export const keyholderConfigSchema = z.strictObject({
   /** host:port of the gRPC listener (port 0 picks a free port). */
@@ -46,8 +46,15 @@ export const keyholderConfigSchema = z.strictObject({
   gatewayIdentity: z.string().min(1).default('client-gateway'),
   /** Certificate common name of the aggregators: the only peers that may release a round. */
   aggregatorIdentity: z.string().min(1).default('aggregator'),
-  /** host:port of the Prometheus /metrics listener; empty disables it. */
-  metricsListenAddress: z.string().default('0.0.0.0:9300'),
+  /**
+   * host:port of the Prometheus /metrics listener; empty disables it. Loopback
+   * by default: the keyholder's metrics show each privacy group's epsilon, so
+   * exposing them is a deliberate choice (compose and k8s set an address).
+   */
+  metricsListenAddress: disableableAddress('127.0.0.1:9300'),
+  /** TLS certificate and key (PEM) of the metrics listener: HTTPS when both are set, else plain HTTP. */
+  metricsTlsCertFile: z.string().optional(),
+  metricsTlsKeyFile: z.string().optional(),
   /** How often readiness checks run (gRPC health), ms. */
   healthCheckIntervalMs: z.coerce.number().int().positive().default(5_000),
   /** DEVELOPMENT ONLY: serve plaintext gRPC. Logged loudly. */
@@ -133,6 +140,9 @@ export function loadKeyholderConfig(env: Record<string, string | undefined> = pr
     throw new Error(
       `invalid configuration: KEYHOLDER_DEFAULT_BUDGET_EPSILON (${config.defaultBudgetEpsilon}) exceeds KEYHOLDER_MAX_BUDGET_EPSILON (${config.maxBudgetEpsilon})`,
     );
+  }
+  if (Boolean(config.metricsTlsCertFile) !== Boolean(config.metricsTlsKeyFile)) {
+    throw new Error('invalid configuration: KEYHOLDER_METRICS_TLS_CERT_FILE and KEYHOLDER_METRICS_TLS_KEY_FILE must be set together');
   }
   // A fault-injection switch must never be reachable on a production keyholder by one stray variable.
   if (config.testCrashAfterCharge && !config.allowUnsafeNoiseFreeRelease) {

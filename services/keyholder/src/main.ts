@@ -94,7 +94,12 @@ const server = createKeyholderServer({
     : undefined,
 }, { health, onCallEnd: metrics.onCallEnd });
 await health.start();
-const metricsServer = config.metricsListenAddress ? await metrics.listen(config.metricsListenAddress) : undefined;
+// Empty address: no metrics listener. HTTPS when a metrics certificate is configured (the metrics show per-group epsilon).
+const metricsTls =
+  config.metricsTlsCertFile && config.metricsTlsKeyFile
+    ? { cert: readFileSync(config.metricsTlsCertFile), key: readFileSync(config.metricsTlsKeyFile) }
+    : undefined;
+const metricsServer = config.metricsListenAddress ? await metrics.listen(config.metricsListenAddress, metricsTls) : undefined;
 if (metricsServer) logger.info({ event: 'metrics', port: metricsServer.port }, `metrics on port ${metricsServer.port}`);
 const port = await bindServer(server, config.listenAddress, serverCredentials(config, logger));
 logListening(logger, 'keyholder', port);

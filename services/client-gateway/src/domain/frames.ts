@@ -16,7 +16,13 @@ export async function* framesOf<T>(requests: AsyncIterable<T>, signal: AbortSign
           () => reject(new SecaggError(Code.DeadlineExceeded, `no frame received for ${idleTimeoutMs} ms; stream abandoned`, { errorCode: 'idle_stream' })),
           idleTimeoutMs,
         );
-        onAbort = () => reject(new SecaggError(Code.Cancelled, 'stream cancelled by the client'));
+        // A deadline of the upload aborts with its own reason; anything else is the client going away.
+        onAbort = () =>
+          reject(
+            signal.reason instanceof SecaggError && signal.reason.code !== Code.Cancelled
+              ? signal.reason
+              : new SecaggError(Code.Cancelled, 'stream cancelled by the client'),
+          );
         if (signal.aborted) onAbort();
         else signal.addEventListener('abort', onAbort, { once: true });
       });

@@ -4,9 +4,12 @@
  *
  *  1. a stream slot on this gateway (and one of the client's own slots),
  *     before even the header is read (`enter`);
- *  2. room in the fold backlog (committed updates not yet folded) and
- *  3. the upload's full size from the global staged-bytes budget in Redis,
- *     once the header told the round and thus the size (`reserve`).
+ *  2. room in the fold backlog (committed updates not yet folded), once the
+ *     header told the round and thus the size (`reserve`), and
+ *  3. staged-bytes budget in Redis (global, and the client's own share), step
+ *     by step as chunks arrive (`reserve` takes the first step, `grow` the
+ *     next ones): an upload holds what it staged plus at most one step, so a
+ *     slow upload cannot sit on its whole size.
  *
  * While a bound is full the upload waits unread (flow control pauses the
  * client) for up to `admissionWaitMs`; then it is refused with
@@ -22,7 +25,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { RoundQueues } from '@secagg/queue';
 import type { GatewayConfig } from '../config.js';
 import { FoldBacklog } from './fold-backlog.js';
-import { StagingBudget } from './staging-budget.js';
+import { StagingBudget, type Reservation } from './staging-budget.js';
 import { StreamSlots } from './stream-slots.js';
 
 export interface AdmissionSettings {
@@ -31,17 +34,29 @@ export interface AdmissionSettings {
   overloadRetryAfterMs: number;
   /** TTL of a staging list; reservations are kept alive so they always outlive it. */
   stagedTtlMs: number;
+  /** A reservation grows by this much at a time, bytes. */
+  stagingReserveStepBytes: number;
 }
 
 /**
  * An upload holding a stream slot. `reserve()` then takes its room in the fold
- * backlog and its bytes from the staged budget; `release()` gives all back.
+ * backlog and the first step of its bytes from the staged budget, `grow()` the
+ * rest as chunks arrive; `release()` gives all back.
  */
 export interface UploadTicket {
   /** The staging list's id (its budget reservation has the same id). */
   readonly stagingId: string;
-  /** Waits (unread) for fold-backlog room and `bytes` of staging budget, within what is left of the admission wait. */
-  reserve(bytes: number): Promise<void>;
+  /**
+   * For an update of `updateBytes`: waits (unread) for fold-backlog room and the
+   * first step of staging budget, within what is left of the admission wait.
+   */
+  reserve(updateBytes: number): Promise<void>;
+  /**
+   * Makes sure `stagedBytes` (what will be staged once the chunk in hand is) is
+   * reserved, raising the reservation by a step when needed; waits (unread) up to
+   * the admission wait for room, then RESOURCE_EXHAUSTED.
+   */
+  grow(stagedBytes: number): Promise<void>;
   /** Keeps the staged-bytes reservation alive on long uploads (cheap: writes at most once per half TTL). */
   keepAlive(): Promise<void>;
   /** Gives everything back. Idempotent; never throws (an unreleased reservation expires). */
@@ -80,7 +95,7 @@ export class UploadAdmission {
       config,
       slots,
       new FoldBacklog(deps.queues, config.foldBacklogCacheMs, deps.clock),
-      new StagingBudget(deps.redis, config.keyPrefix, config.maxStagedBytes),
+      new StagingBudget(deps.redis, config.keyPrefix, config.maxStagedBytes, config.maxStagedBytesPerClient),
       deps.clock,
       deps.logger,
     );
@@ -110,35 +125,54 @@ export class UploadAdmission {
     // every chunk, the reservation is renewed every half TTL for two TTLs.
     const expiry = () => this.clock() + 2 * stagedTtlMs;
     let reserved = 0;
+    let updateBytes = 0;
     let reserving = false;
     let renewedAt = 0;
     let released = false;
+    const { stagingReserveStepBytes } = this.settings;
+    const reserveUpTo = async (bytes: number, waitUntil: number) => {
+      // From here a reservation may exist even if this call fails (a reply lost with Redis): release() must try.
+      reserving = true;
+      let refusal: Reservation = 'held';
+      await this.waitFor(
+        async () => (refusal = await this.budget.reserve(stagingId, clientId, bytes, this.clock(), expiry())) === 'held',
+        waitUntil,
+        signal,
+        () =>
+          refusal === 'client_limit'
+            ? this.exhausted(`this client's uploads hold its staging share (${this.budget.maxBytesPerClient} bytes)`, 'staging_client_limit')
+            : this.exhausted(`staged-bytes budget (${this.budget.maxBytes} bytes) is full`, 'staging_budget'),
+      );
+      reserved = bytes;
+      renewedAt = this.clock();
+    };
     return {
       stagingId,
       reserve: async (bytes) => {
-        if (bytes > this.budget.maxBytes) {
+        const limit = Math.min(this.budget.maxBytes, this.budget.maxBytesPerClient);
+        if (bytes > limit) {
           throw new SecaggError(
             Code.FailedPrecondition,
-            `an update of this round is ${bytes} bytes, more than this cluster may stage at once (${this.budget.maxBytes}); the round cannot be served`,
+            `an update of this round is ${bytes} bytes, more than this cluster may stage for one client at once (${limit}); the round cannot be served`,
             { errorCode: 'update_too_large' },
           );
         }
         await this.waitFor(async () => (await this.backlog.depth()) < maxFoldBacklog, deadline, signal, () =>
           this.exhausted(`fold backlog is at its limit of ${maxFoldBacklog} updates`, 'fold_backlog'),
         );
-        // From here a reservation may exist even if this call fails (a reply lost with Redis): release() must try.
-        reserving = true;
-        await this.waitFor(() => this.budget.tryReserve(stagingId, bytes, this.clock(), expiry()), deadline, signal, () =>
-          this.exhausted(`staged-bytes budget (${this.budget.maxBytes} bytes) is full`, 'staging_budget'),
-        );
+        updateBytes = bytes;
+        await reserveUpTo(Math.min(bytes, stagingReserveStepBytes), deadline);
         this.backlog.noteAdmitted();
-        reserved = bytes;
-        renewedAt = this.clock();
+      },
+      grow: async (stagedBytes) => {
+        if (stagedBytes <= reserved) return;
+        const next = Math.min(updateBytes, Math.max(stagedBytes, reserved + stagingReserveStepBytes));
+        await reserveUpTo(next, this.clock() + admissionWaitMs);
       },
       keepAlive: async () => {
         if (reserved === 0 || this.clock() - renewedAt < stagedTtlMs / 2) return;
         renewedAt = this.clock();
-        await this.budget.keepAlive(stagingId, reserved, renewedAt, expiry());
+        await this.budget.reserve(stagingId, clientId, reserved, renewedAt, expiry());
       },
       release: async () => {
         if (released) return;
@@ -171,7 +205,11 @@ export class UploadAdmission {
     let pause = POLL_FIRST_MS;
     for (;;) {
       if (await ready()) return;
-      if (signal.aborted) throw new SecaggError(Code.Cancelled, 'upload cancelled by the client while waiting for admission');
+      if (signal.aborted) {
+        // The upload's own deadline (submit-update.ts) aborts with its reason; anything else is the client going away.
+        if (signal.reason instanceof SecaggError && signal.reason.code !== Code.Cancelled) throw signal.reason;
+        throw new SecaggError(Code.Cancelled, 'upload cancelled by the client while waiting for admission');
+      }
       if (this.clock() + pause > deadline) throw refusal();
       await sleep(pause, undefined, { signal }).catch(() => {});
       pause = Math.min(POLL_MAX_MS, pause * 2);

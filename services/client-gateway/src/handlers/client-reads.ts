@@ -1,7 +1,7 @@
 /** GetRound and GetResult: what clients and coordinators read. */
 import { create, fromBinary } from '@bufbuild/protobuf';
 import { Code, SecaggError, type CallContext } from '@secagg/core';
-import { bytesToFloat64, float64ToBytes } from '@secagg/protocol';
+import { bytesToFloat64, float64ToBytes, MAX_RESULT_VALUES_PER_MESSAGE } from '@secagg/protocol';
 import {
   GetResultResponseSchema,
   GetRoundResponseSchema,
@@ -37,15 +37,27 @@ export async function* getResult(request: GetResultRequest, ctx: CallContext, de
       errorCode: 'not_released',
     });
   }
-  if (request.valuesPerMessage > 262_144) throw new SecaggError(Code.InvalidArgument, 'values_per_message must be <= 262144');
+  if (request.valuesPerMessage > MAX_RESULT_VALUES_PER_MESSAGE) {
+    throw new SecaggError(Code.InvalidArgument, `values_per_message must be <= ${MAX_RESULT_VALUES_PER_MESSAGE} (a message must fit a stock 4 MiB gRPC limit)`);
+  }
   const perMessage = request.valuesPerMessage || deps.config.resultValuesPerMessage;
-  const headerBytes = await deps.store.readResultHeader(round.roundId);
-  if (!headerBytes) throw new SecaggError(Code.Internal, `round ${round.roundId} is released but has no result header`);
+  const release = deps.results.acquire(principal.subject);
+  try {
+    yield* resultMessages(round.roundId, perMessage, deps);
+  } finally {
+    release();
+  }
+}
+
+/** The result of a released round: its header, then its values re-sliced into messages of `perMessage`. */
+async function* resultMessages(roundId: string, perMessage: number, deps: GatewayContext): AsyncGenerator<GetResultResponse> {
+  const headerBytes = await deps.store.readResultHeader(roundId);
+  if (!headerBytes) throw new SecaggError(Code.Internal, `round ${roundId} is released but has no result header`);
   const header = fromBinary(ResultHeaderSchema, headerBytes);
   yield create(GetResultResponseSchema, { frame: { case: 'header', value: header } });
 
   // Re-slice the stored runs into messages of `perMessage` values, one stored run in memory at a time.
-  const runs = await deps.store.resultRunCount(round.roundId);
+  const runs = await deps.store.resultRunCount(roundId);
   const count = header.contributionCount;
   let pending = new Float64Array(0);
   let offset = 0;
@@ -58,8 +70,8 @@ export async function* getResult(request: GetResultRequest, ctx: CallContext, de
     return message;
   };
   for (let r = 0; r < runs; r++) {
-    const run = await deps.store.readResultRun(round.roundId, r);
-    if (!run) throw new SecaggError(Code.Internal, `result run ${r} of round ${round.roundId} is missing`);
+    const run = await deps.store.readResultRun(roundId, r);
+    if (!run) throw new SecaggError(Code.Internal, `result run ${r} of round ${roundId} is missing`);
     const values = bytesToFloat64(run);
     const joined = new Float64Array(pending.length + values.length);
     joined.set(pending);

@@ -10,9 +10,13 @@
  * between commit and queueing: the fold job id makes that a no-op otherwise).
  *
  * Limits: after the header, the upload is admitted (UploadAdmission: stream
- * slots, fold backlog, staged-bytes budget) before any chunk is read; while
- * it waits nothing is read, so flow control pauses the client. Refusals are
- * RESOURCE_EXHAUSTED with a `retry-after-ms` hint; nothing is staged.
+ * slots, fold backlog, the first step of its staged-bytes reservation) before
+ * any chunk is read, and its reservation grows step by step as chunks arrive;
+ * while it waits nothing is read, so flow control pauses the client. Refusals
+ * are RESOURCE_EXHAUSTED with a `retry-after-ms` hint. An upload must also
+ * keep a minimum rate: it has uploadGraceMs + size / minUploadBytesPerSecond
+ * from its header to its trailer, else DEADLINE_EXCEEDED (`upload_too_slow`)
+ * and its staging is discarded, so slow streams cannot hold the budget.
  *
  * Durability: the receipt is sent only after the commit script returned,
  * i.e. (under the shipped Redis config, appendfsync always) after the commit
@@ -40,13 +44,38 @@ export async function submitUpdate(
   deps: GatewayContext,
 ): Promise<SubmitUpdateResponse> {
   const principal = await authorize(ctx, deps.tokens, ['client']);
-  // A stream slot before the first frame is read: a waiting upload holds nothing but its HTTP/2 window.
-  const ticket = await deps.uploads.enter(principal.subject, ctx.signal);
+  // The client going away, or the upload's own deadline once its size is known (receiveUpdate).
+  const upload = new AbortController();
+  const follow = () => upload.abort(ctx.signal.reason);
+  if (ctx.signal.aborted) follow();
+  else ctx.signal.addEventListener('abort', follow, { once: true });
+  let deadline: NodeJS.Timeout | undefined;
+  const setDeadline = (bytes: number) => {
+    const ms = deps.config.uploadGraceMs + Math.ceil((bytes / deps.config.minUploadBytesPerSecond) * 1_000);
+    deadline = setTimeout(
+      () =>
+        upload.abort(
+          new SecaggError(
+            Code.DeadlineExceeded,
+            `upload not finished within ${ms} ms of its header (slower than ${deps.config.minUploadBytesPerSecond} bytes/s); retry faster`,
+            { errorCode: 'upload_too_slow' },
+          ),
+        ),
+      ms,
+    );
+  };
   try {
-    return await receiveUpdate(requests, ctx, deps, principal, ticket);
+    // A stream slot before the first frame is read: a waiting upload holds nothing but its HTTP/2 window.
+    const ticket = await deps.uploads.enter(principal.subject, upload.signal);
+    try {
+      return await receiveUpdate(requests, { ...ctx, signal: upload.signal }, deps, principal, ticket, setDeadline);
+    } finally {
+      // After any discard below: the budget is given back only once the bytes are gone (or renamed by the commit).
+      await ticket.release();
+    }
   } finally {
-    // After any discard below: the budget is given back only once the bytes are gone (or renamed by the commit).
-    await ticket.release();
+    clearTimeout(deadline);
+    ctx.signal.removeEventListener('abort', follow);
   }
 }
 
@@ -56,6 +85,7 @@ async function receiveUpdate(
   deps: GatewayContext,
   principal: Principal,
   ticket: UploadTicket,
+  setDeadline: (updateBytes: number) => void,
 ): Promise<SubmitUpdateResponse> {
   const { store, queues, config, clock, logger } = deps;
   const frames = framesOf(requests, ctx.signal, config.streamIdleTimeoutMs);
@@ -77,6 +107,7 @@ async function receiveUpdate(
 
   const format = formatOf(round.ckks);
   const count = round.ckks.ciphertextCount;
+  setDeadline(count * format.byteLength);
   await ticket.reserve(count * format.byteLength);
   const stagingId = ticket.stagingId;
   const digest = createHash('sha256');
@@ -93,6 +124,8 @@ async function receiveUpdate(
         if (received >= count) throw invalid(`more than the ${count} chunks the header announced`, 'chunk_count');
         const verdict = validateCiphertext(format, ciphertext);
         if (!verdict.ok) throw invalid(`chunk ${index}: ${verdict.reason}`, 'bad_ciphertext');
+        // Reserve before staging: the budget counts bytes before they reach Redis.
+        await ticket.grow((received + 1) * format.byteLength);
         digest.update(ciphertext);
         // Redis applies one connection's commands in order, so chunks stay in
         // index order while up to maxInflightChunksPerStream writes overlap.

@@ -303,7 +303,7 @@ export type GetResultRequest = Message<"secagg.client.v1.GetResultRequest"> & {
 
   /**
    * Values per ResultValues message; 0 means the server default (65,536).
-   * At most 262,144.
+   * At most 131,072, so that a message fits a stock 4 MiB gRPC receive limit.
    *
    * @generated from field: uint32 values_per_message = 2;
    */

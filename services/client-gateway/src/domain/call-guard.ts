@@ -1,0 +1,175 @@
+/**
+ * The gateway's call guard: a grpc-js server interceptor that decides whether
+ * a call may be read at all, before grpc-js reads a byte of its messages.
+ *
+ * grpc-js reads a call's request only when the handler asks (`startRead`), and
+ * the handler is only started once every interceptor has passed the call's
+ * metadata on. Holding the metadata back therefore holds back the request: an
+ * unread call costs no more than its HTTP/2 stream window. Before passing it
+ * on, the guard
+ *
+ *  1. refuses compressed requests (UNIMPLEMENTED, `grpc-accept-encoding:
+ *     identity`): grpc-js inflates every message of a DATA frame at once and
+ *     queues the results, so a few KiB of gzip could cost many MiB each even
+ *     under the receive limit; ciphertexts do not compress anyway;
+ *  2. bounds the calls other than uploads in flight on this gateway
+ *     (RESOURCE_EXHAUSTED; uploads have their own slots, UploadAdmission;
+ *     token-less health and reflection calls count only until their request
+ *     is in);
+ *  3. authenticates the bearer token (UNAUTHENTICATED) — except on the
+ *     token-less gRPC health and reflection services. Authorization (roles,
+ *     round scope) stays with the handlers (domain/authorize.ts);
+ *
+ * and, once the handler starts reading, gives the request (or an upload's
+ * first frame) `requestReceiveTimeoutMs` to arrive (DEADLINE_EXCEEDED), so a
+ * caller cannot park a partial message in the gateway.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { Code, SecaggError, type Logger } from '@secagg/core';
+import { bearerToken, type TokenVerifier } from '@secagg/auth';
+
+export interface CallGuardSettings {
+  maxConcurrentCalls: number;
+  requestReceiveTimeoutMs: number;
+  overloadRetryAfterMs: number;
+}
+
+/** Called for every call the guard refuses (metrics): method path, status code, reason. */
+export type GuardRefusalObserver = (method: string, code: Code, reason: string) => void;
+
+/** Services callable without a token: probes and tooling carry none. */
+const OPEN_SERVICES = ['/grpc.health.v1.Health/', '/grpc.reflection.v1.ServerReflection/', '/grpc.reflection.v1alpha.ServerReflection/'];
+
+/** A ServerInterceptingCall that reports the handler's first read. */
+class ReadWatchingCall extends grpc.ServerInterceptingCall {
+  constructor(
+    next: grpc.ServerInterceptingCallInterface,
+    responder: grpc.Responder,
+    private readonly onStartRead: () => void,
+  ) {
+    super(next, responder);
+  }
+
+  override startRead(): void {
+    this.onStartRead();
+    super.startRead();
+  }
+}
+
+export class CallGuard {
+  /** Calls other than uploads in flight now (token-less ones only until their request is in). */
+  private calls = 0;
+
+  constructor(
+    private readonly settings: CallGuardSettings,
+    private readonly tokens: TokenVerifier,
+    /** Method paths of the client-streaming uploads (admitted by UploadAdmission, not counted here). */
+    private readonly uploadMethods: ReadonlySet<string>,
+    private readonly logger: Logger,
+    private readonly onRefused: GuardRefusalObserver = () => {},
+  ) {}
+
+  readonly interceptor: grpc.ServerInterceptor = (method, call) => {
+    const path = method.path;
+    const open = OPEN_SERVICES.some((prefix) => path.startsWith(prefix));
+    let counted = !this.uploadMethods.has(path);
+    let ended = false;
+    let receiveTimer: NodeJS.Timeout | undefined;
+    let received = false;
+    const uncount = () => {
+      if (counted) this.calls--;
+      counted = false;
+    };
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(receiveTimer);
+      uncount();
+    };
+    if (counted) this.calls++;
+    const refuse = (code: Code, message: string, reason: string, metadata = new grpc.Metadata()) => {
+      this.onRefused(path, code, reason);
+      this.logger.debug({ method: path, code, reason, peer: call.getPeer() }, 'call refused before its request was read');
+      call.sendStatus({ code: code as number as grpc.status, details: message, metadata });
+    };
+    const gotRequest = () => {
+      received = true;
+      clearTimeout(receiveTimer);
+      // A token-less reflection stream may stay open for good: once its (tiny) request is in it holds no
+      // request memory, and must not hold a call slot either, or anyone could fill them all.
+      if (open) uncount();
+    };
+
+    const listener: grpc.ServerListener = {
+      onReceiveMetadata: (metadata, next) => {
+        const encoding = incomingEncodingOf(call);
+        if (encoding !== 'identity') {
+          const accept = new grpc.Metadata();
+          accept.set('grpc-accept-encoding', 'identity');
+          refuse(Code.Unimplemented, `compressed requests (grpc-encoding ${encoding}) are not accepted; send them uncompressed`, 'compressed', accept);
+          return;
+        }
+        if (counted && this.calls > this.settings.maxConcurrentCalls) {
+          const hint = new grpc.Metadata();
+          hint.set('retry-after-ms', String(this.settings.overloadRetryAfterMs));
+          refuse(Code.ResourceExhausted, `the gateway is handling ${this.settings.maxConcurrentCalls} calls; retry later`, 'call_limit', hint);
+          return;
+        }
+        if (open) {
+          next(metadata);
+          return;
+        }
+        Promise.resolve()
+          .then(() => this.tokens.verify(bearerToken(metadata.get('authorization')[0])))
+          .then(
+            () => {
+              if (!ended) next(metadata);
+            },
+            (error: unknown) => {
+              if (ended) return;
+              const known = error instanceof SecaggError && error.code === Code.Unauthenticated;
+              refuse(Code.Unauthenticated, known ? error.message : 'invalid token', 'unauthenticated');
+            },
+          );
+      },
+      onReceiveMessage: (message, next) => {
+        if (!received) gotRequest();
+        next(message);
+      },
+      onReceiveHalfClose: (next) => {
+        gotRequest();
+        next();
+      },
+      onCancel: end,
+    };
+    const responder: grpc.Responder = {
+      start: (next) => next(listener),
+      sendStatus: (status, next) => {
+        end();
+        next(status);
+      },
+    };
+    return new ReadWatchingCall(call, responder, () => {
+      if (received || receiveTimer || ended) return;
+      const ms = this.settings.requestReceiveTimeoutMs;
+      receiveTimer = setTimeout(() => {
+        if (received || ended) return;
+        refuse(Code.DeadlineExceeded, `the request was not received within ${ms} ms`, 'request_timeout');
+      }, ms);
+      receiveTimer.unref();
+    });
+  };
+}
+
+/**
+ * The call's `grpc-encoding`. grpc-js 1.14 strips it from the metadata it
+ * hands on and keeps it on the base call (`incomingEncoding`), so the guard must
+ * run first (it is the server's first interceptor) and read it there. A grpc-js
+ * that moves it fails test/src/preauth-exhaustion.int.test.ts (compressed calls
+ * must be refused); meanwhile grpc-js still bounds every decompressed message by
+ * the receive limit.
+ */
+function incomingEncodingOf(call: grpc.ServerInterceptingCallInterface): string {
+  const encoding = (call as unknown as { incomingEncoding?: unknown }).incomingEncoding;
+  return typeof encoding === 'string' ? encoding : 'identity';
+}
