@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadKeyholderConfig } from './config.js';
 
-const base = { KEYHOLDER_DATA_DIR: '/tmp/unused', KEYHOLDER_KEK: 'a'.repeat(44) };
+const base = { KEYHOLDER_DATA_DIR: '/tmp/unused', KEYHOLDER_KEK: 'a'.repeat(44), KEYHOLDER_SIGNING_KEY_FILE: '/run/secrets/keyholder-signing-key' };
 
 describe('keyholder metrics listener configuration', () => {
   it('listens on loopback by default (its metrics show per-group epsilon); an empty address disables it', () => {
