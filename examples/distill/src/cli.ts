@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm run example:distill [-- --quick] [--json] [--teachers N --queries Q --epsilons 0.5,1,2 --splits iid,non-iid --seed S]`
+ * `npm run example:distill [-- --quick] [--json] [--teachers N --queries Q --epsilons 0.5,1,2 --splits iid,non-iid --seed S --repeats R]`
  *
  * Prints the progress on stderr and the table (or, with --json, the whole
  * report as one JSON object) on stdout. Exit 0 when every round released,
@@ -22,6 +22,7 @@ async function main(argv: string[]): Promise<number> {
         epsilons: { type: 'string' },
         splits: { type: 'string' },
         seed: { type: 'string' },
+        repeats: { type: 'string' },
         help: { type: 'boolean' },
       },
     }));
@@ -30,7 +31,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (values.help) {
-    console.log('usage: npm run example:distill -- [--quick] [--json] [--teachers N] [--queries Q] [--epsilons 0.5,1,2,4,8] [--splits iid,non-iid] [--seed S]');
+    console.log('usage: npm run example:distill -- [--quick] [--json] [--teachers N] [--queries Q] [--epsilons 0.5,1,2,4,8] [--splits iid,non-iid] [--seed S] [--repeats R]');
     return 0;
   }
   const base = values.quick ? QUICK_RUN : FULL_RUN;
@@ -50,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
       teachers: integer(values.teachers, 'teachers', base.teachers),
       queries: integer(values.queries, 'queries', base.queries),
       seed: integer(values.seed, 'seed', base.seed),
+      repeats: integer(values.repeats, 'repeats', base.repeats),
       epsilons,
       splits,
       log: (line: string) => console.error(line),

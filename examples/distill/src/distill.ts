@@ -38,6 +38,8 @@ export interface DistillOptions {
   thresholdFraction: number;
   /** Dirichlet concentration of the non-IID split (smaller: more skewed). */
   dirichletAlpha: number;
+  /** Independent vote rounds per split and epsilon (the keyholder's noise differs; the table shows their mean and range). */
+  repeats: number;
   /** Teachers uploading at once. */
   concurrency: number;
   log: (line: string) => void;
@@ -55,14 +57,17 @@ export const FULL_RUN: Omit<DistillOptions, 'log'> = {
   sigmaRatio: 2,
   thresholdFraction: 0.6,
   dirichletAlpha: 0.5,
+  repeats: 3,
   concurrency: 4,
 };
 
 /** --quick (CI): one split, the largest epsilon, 40 teachers, 150 queries. */
-export const QUICK_RUN: Omit<DistillOptions, 'log'> = { ...FULL_RUN, teachers: 40, queries: 150, epsilons: [8], splits: ['iid'] };
+export const QUICK_RUN: Omit<DistillOptions, 'log'> = { ...FULL_RUN, teachers: 40, queries: 150, epsilons: [8], splits: ['iid'], repeats: 1 };
 
 export interface DistillRow {
   split: SplitName;
+  /** 0 .. repeats - 1. */
+  repeat: number;
   /** The target; the keyholder's charge is `epsilonCharged` (a little above the pure formula: CKKS error and grid in the sensitivity). */
   epsilon: number;
   epsilonCharged: number;
@@ -181,7 +186,7 @@ export async function runDistillation(options: DistillOptions): Promise<DistillR
             `non-private ensemble ${pct(ensembleAccuracy)}`,
         );
 
-        for (const epsilon of options.epsilons) {
+        for (const epsilon of options.epsilons) for (let repeat = 0; repeat < options.repeats; repeat++) {
           const roundStarted = performance.now();
           const sigma2 = calibrateSigma2(epsilon, options.queries, options.sigmaRatio, options.delta);
           const sigma1 = options.sigmaRatio * sigma2;
@@ -192,7 +197,7 @@ export async function runDistillation(options: DistillOptions): Promise<DistillR
             minClients: options.teachers,
             maxClients: options.teachers,
             deadlineUnixMs: BigInt(Date.now() + 30 * 60_000),
-            privacyGroup: `distill-s${options.seed}-${split}-eps${epsilon}`,
+            privacyGroup: `distill-s${options.seed}-${split}-eps${epsilon}-r${repeat}`,
             votes: {
               queries: options.queries,
               classes: 2,
@@ -222,6 +227,7 @@ export async function runDistillation(options: DistillOptions): Promise<DistillR
           const student = LogisticRegression.train(taught, vocabulary.size);
           const row: DistillRow = {
             split,
+            repeat,
             epsilon,
             epsilonCharged: result.header.epsilonSpent,
             sigma1,
@@ -236,7 +242,7 @@ export async function runDistillation(options: DistillOptions): Promise<DistillR
           if (Math.abs(privacy.roundEpsilon - row.epsilonCharged) > 1e-12) throw new Error(`round ${round.roundId}: charged ${row.epsilonCharged}, announced ${privacy.roundEpsilon}`);
           report.rows.push(row);
           log(
-            `${split} eps ${epsilon}: sigma1 ${sigma1.toFixed(1)}, sigma2 ${sigma2.toFixed(1)}, T ${threshold}; answered ${row.answered}/${options.queries}, ` +
+            `${split} eps ${epsilon} #${repeat + 1}: sigma1 ${sigma1.toFixed(1)}, sigma2 ${sigma2.toFixed(1)}, T ${threshold}; answered ${row.answered}/${options.queries}, ` +
               `labels ${pct(row.labelAccuracy)} right; student ${pct(row.studentAccuracy)} (${row.roundSeconds.toFixed(1)} s)`,
           );
         }
@@ -267,23 +273,33 @@ export function pct(x: number): string {
   return Number.isNaN(x) ? '-' : `${(100 * x).toFixed(1)}%`;
 }
 
-/** The report as a Markdown table (what docs/DISTILLATION.md shows). */
+/** The report as a Markdown table (what docs/DISTILLATION.md shows): per split and epsilon, the mean over the repeats (and the student's range). */
 export function reportTable(report: DistillReport): string[] {
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const lines = [
-    `| split | target ε | ε charged (δ ${report.options.delta}) | σ1 / σ2 / T | answered / abstained | labels right | student acc. | non-private ensemble | central model |`,
+    `| split | ε (δ ${report.options.delta}) | ε charged | σ1 / σ2 / T | answered / ${report.options.queries} | labels right | student acc. (min-max) | non-private ensemble | central model |`,
     '| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |',
   ];
-  for (const r of report.rows) {
-    const ensemble = report.ensembles.find((e) => e.split === r.split)!;
-    lines.push(
-      `| ${r.split} | ${r.epsilon} | ${r.epsilonCharged.toFixed(3)} | ${r.sigma1.toFixed(1)} / ${r.sigma2.toFixed(1)} / ${r.threshold} | ${r.answered} / ${r.abstained} | ` +
-        `${pct(r.labelAccuracy)} | ${pct(r.studentAccuracy)} | ${pct(ensemble.ensembleAccuracy)} | ${pct(report.centralAccuracy)} |`,
-    );
+  for (const split of report.options.splits) {
+    const ensemble = report.ensembles.find((e) => e.split === split)!;
+    for (const epsilon of report.options.epsilons) {
+      const rows = report.rows.filter((r) => r.split === split && r.epsilon === epsilon);
+      if (rows.length === 0) continue;
+      const r = rows[0]!;
+      const students = rows.map((x) => x.studentAccuracy);
+      const range = rows.length > 1 ? ` (${pct(Math.min(...students))}-${pct(Math.max(...students))})` : '';
+      lines.push(
+        `| ${split} | ${epsilon} | ${r.epsilonCharged.toFixed(3)} | ${r.sigma1.toFixed(1)} / ${r.sigma2.toFixed(1)} / ${r.threshold} | ${mean(rows.map((x) => x.answered)).toFixed(0)} | ` +
+          `${pct(mean(rows.map((x) => x.labelAccuracy).filter((x) => !Number.isNaN(x))))} | ${pct(mean(students))}${range} | ${pct(ensemble.ensembleAccuracy)} | ${pct(report.centralAccuracy)} |`,
+      );
+    }
   }
   lines.push(
     '',
-    `majority class: ${pct(report.majorityBaseline)}; ${report.options.teachers} teachers, ${report.options.queries} queries, ` +
-      `${report.sizes.private} private / ${report.sizes.test} test messages; wall time ${report.wallSeconds.toFixed(0)} s`,
+    `majority class ${pct(report.majorityBaseline)}; ${report.options.teachers} teachers, ${report.options.queries} queries, ${report.options.repeats} ` +
+      `round${report.options.repeats === 1 ? '' : 's'} per split and ε; ${report.sizes.private} private / ${report.sizes.test} test messages; ` +
+      report.ensembles.map((e) => `${e.split}: mean teacher ${pct(e.meanTeacherAccuracy)}`).join(', ') +
+      `; wall time ${report.wallSeconds.toFixed(0)} s`,
   );
   return lines;
 }
