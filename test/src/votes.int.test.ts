@@ -14,13 +14,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Code, SecaggError } from '@secagg/core';
 import { RoundKind, RoundState, VoteMechanism, VoteShape } from '@secagg/proto';
 import { LocalCluster, REPO_ROOT } from '@secagg/local-cluster';
-import { releasedLabels, type SecaggClient } from '@secagg/sdk';
+import { readVector, releasedLabels, type SecaggClient } from '@secagg/sdk';
 import { inMinutes, waitForEnd } from './helpers.js';
 
 const QUERIES = 5;
@@ -58,6 +58,20 @@ describe('vote rounds through the cluster', { timeout: 600_000 }, () => {
     await cluster?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
+
+  /** The `secagg` CLI as a process, with a coordinator token. */
+  async function secagg(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    const run = spawnSync(process.execPath, [join(REPO_ROOT, 'packages/sdk/dist/cli.js'), ...args], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        SECAGG_GATEWAY: cluster.gatewayAddress,
+        SECAGG_TOKEN: await cluster.token('coordinator', 'votes-coordinator'),
+        SECAGG_CA_FILE: cluster.certificates!.caFile,
+      },
+      encoding: 'utf8',
+    });
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+  }
 
   async function teachersVote(roundId: string, tag: string, teachers: number): Promise<void> {
     for (let t = 0; t < teachers; t++) {
@@ -125,6 +139,12 @@ describe('vote rounds through the cluster', { timeout: 600_000 }, () => {
     assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);
     const result = await coordinator.getResult(round.roundId);
     assert.deepEqual([...releasedLabels(result.header, result.sum)], [2, 0, 1, -1, -1]);
+    // The same labels through `secagg result --labels`.
+    const out = join(dir, 'labels.npy');
+    const cli = await secagg(['result', '--round', round.roundId, '--out', out, '--labels', '--json']);
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.deepEqual(JSON.parse(cli.stdout), { round_id: round.roundId, out, wrote: 'labels', queries: 5, answered: 3, abstained: 2, epsilon: privacy.roundEpsilon, delta: 1e-5 });
+    assert.deepEqual([...readVector(out).values], [2, 0, 1, -1, -1]);
     assert.deepEqual([result.header.votes!.answeredCount, result.header.votes!.abstainedCount], [3, 2]);
     assert.equal(result.header.epsilonSpent, privacy.roundEpsilon);
     const budget = await coordinator.getPrivacyBudget('votes-conf');
@@ -152,6 +172,24 @@ describe('vote rounds through the cluster', { timeout: 600_000 }, () => {
       assert.match(e.message, /privacy budget of group "votes-budget" exhausted/);
       return true;
     });
+  });
+
+  it('secagg round create --kind votes opens a vote round with the signed vote parameters', async () => {
+    const created = await secagg([
+      'round', 'create', '--kind', 'votes', '--queries', '5', '--classes', '3', '--min-clients', '3', '--max-clients', '12', '--deadline', '10m',
+      '--mechanism', 'confident-gnmax', '--sigma1', '4', '--sigma2', '3', '--threshold', '6', '--privacy-group', 'votes-cli',
+      '--transfer-set', 'votes-int/v1', '--transfer-set-sha256', TRANSFER_SHA.toString('hex'), '--json',
+    ]);
+    assert.equal(created.status, 0, created.stderr);
+    const roundId = JSON.parse(created.stdout).round_id as string;
+    const round = await coordinator.getRoundStatus(roundId);
+    assert.equal(round.config!.kind, RoundKind.VOTES);
+    assert.equal(round.config!.vectorLength, 15);
+    const v = round.config!.votes!;
+    assert.deepEqual([v.queries, v.classes, v.shape, v.mechanism, v.sigma1, v.sigma2, v.threshold, v.transferSetId], [5, 3, VoteShape.ONE_HOT, VoteMechanism.CONFIDENT_GNMAX, 4, 3, 6, 'votes-int/v1']);
+    const refused = await secagg(['round', 'create', '--kind', 'votes', '--length', '15', '--queries', '5', '--classes', '3', '--min-clients', '3', '--max-clients', '12', '--deadline', '10m', '--mechanism', 'gnmax', '--sigma2', '3', '--transfer-set', 'x/v1', '--transfer-set-sha256', TRANSFER_SHA.toString('hex')]);
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr, /a vote round takes --queries and --classes/);
   });
 
   it('refuses bad votes in the SDK (nothing sent) and a bad vote config at the gateway', async () => {
