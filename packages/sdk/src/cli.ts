@@ -230,6 +230,23 @@ function roundJson(round: Round): Record<string, unknown> {
     ciphertexts_per_update: round.ckks?.ciphertextCount,
     bytes_per_update: (round.ckks?.ciphertextCount ?? 0) * (round.ckks?.ciphertextBytes ?? 0),
     failure_reason: round.failureReason || undefined,
+    ...(round.config?.votes
+      ? {
+          kind: 'votes',
+          votes: {
+            queries: round.config.votes.queries,
+            classes: round.config.votes.classes,
+            shape: Object.keys(VOTE_SHAPES).find((k) => VOTE_SHAPES[k as keyof typeof VOTE_SHAPES] === round.config!.votes!.shape),
+            top_k: round.config.votes.topK || undefined,
+            mechanism: Object.keys(VOTE_MECHANISMS).find((k) => VOTE_MECHANISMS[k as keyof typeof VOTE_MECHANISMS] === round.config!.votes!.mechanism),
+            sigma1: round.config.votes.sigma1,
+            sigma2: round.config.votes.sigma2,
+            threshold: round.config.votes.threshold,
+            transfer_set_id: round.config.votes.transferSetId,
+            transfer_set_sha256: Buffer.from(round.config.votes.transferSetSha256).toString('hex'),
+          },
+        }
+      : {}),
   };
 }
 
