@@ -184,7 +184,7 @@ export interface VoteRangeBounds {
  *    bound over the Q rows: ± (K(e + g/2) + σ₂·√K·√(2(ln(2Q) + u))).
  * An honest release fails each check with probability at most 2^-40. This
  * is how a teacher that casts more votes than its shape allows is caught:
- * only when its excess stands out of the noise of a row (≈ 9.4·σ₂·√K for
+ * only when its excess stands out of the noise of a row (≈ 8.4·σ₂·√K for
  * Q = 1,000), docs/DISTILLATION.md.
  */
 export function noisedVoteBounds(plan: Pick<VotePlan, 'queries' | 'classes' | 'shape' | 'topK' | 'countNoise'>, count: number, errorPerValue: number): VoteRangeBounds {
