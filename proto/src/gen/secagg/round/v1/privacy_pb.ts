@@ -162,7 +162,8 @@ export type PrivacyCharge = Message<"secagg.round.v1.PrivacyCharge"> & {
 
   /**
    * Noise multiplier accounted (noise sigma / L2 sensitivity); 0 for a
-   * test-only noise-free release.
+   * test-only noise-free release. A vote round's is the multiplier of the
+   * one Gaussian with its release's RDP (PrivacyCost.accounting_noise_multiplier).
    *
    * @generated from field: double accounting_noise_multiplier = 4;
    */
