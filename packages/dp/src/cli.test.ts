@@ -176,3 +176,45 @@ test('valid arguments without a finite answer: exit 1, one line on stderr, nothi
   assert.equal(infPld.out.length, 0);
   assert.match(infPld.err[0]!, /epsilon is not finite/);
 });
+
+test('epsilon --mechanism: PATE vote rounds, equal to core.py (replace-one, classic, the ICLR2018 orders) and to the library', async () => {
+  const { PATE_2018_ORDERS, computeVoteEpsilon } = await import('./pate.js');
+  const pate = ['--adjacency', 'replace-one', '--conversion', 'classic', '--orders', PATE_2018_ORDERS.join(',')];
+  // core.py (research/pate_2018): GNMax sigma 40 on 640 queries, delta 1e-5 -> 4.693259175449132 at order 6.5 (pate.test.ts)
+  const gnmax = json(['epsilon', '--mechanism', 'gnmax', '--queries', '640', '--sigma2', '40', '--delta', '1e-5', ...pate, '--json']) as Record<string, number>;
+  assert.ok(Math.abs(gnmax.epsilon! - 4.693259175449132) < 1e-12, String(gnmax.epsilon));
+  assert.equal(gnmax.order, 6.5);
+  assert.equal(gnmax.noise_multiplier, 40 / Math.sqrt(2 * 640));
+  // Confident-GNMax, sigma1 150, T 200, 286 of 640 answered -> 3.175320617551586 at order 8.5
+  const confident = json([
+    'epsilon', '--mechanism', 'confident-gnmax', '--queries', '640', '--answered', '286', '--sigma1', '150', '--sigma2', '40', '--threshold', '200', '--delta', '1e-5', ...pate, '--json',
+  ]) as Record<string, number>;
+  assert.ok(Math.abs(confident.epsilon! - 3.175320617551586) < 1e-12, String(confident.epsilon));
+  // Defaults: add-remove, improved conversion, dp-accounting's orders, all queries answered (what the keyholder charges).
+  const want = computeVoteEpsilon({ mechanism: 'confident-gnmax', queries: 640, sigma1: 150, sigma2: 40, histogramSensitivity: 1 }, 1e-5);
+  assert.deepEqual(
+    json(['epsilon', '--mechanism', 'confident-gnmax', '--queries', '640', '--sigma1', '150', '--sigma2', '40', '--threshold', '200', '--delta', '1e-5', '--json']),
+    { epsilon: want.epsilon, order: want.order, noise_multiplier: want.noiseMultiplier },
+  );
+  const human = run(['epsilon', '--mechanism', 'gnmax', '--queries', '100', '--sigma2', '20', '--vote-shape', 'top-k', '--top-k', '3', '--delta', '1e-5']);
+  assert.equal(human.code, 0);
+  assert.match(human.out[0]!, /^epsilon = [\d.]+ at delta = 0.00001 for one gnmax release of 100 queries, top-k votes, add-remove \(equivalent noise multiplier/);
+});
+
+test('epsilon --mechanism: bad vote arguments exit 2 with one line naming the argument', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['epsilon', '--mechanism', 'lnmax', '--queries', '10', '--sigma2', '4', '--delta', '1e-5'], /--mechanism must be one of noisy-histogram, gnmax, confident-gnmax/],
+    [['epsilon', '--mechanism', 'gnmax', '--sigma2', '4', '--delta', '1e-5'], /--queries is required/],
+    [['epsilon', '--mechanism', 'confident-gnmax', '--queries', '10', '--sigma2', '4', '--threshold', '5', '--delta', '1e-5'], /--sigma1 is required/],
+    [['epsilon', '--mechanism', 'gnmax', '--queries', '10', '--sigma2', '4', '--sigma1', '3', '--delta', '1e-5'], /--sigma1 is for --mechanism confident-gnmax only/],
+    [['epsilon', '--mechanism', 'confident-gnmax', '--queries', '10', '--answered', '11', '--sigma1', '3', '--sigma2', '4', '--threshold', '5', '--delta', '1e-5'], /--answered must be an integer in \[0, --queries = 10\]/],
+    [['epsilon', '--mechanism', 'gnmax', '--queries', '10', '--sigma2', '4', '--noise-multiplier', '1', '--delta', '1e-5'], /--noise-multiplier is not an option of 'epsilon'/],
+    [['epsilon', '--mechanism', 'gnmax', '--queries', '10', '--sigma2', '4', '--top-k', '2', '--delta', '1e-5'], /--top-k goes with --vote-shape top-k/],
+  ];
+  for (const [argv, message] of cases) {
+    const r = run(argv);
+    assert.equal(r.code, 2, argv.join(' '));
+    assert.equal(r.err.length, 1);
+    assert.match(r.err[0]!, message);
+  }
+});

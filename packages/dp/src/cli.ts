@@ -18,6 +18,7 @@ import { computeDeltaPld, computeEpsilonPld } from './pld.js';
 import type { Accountant } from './pld.js';
 import { analyticGaussianSigma } from './analytic-gaussian.js';
 import { calibrateNoiseMultiplier } from './calibrate.js';
+import { computeVoteEpsilon, voteHistogramSensitivity, type VoteAdjacency, type VoteMechanismName, type VoteShapeName } from './pate.js';
 
 /** Where the CLI writes; one call per line, without the newline. */
 export interface CliIo {
@@ -48,6 +49,18 @@ Commands:
   sigma             noise std of one Gaussian release (analytic Gaussian)
       --epsilon E --delta D [--sensitivity S]
       -> {"sigma": number}
+  epsilon --mechanism noisy-histogram|gnmax|confident-gnmax
+                    epsilon of a PATE vote round (data-independent RDP, PATE 2018)
+      --queries Q --sigma2 S2 --delta D [--sigma1 S1 --threshold T --answered A]
+      [--vote-shape one-hot|top-k|soft] [--top-k k] [--adjacency add-remove|replace-one]
+      [--steps T] [--orders a,b,c] [--conversion improved|classic]
+      -> {"epsilon": number, "order": number, "noise_multiplier": number}
+      sigma1 and threshold are required by confident-gnmax; answered (default Q,
+      what the keyholder charges) counts the queries GNMax answers; the
+      threshold does not change a data-independent bound. noise_multiplier is
+      the equivalent Gaussian's, as charged to a privacy group's ledger.
+      Default adjacency add-remove (one teacher added or removed), as the
+      keyholder's default; replace-one is PATE 2018's convention.
   noise-multiplier  smallest noise multiplier reaching (epsilon, delta) after T rounds
       --epsilon E --delta D --sampling-rate Q --steps T [--accountant rdp|pld]
       -> {"noise_multiplier": number, "accountant": "rdp" | "pld"}
@@ -66,6 +79,7 @@ Examples:
   secagg privacy delta --noise-multiplier 1.1 --sampling-rate 0.01 --steps 1000 --epsilon 2
   secagg privacy sigma --epsilon 1 --delta 1e-5 --sensitivity 1 --json
   secagg privacy noise-multiplier --epsilon 8 --delta 1e-5 --sampling-rate 0.04 --steps 2000 --json
+  secagg privacy epsilon --mechanism confident-gnmax --queries 640 --sigma1 150 --sigma2 40 --threshold 200 --delta 1e-5
 
 Exit status: 0 ok, 1 no finite answer, 2 bad arguments.`;
 
@@ -79,6 +93,15 @@ const OPTIONS = {
   orders: { type: 'string' },
   conversion: { type: 'string' },
   accountant: { type: 'string' },
+  mechanism: { type: 'string' },
+  queries: { type: 'string' },
+  answered: { type: 'string' },
+  sigma1: { type: 'string' },
+  sigma2: { type: 'string' },
+  threshold: { type: 'string' },
+  'vote-shape': { type: 'string' },
+  'top-k': { type: 'string' },
+  adjacency: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
@@ -92,7 +115,11 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
-  epsilon: { required: ['noise-multiplier', 'sampling-rate', 'steps', 'delta'], optional: ['accountant', 'orders', 'conversion'] },
+  epsilon: { required: ['noise-multiplier', 'sampling-rate', 'steps', 'delta'], optional: ['accountant', 'orders', 'conversion', 'mechanism'] },
+  'epsilon --mechanism (votes)': {
+    required: ['mechanism', 'queries', 'sigma2', 'delta'],
+    optional: ['sigma1', 'threshold', 'answered', 'vote-shape', 'top-k', 'adjacency', 'steps', 'orders', 'conversion'],
+  },
   delta: { required: ['noise-multiplier', 'sampling-rate', 'steps', 'epsilon'], optional: ['accountant', 'orders', 'conversion'] },
   sigma: { required: ['epsilon', 'delta'], optional: ['sensitivity'] },
   'noise-multiplier': { required: ['epsilon', 'delta', 'sampling-rate', 'steps'], optional: ['accountant'] },
@@ -209,8 +236,9 @@ export function runPrivacyCli(argv: readonly string[], io: CliIo): number {
     io.stderr('secagg privacy: missing command (epsilon, delta, sigma or noise-multiplier); see --help');
     return 2;
   }
-  const command = COMMANDS[name];
-  if (command === undefined) {
+  const votes = name === 'epsilon' && values.mechanism !== undefined && values.mechanism !== 'gaussian';
+  const command = COMMANDS[votes ? 'epsilon --mechanism (votes)' : name];
+  if (command === undefined || name.startsWith('epsilon --')) {
     io.stderr(`secagg privacy: unknown command '${name}' (expected epsilon, delta, sigma or noise-multiplier)`);
     return 2;
   }
@@ -227,7 +255,7 @@ export function runPrivacyCli(argv: readonly string[], io: CliIo): number {
       }
     }
     for (const flag of command.required) str(values, flag);
-    return run(name, values, json, io);
+    return votes ? runVotes(values, json, io) : run(name, values, json, io);
   } catch (e) {
     if (e instanceof UsageError) {
       io.stderr(`secagg privacy ${name}: ${e.message}`);
@@ -250,6 +278,75 @@ function describeParseError(e: unknown): string {
   const noValue = /Option '(--[\w-]+)' does not take an argument/.exec(message);
   if (noValue) return `${noValue[1]} does not take a value`;
   return message.split('\n')[0]!;
+}
+
+function positiveInteger(values: Values, flag: OptionName): number {
+  const raw = str(values, flag);
+  if (!/^\+?\d+$/.test(raw) || !Number.isSafeInteger(Number(raw)) || Number(raw) < 1) throw new UsageError(`--${flag} must be a positive integer, got '${raw}'`);
+  return Number(raw);
+}
+
+function positive(values: Values, flag: OptionName): number {
+  const x = parseNumber(flag, str(values, flag));
+  if (!(x > 0)) throw new UsageError(`--${flag} must be > 0, got ${x}`);
+  return x;
+}
+
+function oneOf<T extends string>(values: Values, flag: OptionName, choices: readonly T[], fallback: T): T {
+  const raw = values[flag];
+  if (raw === undefined) return fallback;
+  if (!choices.includes(raw as T)) throw new UsageError(`--${flag} must be one of ${choices.join(', ')}, got '${String(raw)}'`);
+  return raw as T;
+}
+
+/** `epsilon --mechanism …`: a PATE vote round's data-independent epsilon (pate.ts). */
+function runVotes(values: Values, json: boolean, io: CliIo): number {
+  const mechanism = oneOf<VoteMechanismName>(values, 'mechanism', ['noisy-histogram', 'gnmax', 'confident-gnmax'], 'gnmax');
+  const queries = positiveInteger(values, 'queries');
+  const sigma2 = positive(values, 'sigma2');
+  const shape = oneOf<VoteShapeName>(values, 'vote-shape', ['one-hot', 'top-k', 'soft'], 'one-hot');
+  const adjacency = oneOf<VoteAdjacency>(values, 'adjacency', ['add-remove', 'replace-one'], 'add-remove');
+  if ((shape === 'top-k') !== (values['top-k'] !== undefined)) throw new UsageError('--top-k goes with --vote-shape top-k, and only with it');
+  const topK = shape === 'top-k' ? positiveInteger(values, 'top-k') : 1;
+  const confident = mechanism === 'confident-gnmax';
+  for (const flag of ['sigma1', 'threshold', 'answered'] as const) {
+    if (!confident && values[flag] !== undefined) throw new UsageError(`--${flag} is for --mechanism confident-gnmax only`);
+  }
+  let sigma1: number | undefined;
+  let answered = queries;
+  if (confident) {
+    sigma1 = positive(values, 'sigma1');
+    const threshold = parseNumber('threshold', str(values, 'threshold'));
+    if (!(threshold >= 0)) throw new UsageError(`--threshold must be >= 0, got ${threshold}`);
+    if (values.answered !== undefined) {
+      const raw = str(values, 'answered');
+      if (!/^\+?\d+$/.test(raw) || Number(raw) > queries) throw new UsageError(`--answered must be an integer in [0, --queries = ${queries}], got '${raw}'`);
+      answered = Number(raw);
+    }
+  }
+  const d = delta(values);
+  const o = orders(values);
+  const conv = conversion(values);
+  const t = values.steps === undefined ? 1 : steps(values);
+  const r = computeVoteEpsilon(
+    { mechanism, queries, answered, sigma1, sigma2, histogramSensitivity: voteHistogramSensitivity(shape, adjacency, topK) },
+    d,
+    { ...(o ? { orders: o } : {}), conversion: conv, steps: t },
+  );
+  const obj = { epsilon: r.epsilon, order: r.order, noise_multiplier: r.noiseMultiplier };
+  for (const [k, v] of Object.entries(obj)) {
+    if (!Number.isFinite(v)) {
+      io.stderr(`secagg privacy epsilon: ${k} is not finite for these parameters`);
+      return 1;
+    }
+  }
+  io.stdout(
+    json
+      ? JSON.stringify(obj)
+      : `epsilon = ${format(r.epsilon)} at delta = ${d} for ${t === 1 ? 'one' : t} ${mechanism} release${t === 1 ? '' : 's'} of ${queries} queries` +
+          `${confident ? ` (${answered} answered)` : ''}, ${shape} votes, ${adjacency} (equivalent noise multiplier ${format(r.noiseMultiplier)}, optimal RDP order ${r.order}, ${conv} conversion)`,
+  );
+  return 0;
 }
 
 function run(name: string, values: Values, json: boolean, io: CliIo): number {

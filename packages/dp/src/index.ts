@@ -51,5 +51,15 @@ export {
 } from './pld.js';
 export type { CalibrationOptions, CalibrationTarget } from './calibrate.js';
 export { calibrateNoiseMultiplier } from './calibrate.js';
+export type { VoteAdjacency, VoteMechanismName, VoteReleaseSpec, VoteShapeName } from './pate.js';
+export {
+  computeVoteEpsilon,
+  PATE_2018_ORDERS,
+  rdpVoteRelease,
+  TOP_COUNT_SENSITIVITY,
+  voteHistogramSensitivity,
+  voteNoiseMultiplier,
+  voteRdpCoefficient,
+} from './pate.js';
 export type { CliIo } from './cli.js';
 export { runPrivacyCli } from './cli.js';

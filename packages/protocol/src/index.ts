@@ -1,5 +1,6 @@
 export * from './ids.js';
 export * from './round-config.js';
+export * from './vote-config.js';
 export * from './digests.js';
 export * from './float64.js';
 export * from "./ckks-params.js";

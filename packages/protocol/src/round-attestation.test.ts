@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { CkksParametersSchema, Encoding, RoundAttestationSchema, RoundConfigSchema, RoundStatementSchema } from '@secagg/proto';
+import { CkksParametersSchema, Encoding, RoundAttestationSchema, RoundConfigSchema, RoundKind, RoundStatementSchema, VoteMechanism, VoteRoundConfigSchema, VoteShape } from '@secagg/proto';
 import {
   checkServedRound,
   PinnedKeyholderKeys,
@@ -116,6 +116,37 @@ describe('round statement', () => {
     assert.throws(() => checkServedRound(statement, { ...round, config: { ...config, minClients: 1 } }), refuses('mismatch', /minClients/));
     assert.throws(() => checkServedRound(statement, { ...round, ckks: { ...ckks, scaleBits: 20 } }), refuses('mismatch', /scaleBits/));
     assert.throws(() => checkServedRound(statement, { ...round, config: undefined }), refuses('mismatch'));
+  });
+
+  it('covers a vote round\'s parameters: a served mechanism, sigma, threshold or transfer set other than the signed ones is refused', () => {
+    const votes = create(VoteRoundConfigSchema, {
+      queries: 100,
+      classes: 10,
+      shape: VoteShape.ONE_HOT,
+      mechanism: VoteMechanism.CONFIDENT_GNMAX,
+      sigma1: 150,
+      sigma2: 40,
+      threshold: 200,
+      transferSetId: 'mnist-transfer/v1',
+      transferSetSha256: new Uint8Array(32).fill(7),
+    });
+    const voteConfig = create(RoundConfigSchema, { ...config, kind: RoundKind.VOTES, vectorLength: 1_000, clipNorm: 0, noiseMultiplier: 0, samplingRate: 0, votes });
+    const voteRound = { ...round, config: voteConfig };
+    const statement = pinned.verify(signer.sign(roundStatementBytes(voteRound)), 'r-test');
+    assert.deepEqual(statement.config!.votes, votes);
+    const served = (change: Partial<typeof votes>) => ({ ...voteRound, config: create(RoundConfigSchema, { ...voteConfig, votes: { ...votes, ...change } }) });
+    for (const change of [
+      { mechanism: VoteMechanism.GNMAX },
+      { sigma2: 4 },
+      { sigma1: 15 },
+      { threshold: 20 },
+      { queries: 101 },
+      { transferSetId: 'mnist-transfer/v2' },
+      { transferSetSha256: new Uint8Array(32).fill(8) },
+    ]) {
+      assert.throws(() => checkServedRound(statement, served(change)), refuses('mismatch', /votes/), JSON.stringify(Object.keys(change)));
+    }
+    assert.throws(() => checkServedRound(statement, { ...voteRound, config: create(RoundConfigSchema, { ...voteConfig, kind: RoundKind.GRADIENT }) }), refuses('mismatch', /kind/));
   });
 
   it('rotation: a client pinning only the old key refuses a round signed by the new one; pinning both accepts both', () => {

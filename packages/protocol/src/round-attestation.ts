@@ -218,11 +218,22 @@ export function checkServedRound(
   return { roundId, config, ckks, publicKey: served.publicKey };
 }
 
-/** Names of the scalar fields that differ, for the refusal message (the messages compared hold scalars only). */
+/** Names of the fields that differ, for the refusal message; a nested message (a vote round's `votes`) by dotted path. */
 function differingFields<T extends object>(served: T | undefined, signed: T): string {
   if (!served) return 'missing';
-  const names = Object.keys(signed).filter((k) => k !== '$typeName' && String((served as Record<string, unknown>)[k]) !== String((signed as Record<string, unknown>)[k]));
+  const names = fieldDifferences(served as Record<string, unknown>, signed as Record<string, unknown>, '');
   return names.length > 0 ? names.join(', ') : 'unknown fields';
+}
+
+function fieldDifferences(served: Record<string, unknown> | undefined, signed: Record<string, unknown> | undefined, prefix: string): string[] {
+  const keys = new Set([...Object.keys(signed ?? {}), ...Object.keys(served ?? {})].filter((k) => k !== '$typeName'));
+  return [...keys].flatMap((k) => {
+    const a = served?.[k];
+    const b = signed?.[k];
+    const nested = (x: unknown) => typeof x === 'object' && x !== null && !(x instanceof Uint8Array);
+    if (nested(a) || nested(b)) return fieldDifferences(a as Record<string, unknown>, b as Record<string, unknown>, `${prefix}${k}.`);
+    return String(a) === String(b) ? [] : [`${prefix}${k}`];
+  });
 }
 
 function noPinnedKey(): RoundVerificationError {

@@ -3,8 +3,9 @@
  * the keyholder; the keyholder checks them again, as the authority on policy.
  */
 import { Code, SecaggError } from '@secagg/core';
-import { Encoding, type RoundConfig } from '@secagg/proto';
+import { Encoding, RoundKind, type RoundConfig } from '@secagg/proto';
 import { PRIVACY_GROUP } from './ids.js';
+import { checkVoteConfig, isVoteRound, VOTE_VALUE_BOUND } from './vote-config.js';
 
 export interface RoundLimits {
   /** Largest vector_length accepted. */
@@ -39,12 +40,18 @@ export function checkRoundConfig(config: RoundConfig | undefined, limits: RoundL
   if (deadline - nowMs > limits.maxRoundDurationMs) {
     throw invalid('deadline_unix_ms', `must be within ${limits.maxRoundDurationMs} ms from now`);
   }
-  if (!Number.isFinite(config.clipNorm) || config.clipNorm <= 0) throw invalid('clip_norm', 'must be finite and > 0');
-  if (!Number.isFinite(config.noiseMultiplier) || config.noiseMultiplier < 0) {
-    throw invalid('noise_multiplier', 'must be finite and >= 0');
-  }
-  if (config.noiseMultiplier === 0 && !config.unsafeDisableNoise) {
-    throw invalid('noise_multiplier', 'must be > 0 (0 only with unsafe_disable_noise)');
+  if (!(config.kind in RoundKind)) throw invalid('kind', 'is unknown');
+  if (isVoteRound(config)) {
+    checkVoteConfig(config);
+  } else {
+    if (config.votes) throw invalid('votes', 'is only for vote rounds (kind ROUND_KIND_VOTES)');
+    if (!Number.isFinite(config.clipNorm) || config.clipNorm <= 0) throw invalid('clip_norm', 'must be finite and > 0');
+    if (!Number.isFinite(config.noiseMultiplier) || config.noiseMultiplier < 0) {
+      throw invalid('noise_multiplier', 'must be finite and >= 0');
+    }
+    if (config.noiseMultiplier === 0 && !config.unsafeDisableNoise) {
+      throw invalid('noise_multiplier', 'must be > 0 (0 only with unsafe_disable_noise)');
+    }
   }
   if (config.privacyGroup !== '' && !PRIVACY_GROUP.test(config.privacyGroup)) {
     throw invalid('privacy_group', 'must be 1-64 characters of [A-Za-z0-9_.-]');
@@ -52,6 +59,15 @@ export function checkRoundConfig(config: RoundConfig | undefined, limits: RoundL
   if (config.encoding !== Encoding.UNSPECIFIED && !(config.encoding in Encoding)) throw invalid('encoding', 'is unknown');
   if (!(config.samplingRate >= 0 && config.samplingRate <= 1)) throw invalid('sampling_rate', 'must be in (0, 1] (0 = unset = 1)');
   return config;
+}
+
+/**
+ * The largest |value| one client can put in a coordinate: the clip norm of a
+ * gradient round (L2 <= C bounds every coordinate), 1 for a vote round. The
+ * encoding scale is chosen from it so that no sum can wrap.
+ */
+export function coordinateBoundOf(config: RoundConfig): number {
+  return isVoteRound(config) ? VOTE_VALUE_BOUND : config.clipNorm;
 }
 
 /** The round's Poisson sampling rate q (unset, i.e. 0, means 1: every client is admitted). */

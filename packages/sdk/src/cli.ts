@@ -4,6 +4,7 @@
  *
  *   secagg round create|list|status|close …   coordinator
  *   secagg submit --round R --file F           client
+ *   secagg votes submit --round R --file F     client (teacher) of a vote round
  *   secagg result --round R --out F            client or coordinator
  *   secagg token mint …                        operator (holds the signing key)
  *   secagg keyholder keygen …                  operator (the keyholder's round-signing key)
@@ -25,11 +26,12 @@ import { codeName, isSecaggError } from '@secagg/core';
 import { writeFileSync } from 'node:fs';
 import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, generateSigningKeyPair, mintToken, ROLES, type Role } from '@secagg/auth';
 import { runPrivacyCli } from '@secagg/dp';
-import { Adjacency, Encoding, RoundState, type PrivacyBudget, type PrivacyCost, type Round } from '@secagg/proto';
+import { Adjacency, Encoding, RoundKind, RoundState, VoteMechanism, VoteShape, type PrivacyBudget, type PrivacyCost, type Round } from '@secagg/proto';
 import { RoundSigner } from '@secagg/protocol';
 import { generateKeyPairSync } from 'node:crypto';
 import { SecaggClient } from './client.js';
 import { readVector, writeVector } from './vector-io.js';
+import { releasedLabels } from './votes.js';
 
 const USAGE = `secagg — secure aggregation client
 
@@ -41,8 +43,15 @@ Usage:
   secagg round status R
   secagg round watch R [--interval ms]             live progress until released (exit 0) or failed (exit 1)
   secagg round close R
+  secagg round create --kind votes --queries Q --classes K --min-clients N --max-clients M --deadline 10m
+                      --mechanism noisy-histogram|gnmax|confident-gnmax --sigma2 S2 [--sigma1 S1 --threshold T]
+                      [--vote-shape one-hot|top-k|soft] [--top-k k] --transfer-set ID --transfer-set-sha256 HEX
+                                                   a PATE vote round (docs/DISTILLATION.md)
   secagg submit --round R --file update.safetensors|.npy|.f32 [--update-id ID] --keyholder-key keyholder-verify.pem
+  secagg votes submit --round R --file votes.npy [--transfer-set-sha256 HEX] [--update-id ID] --keyholder-key F
+                                                   a teacher's votes: Q labels (Q*k for top-k) or the Q x K matrix
   secagg result --round R --out mean.npy [--sum]
+  secagg result --round R --out labels.npy --labels  a vote round's labels, -1 where the query was abstained
   secagg token keygen --out-private signing.pem --out-public token-public.pem
   secagg token mint --signing-key key.pem --subject S --role client|coordinator|operator [--ttl 1h] [--round R]
                                                    --ttl at most 24h (the gateway refuses longer-lived tokens)
@@ -93,6 +102,9 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
         return await roundCommand(rest, io);
       case 'submit':
         return await submitCommand(rest, io);
+      case 'votes':
+        if (rest[0] !== 'submit') throw new UsageError('votes needs a subcommand: submit');
+        return await votesSubmitCommand(rest.slice(1), io);
       case 'result':
         return await resultCommand(rest, io);
       case 'token':
@@ -219,6 +231,23 @@ function roundJson(round: Round): Record<string, unknown> {
     ciphertexts_per_update: round.ckks?.ciphertextCount,
     bytes_per_update: (round.ckks?.ciphertextCount ?? 0) * (round.ckks?.ciphertextBytes ?? 0),
     failure_reason: round.failureReason || undefined,
+    ...(round.config?.votes
+      ? {
+          kind: 'votes',
+          votes: {
+            queries: round.config.votes.queries,
+            classes: round.config.votes.classes,
+            shape: Object.keys(VOTE_SHAPES).find((k) => VOTE_SHAPES[k as keyof typeof VOTE_SHAPES] === round.config!.votes!.shape),
+            top_k: round.config.votes.topK || undefined,
+            mechanism: Object.keys(VOTE_MECHANISMS).find((k) => VOTE_MECHANISMS[k as keyof typeof VOTE_MECHANISMS] === round.config!.votes!.mechanism),
+            sigma1: round.config.votes.sigma1,
+            sigma2: round.config.votes.sigma2,
+            threshold: round.config.votes.threshold,
+            transfer_set_id: round.config.votes.transferSetId,
+            transfer_set_sha256: Buffer.from(round.config.votes.transferSetSha256).toString('hex'),
+          },
+        }
+      : {}),
   };
 }
 
@@ -255,6 +284,17 @@ async function roundCommand(argv: string[], io: Io): Promise<number> {
       'sampling-rate': { type: 'string' },
       limit: { type: 'string' },
       interval: { type: 'string' },
+      kind: { type: 'string' },
+      queries: { type: 'string' },
+      classes: { type: 'string' },
+      'vote-shape': { type: 'string' },
+      'top-k': { type: 'string' },
+      mechanism: { type: 'string' },
+      sigma1: { type: 'string' },
+      sigma2: { type: 'string' },
+      threshold: { type: 'string' },
+      'transfer-set': { type: 'string' },
+      'transfer-set-sha256': { type: 'string' },
     },
   });
   if (values.help) {
@@ -266,7 +306,9 @@ async function roundCommand(argv: string[], io: Io): Promise<number> {
     case 'create': {
       const encoding = values.encoding ?? '';
       if (!['', 'slots', 'coefficients'].includes(encoding)) throw new UsageError('--encoding must be slots or coefficients');
-      const config = {
+      const kind = values.kind ?? 'gradient';
+      if (kind !== 'gradient' && kind !== 'votes') throw new UsageError('--kind must be gradient or votes');
+      const config = kind === 'votes' ? voteRoundConfig(values, encoding) : {
         vectorLength: number(values.length, '--length', (n) => Number.isInteger(n) && n > 0, 'must be a positive integer'),
         minClients: number(values['min-clients'], '--min-clients', (n) => Number.isInteger(n) && n > 0, 'must be a positive integer'),
         maxClients: number(values['max-clients'], '--max-clients', (n) => Number.isInteger(n) && n > 0, 'must be a positive integer'),
@@ -318,6 +360,49 @@ async function roundCommand(argv: string[], io: Io): Promise<number> {
     default:
       throw new UsageError(`round needs a subcommand: create, list, status, watch or close`);
   }
+}
+
+const VOTE_MECHANISMS = { 'noisy-histogram': VoteMechanism.NOISY_HISTOGRAM, gnmax: VoteMechanism.GNMAX, 'confident-gnmax': VoteMechanism.CONFIDENT_GNMAX } as const;
+const VOTE_SHAPES = { 'one-hot': VoteShape.ONE_HOT, 'top-k': VoteShape.TOP_K, soft: VoteShape.SOFT } as const;
+
+/** The RoundConfig of `secagg round create --kind votes …`; the keyholder checks the rest (checkVoteConfig). */
+function voteRoundConfig(values: Record<string, string | boolean | undefined>, encoding: string) {
+  const text = (flag: string) => values[flag] as string | undefined;
+  const positiveInt = (flag: string) => number(text(flag), `--${flag}`, (n) => Number.isInteger(n) && n > 0, 'must be a positive integer');
+  if (text('length') !== undefined || text('clip-norm') !== undefined || text('noise-multiplier') !== undefined || text('sampling-rate') !== undefined) {
+    throw new UsageError('a vote round takes --queries and --classes (its length is their product) and --sigma1/--sigma2, not --length, --clip-norm, --noise-multiplier or --sampling-rate');
+  }
+  const mechanism = VOTE_MECHANISMS[required(text('mechanism'), '--mechanism') as keyof typeof VOTE_MECHANISMS];
+  if (mechanism === undefined) throw new UsageError(`--mechanism must be one of ${Object.keys(VOTE_MECHANISMS).join(', ')}`);
+  const shape = VOTE_SHAPES[(text('vote-shape') ?? 'one-hot') as keyof typeof VOTE_SHAPES];
+  if (shape === undefined) throw new UsageError(`--vote-shape must be one of ${Object.keys(VOTE_SHAPES).join(', ')}`);
+  const digest = required(text('transfer-set-sha256'), '--transfer-set-sha256');
+  if (!/^[0-9a-fA-F]{64}$/.test(digest)) throw new UsageError('--transfer-set-sha256 must be 64 hex digits');
+  const queries = positiveInt('queries');
+  const classes = positiveInt('classes');
+  const optional = (flag: string) => (text(flag) === undefined ? 0 : number(text(flag), `--${flag}`, (n) => n >= 0, 'must be >= 0'));
+  return {
+    kind: RoundKind.VOTES,
+    vectorLength: queries * classes,
+    minClients: positiveInt('min-clients'),
+    maxClients: positiveInt('max-clients'),
+    deadlineUnixMs: BigInt(parseDeadline(required(text('deadline'), '--deadline'))),
+    preset: text('preset') ?? '',
+    encoding: encoding === 'coefficients' ? Encoding.COEFFICIENTS : encoding === 'slots' ? Encoding.SLOTS : Encoding.UNSPECIFIED,
+    privacyGroup: text('privacy-group') ?? '',
+    votes: {
+      queries,
+      classes,
+      shape,
+      topK: shape === VoteShape.TOP_K ? positiveInt('top-k') : 0,
+      mechanism,
+      sigma1: optional('sigma1'),
+      sigma2: number(text('sigma2'), '--sigma2', (n) => n > 0, 'must be > 0'),
+      threshold: optional('threshold'),
+      transferSetId: required(text('transfer-set'), '--transfer-set'),
+      transferSetSha256: Buffer.from(digest, 'hex'),
+    },
+  };
 }
 
 /**
@@ -498,6 +583,54 @@ async function submitCommand(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
+/** `secagg votes submit --round R --file votes.npy`: one teacher's votes, checked against the round's vote shape, encrypted. */
+async function votesSubmitCommand(argv: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      ...COMMON,
+      round: { type: 'string' },
+      file: { type: 'string' },
+      'update-id': { type: 'string' },
+      'transfer-set-sha256': { type: 'string' },
+      'keyholder-key': { type: 'string', multiple: true },
+    },
+  });
+  if (values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  const roundId = required(values.round, '--round');
+  const digest = values['transfer-set-sha256'];
+  if (digest !== undefined && !/^[0-9a-fA-F]{64}$/.test(digest)) throw new UsageError('--transfer-set-sha256 must be 64 hex digits');
+  const { values: votes } = readVector(required(values.file, '--file'));
+  const client = connect(values, pinnedKeyholderKeys(values['keyholder-key']));
+  try {
+    const result = await client.submitVotes(roundId, votes, {
+      updateId: values['update-id'],
+      ...(digest ? { transferSetSha256: Buffer.from(digest, 'hex') } : {}),
+    });
+    const summary = {
+      round_id: roundId,
+      update_id: result.updateId,
+      client_id: result.receipt.clientId,
+      ciphertexts: result.receipt.ciphertextCount,
+      bytes: result.bytesSent,
+      clipped_queries: result.clippedQueries,
+      attempts: result.attempts,
+      sha256: Buffer.from(result.receipt.sha256).toString('hex'),
+    };
+    if (values.json) io.out(JSON.stringify(summary));
+    else io.out(`committed votes ${summary.update_id} to ${roundId}: ${summary.ciphertexts} ciphertexts (receipt sha256 ${summary.sha256.slice(0, 16)}…)`);
+  } catch (error) {
+    if (error instanceof RangeError) throw new UsageError(error.message);
+    throw error;
+  } finally {
+    client.close();
+  }
+  return 0;
+}
+
 /**
  * A progress line on stderr (never stdout, which scripts parse): a bar, items
  * done of total, bytes, rate and ETA, at most five times a second. When
@@ -523,7 +656,7 @@ function progressBar(io: Io, unit = 'ciphertexts') {
 }
 
 async function resultCommand(argv: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { ...COMMON, round: { type: 'string' }, out: { type: 'string' }, sum: { type: 'boolean' } } });
+  const { values } = parseArgs({ args: argv, options: { ...COMMON, round: { type: 'string' }, out: { type: 'string' }, sum: { type: 'boolean' }, labels: { type: 'boolean' } } });
   if (values.help) {
     io.out(USAGE);
     return 0;
@@ -534,8 +667,16 @@ async function resultCommand(argv: string[], io: Io): Promise<number> {
   try {
     const bar = values.json ? undefined : progressBar(io, 'values');
     const result = await client.getResult(roundId, bar && ((received, total) => bar(received, total, received * 8, 1)));
-    writeVector(out, values.sum ? result.sum : result.mean);
     const h = result.header;
+    if (values.labels) {
+      const labels = releasedLabels(h, result.sum);
+      writeVector(out, Float64Array.from(labels));
+      const summary = { round_id: roundId, out, wrote: 'labels', queries: labels.length, answered: h.votes!.answeredCount, abstained: h.votes!.abstainedCount, epsilon: h.epsilonSpent, delta: h.delta };
+      if (values.json) io.out(JSON.stringify(summary));
+      else io.out(`wrote ${labels.length} labels to ${out} (${summary.answered} answered, ${summary.abstained} abstained as -1); epsilon ${h.epsilonSpent.toPrecision(4)} at delta ${h.delta}`);
+      return 0;
+    }
+    writeVector(out, values.sum ? result.sum : result.mean);
     const summary = {
       round_id: roundId,
       out,

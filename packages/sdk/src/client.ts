@@ -17,7 +17,7 @@ import { Code, createClient, isSecaggError, type ServiceClient } from '@secagg/c
 import { availableParallelism } from 'node:os';
 import { CkksEngine, encryptVector, type CkksEncryptor, type CkksParams } from '@secagg/ckks';
 import { EncryptionPool } from './encryption-pool.js';
-import { bytesToFloat64, checkServedRound, PinnedKeyholderKeys, toCkksParams, type VerifiedRound } from '@secagg/protocol';
+import { bytesToFloat64, checkServedRound, isVoteRound, PinnedKeyholderKeys, toCkksParams, type VerifiedRound } from '@secagg/protocol';
 import {
   ClientService,
   CoordinatorService,
@@ -34,6 +34,7 @@ import {
 } from '@secagg/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { clipToNorm } from './clip.js';
+import { buildVotes, voteRoundOf, type Votes } from './votes.js';
 
 export interface SecaggClientOptions {
   /** Gateway host:port. */
@@ -81,6 +82,16 @@ export interface SubmitResult {
   clipped: boolean;
   bytesSent: number;
   attempts: number;
+}
+
+export interface SubmitVotesOptions extends Omit<SubmitOptions, 'onClip'> {
+  /** When given, the round's signed transfer-set digest must equal it: the teacher voted on these very examples. */
+  transferSetSha256?: Uint8Array;
+}
+
+export interface SubmitVotesResult extends Omit<SubmitResult, 'originalNorm' | 'clipped'> {
+  /** Soft labels: queries scaled down to sum 1. */
+  clippedQueries: number;
 }
 
 export interface RoundResult {
@@ -162,12 +173,41 @@ export class SecaggClient {
    */
   async submitUpdate(roundId: string, values: ArrayLike<number>, options: SubmitOptions = {}): Promise<SubmitResult> {
     // Every value below comes from the signed statement, none from the gateway's say-so.
-    const { config, ckks, publicKey } = await this.getVerifiedRound(roundId);
+    const round = await this.getVerifiedRound(roundId);
+    const { config } = round;
+    if (isVoteRound(config)) throw new RangeError(`round ${roundId} is a vote round: submit votes with submitVotes`);
     if (values.length !== config.vectorLength) {
       throw new RangeError(`the update has ${values.length} values; round ${roundId} expects ${config.vectorLength}`);
     }
     const clip = clipToNorm(values, config.clipNorm);
     options.onClip?.({ originalNorm: clip.originalNorm, clipNorm: config.clipNorm, clipped: clip.clipped });
+    const sent = await this.upload(roundId, round, clip.values, options);
+    return { ...sent, originalNorm: clip.originalNorm, clipped: clip.clipped };
+  }
+
+  /**
+   * A teacher's votes for a vote round: builds the Q x K vote vector from
+   * labels or a matrix, checks it has the round's vote shape (RangeError
+   * naming the query, nothing sent), then encrypts and uploads it like an
+   * update. The round must verify against the pinned keyholder keys, and
+   * with `transferSetSha256` the signed transfer set must be that one.
+   */
+  async submitVotes(roundId: string, votes: Votes, options: SubmitVotesOptions = {}): Promise<SubmitVotesResult> {
+    const round = await this.getVerifiedRound(roundId);
+    const voteConfig = voteRoundOf(round.config, roundId);
+    if (options.transferSetSha256 && Buffer.compare(Buffer.from(options.transferSetSha256), Buffer.from(voteConfig.transferSetSha256)) !== 0) {
+      throw new RangeError(
+        `round ${roundId} votes on transfer set ${voteConfig.transferSetId} with SHA-256 ${Buffer.from(voteConfig.transferSetSha256).toString('hex')}, not the one given`,
+      );
+    }
+    const built = buildVotes(voteConfig, votes);
+    const sent = await this.upload(roundId, round, built.values, options);
+    return { ...sent, clippedQueries: built.clippedQueries };
+  }
+
+  /** Encrypts `values` (already clipped or shaped) under the verified round's key and streams them; retries transient failures. */
+  private async upload(roundId: string, round: VerifiedRound, values: Float64Array, options: SubmitOptions): Promise<Omit<SubmitResult, 'originalNorm' | 'clipped'>> {
+    const { config, ckks, publicKey } = round;
     const updateId = options.updateId ?? randomUUID();
     const params = toCkksParams(ckks);
     using engine = await CkksEngine.create(params);
@@ -177,7 +217,7 @@ export class SecaggClient {
     const maxAttempts = this.options.maxAttempts ?? 8;
     for (let attempt = 1; ; attempt++) {
       bytesSent = 0;
-      const ciphertexts = this.ciphertexts(params, publicKey, clip.values, encryptor);
+      const ciphertexts = this.ciphertexts(params, publicKey, values, encryptor);
       async function* frames(): AsyncGenerator<MessageInitShape<typeof SubmitUpdateRequestSchema>> {
         yield {
           frame: {
@@ -198,7 +238,7 @@ export class SecaggClient {
       }
       try {
         const response = await this.clients.submitUpdate(frames() as AsyncIterable<SubmitUpdateRequest>, this.call());
-        return { receipt: response.receipt!, updateId, originalNorm: clip.originalNorm, clipped: clip.clipped, bytesSent, attempts: attempt };
+        return { receipt: response.receipt!, updateId, bytesSent, attempts: attempt };
       } catch (error) {
         if (!isSecaggError(error, ...RETRYABLE) || attempt >= maxAttempts) throw error;
         const backoff = error.retryAfterMs ?? Math.min(10_000, (this.options.initialBackoffMs ?? 200) * 2 ** (attempt - 1));

@@ -43,11 +43,25 @@ describe('vector files', () => {
 
   it('refuses unknown extensions and unsupported dtypes with a clear message', () => {
     assert.throws(() => readVector(join(dir, 'x.csv')), /unknown vector file type ".csv"/);
-    const path = join(dir, 'int.npy');
-    const header = "{'descr': '<i4', 'fortran_order': False, 'shape': (1,), }".padEnd(117, ' ') + '\n';
+    const path = join(dir, 'big-endian.npy');
+    const header = "{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }".padEnd(117, ' ') + '\n';
     const pre = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length, 0]);
     writeFileSync(path, Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.alloc(4)]));
-    assert.throws(() => readVector(path), /dtype <i4 is not supported/);
+    assert.throws(() => readVector(path), /dtype >f4 is not supported/);
+  });
+
+  it('reads integer .npy files (a teacher\'s labels): int64, int32, uint8', () => {
+    for (const [descr, bytes] of [
+      ['<i8', Buffer.from(new BigInt64Array([3n, 0n, -1n]).buffer)],
+      ['<i4', Buffer.from(new Int32Array([3, 0, -1]).buffer)],
+      ['|u1', Buffer.from([3, 0, 255])],
+    ] as const) {
+      const path = join(dir, `labels-${descr.slice(1)}.npy`);
+      const header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (3,), }`.padEnd(117, ' ') + '\n';
+      const pre = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length, 0]);
+      writeFileSync(path, Buffer.concat([pre, Buffer.from(header, 'latin1'), bytes]));
+      assert.deepEqual([...readVector(path).values], descr === '|u1' ? [3, 0, 255] : [3, 0, -1]);
+    }
   });
 });
 

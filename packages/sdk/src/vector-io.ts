@@ -1,7 +1,8 @@
 /**
  * Update vectors on disk, by file extension:
  *  - `.f32` / `.bin` / `.raw`: raw little-endian float32;
- *  - `.npy`: NumPy format 1.0-3.0, dtypes <f4, <f8, <f2, C order, any shape (flattened);
+ *  - `.npy`: NumPy format 1.0-3.0, dtypes <f4, <f8, <f2 (and integers <i8, <i4, |u1, |i1, |b1,
+ *    e.g. a teacher's labels), C order, any shape (flattened);
  *  - `.safetensors`: the format PEFT/LoRA adapters are saved in; dtypes F32, F64,
  *    F16, BF16; tensors concatenated in name order, each flattened.
  * Reading returns float64; writing uses float32 (npy and safetensors keep
@@ -82,8 +83,8 @@ export function writeVector(path: string, values: Float64Array, layout?: TensorL
   }
 }
 
-type DType = 'F32' | 'F64' | 'F16' | 'BF16';
-const WIDTH: Record<DType, number> = { F32: 4, F64: 8, F16: 2, BF16: 2 };
+type DType = 'F32' | 'F64' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U8' | 'I8';
+const WIDTH: Record<DType, number> = { F32: 4, F64: 8, F16: 2, BF16: 2, I64: 8, I32: 4, U8: 1, I8: 1 };
 
 function decode(bytes: Uint8Array, dtype: DType, where: string): Float64Array {
   const width = WIDTH[dtype];
@@ -96,6 +97,10 @@ function decode(bytes: Uint8Array, dtype: DType, where: string): Float64Array {
       case 'F64': out[i] = view.getFloat64(i * 8, true); break;
       case 'F16': out[i] = halfToNumber(view.getUint16(i * 2, true)); break;
       case 'BF16': out[i] = bf16ToNumber(view.getUint16(i * 2, true)); break;
+      case 'I64': out[i] = Number(view.getBigInt64(i * 8, true)); break;
+      case 'I32': out[i] = view.getInt32(i * 4, true); break;
+      case 'U8': out[i] = view.getUint8(i); break;
+      case 'I8': out[i] = view.getInt8(i); break;
     }
   }
   return out;
@@ -126,8 +131,8 @@ function readNpy(bytes: Buffer, path: string): LoadedVector {
   const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || !fortran || shapeText === undefined) throw new Error(`${path}: unreadable .npy header`);
-  const dtype = ({ '<f4': 'F32', '<f8': 'F64', '<f2': 'F16' } as Record<string, DType>)[descr];
-  if (!dtype) throw new Error(`${path}: dtype ${descr} is not supported (use float16/32/64, little-endian)`);
+  const dtype = ({ '<f4': 'F32', '<f8': 'F64', '<f2': 'F16', '<i8': 'I64', '<i4': 'I32', '|u1': 'U8', '|i1': 'I8', '|b1': 'U8' } as Record<string, DType>)[descr];
+  if (!dtype) throw new Error(`${path}: dtype ${descr} is not supported (use float16/32/64 or int8/32/64, uint8, bool; little-endian)`);
   const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
   if (fortran === 'True' && shape.length > 1) throw new Error(`${path}: Fortran-ordered arrays are not supported`);
   const values = decode(bytes.subarray(start + headerLength), dtype, path);
@@ -150,7 +155,7 @@ function readSafetensors(bytes: Buffer, path: string): LoadedVector {
   const layout: TensorLayout[] = [];
   for (const name of names) {
     const t = header[name]!;
-    if (!(t.dtype in WIDTH)) throw new Error(`${path}: tensor ${name} has dtype ${t.dtype}; supported: F32, F64, F16, BF16`);
+    if (!(t.dtype in WIDTH)) throw new Error(`${path}: tensor ${name} has dtype ${t.dtype}; supported: F32, F64, F16, BF16, I64, I32, U8, I8`);
     const [begin, end] = t.data_offsets;
     if (!(begin >= 0 && end >= begin && end <= data.length)) throw new Error(`${path}: tensor ${name} has bad offsets`);
     parts.push(decode(data.subarray(begin, end), t.dtype as DType, `${path}:${name}`));

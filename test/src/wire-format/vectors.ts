@@ -29,6 +29,7 @@ import {
   GetResultResponseSchema,
   RoundConfigSchema,
   RoundAttestationSchema,
+  RoundKind,
   SubmitUpdateRequestSchema,
   type CkksParameters,
   type RoundConfig,
@@ -86,6 +87,8 @@ export const VECTOR_CONFIG: Omit<RoundConfig, '$typeName'> = {
   unsafeDisableNoise: false,
   privacyGroup: '',
   samplingRate: 0,
+  // A gradient round: the default kind, not serialized (the vectors' bytes are those of a round without kinds).
+  kind: RoundKind.UNSPECIFIED,
 };
 
 export function vectorCkks(): Omit<CkksParameters, '$typeName'> {

@@ -7,11 +7,12 @@
  */
 import { roundedL2Sensitivity } from '@secagg/dp';
 import type { CkksParams } from '@secagg/ckks';
-import { samplingRateOf } from '@secagg/protocol';
+import { checkVoteConfig, isVoteRound, samplingRateOf } from '@secagg/protocol';
 import type { RoundConfig } from '@secagg/proto';
 import type { KeyholderConfig } from '../config.js';
 import { decryptionErrorBound, errorParamsOf, floodingMarginBits, perClientErrorL2 } from './flooding.js';
 import { planNoise, type NoisePlan } from './noise.js';
+import { planVotePrivacy, type VotePlan } from './vote-plan.js';
 
 export type AdjacencyName = KeyholderConfig['adjacency'];
 
@@ -28,11 +29,14 @@ export interface RoundPrivacyPlan {
   samplingRate: number;
   /** High-probability bound on one released value's decryption error (sum of max_clients encryptions), update's unit. */
   decryptionErrorBound: number;
-  /** log2(sigma / decryptionErrorBound); -Infinity for a noise-free round. */
+  /** log2(sigma / decryptionErrorBound); -Infinity for a noise-free round. For a vote round, the smaller of sigma1 and sigma2. */
   floodingMarginBits: number;
+  /** Vote rounds only: the mechanism and its noises (vote-plan.ts). */
+  votes?: VotePlan;
 }
 
 export function planRoundPrivacy(config: RoundConfig, params: CkksParams, adjacency: AdjacencyName): RoundPrivacyPlan {
+  if (isVoteRound(config)) return planVotePrivacy(config, checkVoteConfig(config), params, adjacency);
   const noiseFree = config.unsafeDisableNoise;
   const baseSensitivity = (adjacency === 'replace-one' ? 2 : 1) * config.clipNorm;
   const noise = planNoise(config.noiseMultiplier, config.clipNorm, baseSensitivity, config.vectorLength, noiseFree);

@@ -16,6 +16,7 @@
  */
 import { Code, SecaggError } from '@secagg/core';
 import type { ReleaseHeader, RoundConfig } from '@secagg/proto';
+import type { VotePlan } from './vote-plan.js';
 
 /** Fixed reason codes of a refused release, each with its status and its one text. */
 export const RELEASE_REFUSALS = {
@@ -24,6 +25,13 @@ export const RELEASE_REFUSALS = {
     text:
       'the noised sum is outside what a sum of the contributing updates, each clipped to clip_norm, can reach with the ' +
       "round's noise: a forged or poisoned aggregate. The decryption was charged to the privacy budget; nothing was released",
+  },
+  votes_out_of_range: {
+    code: Code.FailedPrecondition,
+    text:
+      "the noised vote histogram is outside what the contributing teachers' votes of the round's shape can reach with the " +
+      "round's noise: a teacher voted more than its shape allows, or a forged aggregate. The decryption was charged to the " +
+      'privacy budget; nothing was released',
   },
   key_expired: {
     code: Code.FailedPrecondition,
@@ -152,4 +160,61 @@ export function withinRange(noisedSum: Float64Array, bounds: RangeBounds): boole
     squares += v * v;
   }
   return Math.sqrt(squares) <= bounds.l2;
+}
+
+export interface VoteRangeBounds {
+  /** Every noised count lies in [valueLow, valueHigh]. */
+  valueLow: number;
+  valueHigh: number;
+  /** Every query's noised row sum lies in [rowLow, rowHigh]. */
+  rowLow: number;
+  rowHigh: number;
+}
+
+/**
+ * Bounds of the range check on a NOISED vote histogram of `count` teachers
+ * (Q × K counts, noise σ₂ on grid g₂, CKKS error e per value). Noise-free,
+ * every count is in [0, count] and each query's row sums to exactly
+ * count (one-hot), count·k (top-k), or lies in [0, count] (soft labels).
+ * With u = 40·ln 2 and the discrete Gaussian σ-sub-Gaussian (as for
+ * noisedRangeBounds):
+ *  - per count, a union bound over the d = Q·K counts:
+ *    ± (e + g/2 + σ₂·√(2(ln(2d) + u)));
+ *  - per row, the sum of K independent noises is σ₂√K-sub-Gaussian, a union
+ *    bound over the Q rows: ± (K(e + g/2) + σ₂·√K·√(2(ln(2Q) + u))).
+ * An honest release fails each check with probability at most 2^-40. This
+ * is how a teacher that casts more votes than its shape allows is caught:
+ * only when its excess stands out of the noise of a row (≈ 8.4·σ₂·√K for
+ * Q = 1,000), docs/DISTILLATION.md.
+ */
+export function noisedVoteBounds(plan: Pick<VotePlan, 'queries' | 'classes' | 'shape' | 'topK' | 'countNoise'>, count: number, errorPerValue: number): VoteRangeBounds {
+  const { queries, classes, countNoise } = plan;
+  const u = -FALSE_REFUSAL_LOG2 * Math.LN2;
+  const d = queries * classes;
+  const total = count * (1 + RANGE_SLACK) + RANGE_SLACK;
+  const perValueError = errorPerValue + countNoise.gridStep / 2;
+  const valueSlack = perValueError + countNoise.sigma * Math.sqrt(2 * (Math.log(2 * d) + u));
+  const rowSlack = classes * perValueError + countNoise.sigma * Math.sqrt(classes) * Math.sqrt(2 * (Math.log(2 * queries) + u));
+  const votesPerRow = plan.shape === 'top-k' ? plan.topK : 1;
+  const exactRow = plan.shape !== 'soft';
+  return {
+    valueLow: -valueSlack,
+    valueHigh: total + valueSlack,
+    rowLow: (exactRow ? count * votesPerRow * (1 - RANGE_SLACK) : 0) - rowSlack,
+    rowHigh: total * votesPerRow + rowSlack,
+  };
+}
+
+/** True when every noised count and every row sum is within `bounds`; reads the values only, says nothing else. */
+export function votesWithinRange(noised: Float64Array, bounds: VoteRangeBounds, classes: number): boolean {
+  for (let start = 0; start < noised.length; start += classes) {
+    let row = 0;
+    for (let i = start; i < start + classes; i++) {
+      const v = noised[i]!;
+      if (!(v >= bounds.valueLow && v <= bounds.valueHigh)) return false;
+      row += v;
+    }
+    if (!(row >= bounds.rowLow && row <= bounds.rowHigh)) return false;
+  }
+  return true;
 }

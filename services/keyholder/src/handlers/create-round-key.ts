@@ -21,7 +21,7 @@
 import { create, equals, toBinary, fromBinary } from '@bufbuild/protobuf';
 import { Code, SecaggError } from '@secagg/core';
 import { chooseScaleBits, ciphertextByteLength, ciphertextCount, DEFAULT_PRESET, isPresetName, valuesPerCiphertext, type CkksParams } from '@secagg/ckks';
-import { checkRoundConfig, checkRoundId, encodingEnum, encodingName, privacyGroupOf, roundStatementBytes, toCkksParams } from '@secagg/protocol';
+import { checkRoundConfig, checkRoundId, coordinateBoundOf, encodingEnum, encodingName, privacyGroupOf, roundStatementBytes, toCkksParams } from '@secagg/protocol';
 import {
   CkksParametersSchema,
   CreateRoundKeyResponseSchema,
@@ -65,7 +65,7 @@ export async function createRoundKey(request: CreateRoundKeyRequest, deps: Keyho
   const encoding = encodingName(config.encoding === Encoding.UNSPECIFIED ? deps.defaultEncoding : config.encoding);
   let scaleBits: number;
   try {
-    scaleBits = chooseScaleBits(preset, encoding, config.maxClients, config.clipNorm);
+    scaleBits = chooseScaleBits(preset, encoding, config.maxClients, coordinateBoundOf(config));
   } catch (error) {
     throw new SecaggError(Code.FailedPrecondition, `no safe encoding scale: ${(error as Error).message}`, { cause: error });
   }

@@ -20,7 +20,10 @@
  *  5. decrypt the spool into one vector; quantize and add discrete Gaussian
  *     noise sigma = z * C in place (the noise-free values are overwritten,
  *     never copied); only then the range check, on the NOISED sum
- *     (per value and L2, bounds that allow for the noise).
+ *     (per value and L2, bounds that allow for the noise). A vote round
+ *     applies its mechanism here instead (domain/vote-release.ts): noise on
+ *     the top counts and on every count, the range check on the noised
+ *     counts, then labels computed from the noised counts only.
  *  6. record the outcome in one durable transaction that also destroys the
  *     key: the release, or a refusal with a fixed reason; then stream the
  *     release, or answer the fixed refusal.
@@ -57,6 +60,7 @@ import {
 import type { KeyholderContext } from '../keyholder-context.js';
 import type { RoundKeyRow } from '../domain/key-store.js';
 import { applyNoiseInPlace } from '../domain/noise.js';
+import { applyVoteMechanism, type VoteOutcome } from '../domain/vote-release.js';
 import { ReleaseSpool, releaseSpoolDir } from '../domain/release-spool.js';
 import { planRoundPrivacy } from '../domain/privacy-plan.js';
 import { budgetOf, requireAffordable, type Affordability } from '../domain/privacy-budget.js';
@@ -135,13 +139,24 @@ export async function* releaseRound(
   }
 
   // The noise goes on before anything looks at the values: every decision below is post-processing of the DP release.
-  applyNoiseInPlace(sum, plan.noise);
-  const bounds = noisedRangeBounds(header.contributionCount, config.clipNorm, config.vectorLength, plan.noise.sigma, plan.noise.gridStep, plan.decryptionErrorBound);
-  if (!withinRange(sum, bounds)) {
-    sum.fill(0);
-    store.recordRefusal(roundId, 'out_of_range');
-    logger.warn({ roundId, errorCode: 'out_of_range' }, 'release refused: the noised sum is out of range (charged)');
-    throw refusal('out_of_range');
+  let votes: VoteOutcome | undefined;
+  if (plan.votes) {
+    // Vote rounds: the mechanism noises, range-checks the noised counts and post-processes them, in place (vote-release.ts).
+    votes = applyVoteMechanism(sum, plan.votes, header.contributionCount, plan.decryptionErrorBound);
+    if (!votes) {
+      store.recordRefusal(roundId, 'votes_out_of_range');
+      logger.warn({ roundId, errorCode: 'votes_out_of_range' }, 'release refused: the noised vote histogram is out of range (charged)');
+      throw refusal('votes_out_of_range');
+    }
+  } else {
+    applyNoiseInPlace(sum, plan.noise);
+    const bounds = noisedRangeBounds(header.contributionCount, config.clipNorm, config.vectorLength, plan.noise.sigma, plan.noise.gridStep, plan.decryptionErrorBound);
+    if (!withinRange(sum, bounds)) {
+      sum.fill(0);
+      store.recordRefusal(roundId, 'out_of_range');
+      logger.warn({ roundId, errorCode: 'out_of_range' }, 'release refused: the noised sum is out of range (charged)');
+      throw refusal('out_of_range');
+    }
   }
 
   const result = create(ResultHeaderSchema, {
@@ -155,6 +170,17 @@ export async function* releaseRound(
     noiseDisabled: noiseFree,
     contributorsSha256: header.contributorsSha256,
     releasedUnixMs: BigInt(clock()),
+    ...(plan.votes && votes
+      ? {
+          votes: {
+            mechanism: config.votes!.mechanism,
+            queries: plan.votes.queries,
+            classes: plan.votes.classes,
+            answeredCount: votes.answered,
+            abstainedCount: votes.abstained,
+          },
+        }
+      : {}),
   });
   const recorded = store.recordRelease({
     roundId,

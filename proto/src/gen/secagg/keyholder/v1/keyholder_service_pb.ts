@@ -360,16 +360,21 @@ export const KeyholderService: GenService<{
    * ciphertexts (index order); the keyholder checks the policy, decrypts,
    * range-checks, adds noise, records the release durably, destroys the
    * round's secret key, and streams the noisy result back.
-   * Policy order: never released (else the stored release for the same
-   * contributors digest, or a refusal); count >= min_clients; the privacy
-   * budget affords this release; decrypt; range check; noise; charge the
-   * ledger durably; destroy the key; return.
+   * Policy order (docs/PRIVACY.md section 4): never released (else the
+   * stored release for the same contributors digest, or a refusal); count
+   * >= min_clients; the privacy budget affords this release; charge the
+   * ledger durably; decrypt; noise; range check on the noised values;
+   * record the outcome and destroy the key; return. A vote round
+   * (RoundConfig.kind = ROUND_KIND_VOTES) applies its VoteMechanism in place
+   * of "noise; range check": noise on the top counts and every count, the
+   * range check on the noised counts, labels from the noised counts only.
    * A repeated call with the same contributors digest returns the stored
    * release (no second decryption, no second charge); any other repeat is
    * refused.
    * Errors: NOT_FOUND (no key for the round), FAILED_PRECONDITION (fewer than
    * min_clients, privacy budget exhausted, already released with other
-   * contributors, result out of range), INVALID_ARGUMENT (framing,
+   * contributors, result out of range - for a vote round, noised counts
+   * beyond what its teachers' votes can reach), INVALID_ARGUMENT (framing,
    * ciphertext validation).
    *
    * @generated from rpc secagg.keyholder.v1.KeyholderService.ReleaseRound

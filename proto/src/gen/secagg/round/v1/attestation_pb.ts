@@ -75,7 +75,10 @@ export type RoundStatement = Message<"secagg.round.v1.RoundStatement"> & {
    * enforce it at release: vector length, min and max clients, deadline, clip
    * norm, noise multiplier, privacy group, sampling rate, preset and encoding
    * as requested (empty/unspecified = the defaults resolved in ckks below),
-   * and the test-only noise-free flag. Field meanings: RoundConfig.
+   * and the test-only noise-free flag; for a vote round also its kind and
+   * every vote parameter: queries, classes, vote shape and k, mechanism,
+   * sigma1, sigma2, threshold, transfer-set id and SHA-256. Field meanings:
+   * RoundConfig, VoteRoundConfig.
    *
    * @generated from field: secagg.round.v1.RoundConfig config = 3;
    */

@@ -85,6 +85,10 @@ export type PrivacyCost = Message<"secagg.round.v1.PrivacyCost"> & {
 
   /**
    * noise_sigma / l2_sensitivity: the noise multiplier actually accounted.
+   * Vote rounds: noise_sigma is sigma2 (in votes) and this is the multiplier
+   * of the one Gaussian mechanism with the vote release's data-independent
+   * RDP, (Q*D1^2/sigma1^2 + Q*D2^2/sigma2^2)^(-1/2) (the second term alone
+   * without a threshold step); l2_sensitivity is sigma2 divided by it.
    *
    * @generated from field: double accounting_noise_multiplier = 9;
    */
@@ -158,7 +162,8 @@ export type PrivacyCharge = Message<"secagg.round.v1.PrivacyCharge"> & {
 
   /**
    * Noise multiplier accounted (noise sigma / L2 sensitivity); 0 for a
-   * test-only noise-free release.
+   * test-only noise-free release. A vote round's is the multiplier of the
+   * one Gaussian with its release's RDP (PrivacyCost.accounting_noise_multiplier).
    *
    * @generated from field: double accounting_noise_multiplier = 4;
    */

@@ -13,7 +13,101 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secagg/round/v1/round.proto.
  */
 export const file_secagg_round_v1_round: GenFile = /*@__PURE__*/
-  fileDesc("ChtzZWNhZ2cvcm91bmQvdjEvcm91bmQucHJvdG8SD3NlY2FnZy5yb3VuZC52MSKeAgoLUm91bmRDb25maWcSFQoNdmVjdG9yX2xlbmd0aBgBIAEoDRITCgttaW5fY2xpZW50cxgCIAEoDRITCgttYXhfY2xpZW50cxgDIAEoDRIYChBkZWFkbGluZV91bml4X21zGAQgASgDEhEKCWNsaXBfbm9ybRgFIAEoARIYChBub2lzZV9tdWx0aXBsaWVyGAYgASgBEg4KBnByZXNldBgHIAEoCRIrCghlbmNvZGluZxgIIAEoDjIZLnNlY2FnZy5yb3VuZC52MS5FbmNvZGluZxIcChR1bnNhZmVfZGlzYWJsZV9ub2lzZRgJIAEoCBIVCg1wcml2YWN5X2dyb3VwGAogASgJEhUKDXNhbXBsaW5nX3JhdGUYCyABKAEitAEKDkNra3NQYXJhbWV0ZXJzEg4KBnByZXNldBgBIAEoCRIrCghlbmNvZGluZxgCIAEoDjIZLnNlY2FnZy5yb3VuZC52MS5FbmNvZGluZxISCgpzY2FsZV9iaXRzGAMgASgNEh0KFXZhbHVlc19wZXJfY2lwaGVydGV4dBgEIAEoDRIYChBjaXBoZXJ0ZXh0X2J5dGVzGAUgASgNEhgKEGNpcGhlcnRleHRfY291bnQYBiABKA0imgIKBVJvdW5kEhAKCHJvdW5kX2lkGAEgASgJEiwKBmNvbmZpZxgCIAEoCzIcLnNlY2FnZy5yb3VuZC52MS5Sb3VuZENvbmZpZxItCgRja2tzGAMgASgLMh8uc2VjYWdnLnJvdW5kLnYxLkNra3NQYXJhbWV0ZXJzEioKBXN0YXRlGAQgASgOMhsuc2VjYWdnLnJvdW5kLnYxLlJvdW5kU3RhdGUSFwoPY29tbWl0dGVkX2NvdW50GAUgASgNEhQKDGZvbGRlZF9jb3VudBgGIAEoDRIXCg9jcmVhdGVkX3VuaXhfbXMYByABKAMSFgoOY2xvc2VkX3VuaXhfbXMYCCABKAMSFgoOZmFpbHVyZV9yZWFzb24YCSABKAki8AEKDFJlc3VsdEhlYWRlchIQCghyb3VuZF9pZBgBIAEoCRIaChJjb250cmlidXRpb25fY291bnQYAiABKA0SFQoNdmVjdG9yX2xlbmd0aBgDIAEoDRITCgtub2lzZV9zaWdtYRgEIAEoARIRCglncmlkX3N0ZXAYBSABKAESFQoNZXBzaWxvbl9zcGVudBgGIAEoARINCgVkZWx0YRgHIAEoARIWCg5ub2lzZV9kaXNhYmxlZBgIIAEoCBIbChNjb250cmlidXRvcnNfc2hhMjU2GAkgASgMEhgKEHJlbGVhc2VkX3VuaXhfbXMYCiABKAMiRQoMUmVzdWx0VmFsdWVzEg4KBm9mZnNldBgBIAEoDRIRCglzdW1fZjY0bGUYAiABKAwSEgoKbWVhbl9mNjRsZRgDIAEoDCpTCghFbmNvZGluZxIYChRFTkNPRElOR19VTlNQRUNJRklFRBAAEhIKDkVOQ09ESU5HX1NMT1RTEAESGQoVRU5DT0RJTkdfQ09FRkZJQ0lFTlRTEAIqiQEKClJvdW5kU3RhdGUSGwoXUk9VTkRfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBST1VORF9TVEFURV9PUEVOEAESFgoSUk9VTkRfU1RBVEVfQ0xPU0VEEAISGAoUUk9VTkRfU1RBVEVfUkVMRUFTRUQQAxIWChJST1VORF9TVEFURV9GQUlMRUQQBGIGcHJvdG8z");
+  fileDesc("ChtzZWNhZ2cvcm91bmQvdjEvcm91bmQucHJvdG8SD3NlY2FnZy5yb3VuZC52MSKJAgoPVm90ZVJvdW5kQ29uZmlnEg8KB3F1ZXJpZXMYASABKA0SDwoHY2xhc3NlcxgCIAEoDRIpCgVzaGFwZRgDIAEoDjIaLnNlY2FnZy5yb3VuZC52MS5Wb3RlU2hhcGUSDQoFdG9wX2sYBCABKA0SMQoJbWVjaGFuaXNtGAUgASgOMh4uc2VjYWdnLnJvdW5kLnYxLlZvdGVNZWNoYW5pc20SDgoGc2lnbWExGAYgASgBEg4KBnNpZ21hMhgHIAEoARIRCgl0aHJlc2hvbGQYCCABKAESFwoPdHJhbnNmZXJfc2V0X2lkGAkgASgJEhsKE3RyYW5zZmVyX3NldF9zaGEyNTYYCiABKAwi+QIKC1JvdW5kQ29uZmlnEhUKDXZlY3Rvcl9sZW5ndGgYASABKA0SEwoLbWluX2NsaWVudHMYAiABKA0SEwoLbWF4X2NsaWVudHMYAyABKA0SGAoQZGVhZGxpbmVfdW5peF9tcxgEIAEoAxIRCgljbGlwX25vcm0YBSABKAESGAoQbm9pc2VfbXVsdGlwbGllchgGIAEoARIOCgZwcmVzZXQYByABKAkSKwoIZW5jb2RpbmcYCCABKA4yGS5zZWNhZ2cucm91bmQudjEuRW5jb2RpbmcSHAoUdW5zYWZlX2Rpc2FibGVfbm9pc2UYCSABKAgSFQoNcHJpdmFjeV9ncm91cBgKIAEoCRIVCg1zYW1wbGluZ19yYXRlGAsgASgBEigKBGtpbmQYDCABKA4yGi5zZWNhZ2cucm91bmQudjEuUm91bmRLaW5kEi8KBXZvdGVzGA0gASgLMiAuc2VjYWdnLnJvdW5kLnYxLlZvdGVSb3VuZENvbmZpZyK0AQoOQ2trc1BhcmFtZXRlcnMSDgoGcHJlc2V0GAEgASgJEisKCGVuY29kaW5nGAIgASgOMhkuc2VjYWdnLnJvdW5kLnYxLkVuY29kaW5nEhIKCnNjYWxlX2JpdHMYAyABKA0SHQoVdmFsdWVzX3Blcl9jaXBoZXJ0ZXh0GAQgASgNEhgKEGNpcGhlcnRleHRfYnl0ZXMYBSABKA0SGAoQY2lwaGVydGV4dF9jb3VudBgGIAEoDSKaAgoFUm91bmQSEAoIcm91bmRfaWQYASABKAkSLAoGY29uZmlnGAIgASgLMhwuc2VjYWdnLnJvdW5kLnYxLlJvdW5kQ29uZmlnEi0KBGNra3MYAyABKAsyHy5zZWNhZ2cucm91bmQudjEuQ2trc1BhcmFtZXRlcnMSKgoFc3RhdGUYBCABKA4yGy5zZWNhZ2cucm91bmQudjEuUm91bmRTdGF0ZRIXCg9jb21taXR0ZWRfY291bnQYBSABKA0SFAoMZm9sZGVkX2NvdW50GAYgASgNEhcKD2NyZWF0ZWRfdW5peF9tcxgHIAEoAxIWCg5jbG9zZWRfdW5peF9tcxgIIAEoAxIWCg5mYWlsdXJlX3JlYXNvbhgJIAEoCSKcAgoMUmVzdWx0SGVhZGVyEhAKCHJvdW5kX2lkGAEgASgJEhoKEmNvbnRyaWJ1dGlvbl9jb3VudBgCIAEoDRIVCg12ZWN0b3JfbGVuZ3RoGAMgASgNEhMKC25vaXNlX3NpZ21hGAQgASgBEhEKCWdyaWRfc3RlcBgFIAEoARIVCg1lcHNpbG9uX3NwZW50GAYgASgBEg0KBWRlbHRhGAcgASgBEhYKDm5vaXNlX2Rpc2FibGVkGAggASgIEhsKE2NvbnRyaWJ1dG9yc19zaGEyNTYYCSABKAwSGAoQcmVsZWFzZWRfdW5peF9tcxgKIAEoAxIqCgV2b3RlcxgLIAEoCzIbLnNlY2FnZy5yb3VuZC52MS5Wb3RlUmVzdWx0IpIBCgpWb3RlUmVzdWx0EjEKCW1lY2hhbmlzbRgBIAEoDjIeLnNlY2FnZy5yb3VuZC52MS5Wb3RlTWVjaGFuaXNtEg8KB3F1ZXJpZXMYAiABKA0SDwoHY2xhc3NlcxgDIAEoDRIWCg5hbnN3ZXJlZF9jb3VudBgEIAEoDRIXCg9hYnN0YWluZWRfY291bnQYBSABKA0iRQoMUmVzdWx0VmFsdWVzEg4KBm9mZnNldBgBIAEoDRIRCglzdW1fZjY0bGUYAiABKAwSEgoKbWVhbl9mNjRsZRgDIAEoDCpTCghFbmNvZGluZxIYChRFTkNPRElOR19VTlNQRUNJRklFRBAAEhIKDkVOQ09ESU5HX1NMT1RTEAESGQoVRU5DT0RJTkdfQ09FRkZJQ0lFTlRTEAIqiQEKClJvdW5kU3RhdGUSGwoXUk9VTkRfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBST1VORF9TVEFURV9PUEVOEAESFgoSUk9VTkRfU1RBVEVfQ0xPU0VEEAISGAoUUk9VTkRfU1RBVEVfUkVMRUFTRUQQAxIWChJST1VORF9TVEFURV9GQUlMRUQQBCpWCglSb3VuZEtpbmQSGgoWUk9VTkRfS0lORF9VTlNQRUNJRklFRBAAEhcKE1JPVU5EX0tJTkRfR1JBRElFTlQQARIUChBST1VORF9LSU5EX1ZPVEVTEAIqagoJVm90ZVNoYXBlEhoKFlZPVEVfU0hBUEVfVU5TUEVDSUZJRUQQABIWChJWT1RFX1NIQVBFX09ORV9IT1QQARIUChBWT1RFX1NIQVBFX1RPUF9LEAISEwoPVk9URV9TSEFQRV9TT0ZUEAMqkQEKDVZvdGVNZWNoYW5pc20SHgoaVk9URV9NRUNIQU5JU01fVU5TUEVDSUZJRUQQABIiCh5WT1RFX01FQ0hBTklTTV9OT0lTWV9ISVNUT0dSQU0QARIYChRWT1RFX01FQ0hBTklTTV9HTk1BWBACEiIKHlZPVEVfTUVDSEFOSVNNX0NPTkZJREVOVF9HTk1BWBADYgZwcm90bzM");
+
+/**
+ * A vote round's parameters (RoundConfig.kind = ROUND_KIND_VOTES). The update
+ * vector is the Q x K matrix of one teacher's votes, query-major: value
+ * q * classes + c is the teacher's vote for class c on query q, so
+ * RoundConfig.vector_length must equal queries * classes.
+ *
+ * @generated from message secagg.round.v1.VoteRoundConfig
+ */
+export type VoteRoundConfig = Message<"secagg.round.v1.VoteRoundConfig"> & {
+  /**
+   * Q: number of public (transfer-set) examples the teachers vote on. >= 1.
+   *
+   * @generated from field: uint32 queries = 1;
+   */
+  queries: number;
+
+  /**
+   * K: number of classes. >= 2.
+   *
+   * @generated from field: uint32 classes = 2;
+   */
+  classes: number;
+
+  /**
+   * Shape of each teacher's votes on one query.
+   *
+   * @generated from field: secagg.round.v1.VoteShape shape = 3;
+   */
+  shape: VoteShape;
+
+  /**
+   * k of VOTE_SHAPE_TOP_K: ones per query, 1 <= k < classes. 0 for the other shapes.
+   *
+   * @generated from field: uint32 top_k = 4;
+   */
+  topK: number;
+
+  /**
+   * The release mechanism.
+   *
+   * @generated from field: secagg.round.v1.VoteMechanism mechanism = 5;
+   */
+  mechanism: VoteMechanism;
+
+  /**
+   * sigma1: standard deviation of the threshold noise added to each query's
+   * top count, in votes. Confident-GNMax only (> 0); 0 otherwise.
+   *
+   * @generated from field: double sigma1 = 6;
+   */
+  sigma1: number;
+
+  /**
+   * sigma2: standard deviation of the noise added to every count (histogram
+   * and GNMax), in votes. > 0 unless RoundConfig.unsafe_disable_noise.
+   *
+   * @generated from field: double sigma2 = 7;
+   */
+  sigma2: number;
+
+  /**
+   * T: the threshold on the noisy top count, in votes. Confident-GNMax only
+   * (finite, >= 0); 0 otherwise.
+   *
+   * @generated from field: double threshold = 8;
+   */
+  threshold: number;
+
+  /**
+   * Identifier of the public transfer set, with its version, e.g.
+   * "spam-assassin-transfer/v1": 1-128 characters of [A-Za-z0-9_.:/-].
+   * Teachers vote on its examples in its order; query q is its q-th example.
+   *
+   * @generated from field: string transfer_set_id = 9;
+   */
+  transferSetId: string;
+
+  /**
+   * SHA-256 of the transfer set's canonical bytes (as its publisher defines
+   * them), so a teacher can check it votes on the very examples the
+   * keyholder signed. Exactly 32 bytes.
+   *
+   * @generated from field: bytes transfer_set_sha256 = 10;
+   */
+  transferSetSha256: Uint8Array;
+};
+
+/**
+ * Describes the message secagg.round.v1.VoteRoundConfig.
+ * Use `create(VoteRoundConfigSchema)` to create a new message.
+ */
+export const VoteRoundConfigSchema: GenMessage<VoteRoundConfig> = /*@__PURE__*/
+  messageDesc(file_secagg_round_v1_round, 0);
 
 /**
  * What the coordinator asks for when opening a round.
@@ -56,6 +150,8 @@ export type RoundConfig = Message<"secagg.round.v1.RoundConfig"> & {
   /**
    * L2 clip norm C: every client scales its update to L2 norm <= C before
    * encrypting. Finite, > 0. Unit: the update's own unit.
+   * Vote rounds: must be 0 (unset); every vote value is in [0, 1] and the
+   * noise is VoteRoundConfig's.
    *
    * @generated from field: double clip_norm = 5;
    */
@@ -64,6 +160,7 @@ export type RoundConfig = Message<"secagg.round.v1.RoundConfig"> & {
   /**
    * Noise multiplier z: the released sum carries Gaussian noise of standard
    * deviation z * C per coordinate. >= 0; 0 only with unsafe_disable_noise.
+   * Vote rounds: must be 0 (unset).
    *
    * @generated from field: double noise_multiplier = 6;
    */
@@ -107,10 +204,27 @@ export type RoundConfig = Message<"secagg.round.v1.RoundConfig"> & {
    * client and round), and the keyholder accounts the release as the
    * Poisson-subsampled Gaussian. In (0, 1]; 0 (unset) means 1 = no sampling.
    * See docs/PRIVACY.md for the assumptions amplification needs.
+   * Vote rounds: must be 0 or 1 (teachers are not sampled).
    *
    * @generated from field: double sampling_rate = 11;
    */
   samplingRate: number;
+
+  /**
+   * What the round aggregates; UNSPECIFIED means GRADIENT (every round
+   * before vote rounds existed).
+   *
+   * @generated from field: secagg.round.v1.RoundKind kind = 12;
+   */
+  kind: RoundKind;
+
+  /**
+   * The vote round's parameters: required when kind is ROUND_KIND_VOTES,
+   * absent otherwise.
+   *
+   * @generated from field: secagg.round.v1.VoteRoundConfig votes = 13;
+   */
+  votes?: VoteRoundConfig | undefined;
 };
 
 /**
@@ -118,7 +232,7 @@ export type RoundConfig = Message<"secagg.round.v1.RoundConfig"> & {
  * Use `create(RoundConfigSchema)` to create a new message.
  */
 export const RoundConfigSchema: GenMessage<RoundConfig> = /*@__PURE__*/
-  messageDesc(file_secagg_round_v1_round, 0);
+  messageDesc(file_secagg_round_v1_round, 1);
 
 /**
  * The CKKS parameters a client needs to encrypt for a round.
@@ -179,7 +293,7 @@ export type CkksParameters = Message<"secagg.round.v1.CkksParameters"> & {
  * Use `create(CkksParametersSchema)` to create a new message.
  */
 export const CkksParametersSchema: GenMessage<CkksParameters> = /*@__PURE__*/
-  messageDesc(file_secagg_round_v1_round, 1);
+  messageDesc(file_secagg_round_v1_round, 2);
 
 /**
  * A round as the gateway reports it.
@@ -256,7 +370,7 @@ export type Round = Message<"secagg.round.v1.Round"> & {
  * Use `create(RoundSchema)` to create a new message.
  */
 export const RoundSchema: GenMessage<Round> = /*@__PURE__*/
-  messageDesc(file_secagg_round_v1_round, 2);
+  messageDesc(file_secagg_round_v1_round, 3);
 
 /**
  * First message of a released result stream.
@@ -338,6 +452,14 @@ export type ResultHeader = Message<"secagg.round.v1.ResultHeader"> & {
    * @generated from field: int64 released_unix_ms = 10;
    */
   releasedUnixMs: bigint;
+
+  /**
+   * Vote rounds only: what the released values mean and how many queries
+   * were answered. Absent for gradient rounds.
+   *
+   * @generated from field: secagg.round.v1.VoteResult votes = 11;
+   */
+  votes?: VoteResult | undefined;
 };
 
 /**
@@ -345,7 +467,66 @@ export type ResultHeader = Message<"secagg.round.v1.ResultHeader"> & {
  * Use `create(ResultHeaderSchema)` to create a new message.
  */
 export const ResultHeaderSchema: GenMessage<ResultHeader> = /*@__PURE__*/
-  messageDesc(file_secagg_round_v1_round, 3);
+  messageDesc(file_secagg_round_v1_round, 4);
+
+/**
+ * How to read a vote round's released values (ResultValues.sum_f64le; the
+ * stream still covers [0, queries * classes), query-major).
+ *  - NOISY_HISTOGRAM: the noisy vote counts.
+ *  - GNMAX and CONFIDENT_GNMAX: labels, one row of K values per query: an
+ *    answered query's row is one-hot (1 at its label, 0 elsewhere); an
+ *    abstained query's row is all zeros. Nothing else of the histogram is
+ *    released. (The mean, sum / contribution_count, carries no meaning here.)
+ * A test-only noise-free round (unsafe_disable_noise) applies its mechanism
+ * with no noise: the exact histogram, the exact argmax (ties to the lowest
+ * class), the exact top count against the threshold.
+ *
+ * @generated from message secagg.round.v1.VoteResult
+ */
+export type VoteResult = Message<"secagg.round.v1.VoteResult"> & {
+  /**
+   * The mechanism applied (the round's).
+   *
+   * @generated from field: secagg.round.v1.VoteMechanism mechanism = 1;
+   */
+  mechanism: VoteMechanism;
+
+  /**
+   * Q.
+   *
+   * @generated from field: uint32 queries = 2;
+   */
+  queries: number;
+
+  /**
+   * K.
+   *
+   * @generated from field: uint32 classes = 3;
+   */
+  classes: number;
+
+  /**
+   * Queries given a label: Q for GNMax, those whose noisy top count reached
+   * the threshold for Confident-GNMax, 0 for a histogram release.
+   *
+   * @generated from field: uint32 answered_count = 4;
+   */
+  answeredCount: number;
+
+  /**
+   * Queries abstained (Confident-GNMax only): Q - answered_count.
+   *
+   * @generated from field: uint32 abstained_count = 5;
+   */
+  abstainedCount: number;
+};
+
+/**
+ * Describes the message secagg.round.v1.VoteResult.
+ * Use `create(VoteResultSchema)` to create a new message.
+ */
+export const VoteResultSchema: GenMessage<VoteResult> = /*@__PURE__*/
+  messageDesc(file_secagg_round_v1_round, 5);
 
 /**
  * A run of released values. Runs arrive in order, without gaps or overlaps,
@@ -381,7 +562,7 @@ export type ResultValues = Message<"secagg.round.v1.ResultValues"> & {
  * Use `create(ResultValuesSchema)` to create a new message.
  */
 export const ResultValuesSchema: GenMessage<ResultValues> = /*@__PURE__*/
-  messageDesc(file_secagg_round_v1_round, 4);
+  messageDesc(file_secagg_round_v1_round, 6);
 
 /**
  * How update values are packed into a CKKS plaintext (docs/WIRE_FORMAT.md,
@@ -464,4 +645,137 @@ export enum RoundState {
  */
 export const RoundStateSchema: GenEnum<RoundState> = /*@__PURE__*/
   enumDesc(file_secagg_round_v1_round, 1);
+
+/**
+ * What a round aggregates: which update vectors clients send and what the
+ * keyholder releases from their sum.
+ *
+ * @generated from enum secagg.round.v1.RoundKind
+ */
+export enum RoundKind {
+  /**
+   * Same as ROUND_KIND_GRADIENT: every round created before kinds existed.
+   *
+   * @generated from enum value: ROUND_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Model updates clipped to L2 norm clip_norm; the keyholder releases their
+   * sum with Gaussian noise z * C per value (and the mean).
+   *
+   * @generated from enum value: ROUND_KIND_GRADIENT = 1;
+   */
+  GRADIENT = 1,
+
+  /**
+   * PATE-style teacher votes (private knowledge transfer, docs/DISTILLATION.md):
+   * each client is a teacher and sends its votes on `votes.queries` public
+   * examples over `votes.classes` classes; the keyholder releases a noisy vote
+   * histogram or one noisy label per query (VoteRoundConfig.mechanism).
+   *
+   * @generated from enum value: ROUND_KIND_VOTES = 2;
+   */
+  VOTES = 2,
+}
+
+/**
+ * Describes the enum secagg.round.v1.RoundKind.
+ */
+export const RoundKindSchema: GenEnum<RoundKind> = /*@__PURE__*/
+  enumDesc(file_secagg_round_v1_round, 2);
+
+/**
+ * The shape of one teacher's votes on one query: the K values of that query's
+ * row in the update vector. Every value is in [0, 1]. The SDK builds and
+ * checks the shape (submitVotes); the keyholder cannot see individual votes,
+ * so a teacher that breaks the shape is caught only when the sum, once noised,
+ * is out of range (docs/DISTILLATION.md: what a teacher can cheat on).
+ *
+ * @generated from enum secagg.round.v1.VoteShape
+ */
+export enum VoteShape {
+  /**
+   * @generated from enum value: VOTE_SHAPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Exactly one 1 (the teacher's label) and K - 1 zeros. Per-query L2
+   * sensitivity of the histogram: 1 (add/remove one teacher), sqrt(2)
+   * (replace one teacher's votes).
+   *
+   * @generated from enum value: VOTE_SHAPE_ONE_HOT = 1;
+   */
+  ONE_HOT = 1,
+
+  /**
+   * Exactly `top_k` ones (the teacher's k most likely labels), zeros elsewhere.
+   * Sensitivity sqrt(k) (add/remove), sqrt(2k) (replace).
+   *
+   * @generated from enum value: VOTE_SHAPE_TOP_K = 2;
+   */
+  TOP_K = 2,
+
+  /**
+   * Soft labels: K values >= 0 with sum <= 1 (a probability vector, clipped
+   * per query by the SDK: scaled down when its sum exceeds 1). Sensitivity 1
+   * (add/remove), sqrt(2) (replace). The histogram is then not an integer.
+   *
+   * @generated from enum value: VOTE_SHAPE_SOFT = 3;
+   */
+  SOFT = 3,
+}
+
+/**
+ * Describes the enum secagg.round.v1.VoteShape.
+ */
+export const VoteShapeSchema: GenEnum<VoteShape> = /*@__PURE__*/
+  enumDesc(file_secagg_round_v1_round, 3);
+
+/**
+ * What the keyholder releases from a vote round's decrypted histogram.
+ * Data-independent RDP accounting in every case (docs/DISTILLATION.md).
+ *
+ * @generated from enum secagg.round.v1.VoteMechanism
+ */
+export enum VoteMechanism {
+  /**
+   * @generated from enum value: VOTE_MECHANISM_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The whole Q x K histogram, each count with discrete Gaussian noise of
+   * standard deviation `sigma2` (for soft labels, or when the student wants
+   * noisy counts).
+   *
+   * @generated from enum value: VOTE_MECHANISM_NOISY_HISTOGRAM = 1;
+   */
+  NOISY_HISTOGRAM = 1,
+
+  /**
+   * GNMax (Papernot et al. 2018): per query, the argmax of the counts with
+   * discrete Gaussian noise `sigma2`. Only the label is released.
+   *
+   * @generated from enum value: VOTE_MECHANISM_GNMAX = 2;
+   */
+  GNMAX = 2,
+
+  /**
+   * Confident-GNMax (Papernot et al. 2018, Algorithm 1): per query, the top
+   * count plus discrete Gaussian noise `sigma1` is compared with `threshold`;
+   * at or above it the query is answered with GNMax at `sigma2` (fresh
+   * noise), below it the query is abstained. Labels of answered queries only.
+   *
+   * @generated from enum value: VOTE_MECHANISM_CONFIDENT_GNMAX = 3;
+   */
+  CONFIDENT_GNMAX = 3,
+}
+
+/**
+ * Describes the enum secagg.round.v1.VoteMechanism.
+ */
+export const VoteMechanismSchema: GenEnum<VoteMechanism> = /*@__PURE__*/
+  enumDesc(file_secagg_round_v1_round, 4);
 
