@@ -1,2 +1,4 @@
 export * from './keys.js';
 export * from './round-store.js';
+export * from './redis-errors.js';
+export * from './redis-persistence.js';

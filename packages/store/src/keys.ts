@@ -5,6 +5,7 @@
  * round keys. BullMQ's keys carry their own tag (`@secagg/queue` queuePrefix).
  *
  *   <p>:rounds                   zset  roundId -> created ms (listing)
+ *   <p>:rounds:live              zset  roundId -> deadline ms, rounds not yet known to be finished (the sweeper's list)
  *   <p>:r:{R}:meta               hash  state, counters, times, config/ckks (protobuf binary)
  *   <p>:r:{R}:pk                 string  public key (SEAL serialization)
  *   <p>:r:{R}:clients            hash  clientId -> updateId of its committed update
@@ -46,6 +47,13 @@ export class RoundKeys {
  * written by a command of its own, never inside a round's MULTI or script.
  */
 export const roundIndexKey = (prefix: string) => `${prefix}:rounds`;
+
+/**
+ * Rounds that may still need work (OPEN or CLOSED), scored by deadline: what
+ * the aggregators' sweeper walks. Like the index, written only by commands of
+ * its own; an entry is dropped once the sweeper sees its round finished.
+ */
+export const liveRoundsKey = (prefix: string) => `${prefix}:rounds:live`;
 
 /**
  * The hash tag Redis Cluster hashes a key by (the text between the first `{`

@@ -4,16 +4,26 @@
  * release), and the queues' depth.
  */
 import { Gauge, type Counter, type Histogram } from 'prom-client';
-import type { ServiceMetrics } from '@secagg/observability';
+import { registerRedisPersistenceMetrics, type ServiceMetrics } from '@secagg/observability';
 import type { RoundQueues } from '@secagg/queue';
+import type { RedisPersistenceWatch } from '@secagg/store';
 
 export class AggregatorMetrics {
   readonly folds: Counter<'outcome'>;
   readonly foldSeconds: Histogram<never>;
   readonly lifecycle: Counter<'kind' | 'result'>;
   readonly lifecycleSeconds: Histogram<'kind'>;
+  readonly sweeps: Counter<'result'>;
+  readonly sweepRepairs: Counter<'action'>;
 
-  constructor(metrics: ServiceMetrics, queues: RoundQueues) {
+  constructor(metrics: ServiceMetrics, queues: RoundQueues, persistence: RedisPersistenceWatch) {
+    this.sweeps = metrics.counter('secagg_sweeps_total', 'Sweeps of the live rounds by result (ok, error)', ['result']);
+    this.sweepRepairs = metrics.counter(
+      'secagg_sweep_repairs_total',
+      'Work the sweeper restored: finalize jobs re-queued for CLOSED rounds without one, rounds closed at their deadline by Redis time',
+      ['action'],
+    );
+    registerRedisPersistenceMetrics(metrics, persistence);
     this.folds = metrics.counter('secagg_folds_total', 'Fold jobs by outcome (folded, duplicate, round-ended, error, delayed)', ['outcome']);
     this.foldSeconds = metrics.histogram('secagg_fold_seconds', 'Time to fold one update into a partial sum', [0.005, 0.02, 0.1, 0.5, 2, 10, 60]);
     this.lifecycle = metrics.counter('secagg_round_jobs_total', 'close-round and finalize-round jobs by result (RELEASED, FAILED, CLOSED, waiting, error)', ['kind', 'result']);
@@ -48,3 +58,4 @@ export class AggregatorMetrics {
     }
   }
 }
+

@@ -3,7 +3,11 @@
  *
  * close-round { roundId }: the deadline passed (a delayed job, so a deadline
  * that passes while every service is down is honoured when they return).
- * Closes the round if still open and asks for finalization. Idempotent.
+ * Closes the round if still open and its deadline has passed by Redis's clock
+ * (the job's delay was computed by another process's clock, which may be
+ * skewed), and asks for finalization. A job that fires early changes nothing;
+ * the sweeper (jobs/sweeper.ts) closes the round once its deadline passes.
+ * Idempotent.
  *
  * finalize-round { roundId }: once the round is closed and every committed
  * update is folded, sums the partial sums and streams the encrypted total to
@@ -13,6 +17,14 @@
  * re-checks later without spending an attempt. Idempotent end to end: a retry
  * after a crash sends the same contributors digest, and the keyholder answers
  * with its stored release instead of decrypting again.
+ *
+ * Keyholder answers (issue 12 item 3): a refusal of the release policy is
+ * permanent and fails the round with the keyholder's fixed reason; anything
+ * else — unavailable, deadline exceeded, overloaded, a lost connection, an
+ * internal error, and also authentication failures an operator can fix — is
+ * thrown and retried for ever with capped exponential backoff, because a retry
+ * could still release (the keyholder answers a repeated release with the same
+ * digest from its store). A round is never failed when a retry could release.
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
@@ -36,15 +48,24 @@ export async function runLifecycleJob(job: Job<LifecycleJob>, token: string | un
 }
 
 async function closeAtDeadline(roundId: string, deps: AggregatorContext): Promise<string> {
-  const state = await deps.store.closeRound(roundId, deps.clock());
+  const { state, remainingMs } = await deps.store.closeAtDeadline(roundId);
   if (state === undefined) throw new UnrecoverableError(`round ${roundId} does not exist`);
+  if (state === 'OPEN') {
+    deps.logger.warn({ roundId, remainingMs }, 'close job ran before the deadline by Redis\'s clock (clock skew?): the sweeper closes the round at its deadline');
+    return state;
+  }
   if (state === 'CLOSED') await deps.queues.enqueueFinalize(roundId);
   deps.logger.info({ roundId, state }, 'deadline reached');
   return state;
 }
 
-/** Permanent keyholder refusals: the round fails with the keyholder's reason. */
-const REFUSALS = [Code.FailedPrecondition, Code.InvalidArgument, Code.NotFound, Code.PermissionDenied, Code.AlreadyExists];
+/**
+ * Permanent keyholder refusals: the release policy said no (below min
+ * clients, budget exhausted, out of range, released with other contributors,
+ * no key), and asking again cannot change the answer. The round fails with the
+ * keyholder's reason. Every other code is retried.
+ */
+const REFUSALS = [Code.FailedPrecondition, Code.InvalidArgument, Code.NotFound, Code.AlreadyExists, Code.OutOfRange];
 
 async function finalizeRound(job: Job<LifecycleJob>, token: string | undefined, deps: AggregatorContext): Promise<string> {
   const { store, queues, logger, clock } = deps;
@@ -83,6 +104,7 @@ async function finalizeRound(job: Job<LifecycleJob>, token: string | undefined, 
       logger.warn({ roundId, reason: error.message }, 'round failed: release refused');
       return 'FAILED';
     }
+    logger.warn({ roundId, err: error }, 'release not obtained yet (transient): retrying with backoff');
     throw error;
   }
   await store.storeRelease(roundId, toBinary(ResultHeaderSchema, release.header), release.runs, clock());
