@@ -9,6 +9,9 @@
 import { createHash } from 'node:crypto';
 import { Queue, Worker, type ConnectionOptions, type JobsOptions, type Processor, type WorkerOptions } from 'bullmq';
 import type { JobState } from 'bullmq';
+
+/** Thrown by a job for a permanent failure: it fails at once, without retries (BullMQ's). */
+export { UnrecoverableError } from 'bullmq';
 import type { Logger } from 'pino';
 import type { RedisConnection } from './redis-connection.js';
 
