@@ -47,14 +47,15 @@ export function scrubLogged(value: unknown, depth = 0): unknown {
   return out;
 }
 
-const errSerializer = (error: unknown) => scrubLogged(pino.stdSerializers.err(error as Error));
+/** pino's error serializer, then {@link scrubLogged}: what every logger writes for `err`. */
+export const serializeError = (error: unknown): unknown => scrubLogged(pino.stdSerializers.err(error as Error));
 
 export function createLogger(service: string, level: string = process.env.SECAGG_LOG_LEVEL ?? 'info'): Logger {
   return pino({
     level,
     base: { service, pid: process.pid },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    serializers: { err: errSerializer, error: errSerializer },
+    serializers: { err: serializeError, error: serializeError },
     timestamp: pino.stdTimeFunctions.isoTime,
   });
 }
