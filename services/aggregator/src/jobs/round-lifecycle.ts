@@ -95,6 +95,7 @@ async function finalizeRound(job: Job<LifecycleJob>, token: string | undefined, 
   const total = await sumPartialSums(round, folded.size, deps);
   const digest = contributorsDigest([...committed].map(([clientId, updateId]) => ({ clientId, updateId })));
   let release: { header: ResultHeader; runs: Buffer[] };
+  logger.info({ roundId, count: committed.size, attempt: job.attemptsMade + 1 }, 'requesting the release');
   try {
     release = await requestRelease(round, total, committed.size, digest, deps);
   } catch (error) {
