@@ -6,7 +6,7 @@
 import { Gauge, type Counter, type Histogram } from 'prom-client';
 import { registerRedisPersistenceMetrics, type ServiceMetrics } from '@secagg/observability';
 import type { RoundQueues } from '@secagg/queue';
-import type { RedisPersistenceWatch } from '@secagg/store';
+import { classifyRedisError, type RedisPersistenceWatch } from '@secagg/store';
 
 export class AggregatorMetrics {
   readonly folds: Counter<'outcome'>;
@@ -24,9 +24,9 @@ export class AggregatorMetrics {
       ['action'],
     );
     registerRedisPersistenceMetrics(metrics, persistence);
-    this.folds = metrics.counter('secagg_folds_total', 'Fold jobs by outcome (folded, duplicate, round-ended, error, delayed)', ['outcome']);
+    this.folds = metrics.counter('secagg_folds_total', 'Fold jobs by outcome (folded, duplicate, round-ended, delayed, a Redis refusal such as storage_full, error)', ['outcome']);
     this.foldSeconds = metrics.histogram('secagg_fold_seconds', 'Time to fold one update into a partial sum', [0.005, 0.02, 0.1, 0.5, 2, 10, 60]);
-    this.lifecycle = metrics.counter('secagg_round_jobs_total', 'close-round and finalize-round jobs by result (RELEASED, FAILED, CLOSED, waiting, error)', ['kind', 'result']);
+    this.lifecycle = metrics.counter('secagg_round_jobs_total', 'close-round and finalize-round jobs by result (RELEASED, FAILED, CLOSED, OPEN (close job before the deadline), delayed, a Redis refusal such as storage_full, error)', ['kind', 'result']);
     this.lifecycleSeconds = metrics.histogram('secagg_round_job_seconds', 'Duration of close and finalize jobs (finalize includes the release)', [0.01, 0.1, 0.5, 2, 10, 60, 300], ['kind']);
     new Gauge({
       name: 'secagg_queue_jobs',
@@ -42,7 +42,12 @@ export class AggregatorMetrics {
     });
   }
 
-  /** Runs `work`, counting its outcome and timing it. BullMQ's control-flow errors (Delayed, Waiting) count as 'delayed'. */
+  /**
+   * Runs `work`, counting its outcome and timing it. BullMQ's control-flow
+   * errors (Delayed, Waiting) count as 'delayed'; a Redis refusal by its reason
+   * from the store's table (storage_full, storage_no_replicas, ...: retried);
+   * anything else as 'error'.
+   */
   async measure<R>(count: (result: string) => void, time: () => () => void, work: () => Promise<R>): Promise<R> {
     const stop = time();
     try {
@@ -51,7 +56,7 @@ export class AggregatorMetrics {
       return result;
     } catch (error) {
       const name = (error as Error)?.name ?? '';
-      count(name === 'DelayedError' || name === 'WaitingError' ? 'delayed' : 'error');
+      count(name === 'DelayedError' || name === 'WaitingError' ? 'delayed' : (classifyRedisError(error)?.errorCode ?? 'error'));
       throw error;
     } finally {
       stop();
