@@ -9,11 +9,11 @@
 import { createHash } from 'node:crypto';
 import { Queue, Worker, type ConnectionOptions, type JobsOptions, type Processor, type WorkerOptions } from 'bullmq';
 import type { JobState } from 'bullmq';
+import type { Logger } from 'pino';
+import type { RedisConnection } from './redis-connection.js';
 
 /** Thrown by a job for a permanent failure: it fails at once, without retries (BullMQ's). */
 export { UnrecoverableError } from 'bullmq';
-import type { Logger } from 'pino';
-import type { RedisConnection } from './redis-connection.js';
 
 export const FOLD_QUEUE = 'fold-update';
 export const LIFECYCLE_QUEUE = 'round-lifecycle';
