@@ -9,14 +9,15 @@
  *  - the gateway killed on the commit that reaches max_clients (before it
  *    queues anything): the sweeper finalizes the round within its interval;
  *  - the deadline is Redis's clock: an aggregator 10 minutes ahead does not
- *    close the round early, and a commit after the deadline is refused even
- *    while every aggregator is down.
+ *    close the round early (nor park a finalize retry for 10 minutes), and a
+ *    commit after the deadline is refused even while every aggregator is down.
  *
  * On the old code each `it` fails: the failed job's fixed id made every later
  * enqueue a no-op and there was no sweeper (1, 2: the round stays CLOSED until
  * the test's wait ends); the close job fired by the aggregator's clock closed
- * the round at once, refusing the client (3); the commit script did not look
- * at the deadline, so the late client got a receipt (4).
+ * the round at once, refusing the client (3); the retry stayed parked for
+ * 10 minutes (4); the commit script did not look at the deadline, so the late
+ * client got a receipt (5).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -190,6 +191,26 @@ describe('every round finishes', { timeout: 600_000 }, () => {
       const ended = await waitForRoundEnd(cluster, roundId, 90_000);
       assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);
       assert.ok(Number(ended.closedUnixMs) >= deadlineMs, `closed at ${ended.closedUnixMs}, deadline ${deadlineMs}`);
+    });
+
+    it('a finalize retry parked 10 minutes out by an aggregator whose clock ran ahead runs within a sweep on another', async () => {
+      const roundId = await newRound(cluster, { minClients: 1, maxClients: 1, deadlineUnixMs: BigInt(Date.now() + 3_600_000) });
+      await cluster.kill('keyholder', 'SIGKILL');
+      try {
+        await submit(cluster, roundId, 'parked-alice', 1); // closes the round: the finalize fails while the keyholder is down
+        const until = Date.now() + 30_000;
+        while (!cluster.logLines('aggregator-1').some((line) => line.includes(roundId) && line.includes('release not obtained yet'))) {
+          assert.ok(Date.now() < until, 'the finalize never tried the keyholder');
+          await sleep(50);
+        }
+        // Its retry is due 10 minutes out by the clock that delayed it. The aggregator that must run it
+        // now has a correct clock (the skewed one replaced, as when its clock is fixed or another takes over).
+        await cluster.restart('aggregator-1', { AGGREGATOR_TEST_CLOCK_OFFSET_MS: '0' });
+      } finally {
+        await cluster.restart('keyholder');
+      }
+      const ended = await waitForRoundEnd(cluster, roundId, 90_000);
+      assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);
     });
 
     it('with the aggregators down past the deadline, a commit after it gets no receipt; the round releases when they return', async () => {

@@ -82,6 +82,16 @@ function stableId(kind: string, ...parts: string[]): string {
   return `${kind}-${createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 40)}`;
 }
 
+/** How to treat a job that is already live. */
+export interface LiveJobOptions {
+  /**
+   * Latest acceptable due time of a delayed job, ms since the epoch by Redis's
+   * clock: one delayed beyond it (which no honest backoff produces: a skewed
+   * clock did) is promoted to run now.
+   */
+  dueBy?: number;
+}
+
 export class RoundQueues {
   readonly fold: Queue<FoldJob>;
   readonly lifecycle: Queue<LifecycleJob>;
@@ -94,11 +104,12 @@ export class RoundQueues {
   /**
    * Idempotent per (round, client, update): the same job id is added once. A
    * fold job that failed (a permanent error, or stalled too often) is replaced
-   * by a fresh one: a terminal failure never blocks a later enqueue.
+   * by a fresh one: a terminal failure never blocks a later enqueue. With
+   * `dueBy`, a retry delayed past it is run now (see {@link LiveJobOptions}).
    */
-  async enqueueFold(job: FoldJob): Promise<void> {
+  async enqueueFold(job: FoldJob, options: LiveJobOptions = {}): Promise<boolean> {
     const jobId = stableId('fold', job.roundId, job.clientId, job.updateId);
-    await this.addLive(this.fold, 'fold-update', job, jobId, ['failed'], {});
+    return this.addLive(this.fold, 'fold-update', job, jobId, ['failed'], {}, options);
   }
 
   /**
@@ -115,12 +126,13 @@ export class RoundQueues {
   /**
    * Asks for the round to be finalized: idempotent while a finalize job of the
    * round is waiting, delayed or running; otherwise (none, or one that
-   * completed or failed earlier) a fresh one is added. Returns true when it
-   * added one.
+   * completed or failed earlier) a fresh one is added. With `dueBy`, a
+   * finalize delayed past it is run now. Returns true when it added or
+   * promoted one.
    */
-  async enqueueFinalize(roundId: string): Promise<boolean> {
+  async enqueueFinalize(roundId: string, options: LiveJobOptions = {}): Promise<boolean> {
     const job: LifecycleJob = { kind: 'finalize-round', roundId };
-    return this.addLive(this.lifecycle, 'finalize-round', job, stableId('finalize', roundId), ['failed', 'completed'], {});
+    return this.addLive(this.lifecycle, 'finalize-round', job, stableId('finalize', roundId), ['failed', 'completed'], {}, options);
   }
 
   /**
@@ -136,8 +148,10 @@ export class RoundQueues {
     jobId: string,
     replace: readonly JobState[],
     options: JobsOptions,
+    live: LiveJobOptions = {},
   ): Promise<boolean> {
     const state = await queue.getJobState(jobId);
+    if (state === 'delayed' && live.dueBy !== undefined) return this.promoteIfDueAfter(queue, jobId, live.dueBy);
     if (LIVE_STATES.has(state)) return false;
     if (state !== 'unknown') {
       if (!(replace as readonly string[]).includes(state)) return false;
@@ -146,6 +160,20 @@ export class RoundQueues {
     // @ts-expect-error BullMQ's Queue generics type the name and data through ExtractNameType; both are plain here.
     await queue.add(name, data, { jobId, ...RETRY_FOREVER, ...RETENTION, ...options });
     return true;
+  }
+
+  /**
+   * Runs a delayed job now if it is due after `dueBy` (ms). A retry's due time
+   * is counted by the clock of the aggregator that delayed it: one whose clock
+   * runs minutes ahead would park a job for those minutes.
+   */
+  private async promoteIfDueAfter<T>(queue: Queue<T>, jobId: string, dueBy: number): Promise<boolean> {
+    // BullMQ scores a delayed job by its due time × 0x1000 (plus a counter in the low bits).
+    const score = await (await queue.client).zscore(queue.keys.delayed!, jobId);
+    if (score === null || Math.floor(Number(score) / 0x1000) <= dueBy) return false;
+    const delayed = await queue.getJob(jobId);
+    // It may have become due and run meanwhile: then there is nothing to promote.
+    return (delayed?.promote().then(() => true) ?? Promise.resolve(false)).catch(() => false);
   }
 
   async close(): Promise<void> {

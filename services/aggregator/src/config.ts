@@ -59,8 +59,11 @@ export const aggregatorConfigSchema = z.strictObject({
    * fails for a full disk makes Redis exit with appendfsync always).
    */
   redisRestartsToFail: int().default(3),
-  /** Window over which Redis restarts are counted, ms. */
-  redisRestartWindowMs: int().default(600_000),
+  /**
+   * Window over which Redis restarts are counted, ms. Short, because readiness
+   * stays failed for up to this long after the last restart.
+   */
+  redisRestartWindowMs: int().default(120_000),
   /** Deadline of the release call to the keyholder, ms. */
   keyholderDeadlineMs: int().default(120_000),
   /** BullMQ job lock; a job whose worker stops renewing it is handed to another worker, ms. */

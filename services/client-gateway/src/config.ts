@@ -74,8 +74,11 @@ export const gatewayConfigSchema = z.strictObject({
    * fails for a full disk makes Redis exit with appendfsync always).
    */
   redisRestartsToFail: int().default(3),
-  /** Window over which Redis restarts are counted, ms. */
-  redisRestartWindowMs: int().default(600_000),
+  /**
+   * Window over which Redis restarts are counted, ms. Short, because readiness
+   * stays failed for up to this long after the last restart.
+   */
+  redisRestartWindowMs: int().default(120_000),
   /** A measured fold backlog is reused this long before Redis is asked again, ms. */
   foldBacklogCacheMs: z.coerce.number().int().nonnegative().default(200),
   /** Deadline of calls to the keyholder, ms. */

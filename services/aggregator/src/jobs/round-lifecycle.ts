@@ -35,6 +35,7 @@ import type { LifecycleJob } from '@secagg/queue';
 import type { RoundRecord } from '@secagg/store';
 import type { AggregatorContext } from '../aggregator-context.js';
 import { addInto } from '../domain/ciphertext-sum.js';
+import { latestHonestDelayMs } from './sweeper.js';
 
 export async function runLifecycleJob(job: Job<LifecycleJob>, token: string | undefined, deps: AggregatorContext): Promise<string> {
   switch (job.data.kind) {
@@ -78,7 +79,9 @@ async function finalizeRound(job: Job<LifecycleJob>, token: string | undefined, 
   const folded = await store.foldedClients(roundId);
   const missing = [...committed].filter(([clientId]) => !folded.has(clientId));
   if (missing.length > 0) {
-    for (const [clientId, updateId] of missing) await queues.enqueueFold({ roundId, clientId, updateId });
+    // A fold retry parked beyond any honest backoff (by an aggregator whose clock runs ahead) runs now.
+    const dueBy = (await store.redisTimeMs()) + latestHonestDelayMs(deps.config);
+    for (const [clientId, updateId] of missing) await queues.enqueueFold({ roundId, clientId, updateId }, { dueBy });
     await job.moveToDelayed(Date.now() + deps.config.finalizePollMs, token);
     throw new DelayedError();
   }

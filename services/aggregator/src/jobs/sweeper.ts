@@ -5,7 +5,8 @@
  *
  *  - a CLOSED round without a live finalize job (the gateway died between the
  *    commit that reached max clients and queueing the finalize; a finalize that
- *    failed for good earlier) gets a fresh one;
+ *    failed for good earlier) gets a fresh one; one whose retry was delayed
+ *    beyond any honest backoff (by an aggregator whose clock runs ahead) runs now;
  *  - an OPEN round whose deadline has passed by Redis's clock is closed and
  *    finalized (its close job fired early on a skewed clock, or was lost);
  *  - a RELEASED or FAILED round leaves the live list.
@@ -29,12 +30,13 @@ export interface SweepReport {
   forgotten: number;
 }
 
-export async function sweepRounds(deps: Pick<AggregatorContext, 'store' | 'queues' | 'logger'>): Promise<SweepReport> {
+export async function sweepRounds(deps: Pick<AggregatorContext, 'store' | 'queues' | 'logger' | 'config'>): Promise<SweepReport> {
   const { store, queues, logger } = deps;
   const report: SweepReport = { rounds: 0, finalizeRequeued: 0, closedAtDeadline: 0, forgotten: 0 };
   const live = await store.liveRounds();
   if (live.length === 0) return report;
   const redisNow = await store.redisTimeMs();
+  const dueBy = redisNow + latestHonestDelayMs(deps.config);
   for (const { roundId, deadlineMs } of live) {
     report.rounds++;
     const round = await store.getRound(roundId);
@@ -47,9 +49,9 @@ export async function sweepRounds(deps: Pick<AggregatorContext, 'store' | 'queue
         report.forgotten++;
         break;
       case 'CLOSED':
-        if (await queues.enqueueFinalize(roundId)) {
+        if (await queues.enqueueFinalize(roundId, { dueBy })) {
           report.finalizeRequeued++;
-          logger.warn({ roundId }, 'sweeper: round CLOSED without a live finalize job; queued one');
+          logger.warn({ roundId }, 'sweeper: round CLOSED without a finalize job due soon (none, finished, or parked by a skewed clock); queued one');
         }
         break;
       case 'OPEN':
@@ -63,4 +65,12 @@ export async function sweepRounds(deps: Pick<AggregatorContext, 'store' | 'queue
     }
   }
   return report;
+}
+
+/**
+ * The latest a finalize or fold retry can honestly be due, from now: the
+ * retry cap with its jitter, or a finalize's poll, plus a second of slack.
+ */
+export function latestHonestDelayMs(config: Pick<AggregatorContext['config'], 'jobRetryMaxDelayMs' | 'finalizePollMs'>): number {
+  return Math.ceil(Math.max(config.jobRetryMaxDelayMs * 1.2, config.finalizePollMs)) + 1_000;
 }
