@@ -57,7 +57,7 @@ async function receiveUpdate(
   principal: Principal,
   ticket: UploadTicket,
 ): Promise<SubmitUpdateResponse> {
-  const { store, queues, config, clock, logger } = deps;
+  const { store, queues, config, logger } = deps;
   const frames = framesOf(requests, ctx.signal, config.streamIdleTimeoutMs);
   const first = await frames.next();
   if (first.done || first.value.frame.case !== 'header') {
