@@ -12,15 +12,28 @@
  *    how many times is each update in the sum — 0 (lost), 1, 2+ (duplicated)
  *    or inconsistently across its ciphertexts (partial).
  *
+ * Liveness (issue 12): a share of the faults are scenarios around side
+ * rounds of their own (liveness-scenarios.ts: keyholder killed inside a
+ * release, aggregator frozen across one, a long keyholder outage, the gateway
+ * killed on the closing commit, clock skew, Redis refusing writes), so rounds
+ * close and release while faults go on. Every round, the main one included,
+ * must end within `endTimeoutMs` after the last fault: `stuck` counts those
+ * that did not, `wasted` those that FAILED although the keyholder decrypted
+ * them (a ledger charge for a result nobody can fetch).
+ *
  * Every random choice comes from the seed (printed), so a failure can be
  * replayed with the same schedule (process timing still varies).
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalCluster, SHIPPED_REDIS_CONF } from '@secagg/local-cluster';
 import { RoundState } from '@secagg/proto';
 import { clipToNorm } from '@secagg/sdk';
 import { closeRound, HARNESS_COORDINATOR, roundResult, waitForRoundEnd } from './coordinator.js';
 import { FaultInjector, type FaultRecord } from './fault-injector.js';
+import { LIVENESS_SCENARIOS, SideRounds, type LivenessScenario } from './liveness-scenarios.js';
 import { Prng } from './prng.js';
 import { decodePresence, signatureLayout, signedUpdate, tallyPresence, type PresenceTally } from './signature.js';
 import { runSimulatedClient, type ClientOutcome } from './simulated-client.js';
@@ -40,8 +53,13 @@ export interface ChaosOptions {
   maxDownMs?: number;
   /** What may be killed; default every process of the cluster and Redis. */
   targets?: string[];
-  /** Longest wait for the round to end once closed, ms. */
+  /** Longest wait, after the last fault, for every round to end (longer: `stuck`), ms. */
   endTimeoutMs?: number;
+  /** Liveness scenarios to mix in (default all) and the share of faults that are one (default 0.3; 0: kills only). */
+  scenarios?: readonly LivenessScenario[];
+  scenarioShare?: number;
+  /** How long the keyholder stays down in the keyholder-long-outage scenario, ms (default 15 s: > 7 retries at the harness's 2 s cap). */
+  longOutageMs?: number;
   /** Keep service logs here (default: a temp dir, kept only when the run fails). */
   logDir?: string;
   log?: (line: string) => void;
@@ -55,6 +73,14 @@ export interface ChaosReport {
   lost: number;
   duplicated: number;
   partial: number;
+  /** Rounds of the run: the main round and the scenarios' side rounds. */
+  rounds: number;
+  /** Of those, RELEASED. */
+  released: number;
+  /** Not RELEASED or FAILED within `endTimeoutMs` after the last fault. */
+  stuck: number;
+  /** FAILED although the keyholder decrypted them (charged, or key consumed). */
+  wasted: number;
   /** max |released - plaintext sum of acknowledged updates|; null when nothing was released. */
   max_abs_error: number | null;
   ok: boolean;
@@ -73,6 +99,8 @@ export interface ChaosReport {
     submissions: number;
     clientErrors: Record<string, number>;
     unacknowledgedClients: string[];
+    /** Side rounds: id, scenario, final state (or 'stuck'), failure reason. */
+    sideRounds: { roundId: string; scenario: string; state: string; reason: string; acknowledged: number; contributions: number }[];
     seconds: number;
     logDir: string;
   };
@@ -101,6 +129,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         AGGREGATOR_LOCK_DURATION_MS: '5000',
         AGGREGATOR_STALLED_CHECK_INTERVAL_MS: '2500',
         AGGREGATOR_TEST_FOLD_DELAY_MS: String(foldDelayMs),
+        // Liveness: sweeps and the retry cap short enough that a repaired round moves within seconds.
+        AGGREGATOR_SWEEP_INTERVAL_MS: '2000',
+        AGGREGATOR_JOB_RETRY_MAX_DELAY_MS: '2000',
       },
     },
   });
@@ -140,7 +171,17 @@ async function chaosRound(
   log(`round ${roundId}: ${clients} signed updates of ${length} values (${layout.blocks} ciphertexts each), ${faults} faults`);
 
   let uploading = 0;
-  const injector = new FaultInjector(cluster, rngs.faultRng, {
+  const side = new SideRounds(cluster, rngs.faultRng.fork(), {
+    length: Math.min(length, 2_000),
+    // Longer than the harness's job lock (5 s) plus a stalled check (2.5 s): another aggregator takes the job over.
+    freezeMs: 9_000,
+    longOutageMs: options.longOutageMs ?? 15_000,
+    log,
+  });
+  const scenarioNames = options.scenarios ?? LIVENESS_SCENARIOS;
+  const injector: FaultInjector = new FaultInjector(cluster, rngs.faultRng, {
+    scenarios: side.scenarios(scenarioNames, () => injector),
+    scenarioShare: scenarioNames.length > 0 ? (options.scenarioShare ?? 0.3) : 0,
     targets: options.targets ?? ['redis', ...cluster.processNames()],
     minGapMs: options.minGapMs ?? 0,
     maxGapMs: options.maxGapMs ?? 600,
@@ -198,15 +239,27 @@ async function chaosRound(
   }
   log(`all ${faults} faults injected; every client has settled`);
 
+  // Every round must end within the bound after the last fault.
+  const endBy = Date.now() + (options.endTimeoutMs ?? 300_000);
   await closeRound(cluster, roundId);
-  const ended = await waitForRoundEnd(cluster, roundId, options.endTimeoutMs ?? 300_000);
+  const ended = await waitForRoundEnd(cluster, roundId, Math.max(1_000, endBy - Date.now())).catch(() => undefined);
+  const sideRounds = await settleSideRounds(cluster, side, endBy);
+  side.close();
+  const decrypted = decryptedRounds(cluster);
+  const allRounds = [{ roundId, state: ended ? RoundState[ended.state] : 'stuck' }, ...sideRounds];
+  const liveness = {
+    rounds: allRounds.length,
+    released: allRounds.filter((r) => r.state === 'RELEASED').length,
+    stuck: allRounds.filter((r) => r.state === 'stuck').length,
+    wasted: allRounds.filter((r) => r.state === 'FAILED' && decrypted.has(r.roundId)).length,
+  };
   const acknowledged = new Set(settled.flatMap((o, i) => (o.receipt ? [i] : [])));
   const details: ChaosReport['details'] = {
     roundId,
-    state: RoundState[ended.state],
-    failureReason: ended.failureReason,
-    committedCount: ended.committedCount,
-    foldedCount: ended.foldedCount,
+    state: ended ? RoundState[ended.state] : 'stuck',
+    failureReason: ended?.failureReason ?? '',
+    committedCount: ended?.committedCount ?? 0,
+    foldedCount: ended?.foldedCount ?? 0,
     contributionCount: 0,
     unacknowledgedPresent: 0,
     faultsByTarget: countBy(records, (r) => r.target),
@@ -217,14 +270,21 @@ async function chaosRound(
       return all;
     }, {}),
     unacknowledgedClients: settled.filter((o) => !o.receipt).map((o) => `${o.subject}: ${o.failure}`),
+    sideRounds,
     seconds: 0,
     logDir: cluster.logDir,
   };
   const problems: string[] = [];
   if (acknowledged.size !== clients) problems.push(`${clients - acknowledged.size} clients got no receipt`);
-  if (ended.state !== RoundState.RELEASED) {
-    problems.push(`round ended ${details.state}: ${ended.failureReason}`);
-    return { seed: options.seed, faults: records.length, acknowledged: acknowledged.size, folded: 0, lost: acknowledged.size, duplicated: 0, partial: 0, max_abs_error: null, ok: false, problems, details };
+  for (const r of sideRounds) {
+    if (r.state !== 'RELEASED') problems.push(`side round ${r.roundId} (${r.scenario}) ended ${r.state}${r.reason ? `: ${r.reason}` : ''}`);
+    else if (r.contributions !== r.acknowledged) problems.push(`side round ${r.roundId} (${r.scenario}) released ${r.contributions} updates, ${r.acknowledged} acknowledged`);
+  }
+  if (liveness.stuck > 0) problems.push(`${liveness.stuck} rounds stuck (not ended ${Math.round((options.endTimeoutMs ?? 300_000) / 1000)} s after the last fault)`);
+  if (liveness.wasted > 0) problems.push(`${liveness.wasted} rounds FAILED after a decryption (budget spent, no result)`);
+  if (!ended || ended.state !== RoundState.RELEASED) {
+    problems.push(`round ended ${details.state}: ${details.failureReason}`);
+    return { seed: options.seed, faults: records.length, acknowledged: acknowledged.size, folded: 0, lost: acknowledged.size, duplicated: 0, partial: 0, ...liveness, max_abs_error: null, ok: false, problems, details };
   }
 
   const result = await roundResult(cluster, roundId);
@@ -254,6 +314,7 @@ async function chaosRound(
     lost: tally.lost,
     duplicated: tally.duplicated,
     partial: tally.partial,
+    ...liveness,
     max_abs_error: maxAbsError,
     ok: problems.length === 0,
     problems,
@@ -261,9 +322,62 @@ async function chaosRound(
   };
 }
 
+/**
+ * Waits (until `endBy`) for each side round's clients and then for the round
+ * to end; a round still running at `endBy` is 'stuck'.
+ */
+async function settleSideRounds(cluster: LocalCluster, side: SideRounds, endBy: number): Promise<ChaosReport['details']['sideRounds']> {
+  const out: ChaosReport['details']['sideRounds'] = [];
+  for (const round of side.rounds) {
+    const outcomes = await round.clients.catch(() => [] as ClientOutcome[]);
+    const acknowledged = outcomes.filter((o) => o.receipt).length;
+    let state = 'stuck';
+    let reason = '';
+    let contributions = 0;
+    try {
+      const ended = await waitForRoundEnd(cluster, round.roundId, Math.max(1_000, endBy - Date.now()));
+      state = RoundState[ended.state];
+      reason = ended.failureReason;
+      if (ended.state === RoundState.RELEASED) contributions = (await roundResult(cluster, round.roundId)).header.contributionCount;
+    } catch (error) {
+      reason = (error as Error).message;
+    }
+    out.push({ roundId: round.roundId, scenario: round.scenario, state, reason, acknowledged, contributions });
+  }
+  return out;
+}
+
+/**
+ * Rounds the keyholder decrypted: charged to the privacy ledger (every
+ * decryption is charged), or whose key is marked consumed (decryption
+ * started). Read from its SQLite store, read-only; a query the store's schema
+ * does not support counts nothing.
+ */
+function decryptedRounds(cluster: LocalCluster): Set<string> {
+  const file = join(cluster.workDir, 'keyholder', 'keyholder.sqlite');
+  const rounds = new Set<string>();
+  if (!existsSync(file)) return rounds;
+  const db = new DatabaseSync(file, { readOnly: true });
+  try {
+    for (const sql of ['SELECT round_id FROM ledger', "SELECT round_id FROM round_keys WHERE status = 'consumed'"]) {
+      try {
+        for (const row of db.prepare(sql).all() as { round_id: string }[]) rounds.add(row.round_id);
+      } catch {
+        // another schema: nothing to learn from this query
+      }
+    }
+  } finally {
+    db.close();
+  }
+  return rounds;
+}
+
 /** The `--json` line: exactly these keys, in this order. */
 export function chaosJsonLine(
-  report: Pick<ChaosReport, 'faults' | 'acknowledged' | 'folded' | 'lost' | 'duplicated' | 'partial' | 'max_abs_error' | 'ok'>,
+  report: Pick<
+    ChaosReport,
+    'faults' | 'acknowledged' | 'folded' | 'lost' | 'duplicated' | 'partial' | 'rounds' | 'released' | 'stuck' | 'wasted' | 'max_abs_error' | 'ok'
+  >,
 ): string {
   const fields: [string, unknown][] = [
     ['faults', report.faults],
@@ -272,6 +386,10 @@ export function chaosJsonLine(
     ['lost', report.lost],
     ['duplicated', report.duplicated],
     ['partial', report.partial],
+    ['rounds', report.rounds],
+    ['released', report.released],
+    ['stuck', report.stuck],
+    ['wasted', report.wasted],
     ['max_abs_error', report.max_abs_error],
     ['ok', report.ok],
   ];

@@ -4,6 +4,12 @@
  * while, restarts it on the same port (Redis: same port and data directory,
  * so it reloads its AOF), and repeats. One fault at a time: each restart has
  * completed before the next kill, so every fault is a single crash.
+ *
+ * Besides kills, a share of the faults are *scenarios* (issue 12): a fault
+ * with its own script — e.g. kill the keyholder inside a release, freeze an
+ * aggregator across one, make Redis refuse writes — given by the harness.
+ * While a scenario runs, the processes it names may be down without counting
+ * as having died on their own.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LocalCluster } from '@secagg/local-cluster';
@@ -25,8 +31,19 @@ export interface FaultRecord {
   uploadsInFlight: number;
 }
 
+/** A fault with its own script; resolves once the cluster is whole again. */
+export interface FaultScenario {
+  name: string;
+  /** Processes the scenario may kill or freeze ('redis' included). */
+  touches: FaultTarget[];
+  run(): Promise<void>;
+}
+
 export interface FaultInjectorOptions {
   targets: FaultTarget[];
+  /** Scenarios, picked (uniformly) for a share `scenarioShare` of the faults. */
+  scenarios?: FaultScenario[];
+  scenarioShare?: number;
   /** Wait before each kill, uniform in [minGapMs, maxGapMs]. */
   minGapMs: number;
   maxGapMs: number;
@@ -47,8 +64,8 @@ const RESTART_ATTEMPTS = 5;
 
 export class FaultInjector {
   private done = 0;
-  /** The target being killed and restarted right now. */
-  private injecting: FaultTarget | undefined;
+  /** The targets being killed and restarted (or frozen) right now. */
+  private injecting = new Set<FaultTarget>();
   private readonly waiters: { count: number; resolve: () => void }[] = [];
   readonly records: FaultRecord[] = [];
 
@@ -80,9 +97,9 @@ export class FaultInjector {
    * a service (or Redis) that died on its own — a bug the chaos run exposes.
    */
   deadProcesses(): string[] {
-    const dead = this.cluster.processNames().filter((name) => name !== this.injecting && !this.cluster.isRunning(name));
+    const dead = this.cluster.processNames().filter((name) => !this.injecting.has(name) && !this.cluster.isRunning(name));
     const redis = this.cluster.privateRedis?.process;
-    if (redis && this.injecting !== 'redis' && (redis.exitCode !== null || redis.signalCode !== null)) dead.push('redis');
+    if (redis && !this.injecting.has('redis') && (redis.exitCode !== null || redis.signalCode !== null)) dead.push('redis');
     return dead;
   }
 
@@ -98,6 +115,8 @@ export class FaultInjector {
     for (let index = 0; index < count; index++) {
       this.assertAlive();
       const gapMs = this.rng.int(minGapMs, maxGapMs);
+      const scenarios = this.options.scenarios ?? [];
+      const scenario = scenarios.length > 0 && this.rng.next() < (this.options.scenarioShare ?? 0) ? this.rng.pick(scenarios) : undefined;
       const target = this.rng.pick(targets);
       const downMs = this.rng.int(0, maxDownMs);
       const waitForUpload = this.rng.next() < (this.options.preferBusy ?? 0);
@@ -110,18 +129,28 @@ export class FaultInjector {
       }
       const uploadsInFlight = this.options.busy?.() ?? 0;
       this.assertAlive();
-      this.injecting = target;
-      await this.kill(target);
-      await sleep(downMs);
-      const started = performance.now();
-      await this.restart(target);
-      this.injecting = undefined;
-      const record: FaultRecord = { index, target, gapMs, downMs, restartMs: Math.round(performance.now() - started), uploadsInFlight };
+      let record: FaultRecord;
+      if (scenario) {
+        for (const touched of scenario.touches) this.injecting.add(touched);
+        const started = performance.now();
+        await scenario.run();
+        this.injecting.clear();
+        record = { index, target: scenario.name, gapMs, downMs: 0, restartMs: Math.round(performance.now() - started), uploadsInFlight };
+        this.options.log?.(`fault ${index + 1}/${count}: ${scenario.name} (after ${gapMs} ms, ${uploadsInFlight} uploads in flight), took ${record.restartMs} ms`);
+      } else {
+        this.injecting.add(target);
+        await this.kill(target);
+        await sleep(downMs);
+        const started = performance.now();
+        await this.restart(target);
+        this.injecting.clear();
+        record = { index, target, gapMs, downMs, restartMs: Math.round(performance.now() - started), uploadsInFlight };
+        this.options.log?.(
+          `fault ${index + 1}/${count}: SIGKILL ${target} (after ${gapMs} ms, ${uploadsInFlight} uploads in flight), down ${downMs} ms, back in ${record.restartMs} ms`,
+        );
+      }
       this.records.push(record);
       this.done++;
-      this.options.log?.(
-        `fault ${index + 1}/${count}: SIGKILL ${target} (after ${gapMs} ms, ${uploadsInFlight} uploads in flight), down ${downMs} ms, back in ${record.restartMs} ms`,
-      );
       for (const waiter of this.waiters.filter((w) => w.count <= this.done)) {
         this.waiters.splice(this.waiters.indexOf(waiter), 1);
         waiter.resolve();
@@ -130,12 +159,14 @@ export class FaultInjector {
     return this.records;
   }
 
-  private async kill(target: FaultTarget): Promise<void> {
+  /** SIGKILL (Redis: its private server) and wait for the exit. */
+  async kill(target: FaultTarget): Promise<void> {
     if (target === 'redis') await this.cluster.privateRedis!.kill();
     else await this.cluster.kill(target, 'SIGKILL');
   }
 
-  private async restart(target: FaultTarget): Promise<void> {
+  /** Restarts a killed target (a few attempts: a port may linger). */
+  async restart(target: FaultTarget): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         if (target === 'redis') await this.cluster.privateRedis!.restart();

@@ -7,3 +7,4 @@ export * from './chaos.js';
 export * from './bounds.js';
 export * from './memory-probe.js';
 export * from './overload.js';
+export * from './liveness-scenarios.js';

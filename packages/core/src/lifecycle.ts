@@ -38,3 +38,15 @@ export function handleSignals(logger: Logger, stop: () => Promise<void>): void {
 export function logListening(logger: Logger, service: string, port: number): void {
   logger.info({ event: 'listening', service, port }, `${service} listening on port ${port}`);
 }
+
+/**
+ * TEST ONLY: shifts this process's wall clock (`Date.now`, which BullMQ, the
+ * services and pino read) by `offsetMs`, as libfaketime would: a service whose
+ * clock is skewed against Redis and its peers (issue 12 item 5). Logged loudly.
+ */
+export function skewClockForTest(offsetMs: number, logger: Logger): void {
+  if (offsetMs === 0) return;
+  const realNow = Date.now.bind(Date);
+  Date.now = () => realNow() + offsetMs;
+  logger.warn({ testClockOffsetMs: offsetMs }, 'TEST ONLY: this process runs with a skewed clock (*_TEST_CLOCK_OFFSET_MS)');
+}

@@ -252,14 +252,20 @@ export class LocalCluster {
    * Starts a stopped (killed) service again with the same configuration (and
    * `envChanges`, e.g. a rotated key, kept for later restarts). A
    * service with a listener comes back on the port it had, so peers and
-   * clients reconnect to the same address.
+   * clients reconnect to the same address. `envChanges` are kept for later
+   * restarts too (a value of undefined removes the variable): e.g. a test-only
+   * clock offset or crash switch for this process.
    */
-  async restart(name: string, envChanges: Record<string, string> = {}): Promise<void> {
+  async restart(name: string, envChanges: Record<string, string | undefined> = {}): Promise<void> {
     const managed = this.processes.get(name);
     if (!managed) throw new Error(`no process ${name}`);
     if (managed.child.exitCode === null && managed.child.signalCode === null) await this.kill(name, 'SIGKILL');
     managed.log.end();
-    const env = { ...managed.env, ...envChanges };
+    for (const [key, value] of Object.entries(envChanges)) {
+      if (value === undefined) delete managed.env[key];
+      else managed.env[key] = value;
+    }
+    const env = { ...managed.env };
     // Clients dial localhost:<port> (the certificates name localhost); the listener binds 127.0.0.1.
     const portOf = (address: string) => address.slice(address.lastIndexOf(':') + 1);
     if (name === 'keyholder') env.KEYHOLDER_LISTEN_ADDRESS = `127.0.0.1:${portOf(this.keyholderAddress)}`;
@@ -286,6 +292,12 @@ export class LocalCluster {
       managed.child.once('exit', () => resolveExit());
       managed.child.kill(signal);
     });
+  }
+
+  /** Sends `signal` without waiting (SIGSTOP / SIGCONT freeze and thaw a process). */
+  signal(name: string, signal: NodeJS.Signals): void {
+    const managed = this.processes.get(name);
+    if (managed && managed.child.exitCode === null && managed.child.signalCode === null) managed.child.kill(signal);
   }
 
   async token(role: Role, subject: string, round?: string): Promise<string> {

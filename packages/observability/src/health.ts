@@ -9,8 +9,11 @@ import type * as grpc from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { Logger } from 'pino';
 
-/** A readiness check: resolves true when the dependency is usable. Must not throw for long. */
-export type ReadinessCheck = () => Promise<boolean>;
+/**
+ * A readiness check: resolves true when the dependency is usable, or a verdict
+ * with the reason it is not (logged, and kept in `lastReasons`). Must not throw for long.
+ */
+export type ReadinessCheck = () => Promise<boolean | { ok: boolean; reason: string }>;
 
 export interface HealthOptions {
   /** gRPC service names this process serves (reported alongside the overall status ''). */
@@ -30,6 +33,8 @@ export class HealthMonitor {
   private status: ServingStatus = 'NOT_SERVING';
   /** The result of each check in the last run (for logs and tests). */
   readonly lastResults = new Map<string, boolean>();
+  /** Why each failing check failed, when it said (for logs and tests). */
+  readonly lastReasons = new Map<string, string>();
 
   constructor(private readonly options: HealthOptions) {
     this.implementation = new HealthImplementation({ '': 'NOT_SERVING', ...Object.fromEntries(options.services.map((s) => [s, 'NOT_SERVING'])) });
@@ -63,12 +68,20 @@ export class HealthMonitor {
   private async runChecks(): Promise<void> {
     const entries = Object.entries(this.options.checks);
     const results = await Promise.all(entries.map(([, check]) => withTimeout(check(), this.options.checkTimeoutMs)));
+    const oks = results.map((result) => (typeof result === 'boolean' ? result : result.ok));
     entries.forEach(([name], i) => {
-      const ok = results[i]!;
-      if (this.lastResults.get(name) !== ok) this.options.logger.info({ check: name, ok }, ok ? 'readiness check passes' : 'readiness check fails');
+      const ok = oks[i]!;
+      const result = results[i]!;
+      const reason = ok || typeof result === 'boolean' ? '' : result.reason;
+      if (this.lastResults.get(name) !== ok || (this.lastReasons.get(name) ?? '') !== reason) {
+        if (ok) this.options.logger.info({ check: name, ok }, 'readiness check passes');
+        else this.options.logger.warn({ check: name, ok, reason }, reason ? `readiness check fails: ${reason}` : 'readiness check fails');
+      }
       this.lastResults.set(name, ok);
+      if (reason) this.lastReasons.set(name, reason);
+      else this.lastReasons.delete(name);
     });
-    this.setStatus(!this.draining && results.every(Boolean) ? 'SERVING' : 'NOT_SERVING');
+    this.setStatus(!this.draining && oks.every(Boolean) ? 'SERVING' : 'NOT_SERVING');
   }
 
   private setStatus(status: ServingStatus): void {
@@ -79,11 +92,11 @@ export class HealthMonitor {
   }
 }
 
-function withTimeout(check: Promise<boolean>, ms: number): Promise<boolean> {
+function withTimeout<T>(check: Promise<T>, ms: number): Promise<T | false> {
   let timer: NodeJS.Timeout;
   return Promise.race([
-    check.catch(() => false),
-    new Promise<boolean>((resolve) => {
+    check.catch(() => false as const),
+    new Promise<false>((resolve) => {
       timer = setTimeout(() => resolve(false), ms);
     }),
   ]).finally(() => clearTimeout(timer));

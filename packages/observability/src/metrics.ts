@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class ServiceMetrics {
   readonly registry = new Registry();
@@ -92,3 +92,27 @@ const codeNames: Record<number, string> = {
   7: 'PERMISSION_DENIED', 8: 'RESOURCE_EXHAUSTED', 9: 'FAILED_PRECONDITION', 10: 'ABORTED', 11: 'OUT_OF_RANGE',
   12: 'UNIMPLEMENTED', 13: 'INTERNAL', 14: 'UNAVAILABLE', 15: 'DATA_LOSS', 16: 'UNAUTHENTICATED',
 };
+
+/**
+ * Redis persistence health as metrics (issue 12 item 7): 1/0 for "persisting
+ * what it acknowledges", and the Redis restarts this process has seen.
+ * Values come from the readiness check's last run.
+ */
+export function registerRedisPersistenceMetrics(metrics: ServiceMetrics, persistence: { last: { ok: boolean }; restarts: number }): void {
+  new Gauge({
+    name: 'secagg_redis_persistence_ok',
+    help: 'Whether Redis persists what it acknowledges: 0 when INFO persistence reports a failed write or Redis is crash-looping (see the readiness reason)',
+    registers: [metrics.registry],
+    collect() {
+      this.set(persistence.last.ok ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'secagg_redis_restarts_seen',
+    help: 'Redis restarts (a changed run_id) this process has seen since it started',
+    registers: [metrics.registry],
+    collect() {
+      this.set(persistence.restarts);
+    },
+  });
+}

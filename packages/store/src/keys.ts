@@ -7,6 +7,7 @@
  *   <p>:rounds                   zset  roundId -> created ms (listing)
  *   <p>:rounds:by:<subject>      zset  roundId -> created ms, the rounds a coordinator owns (its listing)
  *   <p>:groups:owner             hash  privacy group -> subject of the coordinator that owns it
+ *   <p>:rounds:live              zset  roundId -> deadline ms, rounds not yet known to be finished (the sweeper's list)
  *   <p>:r:{R}:meta               hash  state, counters, times, config/ckks/attestation (protobuf binary), owner
  *   <p>:r:{R}:pk                 string  public key (SEAL serialization)
  *   <p>:r:{R}:clients            hash  clientId -> updateId of its committed update
@@ -63,6 +64,13 @@ export const ownedRoundIndexKey = (prefix: string, owner: string) => `${prefix}:
 
 /** Owner of every claimed privacy group: one hash, so a claim is one HSETNX. */
 export const groupOwnersKey = (prefix: string) => `${prefix}:groups:owner`;
+
+/**
+ * Rounds that may still need work (OPEN or CLOSED), scored by deadline: what
+ * the aggregators' sweeper walks. Like the index, written only by commands of
+ * its own; an entry is dropped once the sweeper sees its round finished.
+ */
+export const liveRoundsKey = (prefix: string) => `${prefix}:rounds:live`;
 
 /**
  * The hash tag Redis Cluster hashes a key by (the text between the first `{`

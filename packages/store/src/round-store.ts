@@ -15,14 +15,14 @@ import {
   type RoundAttestation,
   type RoundConfig,
 } from '@secagg/proto';
-import { groupOwnersKey, ownedRoundIndexKey, RoundKeys, roundIndexKey, RESULT_RUN_VALUES } from './keys.js';
+import { groupOwnersKey, liveRoundsKey, ownedRoundIndexKey, RoundKeys, roundIndexKey, RESULT_RUN_VALUES } from './keys.js';
 import { CLOSE_ROUND, COMMIT_UPDATE, FINISH_ROUND, FOLD_COMMIT, RELEASE_GROUP_CLAIM } from './scripts.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     secaggCommitUpdate(...args: (string | Buffer | number)[]): Result<string[], Context>;
     secaggFoldCommit(...args: (string | Buffer | number)[]): Result<string, Context>;
-    secaggCloseRound(...args: (string | number)[]): Result<string, Context>;
+    secaggCloseRound(...args: (string | number)[]): Result<string[], Context>;
     secaggFinishRound(...args: (string | Buffer | number)[]): Result<string, Context>;
     secaggReleaseGroupClaim(...args: string[]): Result<number, Context>;
   }
@@ -65,6 +65,8 @@ export type CommitOutcome =
   | { kind: 'client-has-update'; otherUpdateId: string }
   | { kind: 'not-found' }
   | { kind: 'not-open'; state: StateName }
+  /** Refused: Redis's clock is past the deadline. The round is CLOSED now (by this call or an earlier one). */
+  | { kind: 'past-deadline'; closedMs: number }
   | { kind: 'incomplete'; staged: number };
 
 export type FoldOutcome = 'FOLDED' | 'DUPLICATE' | 'CONFLICT' | 'ENDED';
@@ -126,6 +128,8 @@ export class RoundStore {
       createdAt: String(input.createdMs),
       closedAt: '0',
       maxClients: String(input.config.maxClients),
+      // Read by commit-update and close-round against Redis's clock (one clock decides the deadline).
+      deadlineAt: String(input.config.deadlineUnixMs),
       reason: '',
       ...(input.attestation ? { attestation: Buffer.from(toBinary(RoundAttestationSchema, input.attestation)) } : {}),
       owner: input.owner,
@@ -141,6 +145,7 @@ export class RoundStore {
     // listed.
     await this.redis.zadd(roundIndexKey(this.prefix), input.createdMs, input.roundId);
     await this.redis.zadd(ownedRoundIndexKey(this.prefix, input.owner), input.createdMs, input.roundId);
+    await this.redis.zadd(liveRoundsKey(this.prefix), String(input.config.deadlineUnixMs), input.roundId);
     await this.redis.hset(k.meta, fields);
     return true;
   }
@@ -229,7 +234,6 @@ export class RoundStore {
     stagingId: string;
     sha256: string;
     count: number;
-    nowMs: number;
   }): Promise<CommitOutcome> {
     const k = this.keys(input.roundId);
     const [status, a, b, c] = await this.redis.secaggCommitUpdate(
@@ -242,7 +246,6 @@ export class RoundStore {
       input.clientId,
       input.sha256,
       input.count,
-      input.nowMs,
     );
     switch (status) {
       case 'COMMITTED':
@@ -260,15 +263,46 @@ export class RoundStore {
         return { kind: 'not-open', state: a as StateName };
       case 'INCOMPLETE':
         return { kind: 'incomplete', staged: Number(a) };
+      case 'PAST_DEADLINE':
+        return { kind: 'past-deadline', closedMs: Number(a) };
       default:
         throw new Error(`commit-update returned ${String(status)}`);
     }
   }
 
-  /** Closes an open round; returns the state afterwards (undefined: no such round). */
-  async closeRound(roundId: string, nowMs: number): Promise<StateName | undefined> {
-    const state = await this.redis.secaggCloseRound(this.keys(roundId).meta, nowMs);
-    return state === '' ? undefined : (state as StateName);
+  /** Closes an open round now (on request); returns the state afterwards (undefined: no such round). */
+  async closeRound(roundId: string): Promise<StateName | undefined> {
+    const [state] = await this.redis.secaggCloseRound(this.keys(roundId).meta, 'request');
+    return state === '' || state === undefined ? undefined : (state as StateName);
+  }
+
+  /**
+   * Closes an open round if its deadline has passed by Redis's clock. Returns
+   * the state afterwards (undefined: no such round) and, for a round still
+   * OPEN, the ms left until its deadline.
+   */
+  async closeAtDeadline(roundId: string): Promise<{ state: StateName | undefined; remainingMs: number }> {
+    const [state, remaining] = await this.redis.secaggCloseRound(this.keys(roundId).meta, 'deadline');
+    return { state: state === '' || state === undefined ? undefined : (state as StateName), remainingMs: Number(remaining ?? 0) };
+  }
+
+  /** Rounds that may still need work, with their deadlines (ms): created, and not yet seen finished by a sweep. */
+  async liveRounds(): Promise<{ roundId: string; deadlineMs: number }[]> {
+    const flat = await this.redis.zrange(liveRoundsKey(this.prefix), 0, -1, 'WITHSCORES');
+    const rounds: { roundId: string; deadlineMs: number }[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) rounds.push({ roundId: flat[i]!, deadlineMs: Number(flat[i + 1]) });
+    return rounds;
+  }
+
+  /** Drops a finished round from the live list. */
+  async forgetLiveRound(roundId: string): Promise<void> {
+    await this.redis.zrem(liveRoundsKey(this.prefix), roundId);
+  }
+
+  /** Redis's clock, ms: the one clock deadlines are decided by. */
+  async redisTimeMs(): Promise<number> {
+    const [seconds, micros] = await this.redis.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
 
   /** clientId -> updateId of every committed update. */

@@ -5,19 +5,36 @@
  */
 
 /**
+ * The current time by Redis's clock, ms (a Lua prelude). Every deadline
+ * decision takes its time here, so one clock decides it whatever the clocks of
+ * the gateways and aggregators say (issue 12 item 5). Allowed in scripts
+ * because Redis 7 replicates (and writes to the AOF) a script's effects, not
+ * the script.
+ */
+const REDIS_NOW_MS = `
+local redisTime = redis.call('TIME')
+local now = tonumber(redisTime[1]) * 1000 + math.floor(tonumber(redisTime[2]) / 1000)
+local nowText = string.format('%d', now)
+`;
+
+/**
  * commit-update: turn a complete staged stream into the client's committed update.
  *   KEYS[1] meta  KEYS[2] clients  KEYS[3] update hash  KEYS[4] staging list  KEYS[5] update data list
- *   ARGV[1] updateId  ARGV[2] clientId  ARGV[3] sha256 (hex)  ARGV[4] ciphertext count  ARGV[5] now (ms)
+ *   ARGV[1] updateId  ARGV[2] clientId  ARGV[3] sha256 (hex)  ARGV[4] ciphertext count
  * Returns one of:
  *   {'EXISTS', sha256, count, committedAt}   this client already committed this update id (idempotent retry)
  *   {'CLIENT_HAS_UPDATE', otherUpdateId}     this client committed another update to the round
  *   {'NOT_FOUND'} | {'NOT_OPEN', state} | {'INCOMPLETE', stagedCount}
+ *   {'PAST_DEADLINE', closedAt}              Redis's clock is at or past the round's deadline: nothing
+ *                                            committed, and the round is CLOSED now (it may need finalizing)
  *   {'COMMITTED', committedAt, closedNow}    closedNow = '1' when this commit reached max clients
+ * Times are Redis's clock (TIME), ms. Rounds without a `deadlineAt` field (created
+ * before it existed) are not checked against their deadline here.
  * Idempotency: the clients hash is the single record of what was committed; the
  * same (client, updateId) never commits twice. The staging list is consumed
  * (renamed) or deleted, except on INCOMPLETE.
  */
-export const COMMIT_UPDATE = `
+export const COMMIT_UPDATE = REDIS_NOW_MS + `
 local existing = redis.call('HGET', KEYS[2], ARGV[2])
 if existing then
   redis.call('DEL', KEYS[4])
@@ -36,21 +53,27 @@ if state ~= 'OPEN' then
   redis.call('DEL', KEYS[4])
   return {'NOT_OPEN', state}
 end
+local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadlineAt') or '0') or 0
+if deadline > 0 and now >= deadline then
+  redis.call('DEL', KEYS[4])
+  redis.call('HSET', KEYS[1], 'state', 'CLOSED', 'closedAt', nowText)
+  return {'PAST_DEADLINE', nowText}
+end
 local staged = redis.call('LLEN', KEYS[4])
 if staged ~= tonumber(ARGV[4]) then
   return {'INCOMPLETE', tostring(staged)}
 end
 redis.call('RENAME', KEYS[4], KEYS[5])
 redis.call('PERSIST', KEYS[5])
-redis.call('HSET', KEYS[3], 'updateId', ARGV[1], 'sha256', ARGV[3], 'count', ARGV[4], 'committedAt', ARGV[5])
+redis.call('HSET', KEYS[3], 'updateId', ARGV[1], 'sha256', ARGV[3], 'count', ARGV[4], 'committedAt', nowText)
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
 local committed = redis.call('HINCRBY', KEYS[1], 'committed', 1)
 local closedNow = '0'
 if committed >= tonumber(redis.call('HGET', KEYS[1], 'maxClients')) then
-  redis.call('HSET', KEYS[1], 'state', 'CLOSED', 'closedAt', ARGV[5])
+  redis.call('HSET', KEYS[1], 'state', 'CLOSED', 'closedAt', nowText)
   closedNow = '1'
 end
-return {'COMMITTED', ARGV[5], closedNow}
+return {'COMMITTED', nowText, closedNow}
 `;
 
 /**
@@ -83,17 +106,23 @@ return 'FOLDED'
 
 /**
  * close-round: stop accepting updates.
- *   KEYS[1] meta   ARGV[1] now (ms)
- * Returns the state after the call ('' when the round does not exist). Idempotent.
+ *   KEYS[1] meta   ARGV[1] 'request' (close now) | 'deadline' (close only if the deadline has passed)
+ * Returns {state after the call ('' when the round does not exist), ms until the deadline}.
+ * The second element is '0' except for a 'deadline' close of an OPEN round whose
+ * deadline, by Redis's clock, is still ahead: then nothing changes. A round without
+ * a `deadlineAt` field closes on 'deadline' at once (its close job was scheduled
+ * for its deadline). Idempotent.
  */
-export const CLOSE_ROUND = `
+export const CLOSE_ROUND = REDIS_NOW_MS + `
 local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return '' end
-if state == 'OPEN' then
-  redis.call('HSET', KEYS[1], 'state', 'CLOSED', 'closedAt', ARGV[1])
-  return 'CLOSED'
+if not state then return {'', '0'} end
+if state ~= 'OPEN' then return {state, '0'} end
+if ARGV[1] == 'deadline' then
+  local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadlineAt') or '0') or 0
+  if now < deadline then return {'OPEN', string.format('%d', deadline - now)} end
 end
-return state
+redis.call('HSET', KEYS[1], 'state', 'CLOSED', 'closedAt', nowText)
+return {'CLOSED', '0'}
 `;
 
 /**

@@ -4,19 +4,29 @@
  * release), and the queues' depth.
  */
 import { Gauge, type Counter, type Histogram } from 'prom-client';
-import type { ServiceMetrics } from '@secagg/observability';
+import { registerRedisPersistenceMetrics, type ServiceMetrics } from '@secagg/observability';
 import type { RoundQueues } from '@secagg/queue';
+import { classifyRedisError, type RedisPersistenceWatch } from '@secagg/store';
 
 export class AggregatorMetrics {
   readonly folds: Counter<'outcome'>;
   readonly foldSeconds: Histogram<never>;
   readonly lifecycle: Counter<'kind' | 'result'>;
   readonly lifecycleSeconds: Histogram<'kind'>;
+  readonly sweeps: Counter<'result'>;
+  readonly sweepRepairs: Counter<'action'>;
 
-  constructor(metrics: ServiceMetrics, queues: RoundQueues) {
-    this.folds = metrics.counter('secagg_folds_total', 'Fold jobs by outcome (folded, duplicate, round-ended, error, delayed)', ['outcome']);
+  constructor(metrics: ServiceMetrics, queues: RoundQueues, persistence: RedisPersistenceWatch) {
+    this.sweeps = metrics.counter('secagg_sweeps_total', 'Sweeps of the live rounds by result (ok, error)', ['result']);
+    this.sweepRepairs = metrics.counter(
+      'secagg_sweep_repairs_total',
+      'Work the sweeper restored: finalize jobs re-queued for CLOSED rounds without one, rounds closed at their deadline by Redis time',
+      ['action'],
+    );
+    registerRedisPersistenceMetrics(metrics, persistence);
+    this.folds = metrics.counter('secagg_folds_total', 'Fold jobs by outcome (folded, duplicate, round-ended, delayed, a Redis refusal such as storage_full, error)', ['outcome']);
     this.foldSeconds = metrics.histogram('secagg_fold_seconds', 'Time to fold one update into a partial sum', [0.005, 0.02, 0.1, 0.5, 2, 10, 60]);
-    this.lifecycle = metrics.counter('secagg_round_jobs_total', 'close-round and finalize-round jobs by result (RELEASED, FAILED, CLOSED, waiting, error)', ['kind', 'result']);
+    this.lifecycle = metrics.counter('secagg_round_jobs_total', 'close-round and finalize-round jobs by result (RELEASED, FAILED, CLOSED, OPEN (close job before the deadline), delayed, a Redis refusal such as storage_full, error)', ['kind', 'result']);
     this.lifecycleSeconds = metrics.histogram('secagg_round_job_seconds', 'Duration of close and finalize jobs (finalize includes the release)', [0.01, 0.1, 0.5, 2, 10, 60, 300], ['kind']);
     new Gauge({
       name: 'secagg_queue_jobs',
@@ -32,7 +42,12 @@ export class AggregatorMetrics {
     });
   }
 
-  /** Runs `work`, counting its outcome and timing it. BullMQ's control-flow errors (Delayed, Waiting) count as 'delayed'. */
+  /**
+   * Runs `work`, counting its outcome and timing it. BullMQ's control-flow
+   * errors (Delayed, Waiting) count as 'delayed'; a Redis refusal by its reason
+   * from the store's table (storage_full, storage_no_replicas, ...: retried);
+   * anything else as 'error'.
+   */
   async measure<R>(count: (result: string) => void, time: () => () => void, work: () => Promise<R>): Promise<R> {
     const stop = time();
     try {
@@ -41,10 +56,11 @@ export class AggregatorMetrics {
       return result;
     } catch (error) {
       const name = (error as Error)?.name ?? '';
-      count(name === 'DelayedError' || name === 'WaitingError' ? 'delayed' : 'error');
+      count(name === 'DelayedError' || name === 'WaitingError' ? 'delayed' : (classifyRedisError(error)?.errorCode ?? 'error'));
       throw error;
     } finally {
       stop();
     }
   }
 }
+

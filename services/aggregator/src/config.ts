@@ -40,6 +40,30 @@ export const aggregatorConfigSchema = z.strictObject({
   lifecycleConcurrency: int().default(2),
   /** How often a finalize job re-checks that every committed update is folded, ms. */
   finalizePollMs: int().default(250),
+  /**
+   * A failed job (transient cause: Redis or the keyholder unavailable, a lost
+   * connection) is retried for ever; the delay starts here and doubles, ms.
+   */
+  jobRetryInitialDelayMs: int().default(500),
+  /** Cap of the retry delay of a failed job, ms: once the cause is gone, work resumes within about this long. */
+  jobRetryMaxDelayMs: int().default(30_000),
+  /**
+   * How often this aggregator sweeps the live rounds, ms: a CLOSED round without
+   * a live finalize job gets one, an OPEN round past its deadline (Redis's
+   * clock) is closed. Bounds how long a round can sit unattended after a crash.
+   */
+  sweepIntervalMs: int().default(10_000),
+  /**
+   * Redis restarts (a changed run id) within `redisRestartWindowMs` at which
+   * readiness fails with "Redis is crash-looping" (e.g. an AOF write that
+   * fails for a full disk makes Redis exit with appendfsync always).
+   */
+  redisRestartsToFail: int().default(3),
+  /**
+   * Window over which Redis restarts are counted, ms. Short, because readiness
+   * stays failed for up to this long after the last restart.
+   */
+  redisRestartWindowMs: int().default(120_000),
   /** Deadline of the release call to the keyholder, ms. */
   keyholderDeadlineMs: int().default(120_000),
   /** BullMQ job lock; a job whose worker stops renewing it is handed to another worker, ms. */
@@ -53,6 +77,11 @@ export const aggregatorConfigSchema = z.strictObject({
    * fold's compare-and-set must survive (chaos harness). Logged loudly.
    */
   testFoldDelayMs: z.coerce.number().int().nonnegative().default(0),
+  /**
+   * TEST ONLY: this process's clock runs this far ahead (negative: behind) of the
+   * real time, ms (0 = none). Exercises clock skew against Redis. Logged loudly.
+   */
+  testClockOffsetMs: z.coerce.number().int().default(0),
   /** Grace period for running jobs on shutdown, ms. */
   shutdownGraceMs: z.coerce.number().int().nonnegative().default(30_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),

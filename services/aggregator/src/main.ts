@@ -1,22 +1,24 @@
 /** Aggregator composition root: Redis, queues, keyholder client, workers. */
 import * as grpc from '@grpc/grpc-js';
-import { bindServer, channelCredentials, createClient, createLogger, handleSignals, redactConfig, serverCredentials, shutdownServer } from '@secagg/core';
+import { bindServer, channelCredentials, createClient, createLogger, handleSignals, redactConfig, serverCredentials, shutdownServer, skewClockForTest } from '@secagg/core';
 import { HealthMonitor, ServiceMetrics, probe } from '@secagg/observability';
 import { AggregatorMetrics } from './aggregator-metrics.js';
 import { MemoryBudget } from './domain/memory-budget.js';
 import { KeyholderService } from '@secagg/proto';
-import { RoundStore } from '@secagg/store';
+import { RedisPersistenceWatch, RoundStore } from '@secagg/store';
 import { FOLD_QUEUE, LIFECYCLE_QUEUE, RoundQueues, createRedis, createWorker, queuePrefix, type FoldJob, type LifecycleJob } from '@secagg/queue';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WaitingError, type Job } from 'bullmq';
 import { loadAggregatorConfig } from './config.js';
 import { foldUpdate } from './jobs/fold-update.js';
 import { runLifecycleJob } from './jobs/round-lifecycle.js';
+import { sweepRounds } from './jobs/sweeper.js';
 import type { AggregatorContext } from './aggregator-context.js';
 
 const config = loadAggregatorConfig();
 const logger = createLogger('aggregator', config.logLevel);
 logger.info({ config: redactConfig(config) }, 'starting');
+skewClockForTest(config.testClockOffsetMs, logger);
 
 const redis = createRedis(config.redisUrl, { forWorker: true, name: 'aggregator' });
 redis.on('error', (error) => logger.warn({ err: error }, 'redis error'));
@@ -66,6 +68,7 @@ const workerSettings = {
   logger,
   lockDurationMs: config.lockDurationMs,
   stalledIntervalMs: config.stalledCheckIntervalMs,
+  retry: { initialDelayMs: config.jobRetryInitialDelayMs, maxDelayMs: config.jobRetryMaxDelayMs },
 };
 const memory = new MemoryBudget(config.jobMemoryBudgetBytes);
 /** Ciphertext bytes of one update of the round (0 when the round is gone: the job ends at once anyway). */
@@ -74,7 +77,8 @@ async function updateBytesOf(roundId: string): Promise<number> {
   return round ? round.ckks.ciphertextCount * round.ckks.ciphertextBytes : 0;
 }
 const metrics = new ServiceMetrics('aggregator');
-const measured = new AggregatorMetrics(metrics, deps.queues);
+const persistence = new RedisPersistenceWatch(redis, { restartsToFail: config.redisRestartsToFail, restartWindowMs: config.redisRestartWindowMs });
+const measured = new AggregatorMetrics(metrics, deps.queues, persistence);
 const foldWorker = createWorker<FoldJob>(
   FOLD_QUEUE,
   handBackOnShutdown((job, _token, signal) =>
@@ -103,11 +107,32 @@ const lifecycleWorker = createWorker<LifecycleJob>(
 );
 await Promise.all([foldWorker.waitUntilReady(), lifecycleWorker.waitUntilReady()]);
 
+// The sweeper: no round waits on a job a crash dropped (jobs/sweeper.ts). One sweep at a time per process.
+let sweeping: Promise<void> | undefined;
+const sweepTimer = setInterval(() => {
+  if (sweeping) return;
+  sweeping = sweepRounds(deps)
+    .then((report) => {
+      measured.sweeps.inc({ result: 'ok' });
+      measured.sweepRepairs.inc({ action: 'finalize_requeued' }, report.finalizeRequeued);
+      measured.sweepRepairs.inc({ action: 'closed_at_deadline' }, report.closedAtDeadline);
+    })
+    .catch((error: unknown) => {
+      measured.sweeps.inc({ result: 'error' });
+      logger.warn({ err: error }, 'sweep failed; the next one retries');
+    })
+    .finally(() => {
+      sweeping = undefined;
+    });
+}, config.sweepIntervalMs);
+sweepTimer.unref();
+
 // Health: the aggregator serves only grpc.health.v1 (and reflection of it), over TLS with its own certificate.
 const health = new HealthMonitor({
   services: ['secagg.aggregator'],
   checks: {
     redis: async () => (await redis.ping()) === 'PONG',
+    'redis-persistence': () => persistence.check(),
     keyholder: async () => (await probe({ address: config.keyholderAddress, credentials: keyholderCredentials, timeoutMs: 2_000 })) === 'SERVING',
     workers: async () => foldWorker.isRunning() && lifecycleWorker.isRunning(),
   },
@@ -132,6 +157,8 @@ const HAND_BACK_MS = 5_000;
 
 handleSignals(logger, async () => {
   health.drain();
+  clearInterval(sweepTimer);
+  await sweeping;
   // 1. Stop taking jobs; running ones finish within the grace period.
   const workers = [foldWorker, lifecycleWorker];
   const closed = Promise.all(workers.map((worker) => worker.close())).then(() => true);

@@ -122,6 +122,19 @@ export const gatewayConfigSchema = z.strictObject({
   admissionWaitMs: z.coerce.number().int().nonnegative().default(2_000),
   /** Retry hint (`retry-after-ms` trailer) sent with RESOURCE_EXHAUSTED, and with UNAVAILABLE while draining, ms. */
   overloadRetryAfterMs: int().default(1_000),
+  /** Retry hint sent when Redis refuses a write (full, no replicas, read-only, not persisting, resharding) or is unreachable, ms. */
+  storageRetryAfterMs: int().default(1_000),
+  /**
+   * Redis restarts (a changed run id) within `redisRestartWindowMs` at which
+   * readiness fails with "Redis is crash-looping" (e.g. an AOF write that
+   * fails for a full disk makes Redis exit with appendfsync always).
+   */
+  redisRestartsToFail: int().default(3),
+  /**
+   * Window over which Redis restarts are counted, ms. Short, because readiness
+   * stays failed for up to this long after the last restart.
+   */
+  redisRestartWindowMs: int().default(120_000),
   /** A measured fold backlog is reused this long before Redis is asked again, ms. */
   foldBacklogCacheMs: z.coerce.number().int().nonnegative().default(200),
   /** Deadline of calls to the keyholder, ms. */
@@ -146,6 +159,16 @@ export const gatewayConfigSchema = z.strictObject({
   shutdownAnnounceMs: z.coerce.number().int().nonnegative().default(1_000),
   /** Grace period for in-flight calls on shutdown, ms. */
   shutdownGraceMs: z.coerce.number().int().nonnegative().default(10_000),
+  /**
+   * TEST ONLY: this process's clock runs this far ahead (negative: behind) of the
+   * real time, ms (0 = none). Exercises clock skew against Redis (chaos, tests). Logged loudly.
+   */
+  testClockOffsetMs: z.coerce.number().int().default(0),
+  /**
+   * TEST ONLY: SIGKILL this gateway right after a commit that closed its round
+   * (max clients reached), before queueing the fold and the finalize. Logged loudly.
+   */
+  testKillAfterClosingCommit: envBoolean().default(false),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 });
 

@@ -9,11 +9,12 @@ import {
   redactConfig,
   serverCredentials,
   shutdownServer,
+  skewClockForTest,
 } from '@secagg/core';
 import { ClientService, CoordinatorService, KeyholderService } from '@secagg/proto';
-import { HealthMonitor, ServiceMetrics, probe } from '@secagg/observability';
+import { HealthMonitor, ServiceMetrics, probe, registerRedisPersistenceMetrics } from '@secagg/observability';
 import { registerGatewayMetrics } from './domain/gateway-metrics.js';
-import { RoundStore } from '@secagg/store';
+import { RedisPersistenceWatch, RoundStore } from '@secagg/store';
 import { RoundQueues, createRedis, queuePrefix } from '@secagg/queue';
 import { TokenVerifier } from '@secagg/auth';
 import { loadGatewayConfig } from './config.js';
@@ -25,6 +26,8 @@ import { ResultStreams } from './domain/result-streams.js';
 const config = loadGatewayConfig();
 const logger = createLogger('client-gateway', config.logLevel);
 logger.info({ config: redactConfig(config) }, 'starting');
+skewClockForTest(config.testClockOffsetMs, logger);
+if (config.testKillAfterClosingCommit) logger.warn('TEST ONLY: this gateway kills itself after a commit that closes its round (GATEWAY_TEST_KILL_AFTER_CLOSING_COMMIT)');
 
 const redis = createRedis(config.redisUrl, { name: 'gateway' });
 redis.on('error', (error) => logger.warn({ err: error }, 'redis error'));
@@ -44,10 +47,13 @@ const keyholder = createClient(KeyholderService, config.keyholderAddress, { cred
 const uploads = UploadAdmission.fromConfig(config, { redis, queues, clock: Date.now, logger });
 const metrics = new ServiceMetrics('client-gateway');
 registerGatewayMetrics(metrics, { store, queues, uploads, roundsScanned: config.metricsRoundsScanned });
+const persistence = new RedisPersistenceWatch(redis, { restartsToFail: config.redisRestartsToFail, restartWindowMs: config.redisRestartWindowMs });
+registerRedisPersistenceMetrics(metrics, persistence);
 const health = new HealthMonitor({
   services: [ClientService.typeName, CoordinatorService.typeName],
   checks: {
     redis: async () => (await redis.ping()) === 'PONG',
+    'redis-persistence': () => persistence.check(),
     keyholder: async () => (await probe({ address: config.keyholderAddress, credentials: keyholderCredentials, timeoutMs: 2_000 })) === 'SERVING',
   },
   intervalMs: config.healthCheckIntervalMs,

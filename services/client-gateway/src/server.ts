@@ -1,6 +1,7 @@
 /** The gateway's gRPC server: ClientService and CoordinatorService. */
 import * as grpc from '@grpc/grpc-js';
-import { addService, Code, methodPath, SecaggError, type CallContext, type CallObserver } from '@secagg/core';
+import { addService, methodPath, type CallContext, type CallObserver } from '@secagg/core';
+import { toStorageError } from '@secagg/store';
 import { ClientService, CoordinatorService, file_secagg_client_v1_client_service, file_secagg_coordinator_v1_coordinator_service } from '@secagg/proto';
 import { addReflection, type HealthMonitor } from '@secagg/observability';
 import type { GatewayContext } from './gateway-context.js';
@@ -10,47 +11,26 @@ import { closeRound, createRound, getRoundStatus, listRounds } from './handlers/
 import { getPrivacyBudget, setPrivacyBudget } from './handlers/privacy.js';
 import { CallGuard } from './domain/call-guard.js';
 
-/** Retry hint when Redis refuses writes because it reached its maxmemory (noeviction), ms. */
-const REDIS_FULL_RETRY_AFTER_MS = 2_000;
-
 /**
- * Redis being down is the caller's cue to retry, not an internal error; a
- * full Redis (maxmemory with noeviction refuses writes) is backpressure.
+ * Wrappers for every handler: Redis refusing (full, no replicas, read-only,
+ * not persisting, loading, busy, resharding) or unreachable is the caller's
+ * cue to retry, not an internal error; the store's one table maps it to
+ * RESOURCE_EXHAUSTED or UNAVAILABLE with `storageRetryAfterMs` as the hint.
  */
-function storageUnavailable(error: unknown): unknown {
-  if (error instanceof SecaggError) return error;
-  const name = (error as Error)?.name ?? '';
-  const message = (error as Error)?.message ?? '';
-  if (/^OOM /.test(message)) {
-    return new SecaggError(Code.ResourceExhausted, 'storage is full; retry later', {
-      cause: error,
-      errorCode: 'storage_full',
-      retryAfterMs: REDIS_FULL_RETRY_AFTER_MS,
-    });
-  }
-  // ioredis: MaxRetriesPerRequestError (gave up while reconnecting), AbortError (a pipeline cut by a
-  // closed connection); socket errors; Redis still loading its AOF, or a replica / cluster in transition.
-  if (
-    name === 'MaxRetriesPerRequestError' ||
-    name === 'AbortError' ||
-    /Connection is closed|Command aborted|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|^LOADING|^READONLY|^MASTERDOWN|^TRYAGAIN|^CLUSTERDOWN/.test(message)
-  ) {
-    return new SecaggError(Code.Unavailable, 'storage temporarily unavailable; retry', { cause: error, retryAfterMs: 1_000 });
-  }
-  return error;
-}
-
-function guarded<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
-  return (...args) => fn(...args).catch((error: unknown) => Promise.reject(storageUnavailable(error)));
-}
-
-function guardedStream<A extends unknown[], R>(fn: (...args: A) => AsyncIterable<R>): (...args: A) => AsyncIterable<R> {
-  return async function* (...args) {
-    try {
-      yield* fn(...args);
-    } catch (error) {
-      throw storageUnavailable(error);
-    }
+function storageGuards(retryAfterMs: number) {
+  return {
+    guarded<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+      return (...args) => fn(...args).catch((error: unknown) => Promise.reject(toStorageError(error, retryAfterMs)));
+    },
+    guardedStream<A extends unknown[], R>(fn: (...args: A) => AsyncIterable<R>): (...args: A) => AsyncIterable<R> {
+      return async function* (...args) {
+        try {
+          yield* fn(...args);
+        } catch (error) {
+          throw toStorageError(error, retryAfterMs);
+        }
+      };
+    },
   };
 }
 
@@ -85,6 +65,7 @@ export function createGatewayServer(deps: GatewayContext, observers: ServerObser
     'grpc.max_concurrent_streams': deps.config.maxStreamsPerConnection,
   });
   const options = { logger: deps.logger, onCallEnd: observers.onCallEnd };
+  const { guarded, guardedStream } = storageGuards(deps.config.storageRetryAfterMs);
   addService(
     server,
     ClientService,

@@ -3,7 +3,11 @@
  *
  * close-round { roundId }: the deadline passed (a delayed job, so a deadline
  * that passes while every service is down is honoured when they return).
- * Closes the round if still open and asks for finalization. Idempotent.
+ * Closes the round if still open and its deadline has passed by Redis's clock
+ * (the job's delay was computed by another process's clock, which may be
+ * skewed), and asks for finalization. A job that fires early changes nothing;
+ * the sweeper (jobs/sweeper.ts) closes the round once its deadline passes.
+ * Idempotent.
  *
  * finalize-round { roundId }: once the round is closed and every committed
  * update is folded, sums the partial sums and streams the encrypted total to
@@ -13,6 +17,14 @@
  * re-checks later without spending an attempt. Idempotent end to end: a retry
  * after a crash sends the same contributors digest, and the keyholder answers
  * with its stored release instead of decrypting again.
+ *
+ * Keyholder answers (issue 12 item 3): a refusal of the release policy is
+ * permanent and fails the round with the keyholder's fixed reason; anything
+ * else — unavailable, deadline exceeded, overloaded, a lost connection, an
+ * internal error, and also authentication failures an operator can fix — is
+ * thrown and retried for ever with capped exponential backoff, because a retry
+ * could still release (the keyholder answers a repeated release with the same
+ * digest from its store). A round is never failed when a retry could release.
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
@@ -23,6 +35,7 @@ import type { LifecycleJob } from '@secagg/queue';
 import type { RoundRecord } from '@secagg/store';
 import type { AggregatorContext } from '../aggregator-context.js';
 import { addInto } from '../domain/ciphertext-sum.js';
+import { latestHonestDelayMs } from './sweeper.js';
 
 export async function runLifecycleJob(job: Job<LifecycleJob>, token: string | undefined, deps: AggregatorContext): Promise<string> {
   switch (job.data.kind) {
@@ -36,15 +49,24 @@ export async function runLifecycleJob(job: Job<LifecycleJob>, token: string | un
 }
 
 async function closeAtDeadline(roundId: string, deps: AggregatorContext): Promise<string> {
-  const state = await deps.store.closeRound(roundId, deps.clock());
+  const { state, remainingMs } = await deps.store.closeAtDeadline(roundId);
   if (state === undefined) throw new UnrecoverableError(`round ${roundId} does not exist`);
+  if (state === 'OPEN') {
+    deps.logger.warn({ roundId, remainingMs }, 'close job ran before the deadline by Redis\'s clock (clock skew?): the sweeper closes the round at its deadline');
+    return state;
+  }
   if (state === 'CLOSED') await deps.queues.enqueueFinalize(roundId);
   deps.logger.info({ roundId, state }, 'deadline reached');
   return state;
 }
 
-/** Permanent keyholder refusals: the round fails with the keyholder's reason. */
-const REFUSALS = [Code.FailedPrecondition, Code.InvalidArgument, Code.NotFound, Code.PermissionDenied, Code.AlreadyExists];
+/**
+ * Permanent keyholder refusals: the release policy said no (below min
+ * clients, budget exhausted, out of range, released with other contributors,
+ * no key), and asking again cannot change the answer. The round fails with the
+ * keyholder's reason. Every other code is retried.
+ */
+const REFUSALS = [Code.FailedPrecondition, Code.InvalidArgument, Code.NotFound, Code.AlreadyExists, Code.OutOfRange];
 
 async function finalizeRound(job: Job<LifecycleJob>, token: string | undefined, deps: AggregatorContext): Promise<string> {
   const { store, queues, logger, clock } = deps;
@@ -57,7 +79,9 @@ async function finalizeRound(job: Job<LifecycleJob>, token: string | undefined, 
   const folded = await store.foldedClients(roundId);
   const missing = [...committed].filter(([clientId]) => !folded.has(clientId));
   if (missing.length > 0) {
-    for (const [clientId, updateId] of missing) await queues.enqueueFold({ roundId, clientId, updateId });
+    // A fold retry parked beyond any honest backoff (by an aggregator whose clock runs ahead) runs now.
+    const dueBy = (await store.redisTimeMs()) + latestHonestDelayMs(deps.config);
+    for (const [clientId, updateId] of missing) await queues.enqueueFold({ roundId, clientId, updateId }, { dueBy });
     await job.moveToDelayed(Date.now() + deps.config.finalizePollMs, token);
     throw new DelayedError();
   }
@@ -74,6 +98,7 @@ async function finalizeRound(job: Job<LifecycleJob>, token: string | undefined, 
   const total = await sumPartialSums(round, folded.size, deps);
   const digest = contributorsDigest([...committed].map(([clientId, updateId]) => ({ clientId, updateId })));
   let release: { header: ResultHeader; runs: Buffer[] };
+  logger.info({ roundId, count: committed.size, attempt: job.attemptsMade + 1 }, 'requesting the release');
   try {
     release = await requestRelease(round, total, committed.size, digest, deps);
   } catch (error) {
@@ -83,6 +108,7 @@ async function finalizeRound(job: Job<LifecycleJob>, token: string | undefined, 
       logger.warn({ roundId, reason: error.message }, 'round failed: release refused');
       return 'FAILED';
     }
+    logger.warn({ roundId, err: error }, 'release not obtained yet (transient): retrying with backoff');
     throw error;
   }
   await store.storeRelease(roundId, toBinary(ResultHeaderSchema, release.header), release.runs, clock());

@@ -82,7 +82,7 @@ export async function closeRound(request: CloseRoundRequest, ctx: CallContext, d
   checkRoundScope(principal, request.roundId);
   const round = await requireRound(deps.store, request.roundId);
   requireRoundOwner(principal, round, 'close');
-  const state = await deps.store.closeRound(round.roundId, deps.clock());
+  const state = await deps.store.closeRound(round.roundId);
   if (state === 'CLOSED') await deps.queues.enqueueFinalize(round.roundId);
   deps.logger.info({ roundId: round.roundId, state }, 'round close requested');
   return create(CloseRoundResponseSchema, { round: toRoundMessage(await requireRound(deps.store, round.roundId)) });

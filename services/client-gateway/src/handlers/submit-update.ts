@@ -87,7 +87,7 @@ async function receiveUpdate(
   ticket: UploadTicket,
   setDeadline: (updateBytes: number) => void,
 ): Promise<SubmitUpdateResponse> {
-  const { store, queues, config, clock, logger } = deps;
+  const { store, queues, config, logger } = deps;
   const frames = framesOf(requests, ctx.signal, config.streamIdleTimeoutMs);
   const first = await frames.next();
   if (first.done || first.value.frame.case !== 'header') {
@@ -157,10 +157,10 @@ async function receiveUpdate(
       stagingId,
       sha256: sha256.toString('hex'),
       count,
-      nowMs: clock(),
     });
     switch (outcome.kind) {
       case 'committed':
+        if (outcome.closedNow && config.testKillAfterClosingCommit) crashForTest(logger);
         await queues.enqueueFold({ roundId: round.roundId, clientId, updateId });
         if (outcome.closedNow) await queues.enqueueFinalize(round.roundId);
         logger.info({ roundId: round.roundId, updateId, clientId, closedNow: outcome.closedNow }, 'update committed');
@@ -173,6 +173,12 @@ async function receiveUpdate(
         throw new SecaggError(Code.NotFound, `round ${round.roundId} does not exist`);
       case 'not-open':
         throw notOpen(round.roundId, outcome.state);
+      case 'past-deadline':
+        // The commit closed the round at its deadline (Redis's clock): someone must finalize it.
+        await queues.enqueueFinalize(round.roundId);
+        throw new SecaggError(Code.FailedPrecondition, `round ${round.roundId} is past its deadline, not accepting updates`, {
+          errorCode: 'round_past_deadline',
+        });
       case 'incomplete':
         throw new SecaggError(Code.Aborted, `staged ${outcome.staged} of ${count} chunks (staging expired?); retry the upload`, {
           errorCode: 'staging_lost',
@@ -236,6 +242,17 @@ function alreadyExists(roundId: string, otherUpdateId: string): SecaggError {
 
 function notOpen(roundId: string, state: string): SecaggError {
   return new SecaggError(Code.FailedPrecondition, `round ${roundId} is ${state}, not accepting updates`, { errorCode: 'round_not_open' });
+}
+
+/**
+ * TEST ONLY (`testKillAfterClosingCommit`): the gateway dies (SIGKILL, no
+ * cleanup) right after the commit that reached max_clients closed the round,
+ * before queueing anything: the crash the sweeper must recover from (issue 12 item 4).
+ */
+function crashForTest(logger: GatewayContext['logger']): never {
+  logger.warn('TEST ONLY: killing this gateway after the commit that closed the round (GATEWAY_TEST_KILL_AFTER_CLOSING_COMMIT)');
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error('unreachable: SIGKILL sent to self');
 }
 
 function assertNever(value: never): never {
