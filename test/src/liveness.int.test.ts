@@ -29,7 +29,7 @@ import { LocalCluster } from '@secagg/local-cluster';
 import { LIFECYCLE_QUEUE, RoundQueues, UnrecoverableError, createWorker, queuePrefix, type LifecycleJob } from '@secagg/queue';
 import { RoundStore } from '@secagg/store';
 import { SecaggClient } from '@secagg/sdk';
-import { closeRound, roundResult, roundStatus, waitForRoundEnd } from '@secagg/chaos';
+import { closeRound, HARNESS_COORDINATOR, roundResult, roundStatus, waitForRoundEnd } from '@secagg/chaos';
 import { makeUpdate } from './helpers.js';
 
 const LENGTH = 3_000;
@@ -39,7 +39,7 @@ const SWEEP_MS = 1_000;
 const FAST_STALL_RECOVERY = { AGGREGATOR_LOCK_DURATION_MS: '5000', AGGREGATOR_STALLED_CHECK_INTERVAL_MS: '2500' };
 
 async function newRound(cluster: LocalCluster, config: { minClients: number; maxClients: number; deadlineUnixMs: bigint }): Promise<string> {
-  const coordinator = await cluster.client('coordinator', 'liveness-coordinator');
+  const coordinator = await cluster.client('coordinator', HARNESS_COORDINATOR); // the harness's closeRound acts as the owner
   try {
     const round = await coordinator.createRound({ vectorLength: LENGTH, clipNorm: 1, noiseMultiplier: 0, unsafeDisableNoise: true, ...config });
     return round.roundId;
@@ -54,6 +54,7 @@ async function submit(cluster: LocalCluster, roundId: string, subject: string, m
     address: cluster.gatewayAddress,
     token: await cluster.token('client', subject),
     caFile: cluster.certificates?.caFile,
+    keyholderKeys: [cluster.keyholderVerificationKeyPem],
     encryptionThreads: 0,
     maxAttempts,
     initialBackoffMs: 100,

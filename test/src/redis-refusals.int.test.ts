@@ -60,6 +60,7 @@ async function submit(cluster: LocalCluster, roundId: string, subject: string, m
     address: cluster.gatewayAddress,
     token: await cluster.token('client', subject),
     caFile: cluster.certificates?.caFile,
+    keyholderKeys: [cluster.keyholderVerificationKeyPem],
     encryptionThreads: 0,
     maxAttempts,
     initialBackoffMs: 100,

@@ -5,10 +5,10 @@
  * then checks the noise-free release update by update and against the
  * plaintext sum of the acknowledged updates. A quarter of the faults are
  * liveness scenarios around side rounds (issue 12): the gateway killed on the
- * closing commit, an aggregator with a skewed clock, Redis refusing writes;
- * every round must end RELEASED (stuck = wasted = 0). The keyholder-release
- * scenarios (keyholder killed inside a release, aggregator frozen across one)
- * and the long keyholder outage run in `npm run chaos` (all scenarios by default).
+ * closing commit, an aggregator with a skewed clock, Redis refusing writes,
+ * the keyholder killed inside a release, an aggregator frozen across one;
+ * every round must end RELEASED (stuck = wasted = 0). The long keyholder
+ * outage runs in `npm run chaos` (all scenarios by default).
  *
  * The seed is printed; replay a failure with CHAOS_SEED=<seed> (or
  * `npm run chaos -- --seed <seed> --faults 20 --clients 20 --length 9000`).
@@ -28,7 +28,13 @@ describe('exactly once under SIGKILL of any service and of Redis', { timeout: 60
       length: 9_000, // three coefficient-encoded ciphertexts per update: partial inclusion is visible
       seed,
       maxGapMs: 400,
-      scenarios: ['gateway-kill-on-closing-commit', 'aggregator-clock-skew', 'redis-refuses-writes'],
+      scenarios: [
+        'gateway-kill-on-closing-commit',
+        'aggregator-clock-skew',
+        'redis-refuses-writes',
+        'keyholder-kill-in-release',
+        'aggregator-freeze-in-release',
+      ],
       scenarioShare: 0.25,
       log: (line) => console.log(`[chaos ${seed}] ${line}`),
     });
