@@ -3,3 +3,4 @@ export * from './client.js';
 export * from './vector-io.js';
 export * from './encryption-pool.js';
 export { PinnedKeyholderKeys, RoundVerificationError, type VerifiedRound } from '@secagg/protocol';
+export * from './adaptive-clipping.js';
