@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdaptiveClipping, augmentWithClipIndicator, clipRoundParameters, splitAugmentedSum } from './adaptive-clipping.js';
+import { AdaptiveClipping, augmentWithClipIndicator, clipRoundParameters, clipRoundParametersFromRound, splitAugmentedSum } from './adaptive-clipping.js';
 
 /** Seeded uniform (mulberry32) and normal draws, so the constructed distributions are the same every run. */
 function seeded(seed: number): { uniform: () => number; normal: () => number } {
@@ -72,6 +72,12 @@ test('the round parameters put noise σ_b on the count and (z⁻² − σ_b⁻²
   assert.ok(Math.abs(p.effectiveUpdateNoiseMultiplier - (z ** -2 - countNoiseStd ** -2) ** -0.5) < 1e-12);
   assert.ok(Math.abs(p.roundClipNorm ** 2 - (0.7 ** 2 + p.indicatorScale ** 2)) < 1e-12);
   assert.throws(() => clipRoundParameters(1, 2, 2), /must exceed the noise multiplier/);
+  // A client recovers C and s from the signed round (C_aug, z) and the run's σ_b.
+  for (const [c, zz] of [[0.7, z], [2, 0]] as const) {
+    const q = clipRoundParameters(c, zz, countNoiseStd);
+    const r = clipRoundParametersFromRound(q.roundClipNorm, zz, countNoiseStd);
+    assert.ok(Math.abs(r.updateClipNorm - c) < 1e-12 && Math.abs(r.indicatorScale - q.indicatorScale) < 1e-12, `C ${c}, z ${zz}`);
+  }
   assert.throws(() => clipRoundParameters(0, 1, 3), /update clip norm/);
 });
 

@@ -86,6 +86,22 @@ export function clipRoundParameters(updateClipNorm: number, noiseMultiplier: num
 }
 
 /**
+ * The same parameters recovered from what a client reads in the round's signed
+ * statement — its `clip_norm` (C_aug) and `noise_multiplier` (z) — and the
+ * training run's declared count noise σ_b: C_aug² = C²·σ_b²/(σ_b² − z²), so a
+ * client needs no word from the coordinator beyond σ_b to know C and s.
+ */
+export function clipRoundParametersFromRound(roundClipNorm: number, noiseMultiplier: number, countNoiseStd: number): ClipRoundParameters {
+  positiveFinite('round clip norm', roundClipNorm);
+  if (noiseMultiplier === 0) return clipRoundParameters(roundClipNorm / Math.SQRT2, 0, countNoiseStd);
+  positiveFinite('count noise std', countNoiseStd);
+  if (!(countNoiseStd > noiseMultiplier)) {
+    throw new RangeError(`count noise std (${countNoiseStd}) must exceed the noise multiplier (${noiseMultiplier}): the count's noise is z·C_aug/s >= z`);
+  }
+  return clipRoundParameters((roundClipNorm * Math.sqrt(countNoiseStd ** 2 - noiseMultiplier ** 2)) / countNoiseStd, noiseMultiplier, countNoiseStd);
+}
+
+/**
  * Client side: Δ clipped to C, followed by s·[‖Δ‖ ≤ C]. The result (length d+1)
  * has L2 norm ≤ C_aug, so it is what the client submits to a round whose
  * clip norm is `params.roundClipNorm` and whose vector length is d+1.
