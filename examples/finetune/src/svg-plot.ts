@@ -26,9 +26,9 @@ function ticks(lo: number, hi: number, target = 6): number[] {
 }
 
 export function lineChartSvg(options: { title: string; xLabel: string; yLabel: string; series: Series[]; width?: number; height?: number }): string {
-  const width = options.width ?? 760;
+  const width = options.width ?? 840;
   const height = options.height ?? 440;
-  const margin = { left: 70, right: 230, top: 40, bottom: 50 };
+  const margin = { left: 70, right: 290, top: 40, bottom: 50 };
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
   const all = options.series.flatMap((s) => s.values).filter(Number.isFinite);
