@@ -86,7 +86,10 @@ export interface RunResult {
   accountantEpsilonPld?: number;
   /** C of the update per round (the adaptive run's moves). */
   clipNorms: number[];
-  /** Fraction of clients whose update norm was ≤ C per round: the noisy estimate the coordinator used (adaptive), else exact. */
+  /**
+   * Fraction of clients whose update norm was ≤ C per round: the noisy estimate the coordinator used
+   * (adaptive), else the exact fraction — a diagnostic only a simulation holding every client's update has.
+   */
   fractionBelow: number[];
   contributions: number[];
   /** Ciphertext bytes one client uploads per round (the SDK's count of what it streamed). */
