@@ -10,6 +10,9 @@ COPY proto ./proto
 COPY packages ./packages
 COPY services ./services
 COPY test/package.json ./test/package.json
+# Every workspace's package.json, or npm ci finds the lockfile out of sync (the example's corpus is a
+# devDependency: never in the runtime image).
+COPY examples/finetune/package.json ./examples/finetune/package.json
 RUN npm ci --no-audit --no-fund \
  && npx tsc --build services/keyholder services/client-gateway services/aggregator packages/sdk
 
@@ -24,6 +27,7 @@ COPY --from=build /app/proto/dist ./proto/dist
 COPY --from=build /app/packages ./packages
 COPY --from=build /app/services ./services
 COPY test/package.json ./test/package.json
+COPY examples/finetune/package.json ./examples/finetune/package.json
 # Production dependencies only (no compilers, no test tools, no pinned-node download).
 RUN test -n "${SERVICE}" \
  && test -f "services/${SERVICE}/dist/main.js" \
