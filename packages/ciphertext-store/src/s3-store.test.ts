@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createServer, type Socket } from 'node:net';
 import { HeadObjectCommand, ListObjectsV2Command, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import type { CiphertextStore } from './ciphertext-store.js';
 import { openCiphertextStore } from './open-ciphertext-store.js';
@@ -153,6 +154,21 @@ describe('S3 store: multipart uploads', () => {
 describe('openCiphertextStore with s3:// URLs', () => {
   it('fails fast, naming the bucket, when the bucket does not exist', async () => {
     await assert.rejects(openCiphertextStore(server.url('no-such-bucket', 'p')), /bucket no-such-bucket at http:\/\/127\.0\.0\.1:\d+ cannot be used: NotFound \(HTTP 404\)/);
+  });
+
+  it('gives up on a server that accepts connections and never answers, after idleTimeoutMs, instead of hanging', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => void sockets.add(socket.on('error', () => undefined)));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = silent.address() as { port: number };
+      const url = `s3://${BUCKET}/p?${new URLSearchParams({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', forcePathStyle: 'true', idleTimeoutMs: '200' })}`;
+      await assert.rejects(openCiphertextStore(url), /cannot be used: TimeoutError: .*timed out after 200 ms of inactivity/);
+      assert.ok(sockets.size > 0, 'the store did connect');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   it('refuses credentials, unknown parameters and out-of-range limits, without echoing the URL', async () => {
