@@ -39,6 +39,9 @@ export class FsCiphertextStore implements CiphertextStore {
   }
 
   private async commitStaged(key: ObjectKey, stagedPath: string): Promise<void> {
+    // A staged file removed meanwhile (deleteRound, collectOrphans) fails the
+    // commit here, before mkdir could bring a deleted round's directory back.
+    await stat(stagedPath);
     const dir = join(this.root, key.roundId);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await rename(stagedPath, join(dir, key.name));
