@@ -42,6 +42,11 @@ export interface LocalClusterOptions {
    * keyholder's default is 3 (the demo sets it).
    */
   minClientsFloor?: number;
+  /**
+   * Where gateway and aggregators keep update ciphertexts (GATEWAY_/AGGREGATOR_CIPHERTEXT_STORE):
+   * a path or s3:// URL; default a directory in the cluster's work dir, shared by its processes.
+   */
+  ciphertextStore?: string;
   /** Extra environment per service. */
   env?: Partial<Record<ServiceName, Record<string, string>>>;
   /**
@@ -153,6 +158,7 @@ export class LocalCluster {
       GATEWAY_REDIS_URL: this.redisUrl,
       GATEWAY_KEY_PREFIX: this.keyPrefix,
       GATEWAY_KEYHOLDER_ADDRESS: this.keyholderAddress,
+      GATEWAY_CIPHERTEXT_STORE: this.ciphertextStore,
       GATEWAY_TOKEN_PUBLIC_KEY: publicKeyPem,
       GATEWAY_METRICS_LISTEN_ADDRESS: '127.0.0.1:0',
       ...tlsEnv('GATEWAY', 'client-gateway', 'KEYHOLDER_CA_FILE'),
@@ -166,6 +172,7 @@ export class LocalCluster {
           AGGREGATOR_REDIS_URL: this.redisUrl,
           AGGREGATOR_KEY_PREFIX: this.keyPrefix,
           AGGREGATOR_KEYHOLDER_ADDRESS: this.keyholderAddress,
+          AGGREGATOR_CIPHERTEXT_STORE: this.ciphertextStore,
           AGGREGATOR_HEALTH_LISTEN_ADDRESS: '127.0.0.1:0',
           AGGREGATOR_METRICS_LISTEN_ADDRESS: '127.0.0.1:0',
           ...tlsEnv('AGGREGATOR', 'aggregator', 'KEYHOLDER_CA_FILE'),
@@ -189,6 +196,11 @@ export class LocalCluster {
     const file = join(dir, name);
     writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600, flag: 'wx' });
     return { file, keyId: PinnedKeyholderKeys.fromPems([verificationKeyPem]).keyIds[0]!, verificationKeyPem };
+  }
+
+  /** The ciphertext store gateway and aggregators share. */
+  get ciphertextStore(): string {
+    return this.options.ciphertextStore ?? join(this.workDir, 'ciphertexts');
   }
 
   /** Starts a service and resolves with its port once it logs `listening` (or `ready`). */

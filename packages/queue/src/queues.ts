@@ -15,15 +15,7 @@ import type { RedisConnection } from './redis-connection.js';
 /** Thrown by a job for a permanent failure: it fails at once, without retries (BullMQ's). */
 export { UnrecoverableError } from 'bullmq';
 
-export const FOLD_QUEUE = 'fold-update';
 export const LIFECYCLE_QUEUE = 'round-lifecycle';
-
-/** Fold one committed update into its round's encrypted sum. */
-export interface FoldJob {
-  roundId: string;
-  clientId: string;
-  updateId: string;
-}
 
 /** Close a round (deadline) or finalize it (fold check, release). */
 export interface LifecycleJob {
@@ -93,23 +85,11 @@ export interface LiveJobOptions {
 }
 
 export class RoundQueues {
-  readonly fold: Queue<FoldJob>;
   readonly lifecycle: Queue<LifecycleJob>;
 
   constructor(connection: RedisConnection, readonly prefix: string) {
-    this.fold = new Queue<FoldJob>(FOLD_QUEUE, { connection: connection as ConnectionOptions, prefix });
+    // Folds are not jobs: aggregators fold ranges of the commit log (services/aggregator range-worker.ts).
     this.lifecycle = new Queue<LifecycleJob>(LIFECYCLE_QUEUE, { connection: connection as ConnectionOptions, prefix });
-  }
-
-  /**
-   * Idempotent per (round, client, update): the same job id is added once. A
-   * fold job that failed (a permanent error, or stalled too often) is replaced
-   * by a fresh one: a terminal failure never blocks a later enqueue. With
-   * `dueBy`, a retry delayed past it is run now (see {@link LiveJobOptions}).
-   */
-  async enqueueFold(job: FoldJob, options: LiveJobOptions = {}): Promise<boolean> {
-    const jobId = stableId('fold', job.roundId, job.clientId, job.updateId);
-    return this.addLive(this.fold, 'fold-update', job, jobId, ['failed'], {}, options);
   }
 
   /**
@@ -177,7 +157,7 @@ export class RoundQueues {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.fold.close(), this.lifecycle.close()]);
+    await this.lifecycle.close();
   }
 }
 

@@ -11,13 +11,7 @@
  *   <p>:r:{R}:meta               hash  state, counters, times, config/ckks/attestation (protobuf binary), owner
  *   <p>:r:{R}:pk                 string  public key (SEAL serialization)
  *   <p>:r:{R}:clients            hash  clientId -> updateId of its committed update
- *   <p>:r:{R}:u:<client>         hash  updateId, sha256, count, committedAt
- *   <p>:r:{R}:u:<client>:ct      list  the committed ciphertexts, index order (deleted once folded)
- *   <p>:r:{R}:s:<stagingId>      list  ciphertexts of a stream in progress (TTL)
- *   <p>:r:{R}:folded             set   clientIds folded into some shard
- *   <p>:r:{R}:acc:<k>            list  encrypted partial sum k, index order
- *   <p>:r:{R}:acc:<k>:v          string  version of partial sum k (compare-and-set) = updates folded into it
- *   <p>:r:{R}:shards             set   indexes k of the partial sums in use
+ *   <p>:r:{R}:u:<client>         hash  updateId, sha256, count, committedAt, object (its ciphertext object's name)
  *   <p>:r:{R}:log                list  ciphertext object names of committed updates, commit order (range folds)
  *   <p>:r:{R}:range:<i>          hash  owner, fence, leaseUntil, folded, checkpoint of ciphertext range i
  *   <p>:r:{R}:result:header      string  ResultHeader (protobuf binary)
@@ -35,19 +29,13 @@ export class RoundKeys {
   get meta() { return `${this.base}:meta`; }
   get publicKey() { return `${this.base}:pk`; }
   get clients() { return `${this.base}:clients`; }
-  get folded() { return `${this.base}:folded`; }
-  get shardsInUse() { return `${this.base}:shards`; }
   get resultHeader() { return `${this.base}:result:header`; }
   get resultSum() { return `${this.base}:result:sum`; }
   update(clientId: string) { return `${this.base}:u:${clientId}`; }
-  updateData(clientId: string) { return `${this.base}:u:${clientId}:ct`; }
-  staging(stagingId: string) { return `${this.base}:s:${stagingId}`; }
   /** The commit log: ciphertext object names of committed updates, in commit order (range folds). */
   get commitLog() { return `${this.base}:log`; }
   /** Ownership and checkpoint of ciphertext range i (range folds). */
   range(i: number) { return `${this.base}:range:${i}`; }
-  shard(k: number) { return `${this.base}:acc:${k}`; }
-  shardVersion(k: number) { return `${this.base}:acc:${k}:v`; }
 }
 
 /**

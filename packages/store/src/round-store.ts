@@ -16,12 +16,12 @@ import {
   type RoundConfig,
 } from '@secagg/proto';
 import { groupOwnersKey, liveRoundsKey, ownedRoundIndexKey, RoundKeys, roundIndexKey, RESULT_RUN_VALUES } from './keys.js';
-import { CLOSE_ROUND, COMMIT_UPDATE, FINISH_ROUND, FOLD_COMMIT, RELEASE_GROUP_CLAIM } from './scripts.js';
+import { CLOSE_ROUND, COMMIT_UPDATE, FINISH_ROUND, RAISE_FOLDED, RELEASE_GROUP_CLAIM } from './scripts.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     secaggCommitUpdate(...args: (string | Buffer | number)[]): Result<string[], Context>;
-    secaggFoldCommit(...args: (string | Buffer | number)[]): Result<string, Context>;
+    secaggRaiseFolded(key: string, folded: number): Result<number, Context>;
     secaggCloseRound(...args: (string | number)[]): Result<string[], Context>;
     secaggFinishRound(...args: (string | Buffer | number)[]): Result<string, Context>;
     secaggReleaseGroupClaim(...args: string[]): Result<number, Context>;
@@ -66,10 +66,7 @@ export type CommitOutcome =
   | { kind: 'not-found' }
   | { kind: 'not-open'; state: StateName }
   /** Refused: Redis's clock is past the deadline. The round is CLOSED now (by this call or an earlier one). */
-  | { kind: 'past-deadline'; closedMs: number }
-  | { kind: 'incomplete'; staged: number };
-
-export type FoldOutcome = 'FOLDED' | 'DUPLICATE' | 'CONFLICT' | 'ENDED';
+  | { kind: 'past-deadline'; closedMs: number };
 
 export function toRoundMessage(record: RoundRecord): Round {
   return create(RoundSchema, {
@@ -96,8 +93,8 @@ export class RoundStore {
     readonly redis: Redis | Cluster,
     readonly prefix: string,
   ) {
-    redis.defineCommand('secaggCommitUpdate', { numberOfKeys: 5, lua: COMMIT_UPDATE });
-    redis.defineCommand('secaggFoldCommit', { numberOfKeys: 6, lua: FOLD_COMMIT });
+    redis.defineCommand('secaggCommitUpdate', { numberOfKeys: 4, lua: COMMIT_UPDATE });
+    redis.defineCommand('secaggRaiseFolded', { numberOfKeys: 1, lua: RAISE_FOLDED });
     redis.defineCommand('secaggCloseRound', { numberOfKeys: 1, lua: CLOSE_ROUND });
     redis.defineCommand('secaggFinishRound', { numberOfKeys: 2, lua: FINISH_ROUND });
     redis.defineCommand('secaggReleaseGroupClaim', { numberOfKeys: 1, lua: RELEASE_GROUP_CLAIM });
@@ -217,21 +214,16 @@ export class RoundStore {
     return { updateId, sha256: sha256 ?? '', count: Number(count), committedMs: Number(committedAt) };
   }
 
-  /** Appends one ciphertext to a staging list and (re)arms its expiry. */
-  async stageChunk(roundId: string, stagingId: string, ciphertext: Buffer, ttlMs: number): Promise<void> {
-    const key = this.keys(roundId).staging(stagingId);
-    await this.redis.multi().rpush(key, ciphertext).pexpire(key, ttlMs).exec().then(throwIfFailed);
-  }
-
-  async discardStaging(roundId: string, stagingId: string): Promise<void> {
-    await this.redis.unlink(this.keys(roundId).staging(stagingId));
-  }
-
+  /**
+   * Records a complete upload whose ciphertexts are durable in the ciphertext
+   * store as object `objectName`: the client's committed update, appended to
+   * the round's commit log, atomically (scripts.ts commit-update).
+   */
   async commitUpdate(input: {
     roundId: string;
     clientId: string;
     updateId: string;
-    stagingId: string;
+    objectName: string;
     sha256: string;
     count: number;
   }): Promise<CommitOutcome> {
@@ -240,12 +232,12 @@ export class RoundStore {
       k.meta,
       k.clients,
       k.update(input.clientId),
-      k.staging(input.stagingId),
-      k.updateData(input.clientId),
+      k.commitLog,
       input.updateId,
       input.clientId,
       input.sha256,
       input.count,
+      input.objectName,
     );
     switch (status) {
       case 'COMMITTED':
@@ -261,8 +253,6 @@ export class RoundStore {
         return { kind: 'not-found' };
       case 'NOT_OPEN':
         return { kind: 'not-open', state: a as StateName };
-      case 'INCOMPLETE':
-        return { kind: 'incomplete', staged: Number(a) };
       case 'PAST_DEADLINE':
         return { kind: 'past-deadline', closedMs: Number(a) };
       default:
@@ -310,49 +300,27 @@ export class RoundStore {
     return new Map(Object.entries(await this.redis.hgetall(this.keys(roundId).clients)));
   }
 
-  async foldedClients(roundId: string): Promise<Set<string>> {
-    return new Set(await this.redis.smembers(this.keys(roundId).folded));
+  /**
+   * Committed updates not yet folded into every range, summed over the live
+   * rounds (the fold backlog the gateway bounds): committed - folded of each.
+   */
+  async unfoldedUpdates(): Promise<number> {
+    const live = await this.redis.zrange(liveRoundsKey(this.prefix), 0, -1);
+    if (live.length === 0) return 0;
+    const pipeline = this.redis.pipeline();
+    for (const roundId of live) pipeline.hmget(this.keys(roundId).meta, 'state', 'committed', 'folded');
+    let unfolded = 0;
+    for (const [error, value] of (await pipeline.exec()) ?? []) {
+      if (error) throw error;
+      const [state, committed, folded] = value as (string | null)[];
+      if (state === 'OPEN' || state === 'CLOSED') unfolded += Math.max(0, Number(committed ?? 0) - Number(folded ?? 0));
+    }
+    return unfolded;
   }
 
-  async isFolded(roundId: string, clientId: string): Promise<boolean> {
-    return (await this.redis.sismember(this.keys(roundId).folded, clientId)) === 1;
-  }
-
-  /** The committed ciphertexts of a client's update (empty once folded). */
-  async readUpdate(roundId: string, clientId: string): Promise<Buffer[]> {
-    return this.redis.lrangeBuffer(this.keys(roundId).updateData(clientId), 0, -1);
-  }
-
-  /** Partial sum k and its version ('0' and [] when it has never been written). */
-  async readShard(roundId: string, k: number): Promise<{ version: string; ciphertexts: Buffer[] }> {
-    const keys = this.keys(roundId);
-    // MULTI makes version and content one consistent snapshot.
-    const replies = await this.redis.multi().get(keys.shardVersion(k)).lrangeBuffer(keys.shard(k), 0, -1).exec();
-    throwIfFailed(replies);
-    const version = (replies![0]![1] as string | null) ?? '0';
-    return { version, ciphertexts: replies![1]![1] as Buffer[] };
-  }
-
-  async commitFold(input: {
-    roundId: string;
-    clientId: string;
-    shard: number;
-    expectedVersion: string;
-    ciphertexts: Buffer[];
-  }): Promise<FoldOutcome> {
-    const k = this.keys(input.roundId);
-    return (await this.redis.secaggFoldCommit(
-      k.meta,
-      k.folded,
-      k.shard(input.shard),
-      k.shardVersion(input.shard),
-      k.updateData(input.clientId),
-      k.shardsInUse,
-      input.clientId,
-      input.expectedVersion,
-      input.shard,
-      ...input.ciphertexts,
-    )) as FoldOutcome;
+  /** Raises the round's `folded` counter (updates durably folded into every range) to at least `folded`. */
+  async raiseFolded(roundId: string, folded: number): Promise<number> {
+    return Number(await this.redis.secaggRaiseFolded(this.keys(roundId).meta, folded));
   }
 
   /** Stores the released sum (float64 LE runs) and marks the round RELEASED. */
@@ -371,17 +339,15 @@ export class RoundStore {
     return state === '' ? undefined : (state as StateName);
   }
 
-  /** Indexes of the partial sums a round has. */
-  async shardsInUse(roundId: string): Promise<number[]> {
-    return (await this.redis.smembers(this.keys(roundId).shardsInUse)).map(Number).sort((a, b) => a - b);
-  }
-
-  /** Deletes what a finished round no longer needs: partial sums and leftover update data. */
-  async dropWorkingSet(roundId: string): Promise<void> {
+  /**
+   * Deletes the Redis side of what a finished round no longer needs: its
+   * commit log and range progress (`rangeCount` ranges). Its ciphertext
+   * objects are the ciphertext store's to delete (the aggregator does both).
+   */
+  async dropWorkingSet(roundId: string, rangeCount: number): Promise<void> {
     const k = this.keys(roundId);
-    const keys = [k.shardsInUse];
-    for (const s of await this.shardsInUse(roundId)) keys.push(k.shard(s), k.shardVersion(s));
-    for (const clientId of (await this.committedUpdates(roundId)).keys()) keys.push(k.updateData(clientId));
+    const keys = [k.commitLog];
+    for (let i = 0; i < rangeCount; i++) keys.push(k.range(i));
     await this.redis.unlink(...keys);
   }
 

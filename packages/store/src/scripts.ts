@@ -18,26 +18,27 @@ local nowText = string.format('%d', now)
 `;
 
 /**
- * commit-update: turn a complete staged stream into the client's committed update.
- *   KEYS[1] meta  KEYS[2] clients  KEYS[3] update hash  KEYS[4] staging list  KEYS[5] update data list
+ * commit-update: record a complete, durable upload as the client's committed update.
+ *   KEYS[1] meta  KEYS[2] clients  KEYS[3] update hash  KEYS[4] commit log
  *   ARGV[1] updateId  ARGV[2] clientId  ARGV[3] sha256 (hex)  ARGV[4] ciphertext count
+ *   ARGV[5] name of the update's ciphertext object (already durable in the ciphertext store)
  * Returns one of:
  *   {'EXISTS', sha256, count, committedAt}   this client already committed this update id (idempotent retry)
  *   {'CLIENT_HAS_UPDATE', otherUpdateId}     this client committed another update to the round
- *   {'NOT_FOUND'} | {'NOT_OPEN', state} | {'INCOMPLETE', stagedCount}
+ *   {'NOT_FOUND'} | {'NOT_OPEN', state}
  *   {'PAST_DEADLINE', closedAt}              Redis's clock is at or past the round's deadline: nothing
  *                                            committed, and the round is CLOSED now (it may need finalizing)
  *   {'COMMITTED', committedAt, closedNow}    closedNow = '1' when this commit reached max clients
  * Times are Redis's clock (TIME), ms. Rounds without a `deadlineAt` field (created
  * before it existed) are not checked against their deadline here.
  * Idempotency: the clients hash is the single record of what was committed; the
- * same (client, updateId) never commits twice. The staging list is consumed
- * (renamed) or deleted, except on INCOMPLETE.
+ * same (client, updateId) never commits twice. A committed update's object name is
+ * appended to the commit log in the same step: the log is what range folds read
+ * (range-progress.ts), and it only grows while the round is OPEN.
  */
 export const COMMIT_UPDATE = REDIS_NOW_MS + `
 local existing = redis.call('HGET', KEYS[2], ARGV[2])
 if existing then
-  redis.call('DEL', KEYS[4])
   if existing == ARGV[1] then
     local u = redis.call('HMGET', KEYS[3], 'sha256', 'count', 'committedAt')
     return {'EXISTS', u[1], u[2], u[3]}
@@ -45,28 +46,16 @@ if existing then
   return {'CLIENT_HAS_UPDATE', existing}
 end
 local state = redis.call('HGET', KEYS[1], 'state')
-if not state then
-  redis.call('DEL', KEYS[4])
-  return {'NOT_FOUND'}
-end
-if state ~= 'OPEN' then
-  redis.call('DEL', KEYS[4])
-  return {'NOT_OPEN', state}
-end
+if not state then return {'NOT_FOUND'} end
+if state ~= 'OPEN' then return {'NOT_OPEN', state} end
 local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadlineAt') or '0') or 0
 if deadline > 0 and now >= deadline then
-  redis.call('DEL', KEYS[4])
   redis.call('HSET', KEYS[1], 'state', 'CLOSED', 'closedAt', nowText)
   return {'PAST_DEADLINE', nowText}
 end
-local staged = redis.call('LLEN', KEYS[4])
-if staged ~= tonumber(ARGV[4]) then
-  return {'INCOMPLETE', tostring(staged)}
-end
-redis.call('RENAME', KEYS[4], KEYS[5])
-redis.call('PERSIST', KEYS[5])
-redis.call('HSET', KEYS[3], 'updateId', ARGV[1], 'sha256', ARGV[3], 'count', ARGV[4], 'committedAt', nowText)
+redis.call('HSET', KEYS[3], 'updateId', ARGV[1], 'sha256', ARGV[3], 'count', ARGV[4], 'committedAt', nowText, 'object', ARGV[5])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+redis.call('RPUSH', KEYS[4], ARGV[5])
 local committed = redis.call('HINCRBY', KEYS[1], 'committed', 1)
 local closedNow = '0'
 if committed >= tonumber(redis.call('HGET', KEYS[1], 'maxClients')) then
@@ -77,31 +66,19 @@ return {'COMMITTED', nowText, closedNow}
 `;
 
 /**
- * fold-commit: replace partial sum k by (partial sum k + one update), exactly once.
- *   KEYS[1] meta  KEYS[2] folded set  KEYS[3] shard list  KEYS[4] shard version  KEYS[5] update data list
- *   KEYS[6] set of shard indexes in use
- *   ARGV[1] clientId  ARGV[2] expected shard version  ARGV[3] shard index  ARGV[4..] the new shard ciphertexts, index order
- * Returns 'FOLDED' | 'DUPLICATE' (already in some shard: nothing written) |
- *   'CONFLICT' (shard changed since it was read: re-read and retry) | 'ENDED' (round released or failed)
- * Exactly once: membership in the folded set and the shard content change in
- * one atomic step, so a retried or concurrent fold of the same update is a no-op.
+ * raise-folded: the round's `folded` counter (updates durably folded into every
+ * range) only ever goes up, whatever order concurrent writers arrive in.
+ *   KEYS[1] meta   ARGV[1] folded
+ * Returns the counter afterwards.
  */
-export const FOLD_COMMIT = `
-local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= 'OPEN' and state ~= 'CLOSED' then return 'ENDED' end
-if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 'DUPLICATE' end
-local version = redis.call('GET', KEYS[4]) or '0'
-if version ~= ARGV[2] then return 'CONFLICT' end
-redis.call('DEL', KEYS[3])
-for i = 4, #ARGV, 64 do
-  redis.call('RPUSH', KEYS[3], unpack(ARGV, i, math.min(i + 63, #ARGV)))
+export const RAISE_FOLDED = `
+local current = tonumber(redis.call('HGET', KEYS[1], 'folded') or '0')
+local proposed = tonumber(ARGV[1])
+if proposed > current then
+  redis.call('HSET', KEYS[1], 'folded', ARGV[1])
+  return proposed
 end
-redis.call('INCR', KEYS[4])
-redis.call('SADD', KEYS[6], ARGV[3])
-redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('HINCRBY', KEYS[1], 'folded', 1)
-redis.call('DEL', KEYS[5])
-return 'FOLDED'
+return current
 `;
 
 /**

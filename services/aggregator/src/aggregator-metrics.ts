@@ -1,7 +1,7 @@
 /**
- * The aggregator's Prometheus metrics: folds by outcome and their latency,
- * close/finalize jobs by result and their latency (a finalize ends in the
- * release), and the queues' depth.
+ * The aggregator's Prometheus metrics: range folds by outcome, close/finalize
+ * jobs by result and their latency (a finalize ends in the release), and the
+ * lifecycle queue's depth.
  */
 import { Gauge, type Counter, type Histogram } from 'prom-client';
 import { registerRedisPersistenceMetrics, type ServiceMetrics } from '@secagg/observability';
@@ -10,7 +10,6 @@ import { classifyRedisError, type RedisPersistenceWatch } from '@secagg/store';
 
 export class AggregatorMetrics {
   readonly folds: Counter<'outcome'>;
-  readonly foldSeconds: Histogram<never>;
   readonly lifecycle: Counter<'kind' | 'result'>;
   readonly lifecycleSeconds: Histogram<'kind'>;
   readonly sweeps: Counter<'result'>;
@@ -24,8 +23,11 @@ export class AggregatorMetrics {
       ['action'],
     );
     registerRedisPersistenceMetrics(metrics, persistence);
-    this.folds = metrics.counter('secagg_folds_total', 'Fold jobs by outcome (folded, duplicate, round-ended, delayed, a Redis refusal such as storage_full, error)', ['outcome']);
-    this.foldSeconds = metrics.histogram('secagg_fold_seconds', 'Time to fold one update into a partial sum', [0.005, 0.02, 0.1, 0.5, 2, 10, 60]);
+    this.folds = metrics.counter(
+      'secagg_folds_total',
+      'Range folds by outcome: folded (one update into one range), checkpoint (recorded), lease_lost, error (a pass that failed; retried)',
+      ['outcome'],
+    );
     this.lifecycle = metrics.counter('secagg_round_jobs_total', 'close-round and finalize-round jobs by result (RELEASED, FAILED, CLOSED, OPEN (close job before the deadline), delayed, a Redis refusal such as storage_full, error)', ['kind', 'result']);
     this.lifecycleSeconds = metrics.histogram('secagg_round_job_seconds', 'Duration of close and finalize jobs (finalize includes the release)', [0.01, 0.1, 0.5, 2, 10, 60, 300], ['kind']);
     new Gauge({
@@ -34,7 +36,7 @@ export class AggregatorMetrics {
       labelNames: ['queue', 'state'],
       registers: [metrics.registry],
       async collect() {
-        for (const queue of [queues.fold, queues.lifecycle]) {
+        for (const queue of [queues.lifecycle]) {
           const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed');
           for (const [state, n] of Object.entries(counts)) this.set({ queue: queue.name, state }, n);
         }

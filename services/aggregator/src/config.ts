@@ -24,21 +24,33 @@ export const aggregatorConfigSchema = z.strictObject({
   healthCheckIntervalMs: int().default(5_000),
   /** DEVELOPMENT ONLY: plaintext gRPC towards the keyholder. Logged loudly. */
   allowInsecure: envBoolean().default(false),
-  /** Partial sums per round a fold may add into; more means fewer compare-and-set conflicts between aggregators. */
-  foldShards: int().max(64).default(4),
   /**
-   * Ciphertext bytes this process may hold for running jobs: a fold needs 2x
-   * one update's bytes, a finalize 2.5x; jobs wait for their share (one larger
-   * than the budget runs alone). Bounds memory for very long vectors.
+   * Where update and checkpoint ciphertexts live, shared with the gateways: a
+   * directory path (or file:///path) on a shared volume, or
+   * s3://bucket/prefix?endpoint=…&region=… (docs/OPERATIONS.md "Ciphertext store").
    */
-  jobMemoryBudgetBytes: int().default(256 * 1024 * 1024),
-  /** Fold jobs this process runs at once. */
-  foldConcurrency: int().default(2),
-  /** Compare-and-set attempts of one fold before the job is retried later. */
-  foldMaxConflicts: int().default(20),
+  ciphertextStore: z.string().min(1),
+  /**
+   * Ciphertexts per fold range (fixed per round by the first aggregator that
+   * folds it, so all agree). A range's partial sum is this many ciphertexts in
+   * memory (64 x 65,649 B = 4.2 MB on the default preset).
+   */
+  ciphertextsPerRange: int().default(64),
+  /** Ranges this process holds (partial sums in memory) at once: its fold memory is this x (range bytes + readBlockBytes). */
+  maxRangesHeld: int().default(32),
+  /** A range's lease (Redis clock): a dead aggregator's ranges are taken over this long after its last renewal, ms. */
+  rangeLeaseMs: int().default(30_000),
+  /** Checkpoint a range after this many updates folded into it... */
+  checkpointEveryUpdates: int().default(32),
+  /** ...or this long after its last checkpoint, whichever comes first, ms (a crash loses at most this much folding). */
+  checkpointIntervalMs: int().default(5_000),
+  /** How often the range worker looks for work when it found none, ms. */
+  rangePollMs: int().default(200),
+  /** Bytes of an update's range read at once (whole ciphertexts, at least one). */
+  readBlockBytes: int().default(1024 * 1024),
   /** Close and finalize jobs this process runs at once. */
   lifecycleConcurrency: int().default(2),
-  /** How often a finalize job re-checks that every committed update is folded, ms. */
+  /** How often a finalize job re-checks that every range's checkpoint covers the commit log, ms. */
   finalizePollMs: int().default(250),
   /**
    * A failed job (transient cause: Redis or the keyholder unavailable, a lost
@@ -71,10 +83,9 @@ export const aggregatorConfigSchema = z.strictObject({
   /** How often a worker looks for jobs whose worker died (lock expired) to hand them to another, ms. */
   stalledCheckIntervalMs: int().default(30_000),
   /**
-   * TEST / BENCHMARK ONLY: an artificial pause inside every fold, between adding
-   * the update into a partial sum and committing it, ms (0 = none). Slows the
-   * aggregator on purpose (overload harness) and widens the crash window the
-   * fold's compare-and-set must survive (chaos harness). Logged loudly.
+   * TEST / BENCHMARK ONLY: an artificial pause after every update folded into a
+   * range, ms (0 = none). Slows the aggregator on purpose (overload harness) and
+   * widens the crash window between checkpoints (chaos harness). Logged loudly.
    */
   testFoldDelayMs: z.coerce.number().int().nonnegative().default(0),
   /**

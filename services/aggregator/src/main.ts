@@ -3,14 +3,14 @@ import * as grpc from '@grpc/grpc-js';
 import { bindServer, channelCredentials, createClient, createLogger, handleSignals, redactConfig, serverCredentials, shutdownServer, skewClockForTest } from '@secagg/core';
 import { HealthMonitor, ServiceMetrics, probe } from '@secagg/observability';
 import { AggregatorMetrics } from './aggregator-metrics.js';
-import { MemoryBudget } from './domain/memory-budget.js';
 import { KeyholderService } from '@secagg/proto';
-import { RedisPersistenceWatch, RoundStore } from '@secagg/store';
-import { FOLD_QUEUE, LIFECYCLE_QUEUE, RoundQueues, createRedis, createWorker, queuePrefix, type FoldJob, type LifecycleJob } from '@secagg/queue';
+import { RangeProgress, RedisPersistenceWatch, RoundStore } from '@secagg/store';
+import { openCiphertextStore } from '@secagg/ciphertext-store';
+import { randomUUID } from 'node:crypto';
+import { LIFECYCLE_QUEUE, RoundQueues, createRedis, createWorker, queuePrefix, type LifecycleJob } from '@secagg/queue';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WaitingError, type Job } from 'bullmq';
 import { loadAggregatorConfig } from './config.js';
-import { foldUpdate } from './jobs/fold-update.js';
+import { RangeWorker } from './jobs/range-worker.js';
 import { runLifecycleJob } from './jobs/round-lifecycle.js';
 import { sweepRounds } from './jobs/sweeper.js';
 import type { AggregatorContext } from './aggregator-context.js';
@@ -30,6 +30,8 @@ const keyholderCredentials = channelCredentials(
 const deps: AggregatorContext = {
   config,
   store: new RoundStore(redis, config.keyPrefix),
+  progress: new RangeProgress(redis, config.keyPrefix),
+  objects: await openCiphertextStore(config.ciphertextStore),
   queues: new RoundQueues(redis, prefix),
   keyholder: createClient(KeyholderService, config.keyholderAddress, {
     credentials: keyholderCredentials,
@@ -43,26 +45,6 @@ if (config.testFoldDelayMs > 0) {
   logger.warn({ testFoldDelayMs: config.testFoldDelayMs }, 'TEST ONLY: every fold is slowed down on purpose (AGGREGATOR_TEST_FOLD_DELAY_MS)');
 }
 
-/**
- * Wraps a processor so that a job cancelled by shutdown (its signal aborted,
- * and it stopped with the signal's reason, before writing anything) is handed
- * straight back to the queue's wait list for another worker, instead of
- * failing (an attempt spent) or waiting for stalled-job recovery.
- */
-function handBackOnShutdown<T, R>(run: (job: Job<T>, token: string | undefined, signal: AbortSignal | undefined) => Promise<R>) {
-  // Three declared parameters: BullMQ passes an AbortSignal only to processors that take one.
-  return async (job: Job<T>, token: string | undefined, signal: AbortSignal | undefined): Promise<R> => {
-    try {
-      return await run(job, token, signal);
-    } catch (error) {
-      if (!signal?.aborted || error !== signal.reason || token === undefined) throw error;
-      await job.moveToWait(token);
-      logger.info({ jobId: job.id, queue: job.queueName }, 'job handed back on shutdown');
-      throw new WaitingError();
-    }
-  };
-}
-
 const workerSettings = {
   prefix,
   logger,
@@ -70,42 +52,28 @@ const workerSettings = {
   stalledIntervalMs: config.stalledCheckIntervalMs,
   retry: { initialDelayMs: config.jobRetryInitialDelayMs, maxDelayMs: config.jobRetryMaxDelayMs },
 };
-const memory = new MemoryBudget(config.jobMemoryBudgetBytes);
-/** Ciphertext bytes of one update of the round (0 when the round is gone: the job ends at once anyway). */
-async function updateBytesOf(roundId: string): Promise<number> {
-  const round = await deps.store.getRound(roundId);
-  return round ? round.ckks.ciphertextCount * round.ckks.ciphertextBytes : 0;
-}
 const metrics = new ServiceMetrics('aggregator');
 const persistence = new RedisPersistenceWatch(redis, { restartsToFail: config.redisRestartsToFail, restartWindowMs: config.redisRestartWindowMs });
 const measured = new AggregatorMetrics(metrics, deps.queues, persistence);
-const foldWorker = createWorker<FoldJob>(
-  FOLD_QUEUE,
-  handBackOnShutdown((job, _token, signal) =>
-    measured.measure(
-      (outcome) => measured.folds.inc({ outcome }),
-      () => measured.foldSeconds.startTimer(),
-      async () => memory.run(2 * (await updateBytesOf(job.data.roundId)), () => foldUpdate(job, deps, signal)),
-    ),
-  ),
-  createRedis(config.redisUrl, { forWorker: true }),
-  { ...workerSettings, concurrency: config.foldConcurrency },
+// Folds: this process's share of the live rounds' ranges (jobs/range-worker.ts). A fresh owner id per
+// incarnation, so a restarted process never writes under a lease its previous life held.
+const ranges = new RangeWorker(
+  { store: deps.store, progress: deps.progress, objects: deps.objects, logger, onFold: (outcome) => measured.folds.inc({ outcome }) },
+  { ...config, ownerId: `aggregator-${randomUUID()}` },
 );
+ranges.start();
 const lifecycleWorker = createWorker<LifecycleJob>(
   LIFECYCLE_QUEUE,
   (job, token) =>
     measured.measure(
       (result) => measured.lifecycle.inc({ kind: job.data.kind, result }),
       () => measured.lifecycleSeconds.startTimer({ kind: job.data.kind }),
-      async () =>
-        job.data.kind === 'finalize-round'
-          ? memory.run(2.5 * (await updateBytesOf(job.data.roundId)), () => runLifecycleJob(job, token, deps))
-          : runLifecycleJob(job, token, deps),
+      () => runLifecycleJob(job, token, deps),
     ),
   createRedis(config.redisUrl, { forWorker: true }),
   { ...workerSettings, concurrency: config.lifecycleConcurrency },
 );
-await Promise.all([foldWorker.waitUntilReady(), lifecycleWorker.waitUntilReady()]);
+await lifecycleWorker.waitUntilReady();
 
 // The sweeper: no round waits on a job a crash dropped (jobs/sweeper.ts). One sweep at a time per process.
 let sweeping: Promise<void> | undefined;
@@ -134,7 +102,7 @@ const health = new HealthMonitor({
     redis: async () => (await redis.ping()) === 'PONG',
     'redis-persistence': () => persistence.check(),
     keyholder: async () => (await probe({ address: config.keyholderAddress, credentials: keyholderCredentials, timeoutMs: 2_000 })) === 'SERVING',
-    workers: async () => foldWorker.isRunning() && lifecycleWorker.isRunning(),
+    workers: async () => ranges.isRunning() && lifecycleWorker.isRunning(),
   },
   intervalMs: config.healthCheckIntervalMs,
   checkTimeoutMs: 2_500,
@@ -159,12 +127,13 @@ handleSignals(logger, async () => {
   health.drain();
   clearInterval(sweepTimer);
   await sweeping;
-  // 1. Stop taking jobs; running ones finish within the grace period.
-  const workers = [foldWorker, lifecycleWorker];
+  // 1. Hand held ranges back (checkpointed, leases released); stop taking jobs; running ones finish within the grace period.
+  await ranges.stop();
+  const workers = [lifecycleWorker];
   const closed = Promise.all(workers.map((worker) => worker.close())).then(() => true);
   let done = await Promise.race([closed, sleep(config.shutdownGraceMs).then(() => false)]);
   if (!done) {
-    // 2. Cancel what still runs: folds not yet committed go back to the wait list.
+    // 2. Cancel what still runs.
     logger.warn({ graceMs: config.shutdownGraceMs }, 'grace period over: handing running jobs back');
     for (const worker of workers) worker.cancelAllJobs('shutdown');
     done = await Promise.race([closed, sleep(HAND_BACK_MS).then(() => false)]);

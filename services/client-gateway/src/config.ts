@@ -87,8 +87,12 @@ export const gatewayConfigSchema = z.strictObject({
   maxStreamsPerConnection: int().default(32),
   /** A stream that sends nothing for this long is cancelled, ms. */
   streamIdleTimeoutMs: int().default(60_000),
-  /** Redis writes of one stream in flight at once (pipelining depth). */
-  maxInflightChunksPerStream: int().default(8),
+  /**
+   * Where update ciphertexts are staged and committed, shared with the
+   * aggregators: a directory path (or file:///path) on a shared volume, or
+   * s3://bucket/prefix?endpoint=…&region=… (docs/OPERATIONS.md "Ciphertext store").
+   */
+  ciphertextStore: z.string().min(1),
   // Upload limits (docs/RELIABILITY.md "Bounded memory"). An upload that meets a
   // full limit waits unread (HTTP/2 flow control holds the client) for up to
   // admissionWaitMs, then is answered RESOURCE_EXHAUSTED with a retry hint.

@@ -2,6 +2,7 @@
 import type { Logger, ServiceClient } from '@secagg/core';
 import type { KeyholderService } from '@secagg/proto';
 import type { RoundStore } from '@secagg/store';
+import type { CiphertextStore } from '@secagg/ciphertext-store';
 import type { RoundQueues } from '@secagg/queue';
 import type { TokenVerifier } from '@secagg/auth';
 import type { GatewayConfig } from './config.js';
@@ -11,6 +12,8 @@ import type { ResultStreams } from './domain/result-streams.js';
 export interface GatewayContext {
   config: GatewayConfig;
   store: RoundStore;
+  /** Where update ciphertexts are staged and committed (issue 11): Redis holds their names only. */
+  objects: CiphertextStore;
   queues: RoundQueues;
   keyholder: ServiceClient<typeof KeyholderService>;
   tokens: TokenVerifier;

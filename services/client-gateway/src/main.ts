@@ -15,6 +15,7 @@ import { ClientService, CoordinatorService, KeyholderService } from '@secagg/pro
 import { HealthMonitor, ServiceMetrics, probe, registerRedisPersistenceMetrics } from '@secagg/observability';
 import { registerGatewayMetrics } from './domain/gateway-metrics.js';
 import { RedisPersistenceWatch, RoundStore } from '@secagg/store';
+import { openCiphertextStore } from '@secagg/ciphertext-store';
 import { RoundQueues, createRedis, queuePrefix } from '@secagg/queue';
 import { TokenVerifier } from '@secagg/auth';
 import { loadGatewayConfig } from './config.js';
@@ -44,7 +45,9 @@ const keyholderCredentials = channelCredentials(
   logger,
 );
 const keyholder = createClient(KeyholderService, config.keyholderAddress, { credentials: keyholderCredentials });
-const uploads = UploadAdmission.fromConfig(config, { redis, queues, clock: Date.now, logger });
+const uploads = UploadAdmission.fromConfig(config, { redis, store, clock: Date.now, logger });
+// Update ciphertexts: staged and committed here, read by the aggregators' range folds (shared volume or object store).
+const objects = await openCiphertextStore(config.ciphertextStore);
 const metrics = new ServiceMetrics('client-gateway');
 registerGatewayMetrics(metrics, { store, queues, uploads, roundsScanned: config.metricsRoundsScanned });
 const persistence = new RedisPersistenceWatch(redis, { restartsToFail: config.redisRestartsToFail, restartWindowMs: config.redisRestartWindowMs });
@@ -61,7 +64,7 @@ const health = new HealthMonitor({
   logger,
 });
 const server = createGatewayServer(
-  { config, store, queues, keyholder, tokens, logger, uploads, results: new ResultStreams(config), clock: Date.now },
+  { config, store, objects, queues, keyholder, tokens, logger, uploads, results: new ResultStreams(config), clock: Date.now },
   { health, onCallEnd: metrics.onCallEnd },
 );
 await health.start();

@@ -178,7 +178,9 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
       }
     }
     const roundId = isolatedRound.roundId;
-    await queues.fold.pause();
+    // Ingest is measured alone: the aggregators are stopped (SIGTERM: they hand their ranges back) until it is done.
+    const aggregatorNames = cluster.processNames().filter((name) => name.startsWith('aggregator'));
+    for (const name of aggregatorNames) await cluster.kill(name, 'SIGTERM');
     const { round, publicKey } = await coordinator.getRound(roundId);
     if (!round?.ckks) throw new Error('the round has no CKKS parameters');
     const ckks = round.ckks;
@@ -239,8 +241,8 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
     if (committed.committedCount !== S) throw new Error(`${committed.committedCount} of ${S} updates committed after every receipt`);
     const foldQueuePaused = committed.foldedCount === 0;
 
+    await Promise.all(aggregatorNames.map((name) => cluster.restart(name)));
     const foldStart = performance.now();
-    await queues.fold.resume();
     await pollRound(coordinator, roundId, (r) => r.foldedCount >= S, spec.timeoutMs, 'every fold');
     const foldSeconds = secondsSince(foldStart);
     const releaseStart = performance.now();

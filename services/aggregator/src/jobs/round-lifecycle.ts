@@ -9,14 +9,17 @@
  * the sweeper (jobs/sweeper.ts) closes the round once its deadline passes.
  * Idempotent.
  *
- * finalize-round { roundId }: once the round is closed and every committed
- * update is folded, sums the partial sums and streams the encrypted total to
- * the keyholder's release; stores the released result and marks the round
- * RELEASED. Below min_clients the round becomes FAILED and nothing is
- * decrypted. While folds are missing it re-queues them (idempotent ids) and
- * re-checks later without spending an attempt. Idempotent end to end: a retry
- * after a crash sends the same contributors digest, and the keyholder answers
- * with its stored release instead of decrypting again.
+ * finalize-round { roundId }: once the round is closed and every range's
+ * checkpoint covers the whole (now final) commit log (jobs/range-worker.ts),
+ * concatenates the ranges' checkpoints — the encrypted total — and streams it
+ * to the keyholder's release; stores the released result, marks the round
+ * RELEASED, and deletes the round's ciphertext objects and fold progress.
+ * Below min_clients the round becomes FAILED and nothing is decrypted. While
+ * ranges are behind it re-checks later without spending an attempt (the range
+ * workers fold). Idempotent end to end: a retry after a crash sends the same
+ * contributors digest and the same encrypted sum, and the keyholder answers
+ * with its stored release (or resumes the charged one) instead of decrypting
+ * again.
  *
  * Keyholder answers (issue 12 item 3): a refusal of the release policy is
  * permanent and fails the round with the keyholder's fixed reason; anything
@@ -29,13 +32,12 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Code, isSecaggError } from '@secagg/core';
+import { validateCiphertext } from '@secagg/ckks';
 import { contributorsDigest, formatOf } from '@secagg/protocol';
 import { ResultHeaderSchema, type ReleaseRoundRequest, type ResultHeader } from '@secagg/proto';
 import type { LifecycleJob } from '@secagg/queue';
-import type { RoundRecord } from '@secagg/store';
+import { rangesOf, type RoundRecord } from '@secagg/store';
 import type { AggregatorContext } from '../aggregator-context.js';
-import { addInto } from '../domain/ciphertext-sum.js';
-import { latestHonestDelayMs } from './sweeper.js';
 
 export async function runLifecycleJob(job: Job<LifecycleJob>, token: string | undefined, deps: AggregatorContext): Promise<string> {
   switch (job.data.kind) {
@@ -69,33 +71,39 @@ async function closeAtDeadline(roundId: string, deps: AggregatorContext): Promis
 const REFUSALS = [Code.FailedPrecondition, Code.InvalidArgument, Code.NotFound, Code.AlreadyExists, Code.OutOfRange];
 
 async function finalizeRound(job: Job<LifecycleJob>, token: string | undefined, deps: AggregatorContext): Promise<string> {
-  const { store, queues, logger, clock } = deps;
+  const { store, progress, logger, clock } = deps;
   const roundId = job.data.roundId;
   const round = await store.getRound(roundId);
   if (!round) throw new UnrecoverableError(`round ${roundId} does not exist`);
   if (round.state === 'RELEASED' || round.state === 'FAILED' || round.state === 'OPEN') return round.state;
 
   const committed = await store.committedUpdates(roundId);
-  const folded = await store.foldedClients(roundId);
-  const missing = [...committed].filter(([clientId]) => !folded.has(clientId));
-  if (missing.length > 0) {
-    // A fold retry parked beyond any honest backoff (by an aggregator whose clock runs ahead) runs now.
-    const dueBy = (await store.redisTimeMs()) + latestHonestDelayMs(deps.config);
-    for (const [clientId, updateId] of missing) await queues.enqueueFold({ roundId, clientId, updateId }, { dueBy });
-    await job.moveToDelayed(Date.now() + deps.config.finalizePollMs, token);
-    throw new DelayedError();
-  }
-
+  const perRange = await progress.ciphertextsPerRange(roundId, deps.config.ciphertextsPerRange);
+  const ranges = rangesOf(round.ckks.ciphertextCount, perRange);
   const minClients = round.config.minClients;
   if (committed.size < minClients) {
     const reason = `only ${committed.size} of the required ${minClients} updates were committed before the round closed`;
     await store.failRound(roundId, reason, clock());
-    await store.dropWorkingSet(roundId);
+    await dropRound(roundId, ranges.length, deps);
     logger.warn({ roundId, committed: committed.size, minClients }, 'round failed: below min clients');
     return 'FAILED';
   }
 
-  const total = await sumPartialSums(round, folded.size, deps);
+  // The log is final once the round is CLOSED; the commit script appends one entry per committed update.
+  const logLength = await progress.logLength(roundId);
+  if (logLength !== committed.size) {
+    throw new UnrecoverableError(`round ${roundId}: the commit log holds ${logLength} updates but ${committed.size} are committed`);
+  }
+  const checkpoints = await progress.checkpoints(roundId, ranges.length);
+  if (checkpoints.some((c) => c.folded < logLength)) {
+    await job.moveToDelayed(Date.now() + deps.config.finalizePollMs, token);
+    throw new DelayedError();
+  }
+  if (checkpoints.some((c) => c.folded > logLength)) {
+    throw new UnrecoverableError(`round ${roundId}: a range checkpoint covers more than the ${logLength} committed updates`);
+  }
+
+  const total = await readTotal(round, checkpoints.map((c) => c.checkpoint), deps);
   const digest = contributorsDigest([...committed].map(([clientId, updateId]) => ({ clientId, updateId })));
   let release: { header: ResultHeader; runs: Buffer[] };
   logger.info({ roundId, count: committed.size, attempt: job.attemptsMade + 1 }, 'requesting the release');
@@ -104,7 +112,7 @@ async function finalizeRound(job: Job<LifecycleJob>, token: string | undefined, 
   } catch (error) {
     if (isSecaggError(error, ...REFUSALS)) {
       await store.failRound(roundId, `keyholder refused the release: ${error.message}`, clock());
-      await store.dropWorkingSet(roundId);
+      await dropRound(roundId, ranges.length, deps);
       logger.warn({ roundId, reason: error.message }, 'round failed: release refused');
       return 'FAILED';
     }
@@ -112,31 +120,39 @@ async function finalizeRound(job: Job<LifecycleJob>, token: string | undefined, 
     throw error;
   }
   await store.storeRelease(roundId, toBinary(ResultHeaderSchema, release.header), release.runs, clock());
-  await store.dropWorkingSet(roundId);
+  await dropRound(roundId, ranges.length, deps);
   logger.info({ roundId, count: committed.size }, 'round released');
   return 'RELEASED';
 }
 
 /**
- * The encrypted total of every partial sum. The versions of the partial sums
- * count the updates folded into each; their total must equal the folded set,
- * which proves no partial sum was missed.
+ * The encrypted total: the ranges' checkpoints, in range order, split into
+ * ciphertexts. Each checkpoint is exactly its range's sum of every committed
+ * update (range-progress.ts), so their concatenation is the round's sum.
  */
-async function sumPartialSums(round: RoundRecord, foldedCount: number, deps: AggregatorContext): Promise<Buffer[]> {
+async function readTotal(round: RoundRecord, checkpointNames: string[], deps: AggregatorContext): Promise<Buffer[]> {
   const format = formatOf(round.ckks);
-  let total: Buffer[] | undefined;
-  let versions = 0;
-  for (const shard of await deps.store.shardsInUse(round.roundId)) {
-    const { version, ciphertexts } = await deps.store.readShard(round.roundId, shard);
-    versions += Number(version);
-    if (ciphertexts.length === 0) continue;
-    if (total) addInto(format, total, ciphertexts);
-    else total = ciphertexts;
+  const total: Buffer[] = [];
+  for (const [index, name] of checkpointNames.entries()) {
+    const bytes = await deps.objects.get({ roundId: round.roundId, name });
+    if (!bytes) throw new Error(`round ${round.roundId}: checkpoint ${name} of range ${index} is missing`);
+    for (let at = 0; at < bytes.byteLength; at += format.byteLength) {
+      const ciphertext = Buffer.from(bytes.buffer, bytes.byteOffset + at, format.byteLength);
+      const verdict = validateCiphertext(format, ciphertext);
+      if (!verdict.ok) throw new Error(`round ${round.roundId}: checkpoint ${name} holds an invalid ciphertext: ${verdict.reason}`);
+      total.push(ciphertext);
+    }
   }
-  if (versions !== foldedCount || !total) {
-    throw new UnrecoverableError(`partial sums hold ${versions} updates but ${foldedCount} are recorded as folded`);
+  if (total.length !== round.ckks.ciphertextCount) {
+    throw new Error(`round ${round.roundId}: checkpoints hold ${total.length} of ${round.ckks.ciphertextCount} ciphertexts`);
   }
   return total;
+}
+
+/** Deletes what a finished round no longer needs: its ciphertext objects, commit log and range progress. */
+async function dropRound(roundId: string, rangeCount: number, deps: AggregatorContext): Promise<void> {
+  await deps.objects.deleteRound(roundId);
+  await deps.store.dropWorkingSet(roundId, rangeCount);
 }
 
 async function requestRelease(

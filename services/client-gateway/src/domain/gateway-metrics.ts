@@ -89,11 +89,11 @@ export function registerGatewayMetrics(
   });
   new Gauge({
     name: 'secagg_queue_jobs',
-    help: 'BullMQ jobs by queue and state (fold backlog: fold-update waiting + active)',
+    help: 'BullMQ jobs by queue and state (round-lifecycle: close and finalize)',
     labelNames: ['queue', 'state'],
     registers,
     async collect() {
-      for (const queue of [deps.queues.fold, deps.queues.lifecycle]) {
+      for (const queue of [deps.queues.lifecycle]) {
         const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed');
         for (const [state, n] of Object.entries(counts)) this.set({ queue: queue.name, state }, n);
       }

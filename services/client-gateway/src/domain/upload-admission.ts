@@ -22,7 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Code, SecaggError } from '@secagg/core';
 import type { Logger } from '@secagg/core';
 import type { Cluster, Redis } from 'ioredis';
-import type { RoundQueues } from '@secagg/queue';
+import type { RoundStore } from '@secagg/store';
 import type { GatewayConfig } from '../config.js';
 import { FoldBacklog } from './fold-backlog.js';
 import { StagingBudget, type Reservation } from './staging-budget.js';
@@ -83,7 +83,7 @@ export class UploadAdmission {
   /** The admission a gateway with `config` applies (its Redis and queues as in main.ts). */
   static fromConfig(
     config: GatewayConfig,
-    deps: { redis: Redis | Cluster; queues: Pick<RoundQueues, 'fold'>; clock: () => number; logger: Logger },
+    deps: { redis: Redis | Cluster; store: Pick<RoundStore, 'unfoldedUpdates'>; clock: () => number; logger: Logger },
   ): UploadAdmission {
     const slots = new StreamSlots({
       maxConcurrentStreams: config.maxConcurrentStreams,
@@ -94,7 +94,7 @@ export class UploadAdmission {
     return new UploadAdmission(
       config,
       slots,
-      new FoldBacklog(deps.queues, config.foldBacklogCacheMs, deps.clock),
+      new FoldBacklog(deps.store, config.foldBacklogCacheMs, deps.clock),
       new StagingBudget(deps.redis, config.keyPrefix, config.maxStagedBytes, config.maxStagedBytesPerClient),
       deps.clock,
       deps.logger,

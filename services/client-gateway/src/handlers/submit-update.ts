@@ -1,13 +1,18 @@
 /**
  * SubmitUpdate: header, ciphertext chunks in order, trailer. Each ciphertext
  * is validated in plain TypeScript before anything else happens to it, then
- * staged in Redis under a per-stream key. Only a complete stream whose digest
- * matches is committed (atomically, once per client and round) and queued for
- * folding; only then is the receipt sent.
+ * appended to a staged object of the ciphertext store (a file on the shared
+ * volume, or an S3 multipart upload), invisible until committed. Only a
+ * complete stream whose digest matches is made durable there and then
+ * committed in Redis (atomically, once per client and round; the commit
+ * appends the object's name to the round's commit log, which the
+ * aggregators' range folds read); only then is the receipt sent. Redis holds
+ * metadata only (issue 11).
  *
  * Idempotency: the same (client, update_id) after a commit returns the
- * original receipt (and re-queues the fold, in case the first attempt died
- * between commit and queueing: the fold job id makes that a no-op otherwise).
+ * original receipt. A stream whose commit lost (another id of the same
+ * client, a closed round) leaves its object behind; it is never in the log,
+ * and goes with the round's objects when the round is finished.
  *
  * Limits: after the header, the upload is admitted (UploadAdmission: stream
  * slots, fold backlog, the first step of its staged-bytes reservation) before
@@ -18,12 +23,15 @@
  * from its header to its trailer, else DEADLINE_EXCEEDED (`upload_too_slow`)
  * and its staging is discarded, so slow streams cannot hold the budget.
  *
- * Durability: the receipt is sent only after the commit script returned,
- * i.e. (under the shipped Redis config, appendfsync always) after the commit
- * is in the fsynced AOF. A stream that breaks at any point before that leaves
- * nothing committed: its staging list is discarded (or expires with its TTL).
+ * Durability: the receipt is sent only after the object is durable in the
+ * ciphertext store (fdatasync + rename + directory fsync, or a completed PUT)
+ * and then the commit script returned, i.e. (under the shipped Redis config,
+ * appendfsync always) after the commit is in the fsynced AOF. A stream that
+ * breaks at any point before that leaves nothing committed: its staged object
+ * is aborted (a crash leaves it to the store's orphan collection).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { StagedObject } from '@secagg/ciphertext-store';
 import { create } from '@bufbuild/protobuf';
 import { Code, SecaggError, type CallContext } from '@secagg/core';
 import { validateCiphertext } from '@secagg/ckks';
@@ -70,7 +78,7 @@ export async function submitUpdate(
     try {
       return await receiveUpdate(requests, { ...ctx, signal: upload.signal }, deps, principal, ticket, setDeadline);
     } finally {
-      // After any discard below: the budget is given back only once the bytes are gone (or renamed by the commit).
+      // After any abort below: the budget is given back only once the staged bytes are gone (or committed).
       await ticket.release();
     }
   } finally {
@@ -100,7 +108,7 @@ async function receiveUpdate(
   const clientId = principal.subject;
 
   const earlier = await store.committedUpdateOf(round.roundId, clientId);
-  if (earlier) return answerForEarlier(earlier, updateId, round, clientId, deps);
+  if (earlier) return answerForEarlier(earlier, updateId, round, clientId);
   checkHeader(header, round);
   // Poisson client sampling (issue 3, domain/admission.ts): a client outside this round's sample is refused before any chunk.
   await admitSampledClient(store, round, clientId);
@@ -109,11 +117,12 @@ async function receiveUpdate(
   const count = round.ckks.ciphertextCount;
   setDeadline(count * format.byteLength);
   await ticket.reserve(count * format.byteLength);
-  const stagingId = ticket.stagingId;
+  const objectName = updateObjectName(clientId, ticket.stagingId);
+  const staged: StagedObject = await deps.objects.stage({ roundId: round.roundId, name: objectName });
   const digest = createHash('sha256');
-  const inflight: Promise<void>[] = [];
   let received = 0;
   let trailer: Uint8Array | undefined;
+  let committed = false;
   try {
     for await (const request of frames) {
       const frame = request.frame;
@@ -124,17 +133,11 @@ async function receiveUpdate(
         if (received >= count) throw invalid(`more than the ${count} chunks the header announced`, 'chunk_count');
         const verdict = validateCiphertext(format, ciphertext);
         if (!verdict.ok) throw invalid(`chunk ${index}: ${verdict.reason}`, 'bad_ciphertext');
-        // Reserve before staging: the budget counts bytes before they reach Redis.
+        // Reserve before staging: the budget counts bytes before they reach the store.
         await ticket.grow((received + 1) * format.byteLength);
         digest.update(ciphertext);
-        // Redis applies one connection's commands in order, so chunks stay in
-        // index order while up to maxInflightChunksPerStream writes overlap.
-        const write = store.stageChunk(round.roundId, stagingId, Buffer.from(ciphertext), config.stagedTtlMs);
-        // Awaited below (in order); until then a failed write (Redis gone) must not count as an
-        // unhandled rejection, which ends the process.
-        write.catch(() => {});
-        inflight.push(write);
-        if (inflight.length >= config.maxInflightChunksPerStream) await inflight.shift();
+        // Appended in order, awaited before the next frame is read: HTTP/2 flow control paces the client.
+        await staged.append(ciphertext);
         received++;
         await ticket.keepAlive();
       } else if (frame.case === 'trailer') {
@@ -143,30 +146,34 @@ async function receiveUpdate(
         throw invalid('only chunk frames and one trailer may follow the header', 'bad_framing');
       }
     }
-    await Promise.all(inflight);
     if (!trailer) throw invalid('the stream ended without a trailer', 'bad_framing');
     if (received !== count) throw invalid(`received ${received} of ${count} chunks`, 'chunk_count');
     const sha256 = digest.digest();
     if (trailer.length !== 32 || !timingSafeEqual(sha256, trailer)) {
       throw invalid('trailer sha256 does not match the ciphertext bytes received', 'digest_mismatch');
     }
+    // Durable before Redis records it: a committed update's bytes always exist.
+    await staged.commit();
+    committed = true;
     const outcome = await store.commitUpdate({
       roundId: round.roundId,
       clientId,
       updateId,
-      stagingId,
+      objectName,
       sha256: sha256.toString('hex'),
       count,
     });
+    if (outcome.kind !== 'committed') {
+      // Not in the log, so nothing will ever read it: delete it now rather than with the round.
+      await deps.objects.delete({ roundId: round.roundId, name: objectName }).catch(() => false);
+    }
     switch (outcome.kind) {
       case 'committed':
-        if (outcome.closedNow && config.testKillAfterClosingCommit) crashForTest(logger);
-        await queues.enqueueFold({ roundId: round.roundId, clientId, updateId });
         if (outcome.closedNow) await queues.enqueueFinalize(round.roundId);
         logger.info({ roundId: round.roundId, updateId, clientId, closedNow: outcome.closedNow }, 'update committed');
         return receipt(round.roundId, clientId, { updateId, sha256: sha256.toString('hex'), count, committedMs: outcome.committedMs });
       case 'exists':
-        return answerForEarlier(outcome.update, updateId, round, clientId, deps);
+        return answerForEarlier(outcome.update, updateId, round, clientId);
       case 'client-has-update':
         throw alreadyExists(round.roundId, outcome.otherUpdateId);
       case 'not-found':
@@ -174,23 +181,28 @@ async function receiveUpdate(
       case 'not-open':
         throw notOpen(round.roundId, outcome.state);
       case 'past-deadline':
-        // The commit closed the round at its deadline (Redis's clock): someone must finalize it.
+        // The commit script closed the round by Redis's clock: make sure it gets finalized.
         await queues.enqueueFinalize(round.roundId);
         throw new SecaggError(Code.FailedPrecondition, `round ${round.roundId} is past its deadline, not accepting updates`, {
           errorCode: 'round_past_deadline',
-        });
-      case 'incomplete':
-        throw new SecaggError(Code.Aborted, `staged ${outcome.staged} of ${count} chunks (staging expired?); retry the upload`, {
-          errorCode: 'staging_lost',
         });
       default:
         return assertNever(outcome);
     }
   } catch (error) {
-    await Promise.allSettled(inflight);
-    await store.discardStaging(round.roundId, stagingId).catch(() => {});
+    // A commit in Redis may or may not have happened (a lost reply): a committed object stays, and goes with its round.
+    if (!committed) await staged.abort();
     throw error;
   }
+}
+
+/**
+ * The ciphertext object of one upload attempt: unique per stream (so a commit
+ * never replaces bytes a reader may use), and without the client's name (a
+ * digest of it: object names show in file listings and bucket logs).
+ */
+function updateObjectName(clientId: string, stagingId: string): string {
+  return `u-${createHash('sha256').update(clientId).digest('hex').slice(0, 16)}-${stagingId}`;
 }
 
 function checkHeader(header: UpdateHeader, round: RoundRecord): void {
@@ -203,17 +215,8 @@ function checkHeader(header: UpdateHeader, round: RoundRecord): void {
   }
 }
 
-async function answerForEarlier(
-  earlier: CommittedUpdate,
-  updateId: string,
-  round: RoundRecord,
-  clientId: string,
-  deps: GatewayContext,
-): Promise<SubmitUpdateResponse> {
+function answerForEarlier(earlier: CommittedUpdate, updateId: string, round: RoundRecord, clientId: string): SubmitUpdateResponse {
   if (earlier.updateId !== updateId) throw alreadyExists(round.roundId, earlier.updateId);
-  if (round.state === 'OPEN' || round.state === 'CLOSED') {
-    await deps.queues.enqueueFold({ roundId: round.roundId, clientId, updateId });
-  }
   return receipt(round.roundId, clientId, earlier);
 }
 
