@@ -334,6 +334,21 @@ describe('deploy/k8s manifests', () => {
     assert.ok(refs[0], 'from a ConfigMap');
   });
 
+  it('gives the gateway and every aggregator the same ReadWriteMany ciphertext volume, where their ciphertext store points', () => {
+    const claim = manifests.find((m) => m.kind === 'PersistentVolumeClaim' && m.metadata.name === 'secagg-ciphertexts');
+    assert.ok(claim, 'the shared claim exists');
+    assert.deepEqual(claim.spec.accessModes, ['ReadWriteMany'], 'several pods mount it at once');
+    for (const [service, prefix] of [['client-gateway', 'GATEWAY'], ['aggregator', 'AGGREGATOR']] as const) {
+      const { pod, container } = containerOf(service);
+      const store = resolveEnv(container)[`${prefix}_CIPHERTEXT_STORE`]!;
+      const mount = (container.volumeMounts ?? []).find((m) => store.startsWith(`${m.mountPath}/`) || store === m.mountPath);
+      assert.ok(mount, `${service}: ${store} is on a volume`);
+      assert.notEqual(mount.readOnly, true, `${service}: the ciphertext store is writable`);
+      const volume = (pod.volumes ?? []).find((v) => v.name === mount.name);
+      assert.equal(volume?.persistentVolumeClaim?.claimName, 'secagg-ciphertexts', `${service}: on the shared claim`);
+    }
+  });
+
   it('keeps the keyholder a single replica with its store on a persistent volume', () => {
     const { workload, container } = containerOf('keyholder');
     assert.equal(workload.kind, 'StatefulSet');
@@ -348,8 +363,12 @@ describe('deploy/k8s manifests', () => {
     const { workload, pod, container } = containerOf('aggregator');
     assert.equal(workload.kind, 'Deployment');
     assert.equal(workload.spec.replicas, undefined, 'the autoscaler owns the replica count');
-    assert.equal(workload.spec.volumeClaimTemplates, undefined);
-    assert.ok(!(pod.volumes ?? []).some((v) => v.persistentVolumeClaim), 'no per-pod storage');
+    assert.equal(workload.spec.volumeClaimTemplates, undefined, 'no per-pod storage');
+    assert.deepEqual(
+      (pod.volumes ?? []).filter((v) => v.persistentVolumeClaim).map((v) => v.persistentVolumeClaim!.claimName),
+      ['secagg-ciphertexts'],
+      'only the shared ciphertext claim',
+    );
     const hpa = manifests.find((m) => m.kind === 'HorizontalPodAutoscaler' && m.spec.scaleTargetRef.name === 'aggregator');
     assert.ok(hpa, 'an autoscaler for the aggregator');
     assert.equal(hpa.spec.scaleTargetRef.kind, 'Deployment');
@@ -359,9 +378,10 @@ describe('deploy/k8s manifests', () => {
       'scaled on CPU',
     );
     assert.ok(container.resources?.requests?.cpu, 'a CPU request, which utilization is measured against');
-    // As the manifest promises: at least as many partial sums as folds that can run at once.
+    // The fold memory the manifest budgets: ranges held x (range bytes + a read block), within the limit.
     const config = loadAggregatorConfig(resolveEnv(container));
-    assert.ok(config.foldShards >= hpa.spec.maxReplicas * config.foldConcurrency, 'foldShards >= maxReplicas x foldConcurrency');
+    const foldBytes = config.maxRangesHeld * (config.ciphertextsPerRange * 65_649 + config.readBlockBytes);
+    assert.ok(foldBytes + 256 * 1024 * 1024 <= bytes(container.resources!.limits!.memory!), 'maxRangesHeld x range bytes + runtime within the memory limit');
   });
 
   it('lets only the gateway and the aggregators reach the keyholder and Redis', () => {

@@ -189,16 +189,15 @@ describe('Redis ACLs: one user per service, only what it needs', { timeout: 300_
     const refused: Record<'gateway' | 'aggregator', [string, ...string[]][]> = {
       gateway: [
         ...everyone,
-        ['SET', k('acc:0'), 'x'], // an encrypted partial sum
-        ['LRANGE', k('acc:0'), '0', '-1'],
-        ['SADD', k('folded'), 'x'],
+        ['HSET', k('range:0'), 'folded', '99'], // a fold range's progress
+        ['HGETALL', k('range:0')],
         ['SET', k('result:header'), 'x'], // results are read-only to the gateway
         ['DEL', k('result:sum')],
       ],
       aggregator: [
         ...everyone,
         ['GET', k('pk')],
-        ['RPUSH', k('s:staged'), 'x'],
+        ['HSET', k('u:acl-client-0'), 'object', 'x'], // update records are the gateway's
         ['ZADD', `${prefix}:rounds`, '1', 'r-x'],
         ['HSET', k('clients'), 'mallory', 'u'], // the client index is read-only to the aggregator
         ['HGETALL', k('u:acl-client-0')],
@@ -207,7 +206,7 @@ describe('Redis ACLs: one user per service, only what it needs', { timeout: 300_
     };
     const allowed: Record<'gateway' | 'aggregator', [string, ...string[]][]> = {
       gateway: [['HGET', k('meta'), 'state'], ['GET', k('result:header')], ['ZCARD', `${prefix}:rounds`]],
-      aggregator: [['HGET', k('meta'), 'state'], ['HGETALL', k('clients')], ['GET', k('result:header')]],
+      aggregator: [['HGET', k('meta'), 'state'], ['HGETALL', k('clients')], ['GET', k('result:header')], ['LRANGE', k('log'), '0', '-1'], ['HGETALL', k('range:0')]],
     };
     for (const user of ['gateway', 'aggregator'] as const) {
       const connection = connect(user);

@@ -128,7 +128,9 @@ describe('Redis refusing writes', { timeout: 600_000 }, () => {
   it('maxmemory reached: RESOURCE_EXHAUSTED with a retry hint, retried by the SDK until Redis has room', async () => {
     const roundId = await newRound(cluster);
     const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
-    await redis.config('SET', 'maxmemory', String(used + 32 * 1024));
+    // Redis holds metadata only (the ciphertexts are in the ciphertext store): a limit below what it uses
+    // now refuses every write that could grow it, whatever the upload's size.
+    await redis.config('SET', 'maxmemory', String(used - 64 * 1024));
     try {
       await assert.rejects(submit(cluster, roundId, 'oom-alice', 1), (error: unknown) => {
         assert.ok(isSecaggError(error, Code.ResourceExhausted), `expected RESOURCE_EXHAUSTED, got ${String(error)}`);

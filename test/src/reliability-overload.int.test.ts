@@ -37,11 +37,10 @@ describe('overload: backpressure and bounded memory', { timeout: 600_000 }, () =
         maxStreamsPerClient: 1,
         maxFoldBacklog: 4,
         maxStagedBytes,
-        maxInflightChunksPerStream: 8,
         admissionWaitMs: 500,
         overloadRetryAfterMs: 300,
       },
-      aggregator: { foldConcurrency: 2, foldShards: 4 },
+      aggregator: { maxRangesHeld: 4, ciphertextsPerRange: 64, readBlockBytes: 1024 * 1024 },
       log: (line) => console.log(`[overload ${seed}] ${line}`),
     });
     console.log(JSON.stringify({ ...report, processes: report.processes.map((p) => ({ ...p })) }));

@@ -64,11 +64,9 @@ async function waitForExit(cluster: LocalCluster, name: string, timeoutMs: numbe
 const stoppedCleanly = (cluster: LocalCluster, name: string) => cluster.logLines(name).some((line) => line.includes('"msg":"stopped"'));
 
 /** Fold jobs BullMQ holds in `state` (its key layout: <prefix>:fold-update:<state>). */
-async function foldJobs(redis: Redis, state: 'active' | 'wait'): Promise<number> {
-  const keys = await redis.keys(`*:fold-update:${state}`);
-  let n = 0;
-  for (const key of keys) n += await redis.llen(key);
-  return n;
+/** The owner of a round's fold range 0 ('' when nobody holds it). */
+async function rangeOwner(redis: Redis, cluster: LocalCluster, roundId: string): Promise<string> {
+  return (await redis.hget(`${cluster.keyPrefix}:r:{${roundId}}:range:0`, 'owner')) ?? '';
 }
 
 async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -160,17 +158,18 @@ describe('SIGTERM drains the gateway and the aggregators', { timeout: 300_000 },
     assert.equal((await roundStatus(cluster, roundId)).committedCount, 1);
   });
 
-  it('an aggregator finishes the fold it runs before it exits', async () => {
+  it('an aggregator checkpoints what it folded and hands its ranges back before it exits', async () => {
     const length = 3_000;
     const roundId = await newRound(cluster, length, 1, 2);
     await submit(cluster, roundId, 'finish-a', makeUpdate(length, 7, 0.5));
-    await waitFor('the fold to start', async () => (await foldJobs(redis, 'active')) === 1, 10_000);
-    await sleep(300); // inside the fold's 2.5 s pause, before its compare-and-set
+    await waitFor('the fold to start', async () => (await rangeOwner(redis, cluster, roundId)) !== '', 10_000);
+    await sleep(300); // inside the pause after the update's fold (AGGREGATOR_TEST_FOLD_DELAY_MS), before any checkpoint
     process.kill(cluster.pidOf('aggregator-1')!, 'SIGTERM');
     await waitForExit(cluster, 'aggregator-1', 20_000);
     assert.ok(stoppedCleanly(cluster, 'aggregator-1'));
-    assert.ok(!cluster.logLines('aggregator-1').some((l) => l.includes('handed back')), 'nothing was handed back');
-    assert.equal((await roundStatus(cluster, roundId)).foldedCount, 1, 'the stopping aggregator folded the update before exiting');
+    assert.ok(cluster.logLines('aggregator-1').some((l) => l.includes('ranges checkpointed and handed back on shutdown')));
+    assert.equal(await rangeOwner(redis, cluster, roundId), '', 'the range was released, not left to its lease');
+    assert.equal((await roundStatus(cluster, roundId)).foldedCount, 1, 'the stopping aggregator checkpointed the update it folded');
     await cluster.restart('aggregator-1');
   });
 
@@ -197,39 +196,36 @@ describe('SIGTERM drains the gateway and the aggregators', { timeout: 300_000 },
   });
 });
 
-describe('an aggregator past its grace period hands its job back', { timeout: 180_000 }, () => {
-  it('the cancelled fold goes back to the wait list and the next worker folds it at once', async () => {
+describe('a stopped aggregator hands its ranges back: the next one folds at once, not after the lease', { timeout: 180_000 }, () => {
+  it('the released range is taken at once by the restarted aggregator, though the lease is a minute', async () => {
     const cluster = await LocalCluster.start({
       privateRedis: { configFile: SHIPPED_REDIS_CONF },
       aggregators: 1,
       allowUnsafeNoiseFreeRelease: true,
-      // Default lock (30 s): stalled-job recovery alone would take over 30 s.
-      env: { aggregator: { AGGREGATOR_TEST_FOLD_DELAY_MS: '4000', AGGREGATOR_SHUTDOWN_GRACE_MS: '300' } },
+      // A minute-long lease: a takeover within seconds proves the range was released, not expired.
+      env: { aggregator: { AGGREGATOR_TEST_FOLD_DELAY_MS: '2000', AGGREGATOR_RANGE_LEASE_MS: '60000', AGGREGATOR_SHUTDOWN_GRACE_MS: '300' } },
     });
     const redis = new Redis(cluster.redisUrl);
     try {
-      const roundId = await newRound(cluster, 3_000, 1, 2);
-      const values = makeUpdate(3_000, 9, 0.6);
-      await submit(cluster, roundId, 'handback-a', values);
-      await waitFor('the fold to start', async () => (await foldJobs(redis, 'active')) === 1, 10_000);
-      await sleep(300);
+      const roundId = await newRound(cluster, 3_000, 1, 3);
+      const values = [makeUpdate(3_000, 9, 0.6), makeUpdate(3_000, 10, 0.6)];
+      await submit(cluster, roundId, 'handback-a', values[0]!);
+      await waitFor('the fold to start', async () => (await rangeOwner(redis, cluster, roundId)) !== '', 10_000);
       process.kill(cluster.pidOf('aggregator-1')!, 'SIGTERM');
       await waitForExit(cluster, 'aggregator-1', 10_000);
-      assert.ok(cluster.logLines('aggregator-1').some((l) => l.includes('job handed back on shutdown')));
       assert.ok(stoppedCleanly(cluster, 'aggregator-1'));
-      assert.equal((await roundStatus(cluster, roundId)).foldedCount, 0, 'the cancelled fold wrote nothing');
-      assert.equal(await foldJobs(redis, 'active'), 0);
-      assert.equal(await foldJobs(redis, 'wait'), 1, 'the job is back on the wait list');
+      assert.equal(await rangeOwner(redis, cluster, roundId), '', 'released on shutdown');
+      await submit(cluster, roundId, 'handback-b', values[1]!);
 
       const restarted = Date.now();
       await cluster.restart('aggregator-1');
-      await waitFor('the fold', async () => (await roundStatus(cluster, roundId)).foldedCount === 1, 20_000);
-      assert.ok(Date.now() - restarted < 20_000, 'folded well before a 30 s lock could have expired');
+      await waitFor('both folds', async () => (await roundStatus(cluster, roundId)).foldedCount === 2, 30_000);
+      assert.ok(Date.now() - restarted < 30_000, 'folded well before the 60 s lease could have expired');
       await closeRound(cluster, roundId);
       const ended = await waitForRoundEnd(cluster, roundId, 30_000);
       assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);
       const result = await roundResult(cluster, roundId);
-      assert.ok(maxAbsDiff(result.sum, clippedSum([values], 1)) < 1e-4);
+      assert.ok(maxAbsDiff(result.sum, clippedSum(values, 1)) < 1e-4);
     } finally {
       redis.disconnect();
       await cluster.stop();

@@ -12,10 +12,11 @@ export interface ConfiguredLimits {
   maxStagedBytes: number;
   maxConcurrentStreams: number;
   maxWaitingStreams: number;
-  maxInflightChunksPerStream: number;
   maxFoldBacklog: number;
-  foldShards: number;
-  foldConcurrency: number;
+  /** Aggregator: ranges held at once, ciphertexts per range, read block bytes. */
+  maxRangesHeld: number;
+  ciphertextsPerRange: number;
+  readBlockBytes: number;
   aggregators: number;
   gateways: number;
 }
@@ -40,7 +41,7 @@ export const HTTP2_STREAM_WINDOW_BYTES = 65_535;
 export const PER_CONNECTION_BYTES = 512 * 1024;
 /** Protobuf + gRPC framing around one ciphertext chunk, bytes (generous). */
 export const CHUNK_FRAMING_BYTES = 64;
-/** A buffer can exist twice at once (the decoded message and the copy staged to Redis). */
+/** A buffer can exist twice at once (the decoded message and the write to the ciphertext store). */
 export const COPIES = 2;
 /**
  * Headroom of a Node.js process above its idle RSS that is not a buffer of
@@ -48,7 +49,7 @@ export const COPIES = 2;
  * generation growth before a major GC) and the allocator keeps freed pages.
  */
 export const NODE_HEADROOM_BYTES = 96 * 1024 * 1024;
-/** A BullMQ job (hash, list/zset entries) and a committed update's records, bytes (generous). */
+/** A committed update's records (client hash entry, update hash, commit-log entry), bytes (generous). */
 export const PER_CLIENT_REDIS_BYTES = 4 * 1024;
 /** Redis's own slack: client buffers, AOF buffer, allocator fragmentation, bytes. */
 export const REDIS_SLACK_BYTES = 4 * 1024 * 1024;
@@ -68,24 +69,21 @@ export interface MemoryBounds {
 export function memoryBounds(limits: ConfiguredLimits, update: UpdateSize): MemoryBounds {
   const updateBytes = update.ciphertextBytes * update.ciphertextCount;
   const messageBytes = update.ciphertextBytes + CHUNK_FRAMING_BYTES;
-  const perAdmittedStream = (GRPC_READ_AHEAD_MESSAGES + limits.maxInflightChunksPerStream + 2) * messageBytes * COPIES + HTTP2_STREAM_WINDOW_BYTES;
+  // One chunk is appended to the ciphertext store at a time (awaited), the rest are read-ahead.
+  const perAdmittedStream = (GRPC_READ_AHEAD_MESSAGES + 1 + 2) * messageBytes * COPIES + HTTP2_STREAM_WINDOW_BYTES;
   const gatewayAboveIdle =
     limits.maxConnections * PER_CONNECTION_BYTES +
     limits.maxConcurrentStreams * perAdmittedStream +
     limits.maxWaitingStreams * HTTP2_STREAM_WINDOW_BYTES +
     NODE_HEADROOM_BYTES;
-  // A fold holds the update, the partial sum it adds into, and the command that writes it back.
-  const aggregatorAboveIdle = limits.foldConcurrency * 3 * updateBytes * COPIES + NODE_HEADROOM_BYTES;
+  // Range folds: the ranges held (each a partial sum and one read block), whatever the clients; a
+  // finalize holds the round's encrypted sum and the float64 result (8 B per value < one update).
+  const rangeBytes = Math.min(limits.ciphertextsPerRange, update.ciphertextCount) * update.ciphertextBytes;
+  const aggregatorAboveIdle =
+    limits.maxRangesHeld * (rangeBytes + Math.max(limits.readBlockBytes, update.ciphertextBytes)) + 2 * updateBytes + NODE_HEADROOM_BYTES;
   const unfoldedUpdates = limits.maxFoldBacklog + limits.gateways * limits.maxConcurrentStreams;
-  const redisAboveBaseline =
-    limits.maxStagedBytes +
-    unfoldedUpdates * updateBytes +
-    limits.foldShards * updateBytes +
-    // Commands in flight: pipelined chunk writes of every admitted stream, and folds writing back a partial sum.
-    limits.gateways * limits.maxConcurrentStreams * limits.maxInflightChunksPerStream * messageBytes +
-    limits.aggregators * limits.foldConcurrency * updateBytes +
-    update.clients * PER_CLIENT_REDIS_BYTES +
-    REDIS_SLACK_BYTES;
+  // Redis holds metadata only: ciphertexts are in the ciphertext store (issue 11).
+  const redisAboveBaseline = update.clients * PER_CLIENT_REDIS_BYTES + REDIS_SLACK_BYTES;
   return { updateBytes, gatewayAboveIdle, aggregatorAboveIdle, redisAboveBaseline, unfoldedUpdates };
 }
 

@@ -33,12 +33,11 @@ export interface OverloadOptions {
     maxStreamsPerClient: number;
     maxFoldBacklog: number;
     maxStagedBytes: number;
-    maxInflightChunksPerStream: number;
     admissionWaitMs: number;
     overloadRetryAfterMs: number;
   };
   /** Aggregator limits (AGGREGATOR_* of the same names). */
-  aggregator: { foldConcurrency: number; foldShards: number };
+  aggregator: { maxRangesHeld: number; ciphertextsPerRange: number; readBlockBytes: number };
   /** Give up on clients after this long, ms. */
   timeoutMs?: number;
   logDir?: string;
@@ -57,11 +56,10 @@ export const DEFAULT_OVERLOAD: Omit<OverloadOptions, 'seed'> = {
     maxStreamsPerClient: 1,
     maxFoldBacklog: 16,
     maxStagedBytes: 4 * 1024 * 1024,
-    maxInflightChunksPerStream: 8,
     admissionWaitMs: 1_000,
     overloadRetryAfterMs: 500,
   },
-  aggregator: { foldConcurrency: 2, foldShards: 4 },
+  aggregator: { maxRangesHeld: 8, ciphertextsPerRange: 64, readBlockBytes: 1024 * 1024 },
 };
 
 export interface ProcessPeak {
@@ -112,14 +110,14 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
         GATEWAY_MAX_STREAMS_PER_CLIENT: String(g.maxStreamsPerClient),
         GATEWAY_MAX_FOLD_BACKLOG: String(g.maxFoldBacklog),
         GATEWAY_MAX_STAGED_BYTES: String(g.maxStagedBytes),
-        GATEWAY_MAX_INFLIGHT_CHUNKS_PER_STREAM: String(g.maxInflightChunksPerStream),
         GATEWAY_ADMISSION_WAIT_MS: String(g.admissionWaitMs),
         GATEWAY_OVERLOAD_RETRY_AFTER_MS: String(g.overloadRetryAfterMs),
       },
       aggregator: {
         AGGREGATOR_TEST_FOLD_DELAY_MS: String(options.foldDelayMs),
-        AGGREGATOR_FOLD_CONCURRENCY: String(options.aggregator.foldConcurrency),
-        AGGREGATOR_FOLD_SHARDS: String(options.aggregator.foldShards),
+        AGGREGATOR_MAX_RANGES_HELD: String(options.aggregator.maxRangesHeld),
+        AGGREGATOR_CIPHERTEXTS_PER_RANGE: String(options.aggregator.ciphertextsPerRange),
+        AGGREGATOR_READ_BLOCK_BYTES: String(options.aggregator.readBlockBytes),
       },
     },
   });

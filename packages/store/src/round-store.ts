@@ -306,13 +306,10 @@ export class RoundStore {
    */
   async unfoldedUpdates(): Promise<number> {
     const live = await this.redis.zrange(liveRoundsKey(this.prefix), 0, -1);
-    if (live.length === 0) return 0;
-    const pipeline = this.redis.pipeline();
-    for (const roundId of live) pipeline.hmget(this.keys(roundId).meta, 'state', 'committed', 'folded');
+    // One command per round (each round has its own hash slot: a Redis Cluster refuses a cross-slot pipeline).
+    const rounds = await Promise.all(live.map((roundId) => this.redis.hmget(this.keys(roundId).meta, 'state', 'committed', 'folded')));
     let unfolded = 0;
-    for (const [error, value] of (await pipeline.exec()) ?? []) {
-      if (error) throw error;
-      const [state, committed, folded] = value as (string | null)[];
+    for (const [state, committed, folded] of rounds) {
       if (state === 'OPEN' || state === 'CLOSED') unfolded += Math.max(0, Number(committed ?? 0) - Number(folded ?? 0));
     }
     return unfolded;

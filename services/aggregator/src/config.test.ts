@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadAggregatorConfig } from './config.js';
 
-const base = { AGGREGATOR_KEYHOLDER_ADDRESS: 'localhost:7300' };
+const base = { AGGREGATOR_KEYHOLDER_ADDRESS: 'localhost:7300', AGGREGATOR_CIPHERTEXT_STORE: '/data/ciphertexts' };
 
 describe('aggregator configuration', () => {
   it('an empty AGGREGATOR_METRICS_LISTEN_ADDRESS disables the metrics listener (a second aggregator on a host died with EADDRINUSE)', () => {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { maxUploadFrameBytes, MAX_RESULT_VALUES_PER_MESSAGE, resultMessageBytes, STOCK_RECEIVE_LIMIT_BYTES } from '@secagg/protocol';
 import { loadGatewayConfig } from './config.js';
 
-const base = { GATEWAY_KEYHOLDER_ADDRESS: 'localhost:7300', GATEWAY_TOKEN_PUBLIC_KEY: 'pem' };
+const base = { GATEWAY_KEYHOLDER_ADDRESS: 'localhost:7300', GATEWAY_TOKEN_PUBLIC_KEY: 'pem', GATEWAY_CIPHERTEXT_STORE: '/data/ciphertexts' };
 
 describe('gateway configuration', () => {
   it('an empty GATEWAY_METRICS_LISTEN_ADDRESS disables the metrics listener (it used to fall back to 0.0.0.0:9100)', () => {

@@ -58,6 +58,8 @@ interface HeldRange {
   range: CiphertextRange;
   lease: RangeLease;
   folder: RangeFolder;
+  /** Ranges the round has (to compute what every range has folded). */
+  rangeCount: number;
   lastCheckpointMs: number;
   sinceCheckpoint: number;
   /** When to renew the lease next (this process's clock: a duration from the last renewal). */
@@ -99,15 +101,26 @@ export class RangeWorker {
     this.running = false;
     this.wake?.();
     await this.loop;
+    const rounds = new Map<string, number>();
+    let handedBack = 0;
     for (const held of [...this.held.values()]) {
       try {
         await this.checkpoint(held);
-        await this.deps.progress.release(held.roundId, held.lease, this.settings.ownerId);
+        if (await this.deps.progress.release(held.roundId, held.lease, this.settings.ownerId)) handedBack++;
+        rounds.set(held.roundId, held.rangeCount);
       } catch (error) {
         this.deps.logger.warn({ err: error, roundId: held.roundId, range: held.range.index }, 'could not hand a range back on shutdown; its lease expires');
       }
       this.held.delete(keyOf(held.roundId, held.range.index));
     }
+    for (const [roundId, rangeCount] of rounds) await this.raiseRoundFolded(roundId, rangeCount).catch(() => undefined);
+    this.deps.logger.info({ ranges: handedBack }, 'ranges checkpointed and handed back on shutdown');
+  }
+
+  /** Raises the round's `folded` (its status) to what every range's recorded checkpoint covers. */
+  private async raiseRoundFolded(roundId: string, rangeCount: number): Promise<void> {
+    const recorded = await this.deps.progress.checkpoints(roundId, rangeCount);
+    await this.deps.store.raiseFolded(roundId, Math.min(...recorded.map((c) => c.folded)));
   }
 
   private async run(): Promise<void> {
@@ -160,19 +173,18 @@ export class RangeWorker {
       let held = this.held.get(keyOf(roundId, range.index));
       if (!held) {
         if (recorded[range.index]!.folded >= logLength) continue;
-        held = await this.take(round, range);
+        held = await this.take(round, range, ranges.length);
         if (!held) continue;
       }
       worked = (await this.foldHeld(held, logLength, round.state === 'CLOSED')) || worked;
     }
     // The round's status shows what every range has durably folded.
-    const after = await progress.checkpoints(roundId, ranges.length);
-    await this.deps.store.raiseFolded(roundId, Math.min(...after.map((c) => c.folded)));
+    await this.raiseRoundFolded(roundId, ranges.length);
     return worked;
   }
 
   /** Takes a range's lease and resumes its folder, if there is room (evicting a caught-up range) and nobody else holds it. */
-  private async take(round: RoundRecord, range: CiphertextRange): Promise<HeldRange | undefined> {
+  private async take(round: RoundRecord, range: CiphertextRange, rangeCount: number): Promise<HeldRange | undefined> {
     if (this.held.size >= this.settings.maxRangesHeld && !(await this.evictIdle())) return undefined;
     const { progress, objects } = this.deps;
     const lease = await progress.acquire(round.roundId, range.index, this.settings.ownerId, this.settings.rangeLeaseMs);
@@ -185,7 +197,7 @@ export class RangeWorker {
       { folded: lease.folded, checkpoint: lease.checkpoint },
       this.settings.readBlockBytes,
     );
-    const held: HeldRange = { roundId: round.roundId, range, lease, folder, lastCheckpointMs: Date.now(), sinceCheckpoint: 0 };
+    const held: HeldRange = { roundId: round.roundId, range, lease, folder, rangeCount, lastCheckpointMs: Date.now(), sinceCheckpoint: 0 };
     this.held.set(keyOf(round.roundId, range.index), held);
     this.deps.logger.debug({ roundId: round.roundId, range: range.index, from: lease.folded }, 'range taken');
     return held;
@@ -231,7 +243,7 @@ export class RangeWorker {
       // The log is final and all in: nothing more will come for this range.
       await progress.release(held.roundId, held.lease, ownerId);
       this.held.delete(keyOf(held.roundId, held.range.index));
-      logger.debug({ roundId: held.roundId, range: held.range.index, folded: held.lease.folded }, 'range complete');
+      logger.info({ roundId: held.roundId, range: held.range.index, folded: held.lease.folded }, 'range complete');
     } else if (!(await this.keepLease(held))) {
       return worked;
     }

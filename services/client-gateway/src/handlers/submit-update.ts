@@ -169,6 +169,7 @@ async function receiveUpdate(
     }
     switch (outcome.kind) {
       case 'committed':
+        if (outcome.closedNow && config.testKillAfterClosingCommit) crashForTest(logger);
         if (outcome.closedNow) await queues.enqueueFinalize(round.roundId);
         logger.info({ roundId: round.roundId, updateId, clientId, closedNow: outcome.closedNow }, 'update committed');
         return receipt(round.roundId, clientId, { updateId, sha256: sha256.toString('hex'), count, committedMs: outcome.committedMs });
