@@ -214,7 +214,6 @@ export class SecaggClient {
     using encryptor = engine.createEncryptor(publicKey);
 
     let bytesSent = 0;
-    const maxAttempts = this.options.maxAttempts ?? 8;
     for (let attempt = 1; ; attempt++) {
       bytesSent = 0;
       const ciphertexts = this.ciphertexts(params, publicKey, values, encryptor);
@@ -240,15 +239,38 @@ export class SecaggClient {
         const response = await this.clients.submitUpdate(frames() as AsyncIterable<SubmitUpdateRequest>, this.call());
         return { receipt: response.receipt!, updateId, bytesSent, attempts: attempt };
       } catch (error) {
-        if (!isSecaggError(error, ...RETRYABLE) || attempt >= maxAttempts) throw error;
-        const backoff = error.retryAfterMs ?? Math.min(10_000, (this.options.initialBackoffMs ?? 200) * 2 ** (attempt - 1));
-        await new Promise((resolve) => setTimeout(resolve, backoff * (0.5 + Math.random() / 2)));
+        await this.backOffOrThrow(error, attempt);
       }
     }
   }
 
-  /** Downloads a released result. */
+  /**
+   * Rethrows `error` unless it is transient (UNAVAILABLE, RESOURCE_EXHAUSTED,
+   * ABORTED) and attempts remain; otherwise waits the server's retry hint (or
+   * an exponential backoff), jittered.
+   */
+  private async backOffOrThrow(error: unknown, attempt: number): Promise<void> {
+    if (!isSecaggError(error, ...RETRYABLE) || attempt >= (this.options.maxAttempts ?? 8)) throw error;
+    const backoff = error.retryAfterMs ?? Math.min(10_000, (this.options.initialBackoffMs ?? 200) * 2 ** (attempt - 1));
+    await new Promise((resolve) => setTimeout(resolve, backoff * (0.5 + Math.random() / 2)));
+  }
+
+  /**
+   * Downloads a released result. A transient refusal (the gateway's result
+   * streams at their limit, a gateway restarting) is retried like an upload:
+   * the download starts over after the server's retry hint.
+   */
   async getResult(roundId: string, onValues?: (received: number, total: number) => void): Promise<RoundResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.downloadResult(roundId, onValues);
+      } catch (error) {
+        await this.backOffOrThrow(error, attempt);
+      }
+    }
+  }
+
+  private async downloadResult(roundId: string, onValues?: (received: number, total: number) => void): Promise<RoundResult> {
     let header: ResultHeader | undefined;
     let sum = new Float64Array(0);
     let mean = new Float64Array(0);
