@@ -27,7 +27,7 @@ import { CkksError, sealCall } from './errors.js';
 import { buildCiphertextFormat, ciphertextFormat, PLAINTEXT_DATA_OFFSET, writeCiphertextHeader, writePlaintextHeader } from './format.js';
 import type { CiphertextFormat } from './format.js';
 import { publicKeyByteLengths, validatePublicKey, validateSecretKey } from './key-format.js';
-import { addPolynomialInto, publicKeyShareFrom } from './multiparty.js';
+import { addPolynomialInto, publicKeyShareFrom, writeIntegerResidues } from './multiparty.js';
 import { assertCkksParams, PRESETS, valuesPerCiphertext } from './presets.js';
 import type { CkksParams } from './presets.js';
 import { maxRepresentable } from './scale.js';
@@ -62,11 +62,13 @@ export interface CkksShareDecryptor extends Disposable {
   /**
    * hᵢ = c₁·sᵢ + ν (+ c₀ when `includeC0`; exactly one share of a combination
    * carries it), in the coefficient domain mod the decode prime:
-   * `decryptionShareByteLength` bytes. `noise` holds up to N integers
-   * (|x| < 2^53) in plaintext units (value · 2^scaleBits), added to
-   * coefficient i. Validates the ciphertext first.
+   * `decryptionShareByteLength` bytes. `noise` holds N integers in
+   * plaintext units (value · 2^scaleBits), added to coefficient i (every
+   * coefficient, padding included: an un-noised coefficient would reveal
+   * c₁·sᵢ's decryption error); undefined adds none (noise-free test rounds).
+   * Validates the ciphertext first.
    */
-  share(ciphertext: Uint8Array, noise: ArrayLike<number>, includeC0: boolean): Uint8Array;
+  share(ciphertext: Uint8Array, noise: BigInt64Array | undefined, includeC0: boolean): Uint8Array;
   dispose(): void;
 }
 
@@ -155,18 +157,19 @@ class NttBridge {
 
   /** pt := NTT-form plaintext whose coefficient i is round(values[i]·scale) mod each prime. */
   encode(values: ArrayLike<number>, pt: Plaintext): void {
-    const ntt = this.toNtt(values, 2 ** this.format.scaleBits);
-    this.ptBytes.set(ntt.subarray(this.format.dataOffset, this.format.dataOffset + this.polyBytes), PLAINTEXT_DATA_OFFSET);
+    const f = this.format;
+    const ntt = this.toNtt((view, offset) => writeCoefficientResidues(view, offset, values, 2 ** f.scaleBits, f.moduli, f.polyModulusDegree));
+    this.ptBytes.set(ntt.subarray(f.dataOffset, f.dataOffset + this.polyBytes), PLAINTEXT_DATA_OFFSET);
     pt.loadFromArray(this.context, this.ptBytes);
   }
 
   /**
    * A serialized NTT-form ciphertext whose c0 is the NTT of the polynomial
-   * Σ round(values[i]·scale)·X^i (c1 is NTT(1)); a fresh copy the caller may edit.
+   * whose residues `writeC0` writes at (view, offset) in SEAL's layout (c1 is
+   * NTT(1)); a fresh copy the caller may edit.
    */
-  toNtt(values: ArrayLike<number>, scale: number): Uint8Array {
-    const f = this.format;
-    writeCoefficientResidues(viewOf(this.rawCt), f.dataOffset, values, scale, f.moduli, f.polyModulusDegree);
+  toNtt(writeC0: (view: DataView, offset: number) => void): Uint8Array {
+    writeC0(viewOf(this.rawCt), this.format.dataOffset);
     this.scratch.loadFromArray(this.context, this.rawCt);
     this.evaluator.cipherTransformToNttInplace(this.scratch);
     return saveBytes(this.scratch, this.none);
@@ -327,19 +330,15 @@ class SealShareDecryptor implements CkksShareDecryptor {
     this.ct = new core.seal.Ciphertext();
   }
 
-  share(ciphertext: Uint8Array, noise: ArrayLike<number>, includeC0: boolean): Uint8Array {
+  share(ciphertext: Uint8Array, noise: BigInt64Array | undefined, includeC0: boolean): Uint8Array {
     if (this.disposed) throw new CkksError('disposed', 'share decryptor is disposed');
     const f = this.core.format;
     const n = f.polyModulusDegree;
     const v = validateCiphertext(f, ciphertext);
     if (!v.ok) throw new CkksError('invalid_ciphertext', `invalid ciphertext: ${v.reason}`);
-    if (noise.length > n) throw new CkksError('invalid_params', `${noise.length} noise values > ${n} coefficients`);
-    for (let i = 0; i < noise.length; i++) {
-      const x = noise[i]!;
-      if (!Number.isSafeInteger(x)) throw new CkksError('invalid_params', `noise coefficient ${i} (${x}) is not an integer below 2^53`);
-    }
+    if (noise !== undefined && noise.length !== n) throw new CkksError('invalid_params', `${noise.length} noise coefficients != ${n}`);
     return sealCall('compute a decryption share', () => {
-      const bytes = this.bridge.toNtt(noise, 1);
+      const bytes = this.bridge.toNtt((view, offset) => writeIntegerResidues(view, offset, noise, f.moduli, n));
       const polyBytes = f.moduli.length * n * 8;
       const c1 = f.dataOffset + polyBytes;
       bytes.set(ciphertext.subarray(c1, c1 + polyBytes), c1);

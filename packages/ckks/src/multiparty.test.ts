@@ -78,7 +78,8 @@ for (const params of [DEFAULT, SMALL]) {
     it('n-of-n: c0 + Σ decryption shares decodes to the sum plus Σ noise', () => {
       const noises = [0, 1, 2].map((i) => {
         const r = seededRandom(7 + i);
-        return Float64Array.from({ length: n }, () => Math.round((r() - 0.5) * 2 ** 20) * 2 ** 10);
+        // Beyond 2^53 in plaintext units, as a share's DP noise is (σ·2^scaleBits).
+        return BigInt64Array.from({ length: n }, () => BigInt(Math.round((r() - 0.5) * 2 ** 40)) * 2n ** BigInt(params.scaleBits - 24));
       });
       const shares = parts.map((p, i) => {
         const d = engine.createShareDecryptor(p.secretShare);
@@ -91,7 +92,7 @@ for (const params of [DEFAULT, SMALL]) {
       assert.equal(shares[0]!.length, decryptionShareByteLength(params));
       for (const s of shares) assert.deepEqual(validateDecryptionShare(params, s), { ok: true });
       const got = combineDecryptionShares(params, shares);
-      const want = Float64Array.from(expected, (x, i) => x + (noises[0]![i]! + noises[1]![i]! + noises[2]![i]!) / 2 ** params.scaleBits);
+      const want = Float64Array.from(expected, (x, i) => x + Number(noises[0]![i]! + noises[1]![i]! + noises[2]![i]!) / 2 ** params.scaleBits);
       assert.ok(maxAbsDiff(got, want) < TOLERANCE, `max error ${maxAbsDiff(got, want)}`);
       // Without one keyholder's share, the rest is uniform mod q: nothing near the sum.
       const partial = combineDecryptionShares(params, shares.slice(0, 2));
@@ -111,7 +112,7 @@ for (const params of [DEFAULT, SMALL]) {
         const shares = set.map((id, x) => {
           const d = engine.createShareDecryptor(lagrangeScaleSecretKey(params.preset, sigma[id - 1]!, id, set));
           try {
-            return d.share(sum, new Float64Array(0), x === 0);
+            return d.share(sum, undefined, x === 0);
           } finally {
             d.dispose();
           }
@@ -121,7 +122,7 @@ for (const params of [DEFAULT, SMALL]) {
       }
       // t − 1 = 1 keyholder, whatever coefficient it applies, decodes noise: λ = 1 (as if alone).
       const d = engine.createShareDecryptor(lagrangeScaleSecretKey(params.preset, sigma[0]!, 1, [1]));
-      const alone = combineDecryptionShares(params, [d.share(sum, new Float64Array(0), true)]);
+      const alone = combineDecryptionShares(params, [d.share(sum, undefined, true)]);
       d.dispose();
       assert.ok(maxAbsDiff(alone, expected) > 1e3, 't − 1 shares must not decode');
     });

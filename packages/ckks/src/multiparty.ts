@@ -413,3 +413,20 @@ export function addPolynomialInto(a: DataView, aOffset: number, b: DataView, bOf
     }
   }
 }
+
+/**
+ * Writes the residues of the integers `values` (n of them; zeros when
+ * undefined) mod every prime of `moduli`, k blocks of n uint64 at `offset`:
+ * one polynomial in SEAL's layout. BigInt, as the noise of a decryption share
+ * exceeds 2^53 in plaintext units (σ·2^scaleBits).
+ */
+export function writeIntegerResidues(view: DataView, offset: number, values: BigInt64Array | undefined, moduli: readonly ModulusWords[], n: number): void {
+  let off = offset;
+  for (const m of moduli) {
+    const q = BigInt(m.decimal);
+    for (let i = 0; i < n; i++, off += 8) {
+      const x = values === undefined ? 0n : values[i]!;
+      view.setBigUint64(off, x >= 0n ? x % q : (q - ((-x) % q)) % q, true);
+    }
+  }
+}

@@ -2,7 +2,6 @@
 import { readFileSync } from 'node:fs';
 import {
   channelCredentials,
-  createClient,
   createLogger,
   handleSignals,
   logListening,
@@ -10,7 +9,8 @@ import {
   serverCredentials,
   shutdownServer,
 } from '@secagg/core';
-import { ClientService, CoordinatorService, KeyholderService } from '@secagg/proto';
+import { ClientService, CoordinatorService } from '@secagg/proto';
+import { connectKeyholders, keyholderTopology } from '@secagg/protocol';
 import { HealthMonitor, ServiceMetrics, probe } from '@secagg/observability';
 import { registerGatewayMetrics } from './domain/gateway-metrics.js';
 import { RoundStore } from '@secagg/store';
@@ -40,7 +40,8 @@ const keyholderCredentials = channelCredentials(
   { tlsCaFile: config.keyholderCaFile, tlsCertFile: config.tlsCertFile, tlsKeyFile: config.tlsKeyFile, allowInsecure: config.allowInsecure },
   logger,
 );
-const keyholder = createClient(KeyholderService, config.keyholderAddress, { credentials: keyholderCredentials });
+const keyholders = keyholderTopology(config);
+const keyholder = connectKeyholders(config, { credentials: keyholderCredentials });
 const uploads = UploadAdmission.fromConfig(config, { redis, queues, clock: Date.now, logger });
 const metrics = new ServiceMetrics('client-gateway');
 registerGatewayMetrics(metrics, { store, queues, uploads, roundsScanned: config.metricsRoundsScanned });
@@ -48,7 +49,11 @@ const health = new HealthMonitor({
   services: [ClientService.typeName, CoordinatorService.typeName],
   checks: {
     redis: async () => (await redis.ping()) === 'PONG',
-    keyholder: async () => (await probe({ address: config.keyholderAddress, credentials: keyholderCredentials, timeoutMs: 2_000 })) === 'SERVING',
+    // A round's key needs every keyholder of a committee.
+    keyholder: async () =>
+      (await Promise.all(keyholders.addresses.map((address) => probe({ address, credentials: keyholderCredentials, timeoutMs: 2_000 })))).every(
+        (status) => status === 'SERVING',
+      ),
   },
   intervalMs: config.healthCheckIntervalMs,
   checkTimeoutMs: 2_500,

@@ -32,6 +32,7 @@ import { formatOf, toCkksParams } from '@secagg/protocol';
 import {
   ClientService,
   CoordinatorService,
+  CreateKeyShareRequestSchema,
   CreateRoundKeyRequestSchema,
   CreateRoundKeyResponseSchema,
   CreateRoundRequestSchema,
@@ -47,6 +48,7 @@ import {
   RoundConfigSchema,
   RoundState,
   SetGroupPrivacyBudgetRequestSchema,
+  SignCollectiveKeyRequestSchema,
   SetPrivacyBudgetRequestSchema,
   SubmitUpdateRequestSchema,
   type RoundConfig,
@@ -310,6 +312,21 @@ function unaryTargets(f: FuzzCluster): UnaryTarget[] {
       caller: 'gateway-peer',
       valid: bin(CreateRoundKeyRequestSchema, { roundId: 'fuzz-kh-made', config: roundConfig({ privacyGroup: 'fuzz-created' }) }),
       allowed: [Ok, InvalidArgument, AlreadyExists, FailedPrecondition],
+    },
+    {
+      // The fuzzed keyholder is a single keyholder: a share request is refused by policy (FAILED_PRECONDITION) past its checks.
+      name: 'KeyholderService.CreateKeyShare',
+      method: KeyholderService.method.createKeyShare,
+      caller: 'gateway-peer',
+      valid: bin(CreateKeyShareRequestSchema, { roundId: 'fuzz-kh-share', config: roundConfig({ privacyGroup: 'fuzz-created' }) }),
+      allowed: [InvalidArgument, FailedPrecondition],
+    },
+    {
+      name: 'KeyholderService.SignCollectiveKey',
+      method: KeyholderService.method.signCollectiveKey,
+      caller: 'gateway-peer',
+      valid: bin(SignCollectiveKeyRequestSchema, { roundId: 'fuzz-kh-made', publicKeyShares: [new Uint8Array(8)] }),
+      allowed: [InvalidArgument, NotFound, FailedPrecondition],
     },
     {
       name: 'KeyholderService.SetGroupPrivacyBudget',

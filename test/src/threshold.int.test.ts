@@ -1,0 +1,171 @@
+/**
+ * Threshold keyholders (issue 16), through the real cluster: three keyholder
+ * processes (each its own data dir, KEK, signing key and TLS identity) hold
+ * every round's key in shares; the gateway has the collective key signed by
+ * all three; the aggregator gathers their decryption shares and combines
+ * them. Real Redis, real gRPC, real node-seal.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { fromBinary } from '@bufbuild/protobuf';
+import { createClient } from '@secagg/core';
+import { KeyholderService, RoundState, RoundStatementSchema } from '@secagg/proto';
+import { LocalCluster } from '@secagg/local-cluster';
+import { clippedSum, inMinutes, makeUpdate, maxAbsDiff, waitForEnd } from './helpers.js';
+
+const LENGTH = 10_007; // 3 ciphertexts on the default preset, the last one mostly padding
+const CLIENTS = 3;
+const NOISE_FREE_GROUP = 'threshold-noise-free';
+
+describe('threshold keyholders: a committee of three (n-of-n)', { timeout: 300_000 }, () => {
+  let cluster: LocalCluster;
+
+  before(async () => {
+    cluster = await LocalCluster.start({ aggregators: 1, keyholders: 3, allowUnsafeNoiseFreeRelease: true });
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  async function submitAll(roundId: string, tag: string, updates: Float64Array[]): Promise<void> {
+    for (const [i, update] of updates.entries()) {
+      const client = await cluster.client('client', `${tag}-client-${i}`);
+      try {
+        await client.submitUpdate(roundId, update);
+      } finally {
+        client.close();
+      }
+    }
+  }
+
+  it('every keyholder signs the collective key, and the round releases the exact sum (noise-free test flag)', async () => {
+    const coordinator = await cluster.client('coordinator', 'coord');
+    const round = await coordinator.createRound({
+      vectorLength: LENGTH,
+      minClients: CLIENTS,
+      maxClients: CLIENTS + 1, // closed by the test, not by the last submission
+      deadlineUnixMs: inMinutes(10),
+      clipNorm: 1,
+      unsafeDisableNoise: true,
+      privacyGroup: NOISE_FREE_GROUP,
+    });
+    const served = await coordinator.getRound(round.roundId);
+    assert.equal(served.attestation?.signatures.length, 3, 'one signature per keyholder');
+    const statement = fromBinary(RoundStatementSchema, served.attestation!.statement);
+    assert.deepEqual({ count: statement.config?.keyholders?.count, threshold: statement.config?.keyholders?.threshold }, { count: 3, threshold: 3 });
+    assert.equal(statement.keyShareSha256.length, 3);
+
+    const updates = Array.from({ length: CLIENTS }, (_, i) => makeUpdate(LENGTH, 40 + i, 0.5 + i));
+    await submitAll(round.roundId, 'exact', updates);
+    await coordinator.closeRound(round.roundId);
+    const ended = await waitForEnd(coordinator, round.roundId);
+    assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);
+    const result = await coordinator.getResult(round.roundId);
+    assert.equal(result.header.noiseDisabled, true);
+    const expected = clippedSum(updates, 1);
+    assert.ok(maxAbsDiff(result.sum, expected) < 1e-6, `max error ${maxAbsDiff(result.sum, expected)}`);
+    coordinator.close();
+  });
+
+  it('a client that pins only two of the three keyholders refuses to encrypt', async () => {
+    const coordinator = await cluster.client('coordinator', 'coord');
+    const round = await coordinator.createRound({
+      vectorLength: 100,
+      minClients: 1,
+      maxClients: 1,
+      deadlineUnixMs: inMinutes(10),
+      clipNorm: 1,
+      unsafeDisableNoise: true,
+      privacyGroup: NOISE_FREE_GROUP,
+    });
+    const client = await cluster.client('client', 'two-pins', { keyholderKeys: cluster.keyholderVerificationKeyPems.slice(0, 2) });
+    await assert.rejects(client.submitUpdate(round.roundId, new Float64Array(100)), /shared by 3 keyholders but 2 pinned keyholder key\(s\) signed it/);
+    client.close();
+    coordinator.close();
+  });
+
+  it('with noise, each keyholder adds its own sigma: the release is within 6 sigma of the sum and states sqrt(3) sigma', async () => {
+    const coordinator = await cluster.client('coordinator', 'coord');
+    const { round, privacy } = await coordinator.createRoundWithPrivacy({
+      vectorLength: LENGTH,
+      minClients: CLIENTS,
+      maxClients: CLIENTS + 1, // closed by the test, not by the last submission
+      deadlineUnixMs: inMinutes(10),
+      clipNorm: 1,
+      noiseMultiplier: 1,
+      privacyGroup: 'threshold-noised',
+    });
+    // One keyholder's noise alone floods the collective key's decryption error (log2(3) bits below the single keyholder's 44.3).
+    assert.ok(privacy.floodingMarginBits >= 40, `flooding margin ${privacy.floodingMarginBits}`);
+    const updates = Array.from({ length: CLIENTS }, (_, i) => makeUpdate(LENGTH, 70 + i, 1));
+    await submitAll(round.roundId, 'noised', updates);
+    await coordinator.closeRound(round.roundId);
+    const ended = await waitForEnd(coordinator, round.roundId);
+    assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);
+    const result = await coordinator.getResult(round.roundId);
+    const sigma = Math.sqrt(3);
+    assert.ok(Math.abs(result.header.noiseSigma - sigma) < 1e-12, `noise sigma ${result.header.noiseSigma}`);
+    const expected = clippedSum(updates, 1);
+    const error = maxAbsDiff(result.sum, expected);
+    assert.ok(error < 6 * sigma, `max error ${error}`);
+    // The noise is there: values differ from the exact sum by about sigma.
+    let squares = 0;
+    for (let i = 0; i < LENGTH; i++) squares += (result.sum[i]! - expected[i]!) ** 2;
+    const rms = Math.sqrt(squares / LENGTH);
+    assert.ok(rms > 0.9 * sigma && rms < 1.1 * sigma, `rms noise ${rms}`);
+    coordinator.close();
+  });
+
+  it('with one keyholder down the release waits, and completes when it returns', async () => {
+    const coordinator = await cluster.client('coordinator', 'coord');
+    const round = await coordinator.createRound({
+      vectorLength: LENGTH,
+      minClients: CLIENTS,
+      maxClients: CLIENTS + 1, // closed by the test, not by the last submission
+      deadlineUnixMs: inMinutes(10),
+      clipNorm: 1,
+      unsafeDisableNoise: true,
+      privacyGroup: NOISE_FREE_GROUP,
+    });
+    const updates = Array.from({ length: CLIENTS }, (_, i) => makeUpdate(LENGTH, 90 + i, 1));
+    await submitAll(round.roundId, 'down', updates);
+    await cluster.kill('keyholder-2');
+    await coordinator.closeRound(round.roundId);
+    // Several finalize attempts (1 s apart) fail UNAVAILABLE; the round neither fails nor releases.
+    await new Promise((r) => setTimeout(r, 4_000));
+    const waiting = await coordinator.getRoundStatus(round.roundId);
+    assert.equal(RoundState[waiting.state], 'CLOSED', waiting.failureReason);
+    await cluster.restart('keyholder-2');
+    const ended = await waitForEnd(coordinator, round.roundId, 120_000);
+    assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);
+    const result = await coordinator.getResult(round.roundId);
+    assert.ok(maxAbsDiff(result.sum, clippedSum(updates, 1)) < 1e-6);
+    coordinator.close();
+  });
+
+  it("a keyholder whose own ledger refuses blocks the release, whatever the others' ledgers say", async () => {
+    const coordinator = await cluster.client('coordinator', 'coord');
+    const group = 'threshold-budget';
+    const round = await coordinator.createRound({
+      vectorLength: LENGTH,
+      minClients: CLIENTS,
+      maxClients: CLIENTS + 1, // closed by the test, not by the last submission
+      deadlineUnixMs: inMinutes(10),
+      clipNorm: 1,
+      noiseMultiplier: 1,
+      privacyGroup: group,
+    });
+    // Keyholder 3's operator lowers the group's budget below one release (its ledger alone; the others are untouched).
+    const keyholder3 = createClient(KeyholderService, cluster.keyholderAddresses.get('keyholder-3')!, { credentials: cluster.channelCredentials('client-gateway') });
+    await keyholder3.setGroupPrivacyBudget({ privacyGroup: group, epsilon: 0.01 }, { deadline: 10_000 });
+    keyholder3.close();
+    const updates = Array.from({ length: CLIENTS }, (_, i) => makeUpdate(LENGTH, 110 + i, 1));
+    await submitAll(round.roundId, 'budget', updates);
+    await coordinator.closeRound(round.roundId);
+    const ended = await waitForEnd(coordinator, round.roundId);
+    assert.equal(ended.state, RoundState.FAILED);
+    assert.match(ended.failureReason, /keyholder refused the release: .*budget/);
+    await assert.rejects(coordinator.getResult(round.roundId));
+    coordinator.close();
+  });
+});
