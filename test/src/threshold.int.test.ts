@@ -7,9 +7,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fromBinary } from '@bufbuild/protobuf';
+import { create, fromBinary } from '@bufbuild/protobuf';
 import { createClient } from '@secagg/core';
-import { KeyholderService, RoundState, RoundStatementSchema } from '@secagg/proto';
+import { addCiphertextInto, CkksEngine, combineDecryptionShares, encryptVector } from '@secagg/ckks';
+import { contributorsDigest, formatOf, toCkksParams } from '@secagg/protocol';
+import { KeyholderService, ReleaseShareRequestSchema, RoundState, RoundStatementSchema, type ReleaseShareRequest } from '@secagg/proto';
 import { LocalCluster } from '@secagg/local-cluster';
 import { clippedSum, inMinutes, makeUpdate, maxAbsDiff, waitForEnd } from './helpers.js';
 
@@ -141,6 +143,87 @@ describe('threshold keyholders: a committee of three (n-of-n)', { timeout: 300_0
     const result = await coordinator.getResult(round.roundId);
     assert.ok(maxAbsDiff(result.sum, clippedSum(updates, 1)) < 1e-6);
     coordinator.close();
+  });
+
+  it('n - 1 decryption shares, collected by the test from real keyholders, decode to nothing better than noise', async () => {
+    // The test plays the aggregator: it encrypts under the collective key, sums, and asks each keyholder for its shares.
+    const coordinator = await cluster.client('coordinator', 'coord');
+    const round = await coordinator.createRound({
+      vectorLength: LENGTH,
+      minClients: CLIENTS,
+      maxClients: CLIENTS + 1,
+      deadlineUnixMs: inMinutes(10),
+      clipNorm: 1,
+      unsafeDisableNoise: true,
+      privacyGroup: NOISE_FREE_GROUP,
+    });
+    const { round: served, publicKey } = await coordinator.getRound(round.roundId);
+    coordinator.close();
+    const params = toCkksParams(served!.ckks!);
+    const updates = Array.from({ length: CLIENTS }, (_, i) => makeUpdate(LENGTH, 130 + i, 1));
+    const engine = await CkksEngine.create(params);
+    let sum: Uint8Array[];
+    try {
+      const encryptor = engine.createEncryptor(publicKey);
+      const encrypted = updates.map((u) => [...encryptVector(encryptor, params, u)]);
+      encryptor.dispose();
+      sum = encrypted[0]!;
+      for (const e of encrypted.slice(1)) e.forEach((c, i) => addCiphertextInto(formatOf(served!.ckks!), sum[i]!, c));
+    } finally {
+      engine.dispose();
+    }
+    const digest = contributorsDigest(updates.map((_, i) => ({ clientId: `c${i}`, updateId: 'u' })));
+    const frames = (includeC0: boolean): ReleaseShareRequest[] => [
+      create(ReleaseShareRequestSchema, {
+        frame: {
+          case: 'header',
+          value: { release: { roundId: round.roundId, contributionCount: CLIENTS, contributorsSha256: digest, ciphertextCount: sum.length }, includeC0 },
+        },
+      }),
+      ...sum.map((ciphertext, index) => create(ReleaseShareRequestSchema, { frame: { case: 'chunk', value: { index, ciphertext } } })),
+    ];
+    const sharesOf = async (name: string, includeC0: boolean): Promise<Uint8Array[]> => {
+      const keyholder = createClient(KeyholderService, cluster.keyholderAddresses.get(name)!, { credentials: cluster.channelCredentials('aggregator') });
+      const shares: Uint8Array[] = [];
+      for await (const response of keyholder.releaseShare(frames(includeC0), { deadline: 60_000 })) {
+        if (response.frame.case === 'share') shares.push(response.frame.value.share);
+      }
+      keyholder.close();
+      return shares;
+    };
+    const decode = (perKeyholder: Uint8Array[][]): Float64Array => {
+      const out = new Float64Array(LENGTH);
+      sum.forEach((_, c) => {
+        const values = combineDecryptionShares(params, perKeyholder.map((shares) => shares[c]!));
+        out.set(values.subarray(0, Math.min(values.length, LENGTH - c * values.length)), c * values.length);
+      });
+      return out;
+    };
+    // Encrypted as they are (the test is no SDK client: nothing clipped).
+    const expected = new Float64Array(LENGTH);
+    for (const u of updates) for (let i = 0; i < LENGTH; i++) expected[i]! += u[i]!;
+    const two = [await sharesOf('keyholder-1', true), await sharesOf('keyholder-2', false)];
+    const partial = decode(two);
+    // Uniform mod q: values spread evenly over ±R = ±q/(2·scale) (q ≈ 2^60, the default data prime), whatever the sum:
+    // an RMS of R/√3 around it and no correlation with it (|sum| ≤ 3 here, so R = 128 dwarfs it).
+    const range = 2 ** (59 - params.scaleBits);
+    let squares = 0;
+    let cross = 0;
+    let pp = 0;
+    let ee = 0;
+    for (let i = 0; i < LENGTH; i++) {
+      squares += (partial[i]! - expected[i]!) ** 2;
+      cross += partial[i]! * expected[i]!;
+      pp += partial[i]! ** 2;
+      ee += expected[i]! ** 2;
+    }
+    const rms = Math.sqrt(squares / LENGTH);
+    assert.ok(rms > 0.5 * range, `two of three shares: rms distance ${rms} to the sum (uniform: ${(range / Math.sqrt(3)).toFixed(1)})`);
+    const correlation = cross / Math.sqrt(pp * ee);
+    assert.ok(Math.abs(correlation) < 0.05, `two of three shares correlate ${correlation} with the sum`);
+    // The third share completes it: the shares were the real ones.
+    const all = decode([...two, await sharesOf('keyholder-3', false)]);
+    assert.ok(maxAbsDiff(all, expected) < 1e-6, `all three shares: max error ${maxAbsDiff(all, expected)}`);
   });
 
   it("a keyholder whose own ledger refuses blocks the release, whatever the others' ledgers say", async () => {
