@@ -9,7 +9,8 @@
  * Exit status 0 when ok.
  *
  * More options: --fold-delay-ms (aggregator test knob, 100), --max-gap-ms
- * (600), --max-down-ms (300), --targets redis,client-gateway,... , --log-dir.
+ * (600), --max-down-ms (300), --targets redis,client-gateway,... , --log-dir,
+ * --keyholders N (threshold keyholders: a committee of N, its members among the targets).
  */
 import { parseArgs } from 'node:util';
 import { chaosJsonLine, formatCounts, runChaos } from './chaos.js';
@@ -26,6 +27,7 @@ const { values: args } = parseArgs({
     'max-gap-ms': { type: 'string', default: '600' },
     'max-down-ms': { type: 'string', default: '300' },
     targets: { type: 'string' },
+    keyholders: { type: 'string', default: '1' },
     'log-dir': { type: 'string' },
   },
 });
@@ -56,6 +58,7 @@ try {
     maxGapMs: integer('max-gap-ms', args['max-gap-ms'], 0),
     maxDownMs: integer('max-down-ms', args['max-down-ms'], 0),
     targets: args.targets?.split(',').map((t) => t.trim()),
+    keyholders: integer('keyholders', args.keyholders, 1),
     logDir: args['log-dir'],
     log: (line) => console.error(`[chaos] ${line}`),
   });

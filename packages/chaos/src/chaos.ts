@@ -40,6 +40,8 @@ export interface ChaosOptions {
   maxDownMs?: number;
   /** What may be killed; default every process of the cluster and Redis. */
   targets?: string[];
+  /** Threshold keyholders (issue 16): a committee of this many keyholders (n-of-n) instead of the single one. */
+  keyholders?: number;
   /** Longest wait for the round to end once closed, ms. */
   endTimeoutMs?: number;
   /** Keep service logs here (default: a temp dir, kept only when the run fails). */
@@ -94,6 +96,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     privateRedis: { configFile: SHIPPED_REDIS_CONF },
     aggregators: 2,
     allowUnsafeNoiseFreeRelease: true,
+    keyholders: options.keyholders,
     logDir: options.logDir,
     env: {
       aggregator: {
