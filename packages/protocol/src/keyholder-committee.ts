@@ -140,6 +140,11 @@ export class KeyholderCommittee {
     );
     const headers = answers.map((a) => a.shareHeader);
     const h0 = headers[0]!;
+    headers.forEach((h, i) => {
+      if (h.roundId !== release.roundId || h.vectorLength !== h0.vectorLength || h.contributionCount !== release.contributionCount) {
+        throw new SecaggError(Code.Internal, `keyholder ${i + 1}'s share header is for another round, length or count than the release asked`);
+      }
+    });
     const params = paramsOf(headers);
     const vectorLength = h0.vectorLength;
     const sum = new Float64Array(vectorLength);
