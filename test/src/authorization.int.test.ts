@@ -421,6 +421,8 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
           ),
         ),
       'KeyholderService.CreateKeyShare': (kh) => kh.createKeyShare({ roundId: `authz-kh-${++keys}`, config: roundConfig() }, { deadline: 10_000 }),
+      'KeyholderService.DealKeyShares': (kh) => kh.dealKeyShares({ roundId: 'authz-kh-none', dealingKeys: [] }, { deadline: 10_000 }),
+      'KeyholderService.AcceptKeyShares': (kh) => kh.acceptKeyShares({ roundId: 'authz-kh-none', dealingKeys: [], encryptedShares: [] }, { deadline: 10_000 }),
       'KeyholderService.SignCollectiveKey': (kh) => kh.signCollectiveKey({ roundId: 'authz-kh-none', publicKeyShares: [] }, { deadline: 10_000 }),
       'KeyholderService.ReleaseShare': (kh) =>
         drain(

@@ -252,3 +252,68 @@ describe('threshold keyholders: a committee of three (n-of-n)', { timeout: 300_0
     coordinator.close();
   });
 });
+
+describe('threshold keyholders: 2 of 3 (t-of-n, Shamir-dealt key shares)', { timeout: 300_000 }, () => {
+  let cluster: LocalCluster;
+
+  before(async () => {
+    cluster = await LocalCluster.start({ aggregators: 1, keyholders: 3, threshold: 2, allowUnsafeNoiseFreeRelease: true });
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  async function roundWithUpdates(tag: string, seed: number): Promise<{ roundId: string; updates: Float64Array[] }> {
+    const coordinator = await cluster.client('coordinator', 'coord');
+    const round = await coordinator.createRound({
+      vectorLength: LENGTH,
+      minClients: CLIENTS,
+      maxClients: CLIENTS + 1,
+      deadlineUnixMs: inMinutes(10),
+      clipNorm: 1,
+      unsafeDisableNoise: true,
+      privacyGroup: NOISE_FREE_GROUP,
+    });
+    coordinator.close();
+    const updates = Array.from({ length: CLIENTS }, (_, i) => makeUpdate(LENGTH, seed + i, 1));
+    for (const [i, update] of updates.entries()) {
+      const client = await cluster.client('client', `${tag}-client-${i}`);
+      await client.submitUpdate(round.roundId, update);
+      client.close();
+    }
+    return { roundId: round.roundId, updates };
+  }
+
+  async function release(roundId: string): Promise<Float64Array> {
+    const coordinator = await cluster.client('coordinator', 'coord');
+    await coordinator.closeRound(roundId);
+    const ended = await waitForEnd(coordinator, roundId, 120_000);
+    assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);
+    const result = await coordinator.getResult(roundId);
+    coordinator.close();
+    return result.sum;
+  }
+
+  it('all three sign the collective key; two of them release the exact sum', async () => {
+    const { roundId, updates } = await roundWithUpdates('tn-all', 150);
+    const coordinator = await cluster.client('coordinator', 'coord');
+    const served = await coordinator.getRound(roundId);
+    coordinator.close();
+    const statement = fromBinary(RoundStatementSchema, served.attestation!.statement);
+    assert.deepEqual({ count: statement.config?.keyholders?.count, threshold: statement.config?.keyholders?.threshold }, { count: 3, threshold: 2 });
+    assert.equal(served.attestation?.signatures.length, 3);
+    const sum = await release(roundId);
+    assert.ok(maxAbsDiff(sum, clippedSum(updates, 1)) < 1e-6, `max error ${maxAbsDiff(sum, clippedSum(updates, 1))}`);
+  });
+
+  it('with one keyholder killed the round still releases, from the other two', async () => {
+    const { roundId, updates } = await roundWithUpdates('tn-down', 170);
+    await cluster.kill('keyholder-1'); // the lowest index: the combiner must pick 2 and 3, keyholder 2 carrying c0
+    try {
+      const sum = await release(roundId);
+      assert.ok(maxAbsDiff(sum, clippedSum(updates, 1)) < 1e-6, `max error ${maxAbsDiff(sum, clippedSum(updates, 1))}`);
+    } finally {
+      await cluster.restart('keyholder-1');
+    }
+  });
+});

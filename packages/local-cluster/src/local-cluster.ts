@@ -150,14 +150,14 @@ export class LocalCluster {
     const committee = committeeSize > 1;
     this.keyholderNames = committee ? Array.from({ length: committeeSize }, (_, i) => `keyholder-${i + 1}`) : ['keyholder'];
     if (committee && certs) createDevCertificates(join(this.workDir, 'tls'), this.keyholderNames);
+    const signingKeys = this.keyholderNames.map((name) => this.newKeyholderSigningKey(`${name}.pem`));
+    this.keyholderSigningKeyFile = signingKeys[0]!.file;
+    this.keyholderVerificationKeyPem = signingKeys[0]!.verificationKeyPem;
+    this.keyholderVerificationKeyPems = signingKeys.map((k) => k.verificationKeyPem);
+    const threshold = this.options.threshold ?? committeeSize;
     // Keyholders start one after another: each loads SEAL, and the machine may be small.
     for (const [i, name] of this.keyholderNames.entries()) {
-      const signing = this.newKeyholderSigningKey(`${name}.pem`);
-      if (i === 0) {
-        this.keyholderSigningKeyFile = signing.file;
-        this.keyholderVerificationKeyPem = signing.verificationKeyPem;
-      }
-      this.keyholderVerificationKeyPems.push(signing.verificationKeyPem);
+      const signing = signingKeys[i]!;
       const port = await this.spawnService(name, 'keyholder', {
         KEYHOLDER_LISTEN_ADDRESS: '127.0.0.1:0',
         KEYHOLDER_DATA_DIR: join(this.workDir, name),
@@ -171,7 +171,9 @@ export class LocalCluster {
           ? {
               KEYHOLDER_COMMITTEE_INDEX: String(i + 1),
               KEYHOLDER_COMMITTEE_SIZE: String(committeeSize),
-              KEYHOLDER_COMMITTEE_THRESHOLD: String(this.options.threshold ?? committeeSize),
+              KEYHOLDER_COMMITTEE_THRESHOLD: String(threshold),
+              // t-of-n: the keys that authenticate each keyholder's dealing key.
+              ...(threshold < committeeSize ? { KEYHOLDER_COMMITTEE_VERIFICATION_KEYS: this.keyholderVerificationKeyPems.join('') } : {}),
             }
           : {}),
         ...this.options.env?.keyholder,

@@ -7,3 +7,4 @@ export * from "./ckks-params.js";
 export * from './round-attestation.js';
 export * from './message-limits.js';
 export * from './keyholder-committee.js';
+export * from './key-dealing.js';

@@ -22,9 +22,13 @@
  * - the privacy-budget calls go to every member (each keeps its own ledger);
  *   a read reports the member that has spent the most.
  *
+ * - t-of-n: after the key shares, every member deals Shamir shares of its
+ *   secret share to the others (DealKeyShares, relayed sealed; key-dealing.ts)
+ *   and takes in what it was dealt (AcceptKeyShares); a release asks the first
+ *   t reachable members, telling each the decrypting set.
+ *
  * Combining needs no secret: the aggregator that runs it sees only the
- * noised sum it would have received from a single keyholder. t-of-n is not
- * wired yet (members refuse a committee with threshold < count).
+ * noised sum it would have received from a single keyholder.
  */
 import { create, equals } from '@bufbuild/protobuf';
 import { Code, createClient, SecaggError, type CallOptions, type ClientSettings, type ServiceClient } from '@secagg/core';
@@ -56,6 +60,9 @@ export const COMBINED_OUT_OF_RANGE =
   "clipped to clip_norm, can reach with the round's noise: a forged or poisoned aggregate. Each keyholder charged its " +
   'ledger; nothing was released';
 
+/** How long the combiner waits for a t-of-n member's channel before leaving it out of the decrypting set, ms. */
+const READY_WAIT_MS = 3_000;
+
 /** Values per released message, as the single keyholder's default. */
 const VALUES_PER_MESSAGE = 65_536;
 
@@ -67,8 +74,7 @@ export class KeyholderCommittee {
     private readonly members: readonly KeyholderClient[],
     readonly threshold: number,
   ) {
-    if (members.length < 2) throw new Error('a keyholder committee has at least two members');
-    if (threshold !== members.length) throw new Error(`a ${threshold}-of-${members.length} committee is not supported yet: only n-of-n`);
+    checkCommittee(members.length, threshold, 'keyholder committee');
     this.raw = members[0]!.raw;
   }
 
@@ -91,6 +97,19 @@ export class KeyholderCommittee {
         throw new SecaggError(Code.Internal, `keyholder ${i + 1} chose other CKKS parameters than keyholder 1 (different settings?)`);
       }
     });
+    if (this.threshold < this.count) {
+      // t-of-n: every keyholder deals Shamir shares of its secret share to the others, sealed to their dealing keys.
+      const dealingKeys = shares.map((s, i) => {
+        if (!s.dealingKey) throw new SecaggError(Code.Internal, `keyholder ${i + 1} returned no dealing key`);
+        return s.dealingKey;
+      });
+      const dealt = await Promise.all(this.members.map((m) => m.dealKeyShares({ roundId: request.roundId, dealingKeys }, options)));
+      await Promise.all(
+        this.members.map((m, j) =>
+          m.acceptKeyShares({ roundId: request.roundId, dealingKeys, encryptedShares: dealt.map((d) => d.encryptedShares[j] ?? new Uint8Array(0)) }, options),
+        ),
+      );
+    }
     const publicKeyShares = shares.map((s) => s.publicKeyShare);
     const signed = await Promise.all(this.members.map((m) => m.signCollectiveKey({ roundId: request.roundId, publicKeyShares }, options)));
     const first = signed[0]!;
@@ -124,17 +143,21 @@ export class KeyholderCommittee {
     }
     if (!header) throw new SecaggError(Code.InvalidArgument, 'the first frame must be the release header');
     const release = header;
+    const set = await this.decryptingSet();
     const answers = await Promise.all(
-      this.members.map(async (member, i) => {
+      set.map(async (id, position) => {
+        const member = this.members[id - 1]!;
+        const i = id - 1;
         let shareHeader: ShareHeader | undefined;
         const shares: Uint8Array[] = [];
-        for await (const response of member.releaseShare(shareFrames(release, ciphertexts, i === 0), options)) {
+        const frames = shareFrames(release, ciphertexts, position === 0, this.threshold < this.count ? set : []);
+        for await (const response of member.releaseShare(frames, options)) {
           if (response.frame.case === 'header') shareHeader = response.frame.value;
           else if (response.frame.case === 'share') shares.push(response.frame.value.share);
         }
         if (!shareHeader) throw new SecaggError(Code.Internal, `keyholder ${i + 1} sent no share header`);
         if (shares.length !== ciphertexts.length) throw new SecaggError(Code.Internal, `keyholder ${i + 1} sent ${shares.length} of ${ciphertexts.length} shares`);
-        if (shareHeader.includeC0 !== (i === 0)) throw new SecaggError(Code.Internal, `keyholder ${i + 1} answered with the wrong c0 role`);
+        if (shareHeader.includeC0 !== (position === 0)) throw new SecaggError(Code.Internal, `keyholder ${i + 1} answered with the wrong c0 role`);
         return { shareHeader, shares };
       }),
     );
@@ -182,6 +205,28 @@ export class KeyholderCommittee {
     }
   }
 
+  /**
+   * The keyholders whose shares a release adds: all of them (n-of-n), or the
+   * first t by index whose channel is ready within a few seconds (t-of-n).
+   * Deterministic given who is up, so a retry after a member failed
+   * mid-release asks the same set again once it is back: each member answers
+   * one set per round (another is ABORTED), which keeps the release single.
+   */
+  private async decryptingSet(): Promise<number[]> {
+    const all = this.members.map((_, i) => i + 1);
+    if (this.threshold === this.count) return all;
+    const ready = await Promise.all(
+      this.members.map(
+        (m) => new Promise<boolean>((resolve) => m.raw.waitForReady(Date.now() + READY_WAIT_MS, (error) => resolve(error === undefined || error === null))),
+      ),
+    );
+    const up = all.filter((_, i) => ready[i]);
+    if (up.length < this.threshold) {
+      throw new SecaggError(Code.Unavailable, `${up.length} of ${this.count} keyholders reachable; a release needs ${this.threshold}`);
+    }
+    return up.slice(0, this.threshold);
+  }
+
   /** Each member keeps its own ledger: the budget is set on every one. */
   readonly setGroupPrivacyBudget: Method<'setGroupPrivacyBudget'> = async (request, options) => {
     const answers = await Promise.all(this.members.map((m) => m.setGroupPrivacyBudget(request, options)));
@@ -197,6 +242,8 @@ export class KeyholderCommittee {
   readonly createKeyShare: Method<'createKeyShare'> = () => notThroughCommittee('CreateKeyShare');
   readonly signCollectiveKey: Method<'signCollectiveKey'> = () => notThroughCommittee('SignCollectiveKey');
   readonly releaseShare: Method<'releaseShare'> = () => notThroughCommittee('ReleaseShare');
+  readonly dealKeyShares: Method<'dealKeyShares'> = () => notThroughCommittee('DealKeyShares');
+  readonly acceptKeyShares: Method<'acceptKeyShares'> = () => notThroughCommittee('AcceptKeyShares');
 
   close(): void {
     for (const m of this.members) m.close();
@@ -207,10 +254,10 @@ function notThroughCommittee(method: string): never {
   throw new SecaggError(Code.Unimplemented, `${method} is a member call: call a keyholder of the committee, not the committee`);
 }
 
-function* shareFrames(header: ReleaseHeader, ciphertexts: readonly Uint8Array[], includeC0: boolean): Generator<ReleaseShareRequest> {
+function* shareFrames(header: ReleaseHeader, ciphertexts: readonly Uint8Array[], includeC0: boolean, decryptingKeyholders: number[]): Generator<ReleaseShareRequest> {
   yield {
     $typeName: 'secagg.keyholder.v1.ReleaseShareRequest',
-    frame: { case: 'header', value: { $typeName: 'secagg.keyholder.v1.ShareRequestHeader', release: header, includeC0 } },
+    frame: { case: 'header', value: { $typeName: 'secagg.keyholder.v1.ShareRequestHeader', release: header, includeC0, decryptingKeyholders } },
   };
   for (let index = 0; index < ciphertexts.length; index++) {
     yield {

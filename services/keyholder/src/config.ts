@@ -124,6 +124,14 @@ export const keyholderConfigSchema = z.strictObject({
   committeeIndex: z.coerce.number().int().min(1).max(MAX_KEYHOLDERS).optional(),
   committeeSize: z.coerce.number().int().min(2).max(MAX_KEYHOLDERS).optional(),
   committeeThreshold: z.coerce.number().int().min(2).max(MAX_KEYHOLDERS).optional(),
+  /**
+   * t-of-n committees: the verification keys (Ed25519 SPKI PEM blocks, one
+   * after the other, keyholder 1 first) of every committee keyholder, this
+   * one included: they authenticate the dealing keys the key shares are
+   * sealed to. Required when committeeThreshold < committeeSize.
+   */
+  committeeVerificationKeysFile: z.string().optional(),
+  committeeVerificationKeys: z.string().optional(),
   /** Largest vector length a round may have. */
   maxVectorLength: z.coerce.number().int().positive().default(100_000_000),
   /** Largest max_clients a round may have. */
@@ -165,6 +173,14 @@ export function loadKeyholderConfig(env: Record<string, string | undefined> = pr
       `invalid configuration: KEYHOLDER_COMMITTEE_INDEX (${config.committeeIndex}) and KEYHOLDER_COMMITTEE_THRESHOLD ` +
         `(${config.committeeThreshold}) must be at most KEYHOLDER_COMMITTEE_SIZE (${config.committeeSize})`,
     );
+  }
+  if (config.committeeSize !== undefined && config.committeeThreshold! < config.committeeSize) {
+    if (!config.committeeVerificationKeysFile && !config.committeeVerificationKeys) {
+      throw new Error(
+        'invalid configuration: a t-of-n committee (KEYHOLDER_COMMITTEE_THRESHOLD < KEYHOLDER_COMMITTEE_SIZE) needs ' +
+          "KEYHOLDER_COMMITTEE_VERIFICATION_KEYS_FILE (or _KEYS): every keyholder's verification key, in committee order",
+      );
+    }
   }
   // A fault-injection switch must never be reachable on a production keyholder by one stray variable.
   if (config.testCrashAfterCharge && !config.allowUnsafeNoiseFreeRelease) {

@@ -1,10 +1,11 @@
 /** Keyholder composition root: config, store, KEK, engines, server. */
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { bindServer, createLogger, handleSignals, logListening, redactConfig, serverCredentials, shutdownServer } from '@secagg/core';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Encoding, KeyholderService, RoundConfigSchema } from '@secagg/proto';
 import { DEFAULT_PRESET } from '@secagg/ckks';
-import { RoundSigner } from '@secagg/protocol';
+import { RoundSigner, verificationKeyId } from '@secagg/protocol';
 import { HealthMonitor, ServiceMetrics } from '@secagg/observability';
 import { registerKeyholderMetrics } from './domain/keyholder-metrics.js';
 import { loadKeyholderConfig } from './config.js';
@@ -28,6 +29,20 @@ if (config.minFloodingMarginBits < 40) {
 const previousKeks = (config.previousKekFiles ?? '').split(',').filter(Boolean).map((file) => readFileSync(file.trim(), 'utf8'));
 const sealer = KeySealer.fromBase64(config.kek ?? readFileSync(config.kekFile!, 'utf8'), previousKeks);
 const signer = loadRoundSigner();
+
+/** t-of-n committees: every keyholder's verification key, committee order (config.ts requires them). */
+function loadCommitteeKeys(settings: typeof config): KeyObject[] | undefined {
+  const text = settings.committeeVerificationKeys ?? (settings.committeeVerificationKeysFile ? readFileSync(settings.committeeVerificationKeysFile, 'utf8') : undefined);
+  if (text === undefined) return undefined;
+  const keys = (text.match(/-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g) ?? []).map((pem) => createPublicKey(pem));
+  if (keys.length !== settings.committeeSize || keys.some((k) => k.asymmetricKeyType !== 'ed25519')) {
+    throw new Error(`invalid configuration: KEYHOLDER_COMMITTEE_VERIFICATION_KEYS must hold ${settings.committeeSize} Ed25519 public keys, keyholder 1 first`);
+  }
+  if (verificationKeyId(keys[settings.committeeIndex! - 1]!) !== signer.keyId) {
+    throw new Error(`invalid configuration: verification key ${settings.committeeIndex} of KEYHOLDER_COMMITTEE_VERIFICATION_KEYS is not this keyholder's own`);
+  }
+  return keys;
+}
 const store = new KeyStore(config.dataDir);
 const resealed = store.resealSecretKeys(
   (sealed) => sealer.needsReseal(sealed),
@@ -84,6 +99,8 @@ const server = createKeyholderServer({
   signer,
   logger,
   clock: Date.now,
+  committeeKeys: loadCommitteeKeys(config),
+  dealings: new Map(),
   // Coefficient encoding: N values per ciphertext, half the bytes per value of slots (16.03 vs 32.06 B).
   defaultEncoding: Encoding.COEFFICIENTS,
   afterCharge: config.testCrashAfterCharge

@@ -8,6 +8,7 @@ import { createRoundKey } from './handlers/create-round-key.js';
 import { releaseRound } from './handlers/release-round.js';
 import { createKeyShare, signCollectiveKey } from './handlers/key-share.js';
 import { releaseShare } from './handlers/release-share.js';
+import { acceptKeyShares, dealKeyShares } from './handlers/key-dealing.js';
 import { getGroupPrivacyBudget, setGroupPrivacyBudget } from './handlers/privacy-budget.js';
 import { requirePeer } from './domain/peer-identity.js';
 
@@ -43,6 +44,14 @@ export function createKeyholderServer(deps: KeyholderContext, observers: ServerO
       signCollectiveKey: async (request, ctx) => {
         requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
         return signCollectiveKey(request, { ...deps, logger: ctx.logger });
+      },
+      dealKeyShares: async (request, ctx) => {
+        requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
+        return dealKeyShares(request, { ...deps, logger: ctx.logger });
+      },
+      acceptKeyShares: async (request, ctx) => {
+        requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
+        return acceptKeyShares(request, { ...deps, logger: ctx.logger });
       },
       releaseShare: (requests, ctx) => {
         requirePeer(ctx, deps.config.aggregatorIdentity, deps.config);

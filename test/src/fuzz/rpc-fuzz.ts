@@ -32,7 +32,9 @@ import { formatOf, toCkksParams } from '@secagg/protocol';
 import {
   ClientService,
   CoordinatorService,
+  AcceptKeySharesRequestSchema,
   CreateKeyShareRequestSchema,
+  DealKeySharesRequestSchema,
   CreateRoundKeyRequestSchema,
   CreateRoundKeyResponseSchema,
   CreateRoundRequestSchema,
@@ -326,6 +328,20 @@ function unaryTargets(f: FuzzCluster): UnaryTarget[] {
       method: KeyholderService.method.signCollectiveKey,
       caller: 'gateway-peer',
       valid: bin(SignCollectiveKeyRequestSchema, { roundId: 'fuzz-kh-made', publicKeyShares: [new Uint8Array(8)] }),
+      allowed: [InvalidArgument, NotFound, FailedPrecondition],
+    },
+    {
+      name: 'KeyholderService.DealKeyShares',
+      method: KeyholderService.method.dealKeyShares,
+      caller: 'gateway-peer',
+      valid: bin(DealKeySharesRequestSchema, { roundId: 'fuzz-kh-made', dealingKeys: [{ x25519PublicKey: new Uint8Array(32) }] }),
+      allowed: [InvalidArgument, NotFound, FailedPrecondition],
+    },
+    {
+      name: 'KeyholderService.AcceptKeyShares',
+      method: KeyholderService.method.acceptKeyShares,
+      caller: 'gateway-peer',
+      valid: bin(AcceptKeySharesRequestSchema, { roundId: 'fuzz-kh-made', dealingKeys: [], encryptedShares: [new Uint8Array(8)] }),
       allowed: [InvalidArgument, NotFound, FailedPrecondition],
     },
     {

@@ -25,7 +25,8 @@
 import { Code, SecaggError } from '@secagg/core';
 import { chooseScaleBits, PRESETS, type Encoding, type PresetName } from '@secagg/ckks';
 import { cryptoRandomSource, DiscreteGaussianSampler, gridVariance } from '@secagg/dp';
-import type { RoundConfig } from '@secagg/proto';
+import type { RoundConfig, SignedDealingKey } from '@secagg/proto';
+import type { KeyObject } from 'node:crypto';
 import type { KeyholderConfig } from '../config.js';
 import type { NoisePlan } from './noise.js';
 
@@ -76,11 +77,6 @@ export function requireCommitteeMember(config: RoundConfig, settings: KeyholderC
       { errorCode: 'committee_mismatch' },
     );
   }
-  if (own.threshold !== own.size) {
-    throw new SecaggError(Code.FailedPrecondition, `a ${own.threshold}-of-${own.size} committee is not supported yet: only n-of-n (threshold = count)`, {
-      errorCode: 'threshold_not_supported',
-    });
-  }
   if (isVoteRound) {
     throw new SecaggError(Code.FailedPrecondition, 'vote rounds are not supported with threshold keyholders', { errorCode: 'committee_vote_round' });
   }
@@ -122,4 +118,46 @@ export function shareNoiseSource(plan: NoisePlan, n: number): (() => BigInt64Arr
     for (let i = 0; i < n; i++) out[i] = sampler.sample();
     return out;
   };
+}
+
+/**
+ * A t-of-n round's key dealing under way on this keyholder (memory only):
+ * its X25519 dealing key, and once it has dealt, its own Shamir share f_i(i)
+ * (a SEAL secret key), kept until AcceptKeyShares sums it with the others'.
+ */
+export interface KeyDealing {
+  privateKey: KeyObject;
+  signed: SignedDealingKey;
+  ownShare?: Uint8Array;
+}
+
+/** Refuses a dealing call unless the round's committee is t-of-n with t < n. */
+export function requireShamirCommittee(committee: Committee): void {
+  if (committee.threshold < committee.size) return;
+  throw new SecaggError(Code.FailedPrecondition, `a ${committee.size}-of-${committee.size} committee holds additive shares: there is nothing to deal`, {
+    errorCode: 'nothing_to_deal',
+  });
+}
+
+/**
+ * Checks a release's decrypting set for this keyholder: empty for n-of-n;
+ * for t-of-n exactly t distinct ascending indexes of the committee,
+ * this keyholder's among them.
+ */
+export function checkDecryptingSet(set: readonly number[], committee: Committee): number[] {
+  if (committee.threshold === committee.size) {
+    if (set.length !== 0) throw new SecaggError(Code.InvalidArgument, 'an n-of-n release takes every keyholder: decrypting_keyholders must be empty');
+    return [];
+  }
+  const ok =
+    set.length === committee.threshold &&
+    set.every((id, i) => Number.isInteger(id) && id >= 1 && id <= committee.size && (i === 0 || id > set[i - 1]!)) &&
+    set.includes(committee.index);
+  if (!ok) {
+    throw new SecaggError(
+      Code.InvalidArgument,
+      `decrypting_keyholders must be ${committee.threshold} distinct ascending indexes of 1..${committee.size} including this keyholder (${committee.index})`,
+    );
+  }
+  return [...set];
 }

@@ -33,7 +33,7 @@ import {
   valuesPerCiphertext,
   type CkksParams,
 } from '@secagg/ckks';
-import { checkRoundConfig, checkRoundId, encodingEnum, encodingName, isVoteRound, roundStatementBytes, toCkksParams } from '@secagg/protocol';
+import { checkRoundConfig, checkRoundId, encodingEnum, encodingName, isVoteRound, newDealingKey, roundStatementBytes, toCkksParams } from '@secagg/protocol';
 import {
   CkksParametersSchema,
   CreateKeyShareResponseSchema,
@@ -44,6 +44,7 @@ import {
   type CreateKeyShareResponse,
   type SignCollectiveKeyRequest,
   type SignCollectiveKeyResponse,
+  type SignedDealingKey,
 } from '@secagg/proto';
 import type { KeyholderContext } from '../keyholder-context.js';
 import { planRoundPrivacy } from '../domain/privacy-plan.js';
@@ -78,6 +79,7 @@ export async function createKeyShare(request: CreateKeyShareRequest, deps: Keyho
       publicKeyShare: existing.publicKey,
       keyholderIndex: committee.index,
       privacy: currentCost(config, plan, deps),
+      dealingKey: deps.dealings?.get(roundId)?.signed,
     });
   }
 
@@ -120,11 +122,18 @@ export async function createKeyShare(request: CreateKeyShareRequest, deps: Keyho
     createdMs: clock(),
   });
   if (!inserted) return createKeyShare(request, deps); // lost a race with an identical call
+  let dealingKey: SignedDealingKey | undefined;
+  if (committee.threshold < committee.size) {
+    // t-of-n: a dealing key for the Shamir shares of sᵢ, in memory only (key-dealing.ts).
+    const dealing = newDealingKey(deps.signer, roundId, committee.index);
+    deps.dealings?.set(roundId, dealing);
+    dealingKey = dealing.signed;
+  }
   deps.logger.info(
     { roundId, preset, scaleBits, keyholderIndex: committee.index, committee: committee.size, floodingMarginBits: privacy.floodingMarginBits },
     'round key share created',
   );
-  return create(CreateKeyShareResponseSchema, { ckks, publicKeyShare: publicShare, keyholderIndex: committee.index, privacy });
+  return create(CreateKeyShareResponseSchema, { ckks, publicKeyShare: publicShare, keyholderIndex: committee.index, privacy, dealingKey });
 }
 
 export function signCollectiveKey(request: SignCollectiveKeyRequest, deps: KeyholderContext): SignCollectiveKeyResponse {
@@ -134,6 +143,11 @@ export function signCollectiveKey(request: SignCollectiveKeyRequest, deps: Keyho
   const config = fromBinary(RoundConfigSchema, key.config);
   const ckks = fromBinary(CkksParametersSchema, key.ckks);
   const committee = requireCommitteeMember(config, deps.config, toCkksParams(ckks).encoding, isVoteRound(config));
+  if (committee.threshold < committee.size && !deps.store.isKeyShareDealt(roundId)) {
+    throw new SecaggError(Code.FailedPrecondition, `round ${roundId}'s key shares are not dealt yet: a t-of-n key is signed after the dealing`, {
+      errorCode: 'not_dealt',
+    });
+  }
   const shares = request.publicKeyShares;
   if (shares.length !== committee.size) {
     throw new SecaggError(Code.InvalidArgument, `${shares.length} public key shares for a committee of ${committee.size}`);

@@ -31,7 +31,7 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Code, SecaggError } from '@secagg/core';
-import { decryptionShareByteLength, type CkksEngine } from '@secagg/ckks';
+import { decryptionShareByteLength, lagrangeScaleSecretKey, type CkksEngine } from '@secagg/ckks';
 import { checkRoundId, isVoteRound, privacyGroupOf, toCkksParams } from '@secagg/protocol';
 import {
   CkksParametersSchema,
@@ -49,7 +49,7 @@ import { ReleaseSpool, releaseSpoolDir } from '../domain/release-spool.js';
 import { planRoundPrivacy } from '../domain/privacy-plan.js';
 import { budgetOf, requireAffordable, type Affordability } from '../domain/privacy-budget.js';
 import { admitRelease, isReleaseRefusal, noisedRangeBounds, refusal, type RangeBounds } from '../domain/release-policy.js';
-import { requireCommitteeMember, shareNoiseSource } from '../domain/threshold.js';
+import { checkDecryptingSet, requireCommitteeMember, shareNoiseSource } from '../domain/threshold.js';
 import { chargedCost, receiveCiphertexts, sameDigest } from './release-round.js';
 
 export async function* releaseShare(requests: AsyncIterable<ReleaseShareRequest>, deps: KeyholderContext): AsyncGenerator<ReleaseShareResponse> {
@@ -59,7 +59,7 @@ export async function* releaseShare(requests: AsyncIterable<ReleaseShareRequest>
   if (first.done || first.value.frame.case !== 'header' || !first.value.frame.value.release) {
     throw new SecaggError(Code.InvalidArgument, 'the first frame must be the share header with its release header');
   }
-  const { release: header, includeC0 } = first.value.frame.value;
+  const { release: header, includeC0, decryptingKeyholders } = first.value.frame.value;
   const roundId = checkRoundId(header.roundId);
   const key = store.getRoundKey(roundId);
   if (!key) throw new SecaggError(Code.NotFound, `no key share for round ${roundId}`);
@@ -67,7 +67,13 @@ export async function* releaseShare(requests: AsyncIterable<ReleaseShareRequest>
   const ckks = fromBinary(CkksParametersSchema, key.ckks);
   const params = toCkksParams(ckks);
   const committee = requireCommitteeMember(config, deps.config, params.encoding, isVoteRound(config));
-  const outcome = recordedShares(key, header, includeC0, deps);
+  const set = checkDecryptingSet(decryptingKeyholders, committee);
+  if (set.length > 0 && !store.isKeyShareDealt(roundId) && key.status !== 'released') {
+    throw new SecaggError(Code.FailedPrecondition, `round ${roundId}'s key shares were never dealt: this keyholder holds no t-of-n share`, {
+      errorCode: 'not_dealt',
+    });
+  }
+  const outcome = recordedShares(key, header, includeC0, set, deps);
   if (outcome) {
     yield* outcome;
     return;
@@ -97,7 +103,7 @@ export async function* releaseShare(requests: AsyncIterable<ReleaseShareRequest>
       await yieldToLoop();
     }
     const now = store.getRoundKey(roundId)!;
-    const late = recordedShares(now, header, includeC0, deps);
+    const late = recordedShares(now, header, includeC0, set, deps);
     if (late) {
       yield* late;
       return;
@@ -120,7 +126,17 @@ export async function* releaseShare(requests: AsyncIterable<ReleaseShareRequest>
     );
     if (!sealed) throw refusal('claimed_by_other_sum');
     if (now.status === 'ready') deps.afterCharge?.(roundId);
-    shares = computeShares(engine, sealer.unseal(sealed, roundId), spool, noises, includeC0);
+    // t-of-n: the additive share of s for this set is λ·σ (multiparty.ts); n-of-n: sᵢ itself.
+    const keyShare = sealer.unseal(sealed, roundId);
+    let scaled: Uint8Array = keyShare;
+    if (set.length > 0) {
+      try {
+        scaled = lagrangeScaleSecretKey(params.preset, keyShare, committee.index, set);
+      } finally {
+        keyShare.fill(0);
+      }
+    }
+    shares = computeShares(engine, scaled, spool, noises, includeC0);
   } finally {
     spool.discard();
   }
@@ -137,6 +153,7 @@ export async function* releaseShare(requests: AsyncIterable<ReleaseShareRequest>
     decryptionErrorBound: plan.decryptionErrorBound,
     noiseDisabled: noiseFree,
     includeC0,
+    decryptingKeyholders: set,
     vectorLength: config.vectorLength,
     ckks,
     // The combined sum carries `threshold` independent noises of σ each.
@@ -167,7 +184,13 @@ export async function* releaseShare(requests: AsyncIterable<ReleaseShareRequest>
 }
 
 /** What a round whose share was already released answers: the stored shares, or the fixed refusal. */
-function recordedShares(key: RoundKeyRow, header: ReleaseHeader, includeC0: boolean, deps: KeyholderContext): Generator<ReleaseShareResponse> | undefined {
+function recordedShares(
+  key: RoundKeyRow,
+  header: ReleaseHeader,
+  includeC0: boolean,
+  set: readonly number[],
+  deps: KeyholderContext,
+): Generator<ReleaseShareResponse> | undefined {
   switch (key.status) {
     case 'ready':
     case 'charged':
@@ -177,6 +200,14 @@ function recordedShares(key: RoundKeyRow, header: ReleaseHeader, includeC0: bool
       if (!stored) throw new SecaggError(Code.Internal, `round ${key.roundId} is marked released but has no stored shares`);
       if (!sameDigest(stored.contributorsSha256, header.contributorsSha256)) throw refusal('already_released');
       const storedHeader = fromBinary(ShareHeaderSchema, stored.header);
+      if (storedHeader.decryptingKeyholders.join(',') !== set.join(',')) {
+        // Shares for a second set would be a second release. Retryable: the combiner asks this set again once its members are back.
+        throw new SecaggError(
+          Code.Aborted,
+          `round ${key.roundId}: this keyholder answered for keyholders ${storedHeader.decryptingKeyholders.join(',')}; ask that set`,
+          { errorCode: 'other_decrypting_set' },
+        );
+      }
       if (storedHeader.includeC0 !== includeC0) throw refusal('already_released');
       deps.logger.info({ roundId: key.roundId }, 'decryption shares repeated from the store');
       const ckks = fromBinary(CkksParametersSchema, key.ckks);

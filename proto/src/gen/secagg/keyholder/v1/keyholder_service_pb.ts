@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secagg/keyholder/v1/keyholder_service.proto.
  */
 export const file_secagg_keyholder_v1_keyholder_service: GenFile = /*@__PURE__*/
-  fileDesc("CitzZWNhZ2cva2V5aG9sZGVyL3YxL2tleWhvbGRlcl9zZXJ2aWNlLnByb3RvEhNzZWNhZ2cua2V5aG9sZGVyLnYxIlcKFUNyZWF0ZVJvdW5kS2V5UmVxdWVzdBIQCghyb3VuZF9pZBgBIAEoCRIsCgZjb25maWcYAiABKAsyHC5zZWNhZ2cucm91bmQudjEuUm91bmRDb25maWciwgEKFkNyZWF0ZVJvdW5kS2V5UmVzcG9uc2USLQoEY2trcxgBIAEoCzIfLnNlY2FnZy5yb3VuZC52MS5Da2tzUGFyYW1ldGVycxISCgpwdWJsaWNfa2V5GAIgASgMEi0KB3ByaXZhY3kYAyABKAsyHC5zZWNhZ2cucm91bmQudjEuUHJpdmFjeUNvc3QSNgoLYXR0ZXN0YXRpb24YBCABKAsyIS5zZWNhZ2cucm91bmQudjEuUm91bmRBdHRlc3RhdGlvbiKIAQoTUmVsZWFzZVJvdW5kUmVxdWVzdBI0CgZoZWFkZXIYASABKAsyIi5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VIZWFkZXJIABIyCgVjaHVuaxgCIAEoCzIhLnNlY2FnZy5rZXlob2xkZXIudjEuUmVsZWFzZUNodW5rSABCBwoFZnJhbWUidAoNUmVsZWFzZUhlYWRlchIQCghyb3VuZF9pZBgBIAEoCRIaChJjb250cmlidXRpb25fY291bnQYAiABKA0SGwoTY29udHJpYnV0b3JzX3NoYTI1NhgDIAEoDBIYChBjaXBoZXJ0ZXh0X2NvdW50GAQgASgNIjEKDFJlbGVhc2VDaHVuaxINCgVpbmRleBgBIAEoDRISCgpjaXBoZXJ0ZXh0GAIgASgMIoEBChRSZWxlYXNlUm91bmRSZXNwb25zZRIvCgZoZWFkZXIYASABKAsyHS5zZWNhZ2cucm91bmQudjEuUmVzdWx0SGVhZGVySAASLwoGdmFsdWVzGAIgASgLMh0uc2VjYWdnLnJvdW5kLnYxLlJlc3VsdFZhbHVlc0gAQgcKBWZyYW1lImsKHFNldEdyb3VwUHJpdmFjeUJ1ZGdldFJlcXVlc3QSFQoNcHJpdmFjeV9ncm91cBgBIAEoCRIPCgdlcHNpbG9uGAIgASgBEg0KBWRlbHRhGAMgASgBEhQKDHJlcXVlc3RlZF9ieRgEIAEoCSJPCh1TZXRHcm91cFByaXZhY3lCdWRnZXRSZXNwb25zZRIuCgZidWRnZXQYASABKAsyHi5zZWNhZ2cucm91bmQudjEuUHJpdmFjeUJ1ZGdldCI1ChxHZXRHcm91cFByaXZhY3lCdWRnZXRSZXF1ZXN0EhUKDXByaXZhY3lfZ3JvdXAYASABKAkiTwodR2V0R3JvdXBQcml2YWN5QnVkZ2V0UmVzcG9uc2USLgoGYnVkZ2V0GAEgASgLMh4uc2VjYWdnLnJvdW5kLnYxLlByaXZhY3lCdWRnZXQiVwoVQ3JlYXRlS2V5U2hhcmVSZXF1ZXN0EhAKCHJvdW5kX2lkGAEgASgJEiwKBmNvbmZpZxgCIAEoCzIcLnNlY2FnZy5yb3VuZC52MS5Sb3VuZENvbmZpZyKpAQoWQ3JlYXRlS2V5U2hhcmVSZXNwb25zZRItCgRja2tzGAEgASgLMh8uc2VjYWdnLnJvdW5kLnYxLkNra3NQYXJhbWV0ZXJzEhgKEHB1YmxpY19rZXlfc2hhcmUYAiABKAwSFwoPa2V5aG9sZGVyX2luZGV4GAMgASgNEi0KB3ByaXZhY3kYBCABKAsyHC5zZWNhZ2cucm91bmQudjEuUHJpdmFjeUNvc3QiRwoYU2lnbkNvbGxlY3RpdmVLZXlSZXF1ZXN0EhAKCHJvdW5kX2lkGAEgASgJEhkKEXB1YmxpY19rZXlfc2hhcmVzGAIgAygMImcKGVNpZ25Db2xsZWN0aXZlS2V5UmVzcG9uc2USEgoKcHVibGljX2tleRgBIAEoDBI2CgthdHRlc3RhdGlvbhgCIAEoCzIhLnNlY2FnZy5yb3VuZC52MS5Sb3VuZEF0dGVzdGF0aW9uIo0BChNSZWxlYXNlU2hhcmVSZXF1ZXN0EjkKBmhlYWRlchgBIAEoCzInLnNlY2FnZy5rZXlob2xkZXIudjEuU2hhcmVSZXF1ZXN0SGVhZGVySAASMgoFY2h1bmsYAiABKAsyIS5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VDaHVua0gAQgcKBWZyYW1lIl0KElNoYXJlUmVxdWVzdEhlYWRlchIzCgdyZWxlYXNlGAEgASgLMiIuc2VjYWdnLmtleWhvbGRlci52MS5SZWxlYXNlSGVhZGVyEhIKCmluY2x1ZGVfYzAYAiABKAgiigEKFFJlbGVhc2VTaGFyZVJlc3BvbnNlEjIKBmhlYWRlchgBIAEoCzIgLnNlY2FnZy5rZXlob2xkZXIudjEuU2hhcmVIZWFkZXJIABI1CgVzaGFyZRgCIAEoCzIkLnNlY2FnZy5rZXlob2xkZXIudjEuRGVjcnlwdGlvblNoYXJlSABCBwoFZnJhbWUiiAMKC1NoYXJlSGVhZGVyEhAKCHJvdW5kX2lkGAEgASgJEhcKD2tleWhvbGRlcl9pbmRleBgCIAEoDRIaChJjb250cmlidXRpb25fY291bnQYAyABKA0SGwoTY29udHJpYnV0b3JzX3NoYTI1NhgEIAEoDBITCgtub2lzZV9zaWdtYRgFIAEoARIRCglncmlkX3N0ZXAYBiABKAESFQoNZXBzaWxvbl9zcGVudBgHIAEoARINCgVkZWx0YRgIIAEoARIeChZkZWNyeXB0aW9uX2Vycm9yX2JvdW5kGAkgASgBEhYKDm5vaXNlX2Rpc2FibGVkGAogASgIEhIKCmluY2x1ZGVfYzAYCyABKAgSFQoNdmVjdG9yX2xlbmd0aBgMIAEoDRIdChVyYW5nZV9ib3VuZF9wZXJfdmFsdWUYDSABKAESFgoOcmFuZ2VfYm91bmRfbDIYDiABKAESLQoEY2trcxgPIAEoCzIfLnNlY2FnZy5yb3VuZC52MS5Da2tzUGFyYW1ldGVycyIvCg9EZWNyeXB0aW9uU2hhcmUSDQoFaW5kZXgYASABKA0SDQoFc2hhcmUYAiABKAwyrgYKEEtleWhvbGRlclNlcnZpY2USaQoOQ3JlYXRlUm91bmRLZXkSKi5zZWNhZ2cua2V5aG9sZGVyLnYxLkNyZWF0ZVJvdW5kS2V5UmVxdWVzdBorLnNlY2FnZy5rZXlob2xkZXIudjEuQ3JlYXRlUm91bmRLZXlSZXNwb25zZRJnCgxSZWxlYXNlUm91bmQSKC5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VSb3VuZFJlcXVlc3QaKS5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VSb3VuZFJlc3BvbnNlKAEwARJpCg5DcmVhdGVLZXlTaGFyZRIqLnNlY2FnZy5rZXlob2xkZXIudjEuQ3JlYXRlS2V5U2hhcmVSZXF1ZXN0Gisuc2VjYWdnLmtleWhvbGRlci52MS5DcmVhdGVLZXlTaGFyZVJlc3BvbnNlEnIKEVNpZ25Db2xsZWN0aXZlS2V5Ei0uc2VjYWdnLmtleWhvbGRlci52MS5TaWduQ29sbGVjdGl2ZUtleVJlcXVlc3QaLi5zZWNhZ2cua2V5aG9sZGVyLnYxLlNpZ25Db2xsZWN0aXZlS2V5UmVzcG9uc2USZwoMUmVsZWFzZVNoYXJlEiguc2VjYWdnLmtleWhvbGRlci52MS5SZWxlYXNlU2hhcmVSZXF1ZXN0Gikuc2VjYWdnLmtleWhvbGRlci52MS5SZWxlYXNlU2hhcmVSZXNwb25zZSgBMAESfgoVU2V0R3JvdXBQcml2YWN5QnVkZ2V0EjEuc2VjYWdnLmtleWhvbGRlci52MS5TZXRHcm91cFByaXZhY3lCdWRnZXRSZXF1ZXN0GjIuc2VjYWdnLmtleWhvbGRlci52MS5TZXRHcm91cFByaXZhY3lCdWRnZXRSZXNwb25zZRJ+ChVHZXRHcm91cFByaXZhY3lCdWRnZXQSMS5zZWNhZ2cua2V5aG9sZGVyLnYxLkdldEdyb3VwUHJpdmFjeUJ1ZGdldFJlcXVlc3QaMi5zZWNhZ2cua2V5aG9sZGVyLnYxLkdldEdyb3VwUHJpdmFjeUJ1ZGdldFJlc3BvbnNlYgZwcm90bzM", [file_secagg_round_v1_attestation, file_secagg_round_v1_privacy, file_secagg_round_v1_round]);
+  fileDesc("CitzZWNhZ2cva2V5aG9sZGVyL3YxL2tleWhvbGRlcl9zZXJ2aWNlLnByb3RvEhNzZWNhZ2cua2V5aG9sZGVyLnYxIlcKFUNyZWF0ZVJvdW5kS2V5UmVxdWVzdBIQCghyb3VuZF9pZBgBIAEoCRIsCgZjb25maWcYAiABKAsyHC5zZWNhZ2cucm91bmQudjEuUm91bmRDb25maWciwgEKFkNyZWF0ZVJvdW5kS2V5UmVzcG9uc2USLQoEY2trcxgBIAEoCzIfLnNlY2FnZy5yb3VuZC52MS5Da2tzUGFyYW1ldGVycxISCgpwdWJsaWNfa2V5GAIgASgMEi0KB3ByaXZhY3kYAyABKAsyHC5zZWNhZ2cucm91bmQudjEuUHJpdmFjeUNvc3QSNgoLYXR0ZXN0YXRpb24YBCABKAsyIS5zZWNhZ2cucm91bmQudjEuUm91bmRBdHRlc3RhdGlvbiKIAQoTUmVsZWFzZVJvdW5kUmVxdWVzdBI0CgZoZWFkZXIYASABKAsyIi5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VIZWFkZXJIABIyCgVjaHVuaxgCIAEoCzIhLnNlY2FnZy5rZXlob2xkZXIudjEuUmVsZWFzZUNodW5rSABCBwoFZnJhbWUidAoNUmVsZWFzZUhlYWRlchIQCghyb3VuZF9pZBgBIAEoCRIaChJjb250cmlidXRpb25fY291bnQYAiABKA0SGwoTY29udHJpYnV0b3JzX3NoYTI1NhgDIAEoDBIYChBjaXBoZXJ0ZXh0X2NvdW50GAQgASgNIjEKDFJlbGVhc2VDaHVuaxINCgVpbmRleBgBIAEoDRISCgpjaXBoZXJ0ZXh0GAIgASgMIoEBChRSZWxlYXNlUm91bmRSZXNwb25zZRIvCgZoZWFkZXIYASABKAsyHS5zZWNhZ2cucm91bmQudjEuUmVzdWx0SGVhZGVySAASLwoGdmFsdWVzGAIgASgLMh0uc2VjYWdnLnJvdW5kLnYxLlJlc3VsdFZhbHVlc0gAQgcKBWZyYW1lImsKHFNldEdyb3VwUHJpdmFjeUJ1ZGdldFJlcXVlc3QSFQoNcHJpdmFjeV9ncm91cBgBIAEoCRIPCgdlcHNpbG9uGAIgASgBEg0KBWRlbHRhGAMgASgBEhQKDHJlcXVlc3RlZF9ieRgEIAEoCSJPCh1TZXRHcm91cFByaXZhY3lCdWRnZXRSZXNwb25zZRIuCgZidWRnZXQYASABKAsyHi5zZWNhZ2cucm91bmQudjEuUHJpdmFjeUJ1ZGdldCI1ChxHZXRHcm91cFByaXZhY3lCdWRnZXRSZXF1ZXN0EhUKDXByaXZhY3lfZ3JvdXAYASABKAkiTwodR2V0R3JvdXBQcml2YWN5QnVkZ2V0UmVzcG9uc2USLgoGYnVkZ2V0GAEgASgLMh4uc2VjYWdnLnJvdW5kLnYxLlByaXZhY3lCdWRnZXQiVwoVQ3JlYXRlS2V5U2hhcmVSZXF1ZXN0EhAKCHJvdW5kX2lkGAEgASgJEiwKBmNvbmZpZxgCIAEoCzIcLnNlY2FnZy5yb3VuZC52MS5Sb3VuZENvbmZpZyLlAQoWQ3JlYXRlS2V5U2hhcmVSZXNwb25zZRItCgRja2tzGAEgASgLMh8uc2VjYWdnLnJvdW5kLnYxLkNra3NQYXJhbWV0ZXJzEhgKEHB1YmxpY19rZXlfc2hhcmUYAiABKAwSFwoPa2V5aG9sZGVyX2luZGV4GAMgASgNEi0KB3ByaXZhY3kYBCABKAsyHC5zZWNhZ2cucm91bmQudjEuUHJpdmFjeUNvc3QSOgoLZGVhbGluZ19rZXkYBSABKAsyJS5zZWNhZ2cua2V5aG9sZGVyLnYxLlNpZ25lZERlYWxpbmdLZXkiWwoQU2lnbmVkRGVhbGluZ0tleRIZChF4MjU1MTlfcHVibGljX2tleRgBIAEoDBIRCglzdGF0ZW1lbnQYAiABKAwSGQoRZWQyNTUxOV9zaWduYXR1cmUYAyABKAwiZQoURGVhbEtleVNoYXJlc1JlcXVlc3QSEAoIcm91bmRfaWQYASABKAkSOwoMZGVhbGluZ19rZXlzGAIgAygLMiUuc2VjYWdnLmtleWhvbGRlci52MS5TaWduZWREZWFsaW5nS2V5IjEKFURlYWxLZXlTaGFyZXNSZXNwb25zZRIYChBlbmNyeXB0ZWRfc2hhcmVzGAEgAygMIoEBChZBY2NlcHRLZXlTaGFyZXNSZXF1ZXN0EhAKCHJvdW5kX2lkGAEgASgJEjsKDGRlYWxpbmdfa2V5cxgCIAMoCzIlLnNlY2FnZy5rZXlob2xkZXIudjEuU2lnbmVkRGVhbGluZ0tleRIYChBlbmNyeXB0ZWRfc2hhcmVzGAMgAygMIhkKF0FjY2VwdEtleVNoYXJlc1Jlc3BvbnNlIkcKGFNpZ25Db2xsZWN0aXZlS2V5UmVxdWVzdBIQCghyb3VuZF9pZBgBIAEoCRIZChFwdWJsaWNfa2V5X3NoYXJlcxgCIAMoDCJnChlTaWduQ29sbGVjdGl2ZUtleVJlc3BvbnNlEhIKCnB1YmxpY19rZXkYASABKAwSNgoLYXR0ZXN0YXRpb24YAiABKAsyIS5zZWNhZ2cucm91bmQudjEuUm91bmRBdHRlc3RhdGlvbiKNAQoTUmVsZWFzZVNoYXJlUmVxdWVzdBI5CgZoZWFkZXIYASABKAsyJy5zZWNhZ2cua2V5aG9sZGVyLnYxLlNoYXJlUmVxdWVzdEhlYWRlckgAEjIKBWNodW5rGAIgASgLMiEuc2VjYWdnLmtleWhvbGRlci52MS5SZWxlYXNlQ2h1bmtIAEIHCgVmcmFtZSJ8ChJTaGFyZVJlcXVlc3RIZWFkZXISMwoHcmVsZWFzZRgBIAEoCzIiLnNlY2FnZy5rZXlob2xkZXIudjEuUmVsZWFzZUhlYWRlchISCgppbmNsdWRlX2MwGAIgASgIEh0KFWRlY3J5cHRpbmdfa2V5aG9sZGVycxgDIAMoDSKKAQoUUmVsZWFzZVNoYXJlUmVzcG9uc2USMgoGaGVhZGVyGAEgASgLMiAuc2VjYWdnLmtleWhvbGRlci52MS5TaGFyZUhlYWRlckgAEjUKBXNoYXJlGAIgASgLMiQuc2VjYWdnLmtleWhvbGRlci52MS5EZWNyeXB0aW9uU2hhcmVIAEIHCgVmcmFtZSKnAwoLU2hhcmVIZWFkZXISEAoIcm91bmRfaWQYASABKAkSFwoPa2V5aG9sZGVyX2luZGV4GAIgASgNEhoKEmNvbnRyaWJ1dGlvbl9jb3VudBgDIAEoDRIbChNjb250cmlidXRvcnNfc2hhMjU2GAQgASgMEhMKC25vaXNlX3NpZ21hGAUgASgBEhEKCWdyaWRfc3RlcBgGIAEoARIVCg1lcHNpbG9uX3NwZW50GAcgASgBEg0KBWRlbHRhGAggASgBEh4KFmRlY3J5cHRpb25fZXJyb3JfYm91bmQYCSABKAESFgoObm9pc2VfZGlzYWJsZWQYCiABKAgSEgoKaW5jbHVkZV9jMBgLIAEoCBIVCg12ZWN0b3JfbGVuZ3RoGAwgASgNEh0KFXJhbmdlX2JvdW5kX3Blcl92YWx1ZRgNIAEoARIWCg5yYW5nZV9ib3VuZF9sMhgOIAEoARItCgRja2tzGA8gASgLMh8uc2VjYWdnLnJvdW5kLnYxLkNra3NQYXJhbWV0ZXJzEh0KFWRlY3J5cHRpbmdfa2V5aG9sZGVycxgQIAMoDSIvCg9EZWNyeXB0aW9uU2hhcmUSDQoFaW5kZXgYASABKA0SDQoFc2hhcmUYAiABKAwyhAgKEEtleWhvbGRlclNlcnZpY2USaQoOQ3JlYXRlUm91bmRLZXkSKi5zZWNhZ2cua2V5aG9sZGVyLnYxLkNyZWF0ZVJvdW5kS2V5UmVxdWVzdBorLnNlY2FnZy5rZXlob2xkZXIudjEuQ3JlYXRlUm91bmRLZXlSZXNwb25zZRJnCgxSZWxlYXNlUm91bmQSKC5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VSb3VuZFJlcXVlc3QaKS5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VSb3VuZFJlc3BvbnNlKAEwARJpCg5DcmVhdGVLZXlTaGFyZRIqLnNlY2FnZy5rZXlob2xkZXIudjEuQ3JlYXRlS2V5U2hhcmVSZXF1ZXN0Gisuc2VjYWdnLmtleWhvbGRlci52MS5DcmVhdGVLZXlTaGFyZVJlc3BvbnNlEmYKDURlYWxLZXlTaGFyZXMSKS5zZWNhZ2cua2V5aG9sZGVyLnYxLkRlYWxLZXlTaGFyZXNSZXF1ZXN0Giouc2VjYWdnLmtleWhvbGRlci52MS5EZWFsS2V5U2hhcmVzUmVzcG9uc2USbAoPQWNjZXB0S2V5U2hhcmVzEisuc2VjYWdnLmtleWhvbGRlci52MS5BY2NlcHRLZXlTaGFyZXNSZXF1ZXN0Giwuc2VjYWdnLmtleWhvbGRlci52MS5BY2NlcHRLZXlTaGFyZXNSZXNwb25zZRJyChFTaWduQ29sbGVjdGl2ZUtleRItLnNlY2FnZy5rZXlob2xkZXIudjEuU2lnbkNvbGxlY3RpdmVLZXlSZXF1ZXN0Gi4uc2VjYWdnLmtleWhvbGRlci52MS5TaWduQ29sbGVjdGl2ZUtleVJlc3BvbnNlEmcKDFJlbGVhc2VTaGFyZRIoLnNlY2FnZy5rZXlob2xkZXIudjEuUmVsZWFzZVNoYXJlUmVxdWVzdBopLnNlY2FnZy5rZXlob2xkZXIudjEuUmVsZWFzZVNoYXJlUmVzcG9uc2UoATABEn4KFVNldEdyb3VwUHJpdmFjeUJ1ZGdldBIxLnNlY2FnZy5rZXlob2xkZXIudjEuU2V0R3JvdXBQcml2YWN5QnVkZ2V0UmVxdWVzdBoyLnNlY2FnZy5rZXlob2xkZXIudjEuU2V0R3JvdXBQcml2YWN5QnVkZ2V0UmVzcG9uc2USfgoVR2V0R3JvdXBQcml2YWN5QnVkZ2V0EjEuc2VjYWdnLmtleWhvbGRlci52MS5HZXRHcm91cFByaXZhY3lCdWRnZXRSZXF1ZXN0GjIuc2VjYWdnLmtleWhvbGRlci52MS5HZXRHcm91cFByaXZhY3lCdWRnZXRSZXNwb25zZWIGcHJvdG8z", [file_secagg_round_v1_attestation, file_secagg_round_v1_privacy, file_secagg_round_v1_round]);
 
 /**
  * @generated from message secagg.keyholder.v1.CreateRoundKeyRequest
@@ -385,6 +385,14 @@ export type CreateKeyShareResponse = Message<"secagg.keyholder.v1.CreateKeyShare
    * @generated from field: secagg.round.v1.PrivacyCost privacy = 4;
    */
   privacy?: PrivacyCost | undefined;
+
+  /**
+   * t-of-n committees: this keyholder's dealing key for the round (raw
+   * X25519 public key, 32 bytes, held in memory only) and its signature.
+   *
+   * @generated from field: secagg.keyholder.v1.SignedDealingKey dealing_key = 5;
+   */
+  dealingKey?: SignedDealingKey | undefined;
 };
 
 /**
@@ -393,6 +401,129 @@ export type CreateKeyShareResponse = Message<"secagg.keyholder.v1.CreateKeyShare
  */
 export const CreateKeyShareResponseSchema: GenMessage<CreateKeyShareResponse> = /*@__PURE__*/
   messageDesc(file_secagg_keyholder_v1_keyholder_service, 11);
+
+/**
+ * A keyholder's per-round X25519 dealing key, signed with its Ed25519
+ * signing key over a RoundStatement whose tag is "secagg.dealing-key.v1",
+ * round_id the round, and public_key_sha256 the SHA-256 of the byte
+ * (keyholder index) followed by the 32 key bytes: a statement no client
+ * accepts as a round statement.
+ *
+ * @generated from message secagg.keyholder.v1.SignedDealingKey
+ */
+export type SignedDealingKey = Message<"secagg.keyholder.v1.SignedDealingKey"> & {
+  /**
+   * @generated from field: bytes x25519_public_key = 1;
+   */
+  x25519PublicKey: Uint8Array;
+
+  /**
+   * The serialized RoundStatement signed.
+   *
+   * @generated from field: bytes statement = 2;
+   */
+  statement: Uint8Array;
+
+  /**
+   * @generated from field: bytes ed25519_signature = 3;
+   */
+  ed25519Signature: Uint8Array;
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.SignedDealingKey.
+ * Use `create(SignedDealingKeySchema)` to create a new message.
+ */
+export const SignedDealingKeySchema: GenMessage<SignedDealingKey> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 12);
+
+/**
+ * @generated from message secagg.keyholder.v1.DealKeySharesRequest
+ */
+export type DealKeySharesRequest = Message<"secagg.keyholder.v1.DealKeySharesRequest"> & {
+  /**
+   * @generated from field: string round_id = 1;
+   */
+  roundId: string;
+
+  /**
+   * Every keyholder's dealing key, committee order.
+   *
+   * @generated from field: repeated secagg.keyholder.v1.SignedDealingKey dealing_keys = 2;
+   */
+  dealingKeys: SignedDealingKey[];
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.DealKeySharesRequest.
+ * Use `create(DealKeySharesRequestSchema)` to create a new message.
+ */
+export const DealKeySharesRequestSchema: GenMessage<DealKeySharesRequest> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 13);
+
+/**
+ * @generated from message secagg.keyholder.v1.DealKeySharesResponse
+ */
+export type DealKeySharesResponse = Message<"secagg.keyholder.v1.DealKeySharesResponse"> & {
+  /**
+   * Entry j-1: f_i(j) encrypted to keyholder j (nonce, ciphertext, tag);
+   * this keyholder's own entry is empty.
+   *
+   * @generated from field: repeated bytes encrypted_shares = 1;
+   */
+  encryptedShares: Uint8Array[];
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.DealKeySharesResponse.
+ * Use `create(DealKeySharesResponseSchema)` to create a new message.
+ */
+export const DealKeySharesResponseSchema: GenMessage<DealKeySharesResponse> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 14);
+
+/**
+ * @generated from message secagg.keyholder.v1.AcceptKeySharesRequest
+ */
+export type AcceptKeySharesRequest = Message<"secagg.keyholder.v1.AcceptKeySharesRequest"> & {
+  /**
+   * @generated from field: string round_id = 1;
+   */
+  roundId: string;
+
+  /**
+   * Every keyholder's dealing key, committee order.
+   *
+   * @generated from field: repeated secagg.keyholder.v1.SignedDealingKey dealing_keys = 2;
+   */
+  dealingKeys: SignedDealingKey[];
+
+  /**
+   * Entry i-1: what keyholder i dealt to this keyholder; its own entry empty.
+   *
+   * @generated from field: repeated bytes encrypted_shares = 3;
+   */
+  encryptedShares: Uint8Array[];
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.AcceptKeySharesRequest.
+ * Use `create(AcceptKeySharesRequestSchema)` to create a new message.
+ */
+export const AcceptKeySharesRequestSchema: GenMessage<AcceptKeySharesRequest> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 15);
+
+/**
+ * @generated from message secagg.keyholder.v1.AcceptKeySharesResponse
+ */
+export type AcceptKeySharesResponse = Message<"secagg.keyholder.v1.AcceptKeySharesResponse"> & {
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.AcceptKeySharesResponse.
+ * Use `create(AcceptKeySharesResponseSchema)` to create a new message.
+ */
+export const AcceptKeySharesResponseSchema: GenMessage<AcceptKeySharesResponse> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 16);
 
 /**
  * @generated from message secagg.keyholder.v1.SignCollectiveKeyRequest
@@ -416,7 +547,7 @@ export type SignCollectiveKeyRequest = Message<"secagg.keyholder.v1.SignCollecti
  * Use `create(SignCollectiveKeyRequestSchema)` to create a new message.
  */
 export const SignCollectiveKeyRequestSchema: GenMessage<SignCollectiveKeyRequest> = /*@__PURE__*/
-  messageDesc(file_secagg_keyholder_v1_keyholder_service, 12);
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 17);
 
 /**
  * @generated from message secagg.keyholder.v1.SignCollectiveKeyResponse
@@ -443,7 +574,7 @@ export type SignCollectiveKeyResponse = Message<"secagg.keyholder.v1.SignCollect
  * Use `create(SignCollectiveKeyResponseSchema)` to create a new message.
  */
 export const SignCollectiveKeyResponseSchema: GenMessage<SignCollectiveKeyResponse> = /*@__PURE__*/
-  messageDesc(file_secagg_keyholder_v1_keyholder_service, 13);
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 18);
 
 /**
  * The frames of ReleaseRoundRequest, with a share header.
@@ -478,7 +609,7 @@ export type ReleaseShareRequest = Message<"secagg.keyholder.v1.ReleaseShareReque
  * Use `create(ReleaseShareRequestSchema)` to create a new message.
  */
 export const ReleaseShareRequestSchema: GenMessage<ReleaseShareRequest> = /*@__PURE__*/
-  messageDesc(file_secagg_keyholder_v1_keyholder_service, 14);
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 19);
 
 /**
  * @generated from message secagg.keyholder.v1.ShareRequestHeader
@@ -498,6 +629,16 @@ export type ShareRequestHeader = Message<"secagg.keyholder.v1.ShareRequestHeader
    * @generated from field: bool include_c0 = 2;
    */
   includeC0: boolean;
+
+  /**
+   * t-of-n: the t keyholders (indexes, ascending) whose shares the combiner
+   * adds; this keyholder scales its key share by its Lagrange coefficient
+   * for this set, and answers one set per round (another set is ABORTED
+   * until the combiner asks for the set it answered). Empty for n-of-n.
+   *
+   * @generated from field: repeated uint32 decrypting_keyholders = 3;
+   */
+  decryptingKeyholders: number[];
 };
 
 /**
@@ -505,7 +646,7 @@ export type ShareRequestHeader = Message<"secagg.keyholder.v1.ShareRequestHeader
  * Use `create(ShareRequestHeaderSchema)` to create a new message.
  */
 export const ShareRequestHeaderSchema: GenMessage<ShareRequestHeader> = /*@__PURE__*/
-  messageDesc(file_secagg_keyholder_v1_keyholder_service, 15);
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 20);
 
 /**
  * @generated from message secagg.keyholder.v1.ReleaseShareResponse
@@ -538,7 +679,7 @@ export type ReleaseShareResponse = Message<"secagg.keyholder.v1.ReleaseShareResp
  * Use `create(ReleaseShareResponseSchema)` to create a new message.
  */
 export const ReleaseShareResponseSchema: GenMessage<ReleaseShareResponse> = /*@__PURE__*/
-  messageDesc(file_secagg_keyholder_v1_keyholder_service, 16);
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 21);
 
 /**
  * What a keyholder's decryption shares carry besides the shares.
@@ -646,6 +787,13 @@ export type ShareHeader = Message<"secagg.keyholder.v1.ShareHeader"> & {
    * @generated from field: secagg.round.v1.CkksParameters ckks = 15;
    */
   ckks?: CkksParameters | undefined;
+
+  /**
+   * t-of-n: the decrypting set these shares are for (empty for n-of-n).
+   *
+   * @generated from field: repeated uint32 decrypting_keyholders = 16;
+   */
+  decryptingKeyholders: number[];
 };
 
 /**
@@ -653,7 +801,7 @@ export type ShareHeader = Message<"secagg.keyholder.v1.ShareHeader"> & {
  * Use `create(ShareHeaderSchema)` to create a new message.
  */
 export const ShareHeaderSchema: GenMessage<ShareHeader> = /*@__PURE__*/
-  messageDesc(file_secagg_keyholder_v1_keyholder_service, 17);
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 22);
 
 /**
  * One keyholder's decryption share of one ciphertext of the sum.
@@ -682,7 +830,7 @@ export type DecryptionShare = Message<"secagg.keyholder.v1.DecryptionShare"> & {
  * Use `create(DecryptionShareSchema)` to create a new message.
  */
 export const DecryptionShareSchema: GenMessage<DecryptionShare> = /*@__PURE__*/
-  messageDesc(file_secagg_keyholder_v1_keyholder_service, 18);
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 23);
 
 /**
  * Served by the keyholder.
@@ -764,7 +912,40 @@ export const KeyholderService: GenService<{
     output: typeof CreateKeyShareResponseSchema;
   },
   /**
-   * Threshold keyholders, step 2: given every keyholder's public key share
+   * t-of-n committees only (threshold < count), step 2: keyholder i deals
+   * Shamir shares of its secret share s_i (degree t-1, over every key-level
+   * prime, evaluated at 1..n): f_i(j) for every other keyholder j, each
+   * encrypted to j's dealing key (AES-256-GCM under HKDF of the X25519
+   * shared secret of i's and j's dealing keys), after checking every
+   * dealing key's signature against the committee's pinned verification
+   * keys. The gateway only relays ciphertexts. One-shot per round (the
+   * dealing keys live in memory only): a repeat, or a keyholder restarted
+   * since CreateKeyShare, is refused and the round must be created anew.
+   * Errors: NOT_FOUND, INVALID_ARGUMENT (count, a dealing key or signature),
+   * FAILED_PRECONDITION (not a t-of-n committee, already dealt, state lost).
+   *
+   * @generated from rpc secagg.keyholder.v1.KeyholderService.DealKeyShares
+   */
+  dealKeyShares: {
+    methodKind: "unary";
+    input: typeof DealKeySharesRequestSchema;
+    output: typeof DealKeySharesResponseSchema;
+  },
+  /**
+   * t-of-n committees only, step 3: keyholder j decrypts the n-1 shares
+   * dealt to it and stores sigma_j = sum_i f_i(j) (sealed) in place of s_j:
+   * its key share for every later release. Errors: as DealKeyShares, and
+   * INVALID_ARGUMENT for a share that does not decrypt or is malformed.
+   *
+   * @generated from rpc secagg.keyholder.v1.KeyholderService.AcceptKeyShares
+   */
+  acceptKeyShares: {
+    methodKind: "unary";
+    input: typeof AcceptKeySharesRequestSchema;
+    output: typeof AcceptKeySharesResponseSchema;
+  },
+  /**
+   * Threshold keyholders, step 2 (n-of-n) or 4 (t-of-n): given every keyholder's public key share
    * (committee order), checks that its own share is at its place, sums them
    * into the round's public key and signs the RoundStatement listing the
    * shares' hashes. Idempotent.
