@@ -10,7 +10,7 @@
  * also makes keyholder-2 … keyholder-N: a certificate and a signing key each.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
 import { CA_KEY_FILE, createDevCertificates, DEV_CA_PRIVATE_DIR, DEV_TLS_DIR, SERVICE_IDENTITIES } from './certs.js';
@@ -47,5 +47,12 @@ for (const name of ['keyholder', ...committee]) {
     writeFileSync(verificationKeyFile, publicKey.export({ type: 'spki', format: 'pem' }), { flag: 'w' });
     console.log(`${name} signing key: ${signingKeyFile} (KEYHOLDER_SIGNING_KEY_FILE); clients pin ${verificationKeyFile}`);
   }
+}
+if (committee.length > 0) {
+  // t-of-n committees: every keyholder pins every keyholder's verification key (KEYHOLDER_COMMITTEE_VERIFICATION_KEYS_FILE).
+  const pems = ['keyholder', ...committee].map((name) => readFileSync(join(keyDir, `${name}-verification-key.pem`), 'utf8'));
+  const committeeFile = join(keyDir, 'keyholder-committee-verification-keys.pem');
+  writeFileSync(committeeFile, pems.join(''), { flag: 'w' });
+  console.log(`keyholder committee verification keys (keyholder 1 first): ${committeeFile}`);
 }
 console.log('These are for development only; production certificates and keys come from your own PKI and key management.');

@@ -6,7 +6,7 @@
  *
  * Options: --clients N (10) --length L (100000) --noise-multiplier Z (1.0) --clip-norm C (1.0)
  *          --keyholders N (1: the single keyholder; N > 1: a committee of threshold keyholders)
- *          --threshold T (N; today only T = N is supported)
+ *          --threshold T (N; T < N: Shamir-dealt key shares, any T keyholders release)
  */
 import { parseArgs } from 'node:util';
 import { clipToNorm } from '@secagg/sdk';
@@ -100,7 +100,7 @@ try {
     ['bytes per value on the wire', (bytes / (clients * length)).toFixed(2)],
     ['upload time, all clients', `${submitSeconds.toFixed(2)} s`],
     ['wall time (cluster start to result)', `${wall.toFixed(2)} s`],
-    [keyholders > 1 ? 'noise sigma on the sum (sqrt(keyholders)*z*C)' : 'noise sigma on the sum (z*C)', result.header.noiseSigma.toPrecision(4)],
+    [keyholders > 1 ? 'noise sigma on the sum (sqrt(threshold)*z*C)' : 'noise sigma on the sum (z*C)', result.header.noiseSigma.toPrecision(4)],
     ['expected noise sigma/count on the mean', meanSigma.toPrecision(4)],
     ['max |released mean - true mean|', maxDiff.toPrecision(4)],
     ['max allowed (6 sigma/count)', limit.toPrecision(4)],

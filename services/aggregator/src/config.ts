@@ -19,7 +19,7 @@ export const aggregatorConfigSchema = z.strictObject({
    * (protocol's KeyholderCommittee).
    */
   keyholderCommitteeAddresses: z.string().min(1).optional(),
-  /** Keyholders a release needs (t); default n. Today only t = n is supported. */
+  /** Keyholders a release needs (t, 2..n); default n. With t < n the keyholders deal Shamir shares of their key shares. */
   keyholderCommitteeThreshold: z.coerce.number().int().min(2).optional(),
   /** This aggregator's client certificate and key (mutual TLS towards the keyholder). */
   tlsCertFile: z.string().optional(),

@@ -21,7 +21,7 @@ export const gatewayConfigSchema = z.strictObject({
    * KEYHOLDER_COMMITTEE_INDEX). Every round is then keyed by the committee.
    */
   keyholderCommitteeAddresses: z.string().min(1).optional(),
-  /** Keyholders a release needs (t); default n. Today only t = n is supported. */
+  /** Keyholders a release needs (t, 2..n); default n. With t < n the keyholders deal Shamir shares of their key shares. */
   keyholderCommitteeThreshold: z.coerce.number().int().min(2).optional(),
   /** PEM (SPKI) Ed25519 public key that verifies bearer tokens. One of tokenPublicKeyFile / tokenPublicKey is required. */
   tokenPublicKeyFile: z.string().optional(),

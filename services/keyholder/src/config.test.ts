@@ -61,5 +61,9 @@ describe('keyholder privacy configuration', () => {
       /must be at most KEYHOLDER_COMMITTEE_SIZE/,
     );
     assert.throws(() => loadKeyholderConfig({ ...base, KEYHOLDER_COMMITTEE_INDEX: '1', KEYHOLDER_COMMITTEE_SIZE: '17', KEYHOLDER_COMMITTEE_THRESHOLD: '2' }), /KEYHOLDER_COMMITTEE_SIZE/);
+    // t < n: the keys that authenticate the dealing are required.
+    const tOfN = { ...base, KEYHOLDER_COMMITTEE_INDEX: '1', KEYHOLDER_COMMITTEE_SIZE: '3', KEYHOLDER_COMMITTEE_THRESHOLD: '2' };
+    assert.throws(() => loadKeyholderConfig(tOfN), /KEYHOLDER_COMMITTEE_VERIFICATION_KEYS_FILE/);
+    assert.equal(loadKeyholderConfig({ ...tOfN, KEYHOLDER_COMMITTEE_VERIFICATION_KEYS_FILE: '/run/keys.pem' }).committeeThreshold, 2);
   });
 });
