@@ -10,8 +10,9 @@
  *   the same bytes, and the attestation carries every member's signature.
  *   The public key is the sum of the shares (packages/ckks multiparty.ts):
  *   clients and aggregators use it like any SEAL public key.
- * - releaseRound (the combiner): every member's ReleaseShare over the same
- *   encrypted sum (member 1's shares carry c0); the shares are added mod q
+ * - releaseRound (the combiner): the ReleaseShare of every member of the
+ *   decrypting set (all n, or the first t reachable) over the same
+ *   encrypted sum (the first one's shares carry c0); the shares are added mod q
  *   and decoded (combineDecryptionShares), the combined noised sum is
  *   range-checked against the strictest bounds the members require (each
  *   computed them from its own copy of the round), and only then streamed
@@ -21,7 +22,6 @@
  *   of the others (release-once, same contributors digest) plus the late one.
  * - the privacy-budget calls go to every member (each keeps its own ledger);
  *   a read reports the member that has spent the most.
- *
  * - t-of-n: after the key shares, every member deals Shamir shares of its
  *   secret share to the others (DealKeyShares, relayed sealed; key-dealing.ts)
  *   and takes in what it was dealt (AcceptKeyShares); a release asks the first
@@ -187,7 +187,7 @@ export class KeyholderCommittee {
       roundId: release.roundId,
       contributionCount: release.contributionCount,
       vectorLength,
-      // Every member added its own σ: the sum carries √n·σ.
+      // Every member of the decrypting set added its own σ: the sum carries √t·σ.
       noiseSigma: h0.noiseSigma * Math.sqrt(headers.length),
       gridStep: h0.gridStep,
       epsilonSpent: Math.max(...headers.map((h) => h.epsilonSpent)),

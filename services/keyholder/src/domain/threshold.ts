@@ -11,7 +11,8 @@
  *   so the release is DP as long as one keyholder is honest, whatever the
  *   others do (the alternative, σ/√n each — TFF's distributed discrete
  *   Gaussian — needs every keyholder honest). Cost: the released sum carries
- *   n independent noises, √n·σ per value (√3 ≈ 1.73 for three keyholders).
+ *   t independent noises (the t keyholders that answer), √t·σ per value
+ *   (√3 ≈ 1.73 for three of three).
  *   The noise is a discrete Gaussian over the plaintext's integer
  *   coefficients (grid 2^-scaleBits): the encrypted sum is an integer
  *   polynomial, so the lattices agree and the CKS20 analysis applies as is
