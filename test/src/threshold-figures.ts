@@ -1,7 +1,7 @@
 /**
  * Figures for docs/SECURITY.md "Threshold keyholders" (issue 16): release
  * time (round close → RELEASED) and bytes per keyholder answer, single
- * keyholder against a committee of three, on a real local cluster. Not a
+ * keyholder against a committee of three (3 of 3 and 2 of 3), on a real local cluster. Not a
  * test (no timing is asserted anywhere): `node test/dist/threshold-figures.js [values]`.
  */
 import { decryptionShareByteLength } from '@secagg/ckks';
@@ -12,8 +12,8 @@ import { inMinutes, makeUpdate, waitForEnd } from './helpers.js';
 const LENGTH = Number(process.argv[2] ?? 1_000_000);
 const CLIENTS = 3;
 
-async function measure(keyholders: number): Promise<{ releaseMs: number; bytesPerAnswer: number }> {
-  const cluster = await LocalCluster.start({ aggregators: 1, keyholders, minClientsFloor: 3 });
+async function measure(keyholders: number, threshold = keyholders): Promise<{ releaseMs: number; bytesPerAnswer: number }> {
+  const cluster = await LocalCluster.start({ aggregators: 1, keyholders, threshold, minClientsFloor: 3 });
   try {
     const coordinator = await cluster.client('coordinator', 'coord');
     const round = await coordinator.createRound({
@@ -48,10 +48,12 @@ async function measure(keyholders: number): Promise<{ releaseMs: number; bytesPe
 
 const single = await measure(1);
 const committee = await measure(3);
+const twoOfThree = await measure(3, 2);
 console.log(
   JSON.stringify({
     values: LENGTH,
     single: { releaseMs: Math.round(single.releaseMs), bytesPerAnswer: single.bytesPerAnswer },
     threeKeyholders: { releaseMs: Math.round(committee.releaseMs), bytesPerShareStream: committee.bytesPerAnswer },
+    twoOfThree: { releaseMs: Math.round(twoOfThree.releaseMs), bytesPerShareStream: twoOfThree.bytesPerAnswer },
   }),
 );
