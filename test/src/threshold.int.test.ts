@@ -316,4 +316,25 @@ describe('threshold keyholders: 2 of 3 (t-of-n, Shamir-dealt key shares)', { tim
       await cluster.restart('keyholder-1');
     }
   });
+  it('with two of three down the release waits, and completes when one returns', async () => {
+    const { roundId, updates } = await roundWithUpdates('tn-two-down', 190);
+    await cluster.kill('keyholder-2');
+    await cluster.kill('keyholder-3');
+    const coordinator = await cluster.client('coordinator', 'coord');
+    try {
+      await coordinator.closeRound(roundId);
+      // Finalize attempts fail UNAVAILABLE (1 of 3 reachable, 2 needed); nothing fails, nothing is released.
+      await new Promise((r) => setTimeout(r, 5_000));
+      const waiting = await coordinator.getRoundStatus(roundId);
+      assert.equal(RoundState[waiting.state], 'CLOSED', waiting.failureReason);
+      await cluster.restart('keyholder-3');
+      const ended = await waitForEnd(coordinator, roundId, 120_000);
+      assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);
+      const result = await coordinator.getResult(roundId);
+      assert.ok(maxAbsDiff(result.sum, clippedSum(updates, 1)) < 1e-6, `max error ${maxAbsDiff(result.sum, clippedSum(updates, 1))}`);
+    } finally {
+      coordinator.close();
+      await cluster.restart('keyholder-2');
+    }
+  });
 });
