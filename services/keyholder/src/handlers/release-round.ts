@@ -210,7 +210,7 @@ export async function* releaseRound(
  * destroyed key. Undefined while the release is still to be made (ready) or
  * to be resumed (charged).
  */
-export function recordedOutcome(key: RoundKeyRow, header: ReleaseHeader, deps: KeyholderContext): Generator<ReleaseRoundResponse> | undefined {
+function recordedOutcome(key: RoundKeyRow, header: ReleaseHeader, deps: KeyholderContext): Generator<ReleaseRoundResponse> | undefined {
   const { store, logger } = deps;
   switch (key.status) {
     case 'ready':
