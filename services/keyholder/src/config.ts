@@ -131,6 +131,13 @@ export const keyholderConfigSchema = z.strictObject({
    * sealed to. Required when committeeThreshold < committeeSize.
    */
   committeeVerificationKeysFile: z.string().optional(),
+  /**
+   * t-of-n committees: how long a round's key dealing may stay unfinished
+   * (CreateKeyShare to AcceptKeyShares, normally well under a second) before
+   * its in-memory dealing key and share are dropped; the round must then be
+   * created again. Swept with the key expiry.
+   */
+  keyDealingTimeoutMs: z.coerce.number().int().positive().default(600_000),
   committeeVerificationKeys: z.string().optional(),
   /** Largest vector length a round may have. */
   maxVectorLength: z.coerce.number().int().positive().default(100_000_000),

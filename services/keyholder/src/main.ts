@@ -14,6 +14,7 @@ import { KeySealer } from './domain/sealing.js';
 import { EngineCache } from './domain/engines.js';
 import { releaseSpoolDir, removeStaleSpools } from './domain/release-spool.js';
 import { createKeyholderServer } from './server.js';
+import { dropStaleDealings, type KeyDealing } from './domain/threshold.js';
 
 const config = loadKeyholderConfig();
 const logger = createLogger('keyholder', config.logLevel);
@@ -61,9 +62,12 @@ const spoolDir = releaseSpoolDir(config);
 const staleSpools = removeStaleSpools(spoolDir);
 if (staleSpools > 0) logger.warn({ spoolDir, removed: staleSpools }, 'removed spool files left by an interrupted release');
 // Keys of rounds that can no longer be released are destroyed, at start and then periodically.
+const dealings = new Map<string, KeyDealing>();
 const expireKeys = (): void => {
   const expired = store.expireKeys(Date.now(), config.keyRetentionAfterDeadlineMs, (bytes) => Number(fromBinary(RoundConfigSchema, bytes).deadlineUnixMs));
   if (expired.length > 0) logger.info({ rounds: expired, retentionMs: config.keyRetentionAfterDeadlineMs }, 'destroyed the keys of rounds past their deadline and retention');
+  const abandoned = dropStaleDealings(dealings, Date.now(), config.keyDealingTimeoutMs);
+  if (abandoned.length > 0) logger.warn({ rounds: abandoned, timeoutMs: config.keyDealingTimeoutMs }, 'dropped unfinished key dealings');
 };
 expireKeys();
 const expiryTimer = setInterval(() => {
@@ -100,7 +104,7 @@ const server = createKeyholderServer({
   logger,
   clock: Date.now,
   committeeKeys: loadCommitteeKeys(config),
-  dealings: new Map(),
+  dealings,
   // Coefficient encoding: N values per ciphertext, half the bytes per value of slots (16.03 vs 32.06 B).
   defaultEncoding: Encoding.COEFFICIENTS,
   afterCharge: config.testCrashAfterCharge

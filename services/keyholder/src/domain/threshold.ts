@@ -130,6 +130,20 @@ export interface KeyDealing {
   privateKey: KeyObject;
   signed: SignedDealingKey;
   ownShare?: Uint8Array;
+  /** When CreateKeyShare made it, ms since the epoch (for keyDealingTimeoutMs). */
+  createdMs: number;
+}
+
+/** Drops dealings older than `timeoutMs` (zeroing their shares); returns the round ids dropped. */
+export function dropStaleDealings(dealings: Map<string, KeyDealing>, nowMs: number, timeoutMs: number): string[] {
+  const dropped: string[] = [];
+  for (const [roundId, dealing] of dealings) {
+    if (nowMs - dealing.createdMs <= timeoutMs) continue;
+    dealing.ownShare?.fill(0);
+    dealings.delete(roundId);
+    dropped.push(roundId);
+  }
+  return dropped;
 }
 
 /** Refuses a dealing call unless the round's committee is t-of-n with t < n. */

@@ -125,7 +125,7 @@ export async function createKeyShare(request: CreateKeyShareRequest, deps: Keyho
   let dealingKey: SignedDealingKey | undefined;
   if (committee.threshold < committee.size) {
     // t-of-n: a dealing key for the Shamir shares of sᵢ, in memory only (key-dealing.ts).
-    const dealing = newDealingKey(deps.signer, roundId, committee.index);
+    const dealing = { ...newDealingKey(deps.signer, roundId, committee.index), createdMs: clock() };
     deps.dealings?.set(roundId, dealing);
     dealingKey = dealing.signed;
   }
