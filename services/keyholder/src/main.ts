@@ -1,6 +1,6 @@
 /** Keyholder composition root: config, store, KEK, engines, server. */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { bindServer, createLogger, handleSignals, logListening, redactConfig, serverCredentials, shutdownServer } from '@secagg/core';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Encoding, KeyholderService, RoundConfigSchema } from '@secagg/proto';
@@ -109,7 +109,11 @@ const server = createKeyholderServer({
   defaultEncoding: Encoding.COEFFICIENTS,
   afterCharge: config.testCrashAfterCharge
     ? (roundId) => {
-        logger.fatal({ roundId }, 'TEST-ONLY FAULT INJECTION: crashing after the ledger charge, before the decryption');
+        // Written synchronously: pino writes asynchronously, and a SIGKILL right after would lose the line.
+        writeSync(
+          1,
+          `${JSON.stringify({ level: 60, time: Date.now(), service: 'keyholder', roundId, msg: 'TEST-ONLY FAULT INJECTION: crashing after the ledger charge, before the decryption' })}\n`,
+        );
         process.kill(process.pid, 'SIGKILL');
       }
     : undefined,
