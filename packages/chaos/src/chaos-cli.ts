@@ -13,6 +13,7 @@
  * (600), --max-down-ms (300), --targets redis,client-gateway,... , --log-dir,
  * --scenarios keyholder-kill-in-release,... | none (liveness scenarios, default
  * all), --scenario-share (0.3), --long-outage-ms (15000), --end-timeout-ms (300000).
+ * --keyholders N (threshold keyholders: a committee of N, its members among the targets).
  */
 import { parseArgs } from 'node:util';
 import { chaosJsonLine, formatCounts, runChaos } from './chaos.js';
@@ -30,6 +31,7 @@ const { values: args } = parseArgs({
     'max-gap-ms': { type: 'string', default: '600' },
     'max-down-ms': { type: 'string', default: '300' },
     targets: { type: 'string' },
+    keyholders: { type: 'string', default: '1' },
     'log-dir': { type: 'string' },
     scenarios: { type: 'string' },
     'scenario-share': { type: 'string', default: '0.3' },
@@ -82,6 +84,7 @@ try {
     maxGapMs: integer('max-gap-ms', args['max-gap-ms'], 0),
     maxDownMs: integer('max-down-ms', args['max-down-ms'], 0),
     targets: args.targets?.split(',').map((t) => t.trim()),
+    keyholders: integer('keyholders', args.keyholders, 1),
     logDir: args['log-dir'],
     scenarios: scenarioList(args.scenarios),
     scenarioShare,

@@ -53,6 +53,8 @@ export interface ChaosOptions {
   maxDownMs?: number;
   /** What may be killed; default every process of the cluster and Redis. */
   targets?: string[];
+  /** Threshold keyholders (issue 16): a committee of this many keyholders (n-of-n) instead of the single one. */
+  keyholders?: number;
   /** Longest wait, after the last fault, for every round to end (longer: `stuck`), ms. */
   endTimeoutMs?: number;
   /** Liveness scenarios to mix in (default all) and the share of faults that are one (default 0.3; 0: kills only). */
@@ -122,6 +124,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     privateRedis: { configFile: SHIPPED_REDIS_CONF },
     aggregators: 2,
     allowUnsafeNoiseFreeRelease: true,
+    keyholders: options.keyholders,
     logDir: options.logDir,
     env: {
       aggregator: {

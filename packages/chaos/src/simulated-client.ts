@@ -66,7 +66,7 @@ export async function runSimulatedClient(options: SimulatedClientOptions): Promi
       insecure: cluster.certificates === undefined,
       maxAttempts: options.sdkMaxAttempts ?? 8,
       encryptionThreads: 0,
-      keyholderKeys: [cluster.keyholderVerificationKeyPem],
+      keyholderKeys: cluster.keyholderVerificationKeyPems,
     });
   const shared = fresh ? undefined : await connect();
   try {

@@ -26,7 +26,8 @@ import { readCenteredCoefficients, writeCoefficientResidues } from './coeff-code
 import { CkksError, sealCall } from './errors.js';
 import { buildCiphertextFormat, ciphertextFormat, PLAINTEXT_DATA_OFFSET, writeCiphertextHeader, writePlaintextHeader } from './format.js';
 import type { CiphertextFormat } from './format.js';
-import { validatePublicKey, validateSecretKey } from './key-format.js';
+import { publicKeyByteLengths, validatePublicKey, validateSecretKey } from './key-format.js';
+import { addPolynomialInto, publicKeyShareFrom, writeIntegerResidues } from './multiparty.js';
 import { assertCkksParams, PRESETS, valuesPerCiphertext } from './presets.js';
 import type { CkksParams } from './presets.js';
 import { maxRepresentable } from './scale.js';
@@ -50,6 +51,24 @@ export interface CkksEncryptor extends Disposable {
 export interface CkksDecryptor extends Disposable {
   /** Validates (`validateCiphertext`) first; returns valuesPerCiphertext decoded values. */
   decrypt(ciphertext: Uint8Array): Float64Array;
+  dispose(): void;
+}
+
+/**
+ * One keyholder's side of a threshold decryption (issue 16; multiparty.ts):
+ * decryption shares under its key share, never a decryption.
+ */
+export interface CkksShareDecryptor extends Disposable {
+  /**
+   * hᵢ = c₁·sᵢ + ν (+ c₀ when `includeC0`; exactly one share of a combination
+   * carries it), in the coefficient domain mod the decode prime:
+   * `decryptionShareByteLength` bytes. `noise` holds N integers in
+   * plaintext units (value · 2^scaleBits), added to coefficient i (every
+   * coefficient, padding included: an un-noised coefficient would reveal
+   * c₁·sᵢ's decryption error); undefined adds none (noise-free test rounds).
+   * Validates the ciphertext first.
+   */
+  share(ciphertext: Uint8Array, noise: BigInt64Array | undefined, includeC0: boolean): Uint8Array;
   dispose(): void;
 }
 
@@ -139,25 +158,44 @@ class NttBridge {
   /** pt := NTT-form plaintext whose coefficient i is round(values[i]·scale) mod each prime. */
   encode(values: ArrayLike<number>, pt: Plaintext): void {
     const f = this.format;
-    writeCoefficientResidues(viewOf(this.rawCt), f.dataOffset, values, 2 ** f.scaleBits, f.moduli, f.polyModulusDegree);
-    this.scratch.loadFromArray(this.context, this.rawCt);
-    this.evaluator.cipherTransformToNttInplace(this.scratch);
-    const ntt = saveBytes(this.scratch, this.none);
+    const ntt = this.toNtt((view, offset) => writeCoefficientResidues(view, offset, values, 2 ** f.scaleBits, f.moduli, f.polyModulusDegree));
     this.ptBytes.set(ntt.subarray(f.dataOffset, f.dataOffset + this.polyBytes), PLAINTEXT_DATA_OFFSET);
     pt.loadFromArray(this.context, this.ptBytes);
+  }
+
+  /**
+   * A serialized NTT-form ciphertext whose c0 is the NTT of the polynomial
+   * whose residues `writeC0` writes at (view, offset) in SEAL's layout (c1 is
+   * NTT(1)); a fresh copy the caller may edit.
+   */
+  toNtt(writeC0: (view: DataView, offset: number) => void): Uint8Array {
+    writeC0(viewOf(this.rawCt), this.format.dataOffset);
+    this.scratch.loadFromArray(this.context, this.rawCt);
+    this.evaluator.cipherTransformToNttInplace(this.scratch);
+    return saveBytes(this.scratch, this.none);
   }
 
   /** Inverse of {@link encode}: the N centred coefficients of an NTT-form plaintext, divided by the scale. */
   decode(pt: Plaintext): Float64Array {
     const f = this.format;
+    const out = new Float64Array(f.polyModulusDegree);
+    readCenteredCoefficients(viewOf(this.fromNtt(pt)), this.decodeOffset, this.decodeModulus, 2 ** f.scaleBits, out, out.length);
+    return out;
+  }
+
+  /** The residues of an NTT-form plaintext in the coefficient domain, as c0 of a serialized ciphertext (decode prime at {@link decodeOffset}). */
+  fromNtt(pt: Plaintext): Uint8Array {
+    const f = this.format;
     const bytes = saveBytes(pt, this.none);
     this.nttCt.set(bytes.subarray(PLAINTEXT_DATA_OFFSET, PLAINTEXT_DATA_OFFSET + this.polyBytes), f.dataOffset);
     this.scratch.loadFromArray(this.context, this.nttCt);
     this.evaluator.cipherTransformFromNttInplace(this.scratch);
-    const coeffs = saveBytes(this.scratch, this.none);
-    const out = new Float64Array(f.polyModulusDegree);
-    readCenteredCoefficients(viewOf(coeffs), this.decodeOffset, this.decodeModulus, 2 ** f.scaleBits, out, out.length);
-    return out;
+    return saveBytes(this.scratch, this.none);
+  }
+
+  /** Byte offset, in {@link fromNtt}'s output, of the decode prime's block of c0. */
+  get decodeBlockOffset(): number {
+    return this.decodeOffset;
   }
 
   dispose(): void {
@@ -253,6 +291,63 @@ class SealDecryptor implements CkksDecryptor {
       this.decryptor.decrypt(this.ct, this.pt);
       if (core.bridge !== undefined) return core.bridge.decode(this.pt);
       return core.encoder!.decodeFloat64(this.pt) as Float64Array; // a fresh JS-owned copy
+    });
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.decryptor.delete();
+    this.pt.delete();
+    this.ct.delete();
+    this.onDispose(this);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/**
+ * Computes one keyholder's decryption shares hᵢ = c₁·sᵢ + νᵢ (multiparty.ts)
+ * with SEAL: the noise polynomial νᵢ is brought to NTT form through the bridge,
+ * the ciphertext (NTT(νᵢ) [+ c₀], c₁) is decrypted under the key share sᵢ
+ * (SEAL computes c0 + c1·s pointwise), and the result is brought back to the
+ * coefficient domain, where the combiner only adds.
+ */
+class SealShareDecryptor implements CkksShareDecryptor {
+  private disposed = false;
+  private readonly pt: Plaintext;
+  private readonly ct: Ciphertext;
+
+  constructor(
+    private readonly core: Core,
+    private readonly bridge: NttBridge,
+    private readonly decryptor: Decryptor,
+    private readonly onDispose: (child: SealShareDecryptor) => void,
+  ) {
+    this.pt = new core.seal.Plaintext();
+    this.ct = new core.seal.Ciphertext();
+  }
+
+  share(ciphertext: Uint8Array, noise: BigInt64Array | undefined, includeC0: boolean): Uint8Array {
+    if (this.disposed) throw new CkksError('disposed', 'share decryptor is disposed');
+    const f = this.core.format;
+    const n = f.polyModulusDegree;
+    const v = validateCiphertext(f, ciphertext);
+    if (!v.ok) throw new CkksError('invalid_ciphertext', `invalid ciphertext: ${v.reason}`);
+    if (noise !== undefined && noise.length !== n) throw new CkksError('invalid_params', `${noise.length} noise coefficients != ${n}`);
+    return sealCall('compute a decryption share', () => {
+      const bytes = this.bridge.toNtt((view, offset) => writeIntegerResidues(view, offset, noise, f.moduli, n));
+      const polyBytes = f.moduli.length * n * 8;
+      const c1 = f.dataOffset + polyBytes;
+      bytes.set(ciphertext.subarray(c1, c1 + polyBytes), c1);
+      if (includeC0) addPolynomialInto(viewOf(bytes), f.dataOffset, viewOf(ciphertext), f.dataOffset, f.moduli, n);
+      this.ct.loadFromArray(this.core.context, bytes);
+      this.decryptor.decrypt(this.ct, this.pt);
+      const coeffs = this.bridge.fromNtt(this.pt);
+      const at = this.bridge.decodeBlockOffset;
+      return coeffs.slice(at, at + n * 8);
     });
   }
 
@@ -432,6 +527,61 @@ export class CkksEngine implements Disposable {
       }
     });
     const child = new SealDecryptor(core, decryptor, (c) => this.children.delete(c));
+    this.children.add(child);
+    return child;
+  }
+
+  /**
+   * This keyholder's part of a round's collective key (multiparty.ts): a fresh
+   * SEAL secret key sᵢ (the secret share, SEAL's serialized form) and
+   * pᵢ = −(a·sᵢ + eᵢ) for the round's common random polynomial `crp`
+   * (`publicShare`, `publicKeyShareByteLength` bytes). SEAL samples sᵢ and eᵢ
+   * and does the NTT; only the change of a is done here.
+   */
+  generateKeyShare(crp: BigUint64Array): { publicShare: Uint8Array; secretShare: Uint8Array } {
+    const core = this.live();
+    const { publicKey, secretKey } = sealCall('generate a key share', () => {
+      const keygen = new core.seal.KeyGenerator(core.context);
+      try {
+        const pk = keygen.createPublicKey(); // full form: c1 = a' in the clear
+        const sk = keygen.secretKey();
+        try {
+          return { publicKey: saveBytes(pk, core.none), secretKey: saveBytes(sk, core.none) };
+        } finally {
+          pk.delete();
+          sk.delete();
+        }
+      } finally {
+        keygen.delete();
+      }
+    });
+    if (publicKey.length !== publicKeyByteLengths(core.params.preset).full) {
+      throw new CkksError('seal_mismatch', `SEAL wrote a ${publicKey.length}-byte public key, expected the full form`);
+    }
+    return { publicShare: publicKeyShareFrom(core.params.preset, crp, publicKey, secretKey), secretShare: secretKey };
+  }
+
+  /**
+   * A share decryptor for a (possibly Lagrange-scaled) secret key share,
+   * validated before SEAL loads it. Coefficient encoding only: shares are
+   * combined in the coefficient domain (`combineDecryptionShares`).
+   */
+  createShareDecryptor(secretShare: Uint8Array): CkksShareDecryptor {
+    const core = this.live();
+    if (core.bridge === undefined) throw new CkksError('invalid_params', 'decryption shares need coefficient encoding');
+    const bridge = core.bridge;
+    const v = validateSecretKey(core.params.preset, secretShare);
+    if (!v.ok) throw new CkksError('invalid_key', `invalid secret key share: ${v.reason}`);
+    const decryptor = sealCall('load the secret key share', () => {
+      const sk = new core.seal.SecretKey();
+      try {
+        sk.loadFromArray(core.context, plainBytes(secretShare));
+        return new core.seal.Decryptor(core.context, sk);
+      } finally {
+        sk.delete();
+      }
+    });
+    const child = new SealShareDecryptor(core, bridge, decryptor, (c) => this.children.delete(c));
     this.children.add(child);
     return child;
   }

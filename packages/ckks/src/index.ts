@@ -7,11 +7,25 @@
  */
 export { addCiphertextInto } from './add.js';
 export { CkksEngine } from './engine.js';
-export type { CkksDecryptor, CkksEncryptor } from './engine.js';
+export type { CkksDecryptor, CkksEncryptor, CkksShareDecryptor } from './engine.js';
 export { CkksError } from './errors.js';
 export type { CkksErrorCode } from './errors.js';
 export { ciphertextFormat } from './format.js';
 export type { CiphertextFormat, ModulusWords } from './format.js';
+export {
+  addSecretKeys,
+  aggregatePublicKey,
+  collectiveKeySeed,
+  combineDecryptionShares,
+  commonRandomPolynomial,
+  decryptionShareByteLength,
+  lagrangeCoefficient,
+  lagrangeScaleSecretKey,
+  publicKeyShareByteLength,
+  shamirSplitSecretKey,
+  validateDecryptionShare,
+  validatePublicKeyShare,
+} from './multiparty.js';
 export { publicKeyByteLengths, secretKeyByteLength, validatePublicKey, validateSecretKey } from './key-format.js';
 export {
   assertCkksParams,

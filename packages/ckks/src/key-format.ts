@@ -92,6 +92,11 @@ export function publicKeyByteLengths(preset: PresetName): { seeded: number; full
   return { seeded: l.seededLength, full: l.fullLength };
 }
 
+/** The 113-byte prefix of a full-form public key of `preset` (the collective key is written in this form). */
+export function keyFullHeader(preset: PresetName): Uint8Array {
+  return keyLayouts(preset).fullHeader.slice();
+}
+
 /** Validates a serialized public key (seeded or full form, compression none) for `preset`. Never throws. */
 export function validatePublicKey(preset: PresetName, bytes: Uint8Array): Validation {
   if (!(bytes instanceof Uint8Array)) return invalid('public key is not a byte array');

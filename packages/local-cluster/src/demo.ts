@@ -5,6 +5,8 @@
  * true mean of the clipped updates.
  *
  * Options: --clients N (10) --length L (100000) --noise-multiplier Z (1.0) --clip-norm C (1.0)
+ *          --keyholders N (1: the single keyholder; N > 1: a committee of threshold keyholders)
+ *          --threshold T (N; T < N: Shamir-dealt key shares, any T keyholders release)
  */
 import { parseArgs } from 'node:util';
 import { clipToNorm } from '@secagg/sdk';
@@ -17,12 +19,16 @@ const { values: args } = parseArgs({
     length: { type: 'string', default: '100000' },
     'noise-multiplier': { type: 'string', default: '1.0' },
     'clip-norm': { type: 'string', default: '1.0' },
+    keyholders: { type: 'string', default: '1' },
+    threshold: { type: 'string' },
   },
 });
 const clients = Number(args.clients);
 const length = Number(args.length);
 const z = Number(args['noise-multiplier']);
 const clipNorm = Number(args['clip-norm']);
+const keyholders = Number(args.keyholders);
+const threshold = args.threshold === undefined ? keyholders : Number(args.threshold);
 
 /** A simulated fine-tuning update: Gaussian-ish values, norm around 2C so clipping is exercised. */
 function simulatedUpdate(seed: number): Float32Array {
@@ -36,9 +42,10 @@ function simulatedUpdate(seed: number): Float32Array {
 }
 
 const started = performance.now();
-console.log(`secagg demo: starting a local cluster (keyholder, gateway, 2 aggregators)…`);
+const keyholderText = keyholders > 1 ? `${keyholders} keyholders, ${threshold} of ${keyholders} to release` : 'keyholder';
+console.log(`secagg demo: starting a local cluster (${keyholderText}, gateway, 2 aggregators)…`);
 // The production keyholder's floor: no release decrypts fewer than 3 updates (the demo's --clients must be >= 3).
-const cluster = await LocalCluster.start({ aggregators: 2, minClientsFloor: 3 });
+const cluster = await LocalCluster.start({ aggregators: 2, minClientsFloor: 3, keyholders, threshold });
 let exitCode = 1;
 try {
   const coordinator = await cluster.client('coordinator', 'demo-coordinator');
@@ -87,12 +94,13 @@ try {
   const limit = 6 * meanSigma;
   const wall = (performance.now() - started) / 1000;
   const rows: [string, string][] = [
+    ['keyholders (threshold)', keyholders > 1 ? `${keyholders} (${threshold})` : '1'],
     ['clients', String(clients)],
     ['values per update', String(length)],
     ['bytes per value on the wire', (bytes / (clients * length)).toFixed(2)],
     ['upload time, all clients', `${submitSeconds.toFixed(2)} s`],
     ['wall time (cluster start to result)', `${wall.toFixed(2)} s`],
-    ['noise sigma on the sum (z*C)', result.header.noiseSigma.toPrecision(4)],
+    [keyholders > 1 ? 'noise sigma on the sum (sqrt(threshold)*z*C)' : 'noise sigma on the sum (z*C)', result.header.noiseSigma.toPrecision(4)],
     ['expected noise sigma/count on the mean', meanSigma.toPrecision(4)],
     ['max |released mean - true mean|', maxDiff.toPrecision(4)],
     ['max allowed (6 sigma/count)', limit.toPrecision(4)],

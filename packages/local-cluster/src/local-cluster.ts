@@ -1,6 +1,6 @@
 /**
- * A whole secagg cluster as local child processes: one keyholder, one
- * gateway, N aggregators, against a given Redis (or a private redis-server).
+ * A whole secagg cluster as local child processes: one keyholder (or a
+ * committee of threshold keyholders), one gateway, N aggregators, against a given Redis (or a private redis-server).
  * Used by `npm run demo`, the cross-service tests and the harnesses. Every
  * process is the real service binary with its real configuration.
  */
@@ -57,6 +57,15 @@ export interface LocalClusterOptions {
   logDir?: string;
   /** Serve and call over plaintext gRPC (development flag) instead of TLS with development certificates. */
   insecure?: boolean;
+  /**
+   * Threshold keyholders (issue 16): a committee of this many keyholders
+   * (processes `keyholder-1` … `keyholder-n`, each with its own data dir,
+   * KEK, signing key and TLS identity) instead of the single `keyholder`.
+   * Default 1.
+   */
+  keyholders?: number;
+  /** Keyholders a release needs (t; default n). */
+  threshold?: number;
 }
 
 interface Managed {
@@ -87,6 +96,12 @@ export class LocalCluster {
    */
   keyholderSigningKeyFile = '';
   keyholderVerificationKeyPem = '';
+  /** Every keyholder's verification key (one for the single keyholder; n for a committee, in committee order). */
+  keyholderVerificationKeyPems: string[] = [];
+  /** Keyholder process names, in committee order (`keyholder` alone for the single keyholder). */
+  keyholderNames: string[] = [];
+  /** Each keyholder process's address, by name. */
+  readonly keyholderAddresses = new Map<string, string>();
 
   private constructor(
     readonly options: LocalClusterOptions,
@@ -132,32 +147,59 @@ export class LocalCluster {
     const insecure = this.options.insecure ?? false;
     const certs = insecure ? undefined : createDevCertificates(join(this.workDir, 'tls'));
     this.certificates = certs;
-    const tlsEnv = (prefix: string, identity: ServiceName, caKey: string): Record<string, string> =>
+    const tlsEnv = (prefix: string, identity: string, caKey: string): Record<string, string> =>
       certs
         ? { [`${prefix}_TLS_CERT_FILE`]: certs.cert(identity).certFile, [`${prefix}_TLS_KEY_FILE`]: certs.cert(identity).keyFile, [`${prefix}_${caKey}`]: certs.caFile }
         : { [`${prefix}_ALLOW_INSECURE`]: 'true' };
-    const signing = this.newKeyholderSigningKey('keyholder.pem');
-    this.keyholderSigningKeyFile = signing.file;
-    this.keyholderVerificationKeyPem = signing.verificationKeyPem;
-    const keyholderPort = await this.spawnService('keyholder', 'keyholder', {
-      KEYHOLDER_LISTEN_ADDRESS: '127.0.0.1:0',
-      KEYHOLDER_DATA_DIR: join(this.workDir, 'keyholder'),
-      KEYHOLDER_KEK: randomBytes(32).toString('base64'),
-      KEYHOLDER_SIGNING_KEY_FILE: signing.file,
-      KEYHOLDER_METRICS_LISTEN_ADDRESS: '127.0.0.1:0',
-      ...tlsEnv('KEYHOLDER', 'keyholder', 'TLS_CA_FILE'),
-      KEYHOLDER_ALLOW_UNSAFE_NOISE_FREE_RELEASE: String(this.options.allowUnsafeNoiseFreeRelease ?? false),
-      KEYHOLDER_MIN_CLIENTS_FLOOR: String(this.options.minClientsFloor ?? 1),
-      ...this.options.env?.keyholder,
-    });
-    // Dial by name: the development certificates name localhost, and TLS
-    // servername must not be an IP address (RFC 6066; Node warns).
-    this.keyholderAddress = `localhost:${keyholderPort}`;
+    const committeeSize = this.options.keyholders ?? 1;
+    const committee = committeeSize > 1;
+    this.keyholderNames = committee ? Array.from({ length: committeeSize }, (_, i) => `keyholder-${i + 1}`) : ['keyholder'];
+    if (committee && certs) createDevCertificates(join(this.workDir, 'tls'), this.keyholderNames);
+    const signingKeys = this.keyholderNames.map((name) => this.newKeyholderSigningKey(`${name}.pem`));
+    this.keyholderSigningKeyFile = signingKeys[0]!.file;
+    this.keyholderVerificationKeyPem = signingKeys[0]!.verificationKeyPem;
+    this.keyholderVerificationKeyPems = signingKeys.map((k) => k.verificationKeyPem);
+    const threshold = this.options.threshold ?? committeeSize;
+    // Keyholders start one after another: each loads SEAL, and the machine may be small.
+    for (const [i, name] of this.keyholderNames.entries()) {
+      const signing = signingKeys[i]!;
+      const port = await this.spawnService(name, 'keyholder', {
+        KEYHOLDER_LISTEN_ADDRESS: '127.0.0.1:0',
+        KEYHOLDER_DATA_DIR: join(this.workDir, name),
+        KEYHOLDER_KEK: randomBytes(32).toString('base64'),
+        KEYHOLDER_SIGNING_KEY_FILE: signing.file,
+        KEYHOLDER_METRICS_LISTEN_ADDRESS: '127.0.0.1:0',
+        ...tlsEnv('KEYHOLDER', name, 'TLS_CA_FILE'),
+        KEYHOLDER_ALLOW_UNSAFE_NOISE_FREE_RELEASE: String(this.options.allowUnsafeNoiseFreeRelease ?? false),
+        KEYHOLDER_MIN_CLIENTS_FLOOR: String(this.options.minClientsFloor ?? 1),
+        ...(committee
+          ? {
+              KEYHOLDER_COMMITTEE_INDEX: String(i + 1),
+              KEYHOLDER_COMMITTEE_SIZE: String(committeeSize),
+              KEYHOLDER_COMMITTEE_THRESHOLD: String(threshold),
+              // t-of-n: the keys that authenticate each keyholder's dealing key.
+              ...(threshold < committeeSize ? { KEYHOLDER_COMMITTEE_VERIFICATION_KEYS: this.keyholderVerificationKeyPems.join('') } : {}),
+            }
+          : {}),
+        ...this.options.env?.keyholder,
+      });
+      // Dial by name: the development certificates name localhost, and TLS
+      // servername must not be an IP address (RFC 6066; Node warns).
+      this.keyholderAddresses.set(name, `localhost:${port}`);
+    }
+    this.keyholderAddress = this.keyholderAddresses.get(this.keyholderNames[0]!)!;
+    const keyholderEnv = (prefix: string): Record<string, string> =>
+      committee
+        ? {
+            [`${prefix}_KEYHOLDER_COMMITTEE_ADDRESSES`]: this.keyholderNames.map((n) => this.keyholderAddresses.get(n)!).join(','),
+            [`${prefix}_KEYHOLDER_COMMITTEE_THRESHOLD`]: String(this.options.threshold ?? committeeSize),
+          }
+        : { [`${prefix}_KEYHOLDER_ADDRESS`]: this.keyholderAddress };
     const gatewayPort = await this.spawnService('client-gateway', 'client-gateway', {
       GATEWAY_LISTEN_ADDRESS: '127.0.0.1:0',
       GATEWAY_REDIS_URL: this.redisUrl,
       GATEWAY_KEY_PREFIX: this.keyPrefix,
-      GATEWAY_KEYHOLDER_ADDRESS: this.keyholderAddress,
+      ...keyholderEnv('GATEWAY'),
       GATEWAY_CIPHERTEXT_STORE: this.ciphertextStore,
       GATEWAY_TOKEN_PUBLIC_KEY: publicKeyPem,
       GATEWAY_METRICS_LISTEN_ADDRESS: '127.0.0.1:0',
@@ -171,7 +213,7 @@ export class LocalCluster {
         this.spawnService(`aggregator-${i + 1}`, 'aggregator', {
           AGGREGATOR_REDIS_URL: this.redisUrl,
           AGGREGATOR_KEY_PREFIX: this.keyPrefix,
-          AGGREGATOR_KEYHOLDER_ADDRESS: this.keyholderAddress,
+          ...keyholderEnv('AGGREGATOR'),
           AGGREGATOR_CIPHERTEXT_STORE: this.ciphertextStore,
           AGGREGATOR_HEALTH_LISTEN_ADDRESS: '127.0.0.1:0',
           AGGREGATOR_METRICS_LISTEN_ADDRESS: '127.0.0.1:0',
@@ -280,7 +322,8 @@ export class LocalCluster {
     const env = { ...managed.env };
     // Clients dial localhost:<port> (the certificates name localhost); the listener binds 127.0.0.1.
     const portOf = (address: string) => address.slice(address.lastIndexOf(':') + 1);
-    if (name === 'keyholder') env.KEYHOLDER_LISTEN_ADDRESS = `127.0.0.1:${portOf(this.keyholderAddress)}`;
+    const keyholder = this.keyholderAddresses.get(name);
+    if (keyholder) env.KEYHOLDER_LISTEN_ADDRESS = `127.0.0.1:${portOf(keyholder)}`;
     if (name === 'client-gateway') env.GATEWAY_LISTEN_ADDRESS = `127.0.0.1:${portOf(this.gatewayAddress)}`;
     await this.spawnService(name, managed.service, env);
   }
@@ -333,7 +376,7 @@ export class LocalCluster {
       insecure: this.certificates === undefined,
       encryptionThreads: options.encryptionThreads ?? 0,
       // Pinned like a real client would: the verification key of the keyholder this cluster started.
-      keyholderKeys: options.keyholderKeys ?? [this.keyholderVerificationKeyPem],
+      keyholderKeys: options.keyholderKeys ?? this.keyholderVerificationKeyPems,
     });
   }
 

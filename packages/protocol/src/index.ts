@@ -6,3 +6,5 @@ export * from './float64.js';
 export * from "./ckks-params.js";
 export * from './round-attestation.js';
 export * from './message-limits.js';
+export * from './keyholder-committee.js';
+export * from './key-dealing.js';

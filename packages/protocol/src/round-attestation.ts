@@ -88,7 +88,14 @@ export class RoundSigner {
 }
 
 /** The serialized RoundStatement the keyholder signs for a round. */
-export function roundStatementBytes(input: { roundId: string; config: RoundConfig; ckks: CkksParameters; publicKey: Uint8Array }): Uint8Array {
+export function roundStatementBytes(input: {
+  roundId: string;
+  config: RoundConfig;
+  ckks: CkksParameters;
+  publicKey: Uint8Array;
+  /** Threshold rounds: every keyholder's public key share, committee order (the statement lists their SHA-256). */
+  keyShares?: readonly Uint8Array[];
+}): Uint8Array {
   return toBinary(
     RoundStatementSchema,
     create(RoundStatementSchema, {
@@ -97,6 +104,7 @@ export function roundStatementBytes(input: { roundId: string; config: RoundConfi
       config: input.config,
       ckks: input.ckks,
       publicKeySha256: createHash('sha256').update(input.publicKey).digest(),
+      keyShareSha256: (input.keyShares ?? []).map((share) => new Uint8Array(createHash('sha256').update(share).digest())),
     }),
   );
 }
@@ -180,6 +188,23 @@ export class PinnedKeyholderKeys {
     }
     if (!statement.config || !statement.ckks || statement.publicKeySha256.length !== 32) {
       throw new RoundVerificationError(`round ${roundId}: the signed statement lacks its config, CKKS parameters or key hash`, 'bad_statement');
+    }
+    // Threshold keyholders (issue 16): the key is only as good as every share in it, so every keyholder of the committee must have signed.
+    const committee = statement.config.keyholders?.count ?? 0;
+    if (committee > 0) {
+      if (statement.keyShareSha256.length !== committee) {
+        throw new RoundVerificationError(
+          `round ${roundId}: the signed statement lists ${statement.keyShareSha256.length} key shares for a committee of ${committee}`,
+          'bad_statement',
+        );
+      }
+      if (signers.size < committee) {
+        throw new RoundVerificationError(
+          `round ${roundId}'s key is shared by ${committee} keyholders but ${signers.size} pinned keyholder key(s) signed it ` +
+            `(pinned: ${this.keyIds.join(', ')}): pin every keyholder's verification key; refusing to encrypt`,
+          'unknown_signer',
+        );
+      }
     }
     return statement;
   }

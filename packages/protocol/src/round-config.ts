@@ -58,7 +58,21 @@ export function checkRoundConfig(config: RoundConfig | undefined, limits: RoundL
   }
   if (config.encoding !== Encoding.UNSPECIFIED && !(config.encoding in Encoding)) throw invalid('encoding', 'is unknown');
   if (!(config.samplingRate >= 0 && config.samplingRate <= 1)) throw invalid('sampling_rate', 'must be in (0, 1] (0 = unset = 1)');
+  if (config.keyholders) checkCommittee(config.keyholders.count, config.keyholders.threshold, 'config.keyholders');
   return config;
+}
+
+/** Largest keyholder committee: each keyholder adds a share round trip to every round and its noise to every release. */
+export const MAX_KEYHOLDERS = 16;
+
+/** Throws INVALID_ARGUMENT unless 2 <= threshold <= count <= MAX_KEYHOLDERS (issue 16). */
+export function checkCommittee(count: number, threshold: number, what: string): void {
+  if (!Number.isInteger(count) || count < 2 || count > MAX_KEYHOLDERS) {
+    throw new SecaggError(Code.InvalidArgument, `${what}.count ${count} must be 2..${MAX_KEYHOLDERS}`, { errorCode: 'bad_round_config' });
+  }
+  if (!Number.isInteger(threshold) || threshold < 2 || threshold > count) {
+    throw new SecaggError(Code.InvalidArgument, `${what}.threshold ${threshold} must be 2..count (${count})`, { errorCode: 'bad_round_config' });
+  }
 }
 
 /**

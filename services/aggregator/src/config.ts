@@ -1,6 +1,7 @@
 /** Aggregator configuration: environment variables `AGGREGATOR_*`. */
 import { z } from 'zod';
 import { disableableAddress, envBoolean, loadConfig } from '@secagg/core';
+import { keyholderTopology } from '@secagg/protocol';
 
 const int = () => z.coerce.number().int().positive();
 
@@ -9,8 +10,17 @@ export const aggregatorConfigSchema = z.strictObject({
   redisUrl: z.string().default('redis://127.0.0.1:6379'),
   /** Prefix of every Redis key; must equal the gateway's. */
   keyPrefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('secagg'),
-  /** host:port of the keyholder. */
-  keyholderAddress: z.string().min(1),
+  /** host:port of the keyholder. Exactly one of keyholderAddress / keyholderCommitteeAddresses. */
+  keyholderAddress: z.string().min(1).optional(),
+  /**
+   * Threshold keyholders (issue 16): comma-separated host:port of keyholder
+   * 1, 2, … n, in committee order, as the gateway's. The release job then
+   * gathers every keyholder's decryption shares and combines them
+   * (protocol's KeyholderCommittee).
+   */
+  keyholderCommitteeAddresses: z.string().min(1).optional(),
+  /** Keyholders a release needs (t, 2..n); default n. With t < n the keyholders deal Shamir shares of their key shares. */
+  keyholderCommitteeThreshold: z.coerce.number().int().min(2).optional(),
   /** This aggregator's client certificate and key (mutual TLS towards the keyholder). */
   tlsCertFile: z.string().optional(),
   tlsKeyFile: z.string().optional(),
@@ -101,5 +111,7 @@ export const aggregatorConfigSchema = z.strictObject({
 export type AggregatorConfig = z.infer<typeof aggregatorConfigSchema>;
 
 export function loadAggregatorConfig(env: Record<string, string | undefined> = process.env): AggregatorConfig {
-  return loadConfig('AGGREGATOR', aggregatorConfigSchema, env);
+  const config = loadConfig('AGGREGATOR', aggregatorConfigSchema, env);
+  keyholderTopology(config); // exactly one of a keyholder and a committee, a committee of a valid size
+  return config;
 }

@@ -1,9 +1,9 @@
 /** Aggregator composition root: Redis, queues, keyholder client, workers. */
 import * as grpc from '@grpc/grpc-js';
-import { bindServer, channelCredentials, createClient, createLogger, handleSignals, redactConfig, serverCredentials, shutdownServer, skewClockForTest } from '@secagg/core';
+import { bindServer, channelCredentials, createLogger, handleSignals, redactConfig, serverCredentials, shutdownServer, skewClockForTest } from '@secagg/core';
 import { HealthMonitor, ServiceMetrics, probe } from '@secagg/observability';
 import { AggregatorMetrics } from './aggregator-metrics.js';
-import { KeyholderService } from '@secagg/proto';
+import { connectKeyholders, keyholderTopology } from '@secagg/protocol';
 import { RangeProgress, RedisPersistenceWatch, RoundStore } from '@secagg/store';
 import { openCiphertextStore } from '@secagg/ciphertext-store';
 import { randomUUID } from 'node:crypto';
@@ -27,13 +27,14 @@ const keyholderCredentials = channelCredentials(
   { tlsCaFile: config.keyholderCaFile, tlsCertFile: config.tlsCertFile, tlsKeyFile: config.tlsKeyFile, allowInsecure: config.allowInsecure },
   logger,
 );
+const keyholders = keyholderTopology(config);
 const deps: AggregatorContext = {
   config,
   store: new RoundStore(redis, config.keyPrefix),
   progress: new RangeProgress(redis, config.keyPrefix),
   objects: await openCiphertextStore(config.ciphertextStore),
   queues: new RoundQueues(redis, prefix),
-  keyholder: createClient(KeyholderService, config.keyholderAddress, {
+  keyholder: connectKeyholders(config, {
     credentials: keyholderCredentials,
     channelOptions: { 'grpc.max_send_message_length': 8 * 1024 * 1024, 'grpc.max_receive_message_length': 8 * 1024 * 1024 },
   }),
@@ -101,7 +102,11 @@ const health = new HealthMonitor({
   checks: {
     redis: async () => (await redis.ping()) === 'PONG',
     'redis-persistence': () => persistence.check(),
-    keyholder: async () => (await probe({ address: config.keyholderAddress, credentials: keyholderCredentials, timeoutMs: 2_000 })) === 'SERVING',
+    // A committee release needs its threshold of keyholders.
+    keyholder: async () =>
+      (await Promise.all(keyholders.addresses.map((address) => probe({ address, credentials: keyholderCredentials, timeoutMs: 2_000 })))).filter(
+        (status) => status === 'SERVING',
+      ).length >= (keyholders.committee?.threshold ?? 1),
     workers: async () => ranges.isRunning() && lifecycleWorker.isRunning(),
   },
   intervalMs: config.healthCheckIntervalMs,

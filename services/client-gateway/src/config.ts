@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { disableableAddress, envBoolean, loadConfig } from '@secagg/core';
 import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, DEFAULT_TOKEN_CLOCK_TOLERANCE_SECONDS } from '@secagg/auth';
-import { MAX_RESULT_VALUES_PER_MESSAGE, maxUploadFrameBytes, STOCK_RECEIVE_LIMIT_BYTES } from '@secagg/protocol';
+import { keyholderTopology, MAX_RESULT_VALUES_PER_MESSAGE, maxUploadFrameBytes, STOCK_RECEIVE_LIMIT_BYTES } from '@secagg/protocol';
 
 const int = () => z.coerce.number().int().positive();
 
@@ -13,8 +13,16 @@ export const gatewayConfigSchema = z.strictObject({
   redisUrl: z.string().default('redis://127.0.0.1:6379'),
   /** Prefix of every Redis key this cluster uses (lets clusters and tests share a Redis). */
   keyPrefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('secagg'),
-  /** host:port of the keyholder. */
-  keyholderAddress: z.string().min(1),
+  /** host:port of the keyholder. Exactly one of keyholderAddress / keyholderCommitteeAddresses. */
+  keyholderAddress: z.string().min(1).optional(),
+  /**
+   * Threshold keyholders (issue 16): comma-separated host:port of keyholder
+   * 1, 2, … n of the committee, in committee order (each keyholder's
+   * KEYHOLDER_COMMITTEE_INDEX). Every round is then keyed by the committee.
+   */
+  keyholderCommitteeAddresses: z.string().min(1).optional(),
+  /** Keyholders a release needs (t, 2..n); default n. With t < n the keyholders deal Shamir shares of their key shares. */
+  keyholderCommitteeThreshold: z.coerce.number().int().min(2).optional(),
   /** PEM (SPKI) Ed25519 public key that verifies bearer tokens. One of tokenPublicKeyFile / tokenPublicKey is required. */
   tokenPublicKeyFile: z.string().optional(),
   tokenPublicKey: z.string().optional(),
@@ -183,5 +191,6 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
   if (!config.tokenPublicKeyFile && !config.tokenPublicKey) {
     throw new Error('invalid configuration: GATEWAY_TOKEN_PUBLIC_KEY_FILE or GATEWAY_TOKEN_PUBLIC_KEY is required');
   }
+  keyholderTopology(config); // exactly one of a keyholder and a committee, a committee of a valid size
   return config;
 }

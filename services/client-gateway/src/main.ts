@@ -2,7 +2,6 @@
 import { readFileSync } from 'node:fs';
 import {
   channelCredentials,
-  createClient,
   createLogger,
   handleSignals,
   logListening,
@@ -11,7 +10,8 @@ import {
   shutdownServer,
   skewClockForTest,
 } from '@secagg/core';
-import { ClientService, CoordinatorService, KeyholderService } from '@secagg/proto';
+import { ClientService, CoordinatorService } from '@secagg/proto';
+import { connectKeyholders, keyholderTopology } from '@secagg/protocol';
 import { HealthMonitor, ServiceMetrics, probe, registerRedisPersistenceMetrics } from '@secagg/observability';
 import { registerGatewayMetrics } from './domain/gateway-metrics.js';
 import { RedisPersistenceWatch, RoundStore } from '@secagg/store';
@@ -44,7 +44,8 @@ const keyholderCredentials = channelCredentials(
   { tlsCaFile: config.keyholderCaFile, tlsCertFile: config.tlsCertFile, tlsKeyFile: config.tlsKeyFile, allowInsecure: config.allowInsecure },
   logger,
 );
-const keyholder = createClient(KeyholderService, config.keyholderAddress, { credentials: keyholderCredentials });
+const keyholders = keyholderTopology(config);
+const keyholder = connectKeyholders(config, { credentials: keyholderCredentials });
 const uploads = UploadAdmission.fromConfig(config, { redis, store, clock: Date.now, logger });
 // Update ciphertexts: staged and committed here, read by the aggregators' range folds (shared volume or object store).
 const objects = await openCiphertextStore(config.ciphertextStore);
@@ -57,7 +58,11 @@ const health = new HealthMonitor({
   checks: {
     redis: async () => (await redis.ping()) === 'PONG',
     'redis-persistence': () => persistence.check(),
-    keyholder: async () => (await probe({ address: config.keyholderAddress, credentials: keyholderCredentials, timeoutMs: 2_000 })) === 'SERVING',
+    // A round's key needs every keyholder of a committee.
+    keyholder: async () =>
+      (await Promise.all(keyholders.addresses.map((address) => probe({ address, credentials: keyholderCredentials, timeoutMs: 2_000 })))).every(
+        (status) => status === 'SERVING',
+      ),
   },
   intervalMs: config.healthCheckIntervalMs,
   checkTimeoutMs: 2_500,

@@ -50,4 +50,20 @@ describe('keyholder privacy configuration', () => {
     const inline = loadKeyholderConfig({ ...withoutKey, KEYHOLDER_SIGNING_KEY: '-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----' });
     assert.doesNotMatch(JSON.stringify(redactConfig(inline)), /secret/);
   });
+
+  it('is the single keyholder by default; a committee member states index, size and threshold, all three', () => {
+    assert.equal(loadKeyholderConfig(base).committeeIndex, undefined);
+    const member = loadKeyholderConfig({ ...base, KEYHOLDER_COMMITTEE_INDEX: '2', KEYHOLDER_COMMITTEE_SIZE: '3', KEYHOLDER_COMMITTEE_THRESHOLD: '3' });
+    assert.deepEqual([member.committeeIndex, member.committeeSize, member.committeeThreshold], [2, 3, 3]);
+    assert.throws(() => loadKeyholderConfig({ ...base, KEYHOLDER_COMMITTEE_INDEX: '2', KEYHOLDER_COMMITTEE_SIZE: '3' }), /go together/);
+    assert.throws(
+      () => loadKeyholderConfig({ ...base, KEYHOLDER_COMMITTEE_INDEX: '4', KEYHOLDER_COMMITTEE_SIZE: '3', KEYHOLDER_COMMITTEE_THRESHOLD: '3' }),
+      /must be at most KEYHOLDER_COMMITTEE_SIZE/,
+    );
+    assert.throws(() => loadKeyholderConfig({ ...base, KEYHOLDER_COMMITTEE_INDEX: '1', KEYHOLDER_COMMITTEE_SIZE: '17', KEYHOLDER_COMMITTEE_THRESHOLD: '2' }), /KEYHOLDER_COMMITTEE_SIZE/);
+    // t < n: the keys that authenticate the dealing are required.
+    const tOfN = { ...base, KEYHOLDER_COMMITTEE_INDEX: '1', KEYHOLDER_COMMITTEE_SIZE: '3', KEYHOLDER_COMMITTEE_THRESHOLD: '2' };
+    assert.throws(() => loadKeyholderConfig(tOfN), /KEYHOLDER_COMMITTEE_VERIFICATION_KEYS_FILE/);
+    assert.equal(loadKeyholderConfig({ ...tOfN, KEYHOLDER_COMMITTEE_VERIFICATION_KEYS_FILE: '/run/keys.pem' }).committeeThreshold, 2);
+  });
 });

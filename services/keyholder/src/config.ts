@@ -1,6 +1,7 @@
 /** Keyholder configuration: environment variables `KEYHOLDER_*`. */
 import { z } from 'zod';
 import { disableableAddress, envBoolean, loadConfig } from '@secagg/core';
+import { MAX_KEYHOLDERS } from '@secagg/protocol';
 
 export const keyholderConfigSchema = z.strictObject({
   /** host:port of the gRPC listener (port 0 picks a free port). */
@@ -112,6 +113,32 @@ export const keyholderConfigSchema = z.strictObject({
   keyRetentionAfterDeadlineMs: z.coerce.number().int().nonnegative().default(24 * 3_600_000),
   /** How often keys past their retention are looked for and destroyed, ms. */
   keyExpirySweepIntervalMs: z.coerce.number().int().positive().default(60_000),
+  /**
+   * Threshold keyholders (issue 16; docs/SECURITY.md "Threshold keyholders"):
+   * this keyholder's place (1-based) in a committee of committeeSize
+   * keyholders of which committeeThreshold must cooperate in a release. All
+   * three or none: unset, the keyholder is the single keyholder (the
+   * default). A committee keyholder creates key shares only (CreateKeyShare),
+   * never a whole round key, and answers releases with decryption shares.
+   */
+  committeeIndex: z.coerce.number().int().min(1).max(MAX_KEYHOLDERS).optional(),
+  committeeSize: z.coerce.number().int().min(2).max(MAX_KEYHOLDERS).optional(),
+  committeeThreshold: z.coerce.number().int().min(2).max(MAX_KEYHOLDERS).optional(),
+  /**
+   * t-of-n committees: the verification keys (Ed25519 SPKI PEM blocks, one
+   * after the other, keyholder 1 first) of every committee keyholder, this
+   * one included: they authenticate the dealing keys the key shares are
+   * sealed to. Required when committeeThreshold < committeeSize.
+   */
+  committeeVerificationKeysFile: z.string().optional(),
+  /**
+   * t-of-n committees: how long a round's key dealing may stay unfinished
+   * (CreateKeyShare to AcceptKeyShares, normally well under a second) before
+   * its in-memory dealing key and share are dropped; the round must then be
+   * created again. Swept with the key expiry.
+   */
+  keyDealingTimeoutMs: z.coerce.number().int().positive().default(600_000),
+  committeeVerificationKeys: z.string().optional(),
   /** Largest vector length a round may have. */
   maxVectorLength: z.coerce.number().int().positive().default(100_000_000),
   /** Largest max_clients a round may have. */
@@ -143,6 +170,24 @@ export function loadKeyholderConfig(env: Record<string, string | undefined> = pr
   }
   if (Boolean(config.metricsTlsCertFile) !== Boolean(config.metricsTlsKeyFile)) {
     throw new Error('invalid configuration: KEYHOLDER_METRICS_TLS_CERT_FILE and KEYHOLDER_METRICS_TLS_KEY_FILE must be set together');
+  }
+  const committee = [config.committeeIndex, config.committeeSize, config.committeeThreshold];
+  if (committee.some((v) => v !== undefined) && committee.some((v) => v === undefined)) {
+    throw new Error('invalid configuration: KEYHOLDER_COMMITTEE_INDEX, KEYHOLDER_COMMITTEE_SIZE and KEYHOLDER_COMMITTEE_THRESHOLD go together');
+  }
+  if (config.committeeSize !== undefined && (config.committeeIndex! > config.committeeSize || config.committeeThreshold! > config.committeeSize)) {
+    throw new Error(
+      `invalid configuration: KEYHOLDER_COMMITTEE_INDEX (${config.committeeIndex}) and KEYHOLDER_COMMITTEE_THRESHOLD ` +
+        `(${config.committeeThreshold}) must be at most KEYHOLDER_COMMITTEE_SIZE (${config.committeeSize})`,
+    );
+  }
+  if (config.committeeSize !== undefined && config.committeeThreshold! < config.committeeSize) {
+    if (!config.committeeVerificationKeysFile && !config.committeeVerificationKeys) {
+      throw new Error(
+        'invalid configuration: a t-of-n committee (KEYHOLDER_COMMITTEE_THRESHOLD < KEYHOLDER_COMMITTEE_SIZE) needs ' +
+          "KEYHOLDER_COMMITTEE_VERIFICATION_KEYS_FILE (or _KEYS): every keyholder's verification key, in committee order",
+      );
+    }
   }
   // A fault-injection switch must never be reachable on a production keyholder by one stray variable.
   if (config.testCrashAfterCharge && !config.allowUnsafeNoiseFreeRelease) {

@@ -1,10 +1,11 @@
 /** Keyholder composition root: config, store, KEK, engines, server. */
-import { readFileSync } from 'node:fs';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { readFileSync, writeSync } from 'node:fs';
 import { bindServer, createLogger, handleSignals, logListening, redactConfig, serverCredentials, shutdownServer } from '@secagg/core';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Encoding, KeyholderService, RoundConfigSchema } from '@secagg/proto';
 import { DEFAULT_PRESET } from '@secagg/ckks';
-import { RoundSigner } from '@secagg/protocol';
+import { RoundSigner, verificationKeyId } from '@secagg/protocol';
 import { HealthMonitor, ServiceMetrics } from '@secagg/observability';
 import { registerKeyholderMetrics } from './domain/keyholder-metrics.js';
 import { loadKeyholderConfig } from './config.js';
@@ -13,6 +14,7 @@ import { KeySealer } from './domain/sealing.js';
 import { EngineCache } from './domain/engines.js';
 import { releaseSpoolDir, removeStaleSpools } from './domain/release-spool.js';
 import { createKeyholderServer } from './server.js';
+import { dropStaleDealings, type KeyDealing } from './domain/threshold.js';
 
 const config = loadKeyholderConfig();
 const logger = createLogger('keyholder', config.logLevel);
@@ -28,6 +30,20 @@ if (config.minFloodingMarginBits < 40) {
 const previousKeks = (config.previousKekFiles ?? '').split(',').filter(Boolean).map((file) => readFileSync(file.trim(), 'utf8'));
 const sealer = KeySealer.fromBase64(config.kek ?? readFileSync(config.kekFile!, 'utf8'), previousKeks);
 const signer = loadRoundSigner();
+
+/** t-of-n committees: every keyholder's verification key, committee order (config.ts requires them). */
+function loadCommitteeKeys(settings: typeof config): KeyObject[] | undefined {
+  const text = settings.committeeVerificationKeys ?? (settings.committeeVerificationKeysFile ? readFileSync(settings.committeeVerificationKeysFile, 'utf8') : undefined);
+  if (text === undefined) return undefined;
+  const keys = (text.match(/-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g) ?? []).map((pem) => createPublicKey(pem));
+  if (keys.length !== settings.committeeSize || keys.some((k) => k.asymmetricKeyType !== 'ed25519')) {
+    throw new Error(`invalid configuration: KEYHOLDER_COMMITTEE_VERIFICATION_KEYS must hold ${settings.committeeSize} Ed25519 public keys, keyholder 1 first`);
+  }
+  if (verificationKeyId(keys[settings.committeeIndex! - 1]!) !== signer.keyId) {
+    throw new Error(`invalid configuration: verification key ${settings.committeeIndex} of KEYHOLDER_COMMITTEE_VERIFICATION_KEYS is not this keyholder's own`);
+  }
+  return keys;
+}
 const store = new KeyStore(config.dataDir);
 const resealed = store.resealSecretKeys(
   (sealed) => sealer.needsReseal(sealed),
@@ -46,9 +62,12 @@ const spoolDir = releaseSpoolDir(config);
 const staleSpools = removeStaleSpools(spoolDir);
 if (staleSpools > 0) logger.warn({ spoolDir, removed: staleSpools }, 'removed spool files left by an interrupted release');
 // Keys of rounds that can no longer be released are destroyed, at start and then periodically.
+const dealings = new Map<string, KeyDealing>();
 const expireKeys = (): void => {
   const expired = store.expireKeys(Date.now(), config.keyRetentionAfterDeadlineMs, (bytes) => Number(fromBinary(RoundConfigSchema, bytes).deadlineUnixMs));
   if (expired.length > 0) logger.info({ rounds: expired, retentionMs: config.keyRetentionAfterDeadlineMs }, 'destroyed the keys of rounds past their deadline and retention');
+  const abandoned = dropStaleDealings(dealings, Date.now(), config.keyDealingTimeoutMs);
+  if (abandoned.length > 0) logger.warn({ rounds: abandoned, timeoutMs: config.keyDealingTimeoutMs }, 'dropped unfinished key dealings');
 };
 expireKeys();
 const expiryTimer = setInterval(() => {
@@ -84,11 +103,17 @@ const server = createKeyholderServer({
   signer,
   logger,
   clock: Date.now,
+  committeeKeys: loadCommitteeKeys(config),
+  dealings,
   // Coefficient encoding: N values per ciphertext, half the bytes per value of slots (16.03 vs 32.06 B).
   defaultEncoding: Encoding.COEFFICIENTS,
   afterCharge: config.testCrashAfterCharge
     ? (roundId) => {
-        logger.fatal({ roundId }, 'TEST-ONLY FAULT INJECTION: crashing after the ledger charge, before the decryption');
+        // Written synchronously: pino writes asynchronously, and a SIGKILL right after would lose the line.
+        writeSync(
+          1,
+          `${JSON.stringify({ level: 60, time: Date.now(), service: 'keyholder', roundId, msg: 'TEST-ONLY FAULT INJECTION: crashing after the ledger charge, before the decryption' })}\n`,
+        );
         process.kill(process.pid, 'SIGKILL');
       }
     : undefined,

@@ -6,6 +6,9 @@ import { addReflection, type HealthMonitor } from '@secagg/observability';
 import type { KeyholderContext } from './keyholder-context.js';
 import { createRoundKey } from './handlers/create-round-key.js';
 import { releaseRound } from './handlers/release-round.js';
+import { createKeyShare, signCollectiveKey } from './handlers/key-share.js';
+import { releaseShare } from './handlers/release-share.js';
+import { acceptKeyShares, dealKeyShares } from './handlers/key-dealing.js';
 import { getGroupPrivacyBudget, setGroupPrivacyBudget } from './handlers/privacy-budget.js';
 import { requirePeer } from './domain/peer-identity.js';
 
@@ -33,6 +36,26 @@ export function createKeyholderServer(deps: KeyholderContext, observers: ServerO
       releaseRound: (requests, ctx) => {
         requirePeer(ctx, deps.config.aggregatorIdentity, deps.config);
         return releaseRound(requests, { ...deps, logger: ctx.logger });
+      },
+      createKeyShare: async (request, ctx) => {
+        requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
+        return createKeyShare(request, { ...deps, logger: ctx.logger });
+      },
+      signCollectiveKey: async (request, ctx) => {
+        requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
+        return signCollectiveKey(request, { ...deps, logger: ctx.logger });
+      },
+      dealKeyShares: async (request, ctx) => {
+        requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
+        return dealKeyShares(request, { ...deps, logger: ctx.logger });
+      },
+      acceptKeyShares: async (request, ctx) => {
+        requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
+        return acceptKeyShares(request, { ...deps, logger: ctx.logger });
+      },
+      releaseShare: (requests, ctx) => {
+        requirePeer(ctx, deps.config.aggregatorIdentity, deps.config);
+        return releaseShare(requests, { ...deps, logger: ctx.logger });
       },
       setGroupPrivacyBudget: async (request, ctx) => {
         requirePeer(ctx, deps.config.gatewayIdentity, deps.config);

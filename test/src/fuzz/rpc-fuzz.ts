@@ -32,6 +32,9 @@ import { formatOf, toCkksParams } from '@secagg/protocol';
 import {
   ClientService,
   CoordinatorService,
+  AcceptKeySharesRequestSchema,
+  CreateKeyShareRequestSchema,
+  DealKeySharesRequestSchema,
   CreateRoundKeyRequestSchema,
   CreateRoundKeyResponseSchema,
   CreateRoundRequestSchema,
@@ -47,6 +50,7 @@ import {
   RoundConfigSchema,
   RoundState,
   SetGroupPrivacyBudgetRequestSchema,
+  SignCollectiveKeyRequestSchema,
   SetPrivacyBudgetRequestSchema,
   SubmitUpdateRequestSchema,
   type RoundConfig,
@@ -310,6 +314,35 @@ function unaryTargets(f: FuzzCluster): UnaryTarget[] {
       caller: 'gateway-peer',
       valid: bin(CreateRoundKeyRequestSchema, { roundId: 'fuzz-kh-made', config: roundConfig({ privacyGroup: 'fuzz-created' }) }),
       allowed: [Ok, InvalidArgument, AlreadyExists, FailedPrecondition],
+    },
+    {
+      // The fuzzed keyholder is a single keyholder: a share request is refused by policy (FAILED_PRECONDITION) past its checks.
+      name: 'KeyholderService.CreateKeyShare',
+      method: KeyholderService.method.createKeyShare,
+      caller: 'gateway-peer',
+      valid: bin(CreateKeyShareRequestSchema, { roundId: 'fuzz-kh-share', config: roundConfig({ privacyGroup: 'fuzz-created' }) }),
+      allowed: [InvalidArgument, FailedPrecondition],
+    },
+    {
+      name: 'KeyholderService.SignCollectiveKey',
+      method: KeyholderService.method.signCollectiveKey,
+      caller: 'gateway-peer',
+      valid: bin(SignCollectiveKeyRequestSchema, { roundId: 'fuzz-kh-made', publicKeyShares: [new Uint8Array(8)] }),
+      allowed: [InvalidArgument, NotFound, FailedPrecondition],
+    },
+    {
+      name: 'KeyholderService.DealKeyShares',
+      method: KeyholderService.method.dealKeyShares,
+      caller: 'gateway-peer',
+      valid: bin(DealKeySharesRequestSchema, { roundId: 'fuzz-kh-made', dealingKeys: [{ x25519PublicKey: new Uint8Array(32) }] }),
+      allowed: [InvalidArgument, NotFound, FailedPrecondition],
+    },
+    {
+      name: 'KeyholderService.AcceptKeyShares',
+      method: KeyholderService.method.acceptKeyShares,
+      caller: 'gateway-peer',
+      valid: bin(AcceptKeySharesRequestSchema, { roundId: 'fuzz-kh-made', dealingKeys: [], encryptedShares: [new Uint8Array(8)] }),
+      allowed: [InvalidArgument, NotFound, FailedPrecondition],
     },
     {
       name: 'KeyholderService.SetGroupPrivacyBudget',

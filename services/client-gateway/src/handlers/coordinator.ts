@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { Code, SecaggError, type CallContext, forwardedMetadata } from '@secagg/core';
-import { checkRoundConfig, privacyGroupOf } from '@secagg/protocol';
+import { checkRoundConfig, keyholderTopology, privacyGroupOf } from '@secagg/protocol';
 import {
   CloseRoundResponseSchema,
   CreateRoundResponseSchema,
@@ -35,7 +35,8 @@ import { claimGroupFor, requireRoundOwner } from '../domain/ownership.js';
 export async function createRound(request: CreateRoundRequest, ctx: CallContext, deps: GatewayContext): Promise<CreateRoundResponse> {
   const principal = await authorize(ctx, deps.tokens, ['coordinator']);
   const now = deps.clock();
-  const config = checkRoundConfig(request.config, deps.config, now);
+  // The keyholder committee (if any) is the deployment's, not the coordinator's to choose; it is part of the signed statement.
+  const config = { ...checkRoundConfig(request.config, deps.config, now), keyholders: keyholderTopology(deps.config).committee };
   const roundId = `r-${randomBytes(9).toString('base64url')}`;
   // A round spends its group's budget: the group must be the caller's (claimed now if new).
   const claim = await claimGroupFor(deps.store, principal, privacyGroupOf(config), 'create rounds in it', deps.logger);

@@ -176,3 +176,19 @@ export function perClientErrorL2(params: CkksErrorParams, vectorLength: number, 
 export function floodingMarginBits(sigma: number, bound: DecryptionErrorBound): number {
   return Math.log2(sigma / bound.value);
 }
+
+/**
+ * The bound under a collective key of `keyholders` shares (issue 16; 0 or 1:
+ * the single keyholder's key, unchanged). s = Σsᵢ and e = Σeᵢ are no longer
+ * ternary and SEAL-sized: by Cauchy–Schwarz ‖Σsᵢ‖² ≤ n·Σ‖sᵢ‖² ≤ n²·max‖sᵢ‖²
+ * (and the same for e and for the embeddings |s(ζ)|², |e(ζ)|²), so every
+ * key-dependent term of the variance proxy grows at most n²-fold and the
+ * key-independent ones not at all: the bound grows at most n-fold, and the
+ * flooding margin of one keyholder's noise loses at most log2(n) bits
+ * (1.6 for three keyholders). Conservative: sums of independent ternaries
+ * grow like √n, not n.
+ */
+export function collectiveErrorBound(bound: DecryptionErrorBound, keyholders: number): DecryptionErrorBound {
+  const n = Math.max(1, keyholders);
+  return { scaled: bound.scaled * n, value: bound.value * n };
+}

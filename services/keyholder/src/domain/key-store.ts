@@ -144,6 +144,8 @@ export class KeyStore {
     this.db.exec(SCHEMA);
     this.addColumnIfMissing('round_keys', 'claim_contributors_sha256', 'BLOB');
     this.addColumnIfMissing('round_keys', 'claim_sum_sha256', 'BLOB');
+    // t-of-n committees (issue 16): 1 once the sealed key is this keyholder's Shamir share σ_j, no longer its own s_j.
+    this.addColumnIfMissing('round_keys', 'key_share_dealt', 'INTEGER NOT NULL DEFAULT 0');
   }
 
   private addColumnIfMissing(table: string, column: string, type: string): void {
@@ -165,6 +167,32 @@ export class KeyStore {
       this.db.exec('ROLLBACK');
       throw error;
     }
+  }
+
+  /**
+   * t-of-n: replaces a ready round key's sealed secret share by the sealed sum
+   * of the Shamir shares dealt to this keyholder (secure_delete zeroes the old
+   * one). False unless the key is ready and not dealt yet.
+   */
+  storeDealtKeyShare(roundId: string, sealed: Uint8Array): boolean {
+    const result = this.db
+      .prepare(`UPDATE round_keys SET sealed_secret_key = ?, key_share_dealt = 1 WHERE round_id = ? AND status = 'ready' AND key_share_dealt = 0`)
+      .run(sealed, roundId);
+    return result.changes === 1;
+  }
+
+  /** t-of-n dealing: the sealed secret share of a ready round key (undefined otherwise). Nothing is charged: nothing is decrypted. */
+  getSealedKey(roundId: string): Uint8Array | undefined {
+    const row = this.db.prepare(`SELECT sealed_secret_key FROM round_keys WHERE round_id = ? AND status = 'ready'`).get(roundId) as
+      | { sealed_secret_key: Uint8Array | null }
+      | undefined;
+    return row?.sealed_secret_key ?? undefined;
+  }
+
+  /** Whether a round key's sealed share is the dealt Shamir share (storeDealtKeyShare). */
+  isKeyShareDealt(roundId: string): boolean {
+    const row = this.db.prepare('SELECT key_share_dealt FROM round_keys WHERE round_id = ?').get(roundId) as { key_share_dealt: number } | undefined;
+    return row?.key_share_dealt === 1;
   }
 
   /** Inserts a new round key; false if the round id exists already. */

@@ -10,7 +10,7 @@ import type { CkksParams } from '@secagg/ckks';
 import { checkVoteConfig, isVoteRound, samplingRateOf } from '@secagg/protocol';
 import type { RoundConfig } from '@secagg/proto';
 import type { KeyholderConfig } from '../config.js';
-import { decryptionErrorBound, errorParamsOf, floodingMarginBits, perClientErrorL2 } from './flooding.js';
+import { collectiveErrorBound, decryptionErrorBound, errorParamsOf, floodingMarginBits, perClientErrorL2 } from './flooding.js';
 import { planNoise, type NoisePlan } from './noise.js';
 import { planVotePrivacy, type VotePlan } from './vote-plan.js';
 
@@ -39,9 +39,15 @@ export function planRoundPrivacy(config: RoundConfig, params: CkksParams, adjace
   if (isVoteRound(config)) return planVotePrivacy(config, checkVoteConfig(config), params, adjacency);
   const noiseFree = config.unsafeDisableNoise;
   const baseSensitivity = (adjacency === 'replace-one' ? 2 : 1) * config.clipNorm;
-  const noise = planNoise(config.noiseMultiplier, config.clipNorm, baseSensitivity, config.vectorLength, noiseFree);
+  const committee = config.keyholders?.count ?? 0;
+  // Threshold keyholders (threshold.ts): each keyholder's noise is a discrete Gaussian over the plaintext's integer
+  // coefficients (grid 2^-scaleBits), added to its decryption share; the decryption error is that of the collective key.
+  const noise =
+    committee > 0 && !noiseFree
+      ? { sigma: config.noiseMultiplier * config.clipNorm, gridStep: 2 ** -params.scaleBits }
+      : planNoise(config.noiseMultiplier, config.clipNorm, baseSensitivity, config.vectorLength, noiseFree);
   const errorParams = errorParamsOf(params);
-  const bound = decryptionErrorBound(errorParams, config.maxClients);
+  const bound = collectiveErrorBound(decryptionErrorBound(errorParams, config.maxClients), committee);
   const samplingRate = samplingRateOf(config);
   if (noiseFree) {
     return {
@@ -56,7 +62,7 @@ export function planRoundPrivacy(config: RoundConfig, params: CkksParams, adjace
     };
   }
   // Removing a client removes its encryption error too; on the grid, rounding adds grid·√d.
-  const withCkksError = baseSensitivity + perClientErrorL2(errorParams, config.vectorLength);
+  const withCkksError = baseSensitivity + perClientErrorL2(errorParams, config.vectorLength) * Math.max(1, committee);
   const l2Sensitivity = roundedL2Sensitivity(withCkksError, noise.gridStep, config.vectorLength);
   return {
     noise,

@@ -36,6 +36,7 @@ import type { KeyholderContext } from '../keyholder-context.js';
 import { planRoundPrivacy, type RoundPrivacyPlan } from '../domain/privacy-plan.js';
 import { budgetOf, costOf, privacyCostMessage, requireAffordable } from '../domain/privacy-budget.js';
 import { requireMinClientsFloor } from '../domain/release-policy.js';
+import { requireSingleKeyholder } from '../domain/threshold.js';
 
 export async function createRoundKey(request: CreateRoundKeyRequest, deps: KeyholderContext): Promise<CreateRoundKeyResponse> {
   const { config: settings, store, sealer, engines, clock } = deps;
@@ -48,6 +49,7 @@ export async function createRoundKey(request: CreateRoundKeyRequest, deps: Keyho
   }
 
   requireMinClientsFloor(config, settings.minClientsFloor);
+  requireSingleKeyholder(config, settings);
 
   const existing = store.getRoundKey(roundId);
   if (existing) {
@@ -127,7 +129,7 @@ export async function createRoundKey(request: CreateRoundKeyRequest, deps: Keyho
  * `minBits`: its release would leak information about the secret key
  * (Li & Micciancio 2021).
  */
-function requireFlooded(plan: RoundPrivacyPlan, params: CkksParams, config: RoundConfig, minBits: number): void {
+export function requireFlooded(plan: RoundPrivacyPlan, params: CkksParams, config: RoundConfig, minBits: number): void {
   if (plan.floodingMarginBits >= minBits) return;
   const short = minBits - plan.floodingMarginBits;
   throw new SecaggError(
@@ -143,14 +145,14 @@ function requireFlooded(plan: RoundPrivacyPlan, params: CkksParams, config: Roun
 }
 
 /** The round's cost against its group's ledger now, refusing if the budget cannot afford it. */
-function affordableCost(roundId: string, config: RoundConfig, plan: RoundPrivacyPlan, deps: KeyholderContext): PrivacyCost {
+export function affordableCost(roundId: string, config: RoundConfig, plan: RoundPrivacyPlan, deps: KeyholderContext): PrivacyCost {
   const budget = budgetOf(deps.store, deps.config, privacyGroupOf(config));
   const ledger = deps.store.ledger(budget.privacyGroup);
   return privacyCostMessage(budget, plan, requireAffordable(budget, ledger, plan, roundId));
 }
 
 /** The round's cost against its group's ledger now, without refusing (idempotent repeats, noise-free rounds): the release re-checks. */
-function currentCost(config: RoundConfig, plan: RoundPrivacyPlan, deps: KeyholderContext): PrivacyCost {
+export function currentCost(config: RoundConfig, plan: RoundPrivacyPlan, deps: KeyholderContext): PrivacyCost {
   const budget = budgetOf(deps.store, deps.config, privacyGroupOf(config));
   const ledger = deps.store.ledger(budget.privacyGroup);
   const cost = costOf(budget, ledger, plan);

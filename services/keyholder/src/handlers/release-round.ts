@@ -55,6 +55,7 @@ import {
   type ReleaseHeader,
   type ReleaseRoundRequest,
   type ReleaseRoundResponse,
+  type ReleaseShareRequest,
   type ResultHeader,
 } from '@secagg/proto';
 import type { KeyholderContext } from '../keyholder-context.js';
@@ -64,6 +65,7 @@ import { applyVoteMechanism, type VoteOutcome } from '../domain/vote-release.js'
 import { ReleaseSpool, releaseSpoolDir } from '../domain/release-spool.js';
 import { planRoundPrivacy } from '../domain/privacy-plan.js';
 import { budgetOf, requireAffordable, type Affordability } from '../domain/privacy-budget.js';
+import { requireSingleKeyholder } from '../domain/threshold.js';
 import { admitRelease, isReleaseRefusal, noisedRangeBounds, refusal, withinRange } from '../domain/release-policy.js';
 
 export async function* releaseRound(
@@ -88,6 +90,7 @@ export async function* releaseRound(
 
   const config = fromBinary(RoundConfigSchema, key.config);
   const ckks = fromBinary(CkksParametersSchema, key.ckks);
+  requireSingleKeyholder(config, deps.config);
   admitRelease(config, header, ckks.ciphertextCount, deps.config);
   const noiseFree = config.unsafeDisableNoise;
   const params = toCkksParams(ckks);
@@ -234,7 +237,7 @@ function recordedOutcome(key: RoundKeyRow, header: ReleaseHeader, deps: Keyholde
 }
 
 /** The cost recorded by the earlier charge of a resumed release (for the result header). */
-function chargedCost(key: RoundKeyRow, deps: KeyholderContext): Affordability {
+export function chargedCost(key: RoundKeyRow, deps: KeyholderContext): Affordability {
   const entry = deps.store.ledger().find((e) => e.roundId === key.roundId);
   if (!entry) throw new SecaggError(Code.Internal, `round ${key.roundId} is charged but has no ledger entry`);
   return { roundEpsilon: entry.epsilon, groupEpsilonBefore: NaN, groupEpsilonAfter: NaN };
@@ -246,8 +249,8 @@ function chargedCost(key: RoundKeyRow, deps: KeyholderContext): Affordability {
  * out of order, an invalid ciphertext, more or fewer than `count`. Each
  * append is awaited before the next frame is read (backpressure to gRPC).
  */
-async function receiveCiphertexts(
-  input: AsyncIterator<ReleaseRoundRequest>,
+export async function receiveCiphertexts(
+  input: AsyncIterator<ReleaseRoundRequest | ReleaseShareRequest>,
   format: CiphertextFormat,
   count: number,
   spool: ReleaseSpool,
@@ -292,7 +295,7 @@ function decryptSpool(engine: CkksEngine, secretKey: Uint8Array, spool: ReleaseS
   }
 }
 
-function sameDigest(a: Uint8Array, b: Uint8Array): boolean {
+export function sameDigest(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 

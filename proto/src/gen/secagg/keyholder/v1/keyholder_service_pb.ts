@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secagg/keyholder/v1/keyholder_service.proto.
  */
 export const file_secagg_keyholder_v1_keyholder_service: GenFile = /*@__PURE__*/
-  fileDesc("CitzZWNhZ2cva2V5aG9sZGVyL3YxL2tleWhvbGRlcl9zZXJ2aWNlLnByb3RvEhNzZWNhZ2cua2V5aG9sZGVyLnYxIlcKFUNyZWF0ZVJvdW5kS2V5UmVxdWVzdBIQCghyb3VuZF9pZBgBIAEoCRIsCgZjb25maWcYAiABKAsyHC5zZWNhZ2cucm91bmQudjEuUm91bmRDb25maWciwgEKFkNyZWF0ZVJvdW5kS2V5UmVzcG9uc2USLQoEY2trcxgBIAEoCzIfLnNlY2FnZy5yb3VuZC52MS5Da2tzUGFyYW1ldGVycxISCgpwdWJsaWNfa2V5GAIgASgMEi0KB3ByaXZhY3kYAyABKAsyHC5zZWNhZ2cucm91bmQudjEuUHJpdmFjeUNvc3QSNgoLYXR0ZXN0YXRpb24YBCABKAsyIS5zZWNhZ2cucm91bmQudjEuUm91bmRBdHRlc3RhdGlvbiKIAQoTUmVsZWFzZVJvdW5kUmVxdWVzdBI0CgZoZWFkZXIYASABKAsyIi5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VIZWFkZXJIABIyCgVjaHVuaxgCIAEoCzIhLnNlY2FnZy5rZXlob2xkZXIudjEuUmVsZWFzZUNodW5rSABCBwoFZnJhbWUidAoNUmVsZWFzZUhlYWRlchIQCghyb3VuZF9pZBgBIAEoCRIaChJjb250cmlidXRpb25fY291bnQYAiABKA0SGwoTY29udHJpYnV0b3JzX3NoYTI1NhgDIAEoDBIYChBjaXBoZXJ0ZXh0X2NvdW50GAQgASgNIjEKDFJlbGVhc2VDaHVuaxINCgVpbmRleBgBIAEoDRISCgpjaXBoZXJ0ZXh0GAIgASgMIoEBChRSZWxlYXNlUm91bmRSZXNwb25zZRIvCgZoZWFkZXIYASABKAsyHS5zZWNhZ2cucm91bmQudjEuUmVzdWx0SGVhZGVySAASLwoGdmFsdWVzGAIgASgLMh0uc2VjYWdnLnJvdW5kLnYxLlJlc3VsdFZhbHVlc0gAQgcKBWZyYW1lImsKHFNldEdyb3VwUHJpdmFjeUJ1ZGdldFJlcXVlc3QSFQoNcHJpdmFjeV9ncm91cBgBIAEoCRIPCgdlcHNpbG9uGAIgASgBEg0KBWRlbHRhGAMgASgBEhQKDHJlcXVlc3RlZF9ieRgEIAEoCSJPCh1TZXRHcm91cFByaXZhY3lCdWRnZXRSZXNwb25zZRIuCgZidWRnZXQYASABKAsyHi5zZWNhZ2cucm91bmQudjEuUHJpdmFjeUJ1ZGdldCI1ChxHZXRHcm91cFByaXZhY3lCdWRnZXRSZXF1ZXN0EhUKDXByaXZhY3lfZ3JvdXAYASABKAkiTwodR2V0R3JvdXBQcml2YWN5QnVkZ2V0UmVzcG9uc2USLgoGYnVkZ2V0GAEgASgLMh4uc2VjYWdnLnJvdW5kLnYxLlByaXZhY3lCdWRnZXQy5gMKEEtleWhvbGRlclNlcnZpY2USaQoOQ3JlYXRlUm91bmRLZXkSKi5zZWNhZ2cua2V5aG9sZGVyLnYxLkNyZWF0ZVJvdW5kS2V5UmVxdWVzdBorLnNlY2FnZy5rZXlob2xkZXIudjEuQ3JlYXRlUm91bmRLZXlSZXNwb25zZRJnCgxSZWxlYXNlUm91bmQSKC5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VSb3VuZFJlcXVlc3QaKS5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VSb3VuZFJlc3BvbnNlKAEwARJ+ChVTZXRHcm91cFByaXZhY3lCdWRnZXQSMS5zZWNhZ2cua2V5aG9sZGVyLnYxLlNldEdyb3VwUHJpdmFjeUJ1ZGdldFJlcXVlc3QaMi5zZWNhZ2cua2V5aG9sZGVyLnYxLlNldEdyb3VwUHJpdmFjeUJ1ZGdldFJlc3BvbnNlEn4KFUdldEdyb3VwUHJpdmFjeUJ1ZGdldBIxLnNlY2FnZy5rZXlob2xkZXIudjEuR2V0R3JvdXBQcml2YWN5QnVkZ2V0UmVxdWVzdBoyLnNlY2FnZy5rZXlob2xkZXIudjEuR2V0R3JvdXBQcml2YWN5QnVkZ2V0UmVzcG9uc2ViBnByb3RvMw", [file_secagg_round_v1_attestation, file_secagg_round_v1_privacy, file_secagg_round_v1_round]);
+  fileDesc("CitzZWNhZ2cva2V5aG9sZGVyL3YxL2tleWhvbGRlcl9zZXJ2aWNlLnByb3RvEhNzZWNhZ2cua2V5aG9sZGVyLnYxIlcKFUNyZWF0ZVJvdW5kS2V5UmVxdWVzdBIQCghyb3VuZF9pZBgBIAEoCRIsCgZjb25maWcYAiABKAsyHC5zZWNhZ2cucm91bmQudjEuUm91bmRDb25maWciwgEKFkNyZWF0ZVJvdW5kS2V5UmVzcG9uc2USLQoEY2trcxgBIAEoCzIfLnNlY2FnZy5yb3VuZC52MS5Da2tzUGFyYW1ldGVycxISCgpwdWJsaWNfa2V5GAIgASgMEi0KB3ByaXZhY3kYAyABKAsyHC5zZWNhZ2cucm91bmQudjEuUHJpdmFjeUNvc3QSNgoLYXR0ZXN0YXRpb24YBCABKAsyIS5zZWNhZ2cucm91bmQudjEuUm91bmRBdHRlc3RhdGlvbiKIAQoTUmVsZWFzZVJvdW5kUmVxdWVzdBI0CgZoZWFkZXIYASABKAsyIi5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VIZWFkZXJIABIyCgVjaHVuaxgCIAEoCzIhLnNlY2FnZy5rZXlob2xkZXIudjEuUmVsZWFzZUNodW5rSABCBwoFZnJhbWUidAoNUmVsZWFzZUhlYWRlchIQCghyb3VuZF9pZBgBIAEoCRIaChJjb250cmlidXRpb25fY291bnQYAiABKA0SGwoTY29udHJpYnV0b3JzX3NoYTI1NhgDIAEoDBIYChBjaXBoZXJ0ZXh0X2NvdW50GAQgASgNIjEKDFJlbGVhc2VDaHVuaxINCgVpbmRleBgBIAEoDRISCgpjaXBoZXJ0ZXh0GAIgASgMIoEBChRSZWxlYXNlUm91bmRSZXNwb25zZRIvCgZoZWFkZXIYASABKAsyHS5zZWNhZ2cucm91bmQudjEuUmVzdWx0SGVhZGVySAASLwoGdmFsdWVzGAIgASgLMh0uc2VjYWdnLnJvdW5kLnYxLlJlc3VsdFZhbHVlc0gAQgcKBWZyYW1lImsKHFNldEdyb3VwUHJpdmFjeUJ1ZGdldFJlcXVlc3QSFQoNcHJpdmFjeV9ncm91cBgBIAEoCRIPCgdlcHNpbG9uGAIgASgBEg0KBWRlbHRhGAMgASgBEhQKDHJlcXVlc3RlZF9ieRgEIAEoCSJPCh1TZXRHcm91cFByaXZhY3lCdWRnZXRSZXNwb25zZRIuCgZidWRnZXQYASABKAsyHi5zZWNhZ2cucm91bmQudjEuUHJpdmFjeUJ1ZGdldCI1ChxHZXRHcm91cFByaXZhY3lCdWRnZXRSZXF1ZXN0EhUKDXByaXZhY3lfZ3JvdXAYASABKAkiTwodR2V0R3JvdXBQcml2YWN5QnVkZ2V0UmVzcG9uc2USLgoGYnVkZ2V0GAEgASgLMh4uc2VjYWdnLnJvdW5kLnYxLlByaXZhY3lCdWRnZXQiVwoVQ3JlYXRlS2V5U2hhcmVSZXF1ZXN0EhAKCHJvdW5kX2lkGAEgASgJEiwKBmNvbmZpZxgCIAEoCzIcLnNlY2FnZy5yb3VuZC52MS5Sb3VuZENvbmZpZyLlAQoWQ3JlYXRlS2V5U2hhcmVSZXNwb25zZRItCgRja2tzGAEgASgLMh8uc2VjYWdnLnJvdW5kLnYxLkNra3NQYXJhbWV0ZXJzEhgKEHB1YmxpY19rZXlfc2hhcmUYAiABKAwSFwoPa2V5aG9sZGVyX2luZGV4GAMgASgNEi0KB3ByaXZhY3kYBCABKAsyHC5zZWNhZ2cucm91bmQudjEuUHJpdmFjeUNvc3QSOgoLZGVhbGluZ19rZXkYBSABKAsyJS5zZWNhZ2cua2V5aG9sZGVyLnYxLlNpZ25lZERlYWxpbmdLZXkiWwoQU2lnbmVkRGVhbGluZ0tleRIZChF4MjU1MTlfcHVibGljX2tleRgBIAEoDBIRCglzdGF0ZW1lbnQYAiABKAwSGQoRZWQyNTUxOV9zaWduYXR1cmUYAyABKAwiZQoURGVhbEtleVNoYXJlc1JlcXVlc3QSEAoIcm91bmRfaWQYASABKAkSOwoMZGVhbGluZ19rZXlzGAIgAygLMiUuc2VjYWdnLmtleWhvbGRlci52MS5TaWduZWREZWFsaW5nS2V5IjEKFURlYWxLZXlTaGFyZXNSZXNwb25zZRIYChBlbmNyeXB0ZWRfc2hhcmVzGAEgAygMIoEBChZBY2NlcHRLZXlTaGFyZXNSZXF1ZXN0EhAKCHJvdW5kX2lkGAEgASgJEjsKDGRlYWxpbmdfa2V5cxgCIAMoCzIlLnNlY2FnZy5rZXlob2xkZXIudjEuU2lnbmVkRGVhbGluZ0tleRIYChBlbmNyeXB0ZWRfc2hhcmVzGAMgAygMIhkKF0FjY2VwdEtleVNoYXJlc1Jlc3BvbnNlIkcKGFNpZ25Db2xsZWN0aXZlS2V5UmVxdWVzdBIQCghyb3VuZF9pZBgBIAEoCRIZChFwdWJsaWNfa2V5X3NoYXJlcxgCIAMoDCJnChlTaWduQ29sbGVjdGl2ZUtleVJlc3BvbnNlEhIKCnB1YmxpY19rZXkYASABKAwSNgoLYXR0ZXN0YXRpb24YAiABKAsyIS5zZWNhZ2cucm91bmQudjEuUm91bmRBdHRlc3RhdGlvbiKNAQoTUmVsZWFzZVNoYXJlUmVxdWVzdBI5CgZoZWFkZXIYASABKAsyJy5zZWNhZ2cua2V5aG9sZGVyLnYxLlNoYXJlUmVxdWVzdEhlYWRlckgAEjIKBWNodW5rGAIgASgLMiEuc2VjYWdnLmtleWhvbGRlci52MS5SZWxlYXNlQ2h1bmtIAEIHCgVmcmFtZSJ8ChJTaGFyZVJlcXVlc3RIZWFkZXISMwoHcmVsZWFzZRgBIAEoCzIiLnNlY2FnZy5rZXlob2xkZXIudjEuUmVsZWFzZUhlYWRlchISCgppbmNsdWRlX2MwGAIgASgIEh0KFWRlY3J5cHRpbmdfa2V5aG9sZGVycxgDIAMoDSKKAQoUUmVsZWFzZVNoYXJlUmVzcG9uc2USMgoGaGVhZGVyGAEgASgLMiAuc2VjYWdnLmtleWhvbGRlci52MS5TaGFyZUhlYWRlckgAEjUKBXNoYXJlGAIgASgLMiQuc2VjYWdnLmtleWhvbGRlci52MS5EZWNyeXB0aW9uU2hhcmVIAEIHCgVmcmFtZSKnAwoLU2hhcmVIZWFkZXISEAoIcm91bmRfaWQYASABKAkSFwoPa2V5aG9sZGVyX2luZGV4GAIgASgNEhoKEmNvbnRyaWJ1dGlvbl9jb3VudBgDIAEoDRIbChNjb250cmlidXRvcnNfc2hhMjU2GAQgASgMEhMKC25vaXNlX3NpZ21hGAUgASgBEhEKCWdyaWRfc3RlcBgGIAEoARIVCg1lcHNpbG9uX3NwZW50GAcgASgBEg0KBWRlbHRhGAggASgBEh4KFmRlY3J5cHRpb25fZXJyb3JfYm91bmQYCSABKAESFgoObm9pc2VfZGlzYWJsZWQYCiABKAgSEgoKaW5jbHVkZV9jMBgLIAEoCBIVCg12ZWN0b3JfbGVuZ3RoGAwgASgNEh0KFXJhbmdlX2JvdW5kX3Blcl92YWx1ZRgNIAEoARIWCg5yYW5nZV9ib3VuZF9sMhgOIAEoARItCgRja2tzGA8gASgLMh8uc2VjYWdnLnJvdW5kLnYxLkNra3NQYXJhbWV0ZXJzEh0KFWRlY3J5cHRpbmdfa2V5aG9sZGVycxgQIAMoDSIvCg9EZWNyeXB0aW9uU2hhcmUSDQoFaW5kZXgYASABKA0SDQoFc2hhcmUYAiABKAwyhAgKEEtleWhvbGRlclNlcnZpY2USaQoOQ3JlYXRlUm91bmRLZXkSKi5zZWNhZ2cua2V5aG9sZGVyLnYxLkNyZWF0ZVJvdW5kS2V5UmVxdWVzdBorLnNlY2FnZy5rZXlob2xkZXIudjEuQ3JlYXRlUm91bmRLZXlSZXNwb25zZRJnCgxSZWxlYXNlUm91bmQSKC5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VSb3VuZFJlcXVlc3QaKS5zZWNhZ2cua2V5aG9sZGVyLnYxLlJlbGVhc2VSb3VuZFJlc3BvbnNlKAEwARJpCg5DcmVhdGVLZXlTaGFyZRIqLnNlY2FnZy5rZXlob2xkZXIudjEuQ3JlYXRlS2V5U2hhcmVSZXF1ZXN0Gisuc2VjYWdnLmtleWhvbGRlci52MS5DcmVhdGVLZXlTaGFyZVJlc3BvbnNlEmYKDURlYWxLZXlTaGFyZXMSKS5zZWNhZ2cua2V5aG9sZGVyLnYxLkRlYWxLZXlTaGFyZXNSZXF1ZXN0Giouc2VjYWdnLmtleWhvbGRlci52MS5EZWFsS2V5U2hhcmVzUmVzcG9uc2USbAoPQWNjZXB0S2V5U2hhcmVzEisuc2VjYWdnLmtleWhvbGRlci52MS5BY2NlcHRLZXlTaGFyZXNSZXF1ZXN0Giwuc2VjYWdnLmtleWhvbGRlci52MS5BY2NlcHRLZXlTaGFyZXNSZXNwb25zZRJyChFTaWduQ29sbGVjdGl2ZUtleRItLnNlY2FnZy5rZXlob2xkZXIudjEuU2lnbkNvbGxlY3RpdmVLZXlSZXF1ZXN0Gi4uc2VjYWdnLmtleWhvbGRlci52MS5TaWduQ29sbGVjdGl2ZUtleVJlc3BvbnNlEmcKDFJlbGVhc2VTaGFyZRIoLnNlY2FnZy5rZXlob2xkZXIudjEuUmVsZWFzZVNoYXJlUmVxdWVzdBopLnNlY2FnZy5rZXlob2xkZXIudjEuUmVsZWFzZVNoYXJlUmVzcG9uc2UoATABEn4KFVNldEdyb3VwUHJpdmFjeUJ1ZGdldBIxLnNlY2FnZy5rZXlob2xkZXIudjEuU2V0R3JvdXBQcml2YWN5QnVkZ2V0UmVxdWVzdBoyLnNlY2FnZy5rZXlob2xkZXIudjEuU2V0R3JvdXBQcml2YWN5QnVkZ2V0UmVzcG9uc2USfgoVR2V0R3JvdXBQcml2YWN5QnVkZ2V0EjEuc2VjYWdnLmtleWhvbGRlci52MS5HZXRHcm91cFByaXZhY3lCdWRnZXRSZXF1ZXN0GjIuc2VjYWdnLmtleWhvbGRlci52MS5HZXRHcm91cFByaXZhY3lCdWRnZXRSZXNwb25zZWIGcHJvdG8z", [file_secagg_round_v1_attestation, file_secagg_round_v1_privacy, file_secagg_round_v1_round]);
 
 /**
  * @generated from message secagg.keyholder.v1.CreateRoundKeyRequest
@@ -327,6 +327,512 @@ export const GetGroupPrivacyBudgetResponseSchema: GenMessage<GetGroupPrivacyBudg
   messageDesc(file_secagg_keyholder_v1_keyholder_service, 9);
 
 /**
+ * @generated from message secagg.keyholder.v1.CreateKeyShareRequest
+ */
+export type CreateKeyShareRequest = Message<"secagg.keyholder.v1.CreateKeyShareRequest"> & {
+  /**
+   * The round's id as assigned by the gateway.
+   *
+   * @generated from field: string round_id = 1;
+   */
+  roundId: string;
+
+  /**
+   * The round's configuration, config.keyholders set.
+   *
+   * @generated from field: secagg.round.v1.RoundConfig config = 2;
+   */
+  config?: RoundConfig | undefined;
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.CreateKeyShareRequest.
+ * Use `create(CreateKeyShareRequestSchema)` to create a new message.
+ */
+export const CreateKeyShareRequestSchema: GenMessage<CreateKeyShareRequest> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 10);
+
+/**
+ * @generated from message secagg.keyholder.v1.CreateKeyShareResponse
+ */
+export type CreateKeyShareResponse = Message<"secagg.keyholder.v1.CreateKeyShareResponse"> & {
+  /**
+   * Parameters clients must use (every keyholder computes the same).
+   *
+   * @generated from field: secagg.round.v1.CkksParameters ckks = 1;
+   */
+  ckks?: CkksParameters | undefined;
+
+  /**
+   * p_i: k'*N little-endian uint64 in NTT form at the key level (all
+   * primes, the special prime included), no header: 65,536 bytes on the
+   * default preset.
+   *
+   * @generated from field: bytes public_key_share = 2;
+   */
+  publicKeyShare: Uint8Array;
+
+  /**
+   * This keyholder's index in the committee (1-based).
+   *
+   * @generated from field: uint32 keyholder_index = 3;
+   */
+  keyholderIndex: number;
+
+  /**
+   * The round's cost against this keyholder's ledger.
+   *
+   * @generated from field: secagg.round.v1.PrivacyCost privacy = 4;
+   */
+  privacy?: PrivacyCost | undefined;
+
+  /**
+   * t-of-n committees: this keyholder's dealing key for the round (raw
+   * X25519 public key, 32 bytes, held in memory only) and its signature.
+   *
+   * @generated from field: secagg.keyholder.v1.SignedDealingKey dealing_key = 5;
+   */
+  dealingKey?: SignedDealingKey | undefined;
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.CreateKeyShareResponse.
+ * Use `create(CreateKeyShareResponseSchema)` to create a new message.
+ */
+export const CreateKeyShareResponseSchema: GenMessage<CreateKeyShareResponse> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 11);
+
+/**
+ * A keyholder's per-round X25519 dealing key, signed with its Ed25519
+ * signing key over a RoundStatement whose tag is "secagg.dealing-key.v1",
+ * round_id the round, and public_key_sha256 the SHA-256 of the byte
+ * (keyholder index) followed by the 32 key bytes: a statement no client
+ * accepts as a round statement.
+ *
+ * @generated from message secagg.keyholder.v1.SignedDealingKey
+ */
+export type SignedDealingKey = Message<"secagg.keyholder.v1.SignedDealingKey"> & {
+  /**
+   * @generated from field: bytes x25519_public_key = 1;
+   */
+  x25519PublicKey: Uint8Array;
+
+  /**
+   * The serialized RoundStatement signed.
+   *
+   * @generated from field: bytes statement = 2;
+   */
+  statement: Uint8Array;
+
+  /**
+   * @generated from field: bytes ed25519_signature = 3;
+   */
+  ed25519Signature: Uint8Array;
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.SignedDealingKey.
+ * Use `create(SignedDealingKeySchema)` to create a new message.
+ */
+export const SignedDealingKeySchema: GenMessage<SignedDealingKey> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 12);
+
+/**
+ * @generated from message secagg.keyholder.v1.DealKeySharesRequest
+ */
+export type DealKeySharesRequest = Message<"secagg.keyholder.v1.DealKeySharesRequest"> & {
+  /**
+   * @generated from field: string round_id = 1;
+   */
+  roundId: string;
+
+  /**
+   * Every keyholder's dealing key, committee order.
+   *
+   * @generated from field: repeated secagg.keyholder.v1.SignedDealingKey dealing_keys = 2;
+   */
+  dealingKeys: SignedDealingKey[];
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.DealKeySharesRequest.
+ * Use `create(DealKeySharesRequestSchema)` to create a new message.
+ */
+export const DealKeySharesRequestSchema: GenMessage<DealKeySharesRequest> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 13);
+
+/**
+ * @generated from message secagg.keyholder.v1.DealKeySharesResponse
+ */
+export type DealKeySharesResponse = Message<"secagg.keyholder.v1.DealKeySharesResponse"> & {
+  /**
+   * Entry j-1: f_i(j) encrypted to keyholder j (nonce, ciphertext, tag);
+   * this keyholder's own entry is empty.
+   *
+   * @generated from field: repeated bytes encrypted_shares = 1;
+   */
+  encryptedShares: Uint8Array[];
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.DealKeySharesResponse.
+ * Use `create(DealKeySharesResponseSchema)` to create a new message.
+ */
+export const DealKeySharesResponseSchema: GenMessage<DealKeySharesResponse> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 14);
+
+/**
+ * @generated from message secagg.keyholder.v1.AcceptKeySharesRequest
+ */
+export type AcceptKeySharesRequest = Message<"secagg.keyholder.v1.AcceptKeySharesRequest"> & {
+  /**
+   * @generated from field: string round_id = 1;
+   */
+  roundId: string;
+
+  /**
+   * Every keyholder's dealing key, committee order.
+   *
+   * @generated from field: repeated secagg.keyholder.v1.SignedDealingKey dealing_keys = 2;
+   */
+  dealingKeys: SignedDealingKey[];
+
+  /**
+   * Entry i-1: what keyholder i dealt to this keyholder; its own entry empty.
+   *
+   * @generated from field: repeated bytes encrypted_shares = 3;
+   */
+  encryptedShares: Uint8Array[];
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.AcceptKeySharesRequest.
+ * Use `create(AcceptKeySharesRequestSchema)` to create a new message.
+ */
+export const AcceptKeySharesRequestSchema: GenMessage<AcceptKeySharesRequest> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 15);
+
+/**
+ * @generated from message secagg.keyholder.v1.AcceptKeySharesResponse
+ */
+export type AcceptKeySharesResponse = Message<"secagg.keyholder.v1.AcceptKeySharesResponse"> & {
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.AcceptKeySharesResponse.
+ * Use `create(AcceptKeySharesResponseSchema)` to create a new message.
+ */
+export const AcceptKeySharesResponseSchema: GenMessage<AcceptKeySharesResponse> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 16);
+
+/**
+ * @generated from message secagg.keyholder.v1.SignCollectiveKeyRequest
+ */
+export type SignCollectiveKeyRequest = Message<"secagg.keyholder.v1.SignCollectiveKeyRequest"> & {
+  /**
+   * @generated from field: string round_id = 1;
+   */
+  roundId: string;
+
+  /**
+   * Every keyholder's public_key_share, committee order (count of them).
+   *
+   * @generated from field: repeated bytes public_key_shares = 2;
+   */
+  publicKeyShares: Uint8Array[];
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.SignCollectiveKeyRequest.
+ * Use `create(SignCollectiveKeyRequestSchema)` to create a new message.
+ */
+export const SignCollectiveKeyRequestSchema: GenMessage<SignCollectiveKeyRequest> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 17);
+
+/**
+ * @generated from message secagg.keyholder.v1.SignCollectiveKeyResponse
+ */
+export type SignCollectiveKeyResponse = Message<"secagg.keyholder.v1.SignCollectiveKeyResponse"> & {
+  /**
+   * The round's public key: SEAL full form (sum of the shares, a).
+   *
+   * @generated from field: bytes public_key = 1;
+   */
+  publicKey: Uint8Array;
+
+  /**
+   * The statement (identical bytes from every keyholder given the same
+   * shares) with this keyholder's one signature.
+   *
+   * @generated from field: secagg.round.v1.RoundAttestation attestation = 2;
+   */
+  attestation?: RoundAttestation | undefined;
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.SignCollectiveKeyResponse.
+ * Use `create(SignCollectiveKeyResponseSchema)` to create a new message.
+ */
+export const SignCollectiveKeyResponseSchema: GenMessage<SignCollectiveKeyResponse> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 18);
+
+/**
+ * The frames of ReleaseRoundRequest, with a share header.
+ *
+ * @generated from message secagg.keyholder.v1.ReleaseShareRequest
+ */
+export type ReleaseShareRequest = Message<"secagg.keyholder.v1.ReleaseShareRequest"> & {
+  /**
+   * @generated from oneof secagg.keyholder.v1.ReleaseShareRequest.frame
+   */
+  frame: {
+    /**
+     * First frame.
+     *
+     * @generated from field: secagg.keyholder.v1.ShareRequestHeader header = 1;
+     */
+    value: ShareRequestHeader;
+    case: "header";
+  } | {
+    /**
+     * Then exactly header.ciphertext_count ciphertexts of the encrypted sum.
+     *
+     * @generated from field: secagg.keyholder.v1.ReleaseChunk chunk = 2;
+     */
+    value: ReleaseChunk;
+    case: "chunk";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.ReleaseShareRequest.
+ * Use `create(ReleaseShareRequestSchema)` to create a new message.
+ */
+export const ReleaseShareRequestSchema: GenMessage<ReleaseShareRequest> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 19);
+
+/**
+ * @generated from message secagg.keyholder.v1.ShareRequestHeader
+ */
+export type ShareRequestHeader = Message<"secagg.keyholder.v1.ShareRequestHeader"> & {
+  /**
+   * The release, exactly as ReleaseRound's header.
+   *
+   * @generated from field: secagg.keyholder.v1.ReleaseHeader release = 1;
+   */
+  release?: ReleaseHeader | undefined;
+
+  /**
+   * This keyholder's shares also carry c0 (exactly one keyholder's shares
+   * of a combination do).
+   *
+   * @generated from field: bool include_c0 = 2;
+   */
+  includeC0: boolean;
+
+  /**
+   * t-of-n: the t keyholders (indexes, ascending) whose shares the combiner
+   * adds; this keyholder scales its key share by its Lagrange coefficient
+   * for this set, and answers one set per round (another set is ABORTED
+   * until the combiner asks for the set it answered). Empty for n-of-n.
+   *
+   * @generated from field: repeated uint32 decrypting_keyholders = 3;
+   */
+  decryptingKeyholders: number[];
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.ShareRequestHeader.
+ * Use `create(ShareRequestHeaderSchema)` to create a new message.
+ */
+export const ShareRequestHeaderSchema: GenMessage<ShareRequestHeader> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 20);
+
+/**
+ * @generated from message secagg.keyholder.v1.ReleaseShareResponse
+ */
+export type ReleaseShareResponse = Message<"secagg.keyholder.v1.ReleaseShareResponse"> & {
+  /**
+   * @generated from oneof secagg.keyholder.v1.ReleaseShareResponse.frame
+   */
+  frame: {
+    /**
+     * First frame.
+     *
+     * @generated from field: secagg.keyholder.v1.ShareHeader header = 1;
+     */
+    value: ShareHeader;
+    case: "header";
+  } | {
+    /**
+     * Then one share per ciphertext of the sum, index order.
+     *
+     * @generated from field: secagg.keyholder.v1.DecryptionShare share = 2;
+     */
+    value: DecryptionShare;
+    case: "share";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.ReleaseShareResponse.
+ * Use `create(ReleaseShareResponseSchema)` to create a new message.
+ */
+export const ReleaseShareResponseSchema: GenMessage<ReleaseShareResponse> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 21);
+
+/**
+ * What a keyholder's decryption shares carry besides the shares.
+ *
+ * @generated from message secagg.keyholder.v1.ShareHeader
+ */
+export type ShareHeader = Message<"secagg.keyholder.v1.ShareHeader"> & {
+  /**
+   * @generated from field: string round_id = 1;
+   */
+  roundId: string;
+
+  /**
+   * This keyholder's index in the committee (1-based).
+   *
+   * @generated from field: uint32 keyholder_index = 2;
+   */
+  keyholderIndex: number;
+
+  /**
+   * @generated from field: uint32 contribution_count = 3;
+   */
+  contributionCount: number;
+
+  /**
+   * @generated from field: bytes contributors_sha256 = 4;
+   */
+  contributorsSha256: Uint8Array;
+
+  /**
+   * Standard deviation of the noise in each of this keyholder's shares, in
+   * the update's unit (z * C: each keyholder adds the full sigma). 0 only
+   * for a noise-free (test) round.
+   *
+   * @generated from field: double noise_sigma = 5;
+   */
+  noiseSigma: number;
+
+  /**
+   * The noise lattice in the update's unit: 2^-scale_bits (the shares' noise
+   * is a discrete Gaussian over the plaintext's integer coefficients).
+   *
+   * @generated from field: double grid_step = 6;
+   */
+  gridStep: number;
+
+  /**
+   * Epsilon charged to this keyholder's ledger for the release, at delta.
+   *
+   * @generated from field: double epsilon_spent = 7;
+   */
+  epsilonSpent: number;
+
+  /**
+   * @generated from field: double delta = 8;
+   */
+  delta: number;
+
+  /**
+   * High-probability bound on one value's decryption error under the
+   * collective key, update's unit (for the combiner's range check).
+   *
+   * @generated from field: double decryption_error_bound = 9;
+   */
+  decryptionErrorBound: number;
+
+  /**
+   * @generated from field: bool noise_disabled = 10;
+   */
+  noiseDisabled: boolean;
+
+  /**
+   * Whether these shares carry c0.
+   *
+   * @generated from field: bool include_c0 = 11;
+   */
+  includeC0: boolean;
+
+  /**
+   * The round's vector_length (the combined sum's values beyond it are padding).
+   *
+   * @generated from field: uint32 vector_length = 12;
+   */
+  vectorLength: number;
+
+  /**
+   * The range check this keyholder requires of the combined, noised sum of
+   * threshold keyholders' shares (its own policy, computed from its own copy
+   * of the round's config): every |value| <= range_bound_per_value and the
+   * L2 norm <= range_bound_l2 (docs/PRIVACY.md section 6, with the noise of
+   * threshold keyholders). The combiner applies the strictest.
+   *
+   * @generated from field: double range_bound_per_value = 13;
+   */
+  rangeBoundPerValue: number;
+
+  /**
+   * @generated from field: double range_bound_l2 = 14;
+   */
+  rangeBoundL2: number;
+
+  /**
+   * The round's CKKS parameters (to decode the combined shares: preset and scale).
+   *
+   * @generated from field: secagg.round.v1.CkksParameters ckks = 15;
+   */
+  ckks?: CkksParameters | undefined;
+
+  /**
+   * t-of-n: the decrypting set these shares are for (empty for n-of-n).
+   *
+   * @generated from field: repeated uint32 decrypting_keyholders = 16;
+   */
+  decryptingKeyholders: number[];
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.ShareHeader.
+ * Use `create(ShareHeaderSchema)` to create a new message.
+ */
+export const ShareHeaderSchema: GenMessage<ShareHeader> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 22);
+
+/**
+ * One keyholder's decryption share of one ciphertext of the sum.
+ *
+ * @generated from message secagg.keyholder.v1.DecryptionShare
+ */
+export type DecryptionShare = Message<"secagg.keyholder.v1.DecryptionShare"> & {
+  /**
+   * Position in the sum, from 0.
+   *
+   * @generated from field: uint32 index = 1;
+   */
+  index: number;
+
+  /**
+   * N little-endian uint64 residues mod the decode prime (the largest data
+   * prime), coefficient domain: 32,768 bytes on the default preset.
+   *
+   * @generated from field: bytes share = 2;
+   */
+  share: Uint8Array;
+};
+
+/**
+ * Describes the message secagg.keyholder.v1.DecryptionShare.
+ * Use `create(DecryptionShareSchema)` to create a new message.
+ */
+export const DecryptionShareSchema: GenMessage<DecryptionShare> = /*@__PURE__*/
+  messageDesc(file_secagg_keyholder_v1_keyholder_service, 23);
+
+/**
  * Served by the keyholder.
  *
  * @generated from service secagg.keyholder.v1.KeyholderService
@@ -383,6 +889,93 @@ export const KeyholderService: GenService<{
     methodKind: "bidi_streaming";
     input: typeof ReleaseRoundRequestSchema;
     output: typeof ReleaseRoundResponseSchema;
+  },
+  /**
+   * Threshold keyholders (issue 16), step 1 of a round's key: this
+   * keyholder's share of the collective key. Runs every check of
+   * CreateRoundKey against this keyholder's own floor, flooding minimum and
+   * ledger, with the round's config.keyholders committee, which must be the
+   * one this keyholder was deployed in (its index in it is its own
+   * configuration). Draws a fresh secret share s_i (stored sealed, never
+   * leaves) and returns p_i = -(a*s_i + e_i) for the round's common random
+   * polynomial a (expanded from SHA-256 of the round id: packages/ckks
+   * multiparty.ts). Idempotent on round_id with the same config.
+   * Errors: as CreateRoundKey; FAILED_PRECONDITION also for a committee
+   * other than this keyholder's, or a vote round (not supported with
+   * threshold keyholders).
+   *
+   * @generated from rpc secagg.keyholder.v1.KeyholderService.CreateKeyShare
+   */
+  createKeyShare: {
+    methodKind: "unary";
+    input: typeof CreateKeyShareRequestSchema;
+    output: typeof CreateKeyShareResponseSchema;
+  },
+  /**
+   * t-of-n committees only (threshold < count), step 2: keyholder i deals
+   * Shamir shares of its secret share s_i (degree t-1, over every key-level
+   * prime, evaluated at 1..n): f_i(j) for every other keyholder j, each
+   * encrypted to j's dealing key (AES-256-GCM under HKDF of the X25519
+   * shared secret of i's and j's dealing keys), after checking every
+   * dealing key's signature against the committee's pinned verification
+   * keys. The gateway only relays ciphertexts. One-shot per round (the
+   * dealing keys live in memory only): a repeat, or a keyholder restarted
+   * since CreateKeyShare, is refused and the round must be created anew.
+   * Errors: NOT_FOUND, INVALID_ARGUMENT (count, a dealing key or signature),
+   * FAILED_PRECONDITION (not a t-of-n committee, already dealt, state lost).
+   *
+   * @generated from rpc secagg.keyholder.v1.KeyholderService.DealKeyShares
+   */
+  dealKeyShares: {
+    methodKind: "unary";
+    input: typeof DealKeySharesRequestSchema;
+    output: typeof DealKeySharesResponseSchema;
+  },
+  /**
+   * t-of-n committees only, step 3: keyholder j decrypts the n-1 shares
+   * dealt to it and stores sigma_j = sum_i f_i(j) (sealed) in place of s_j:
+   * its key share for every later release. Errors: as DealKeyShares, and
+   * INVALID_ARGUMENT for a share that does not decrypt or is malformed.
+   *
+   * @generated from rpc secagg.keyholder.v1.KeyholderService.AcceptKeyShares
+   */
+  acceptKeyShares: {
+    methodKind: "unary";
+    input: typeof AcceptKeySharesRequestSchema;
+    output: typeof AcceptKeySharesResponseSchema;
+  },
+  /**
+   * Threshold keyholders, step 2 (n-of-n) or 4 (t-of-n): given every keyholder's public key share
+   * (committee order), checks that its own share is at its place, sums them
+   * into the round's public key and signs the RoundStatement listing the
+   * shares' hashes. Idempotent.
+   * Errors: NOT_FOUND (no share for the round), INVALID_ARGUMENT (share
+   * count or format), FAILED_PRECONDITION (its own share is not at its place).
+   *
+   * @generated from rpc secagg.keyholder.v1.KeyholderService.SignCollectiveKey
+   */
+  signCollectiveKey: {
+    methodKind: "unary";
+    input: typeof SignCollectiveKeyRequestSchema;
+    output: typeof SignCollectiveKeyResponseSchema;
+  },
+  /**
+   * Threshold keyholders, release: the same framing, admission, charge and
+   * release-once rules as ReleaseRound (docs/PRIVACY.md section 4, threshold
+   * variant), but the answer is this keyholder's decryption share of each
+   * ciphertext, h_i = c1*s_i + noise_i (+ c0 for the header's include_c0),
+   * carrying its own full discrete Gaussian noise; nothing decrypted. The
+   * caller (the aggregator's combiner) adds the shares of every keyholder,
+   * decodes, range-checks the noised sum and stores the release. A repeat
+   * with the same contributors digest returns the stored shares.
+   * Errors: as ReleaseRound; FAILED_PRECONDITION for a single-keyholder round.
+   *
+   * @generated from rpc secagg.keyholder.v1.KeyholderService.ReleaseShare
+   */
+  releaseShare: {
+    methodKind: "bidi_streaming";
+    input: typeof ReleaseShareRequestSchema;
+    output: typeof ReleaseShareResponseSchema;
   },
   /**
    * Sets a privacy group's budget. Spent epsilon never decreases; a budget

@@ -44,7 +44,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secagg/round/v1/attestation.proto.
  */
 export const file_secagg_round_v1_attestation: GenFile = /*@__PURE__*/
-  fileDesc("CiFzZWNhZ2cvcm91bmQvdjEvYXR0ZXN0YXRpb24ucHJvdG8SD3NlY2FnZy5yb3VuZC52MSKnAQoOUm91bmRTdGF0ZW1lbnQSCwoDdGFnGAEgASgJEhAKCHJvdW5kX2lkGAIgASgJEiwKBmNvbmZpZxgDIAEoCzIcLnNlY2FnZy5yb3VuZC52MS5Sb3VuZENvbmZpZxItCgRja2tzGAQgASgLMh8uc2VjYWdnLnJvdW5kLnYxLkNra3NQYXJhbWV0ZXJzEhkKEXB1YmxpY19rZXlfc2hhMjU2GAUgASgMIloKEFJvdW5kQXR0ZXN0YXRpb24SEQoJc3RhdGVtZW50GAEgASgMEjMKCnNpZ25hdHVyZXMYAiADKAsyHy5zZWNhZ2cucm91bmQudjEuUm91bmRTaWduYXR1cmUiOwoOUm91bmRTaWduYXR1cmUSDgoGa2V5X2lkGAEgASgJEhkKEWVkMjU1MTlfc2lnbmF0dXJlGAIgASgMYgZwcm90bzM", [file_secagg_round_v1_round]);
+  fileDesc("CiFzZWNhZ2cvcm91bmQvdjEvYXR0ZXN0YXRpb24ucHJvdG8SD3NlY2FnZy5yb3VuZC52MSLBAQoOUm91bmRTdGF0ZW1lbnQSCwoDdGFnGAEgASgJEhAKCHJvdW5kX2lkGAIgASgJEiwKBmNvbmZpZxgDIAEoCzIcLnNlY2FnZy5yb3VuZC52MS5Sb3VuZENvbmZpZxItCgRja2tzGAQgASgLMh8uc2VjYWdnLnJvdW5kLnYxLkNra3NQYXJhbWV0ZXJzEhkKEXB1YmxpY19rZXlfc2hhMjU2GAUgASgMEhgKEGtleV9zaGFyZV9zaGEyNTYYBiADKAwiWgoQUm91bmRBdHRlc3RhdGlvbhIRCglzdGF0ZW1lbnQYASABKAwSMwoKc2lnbmF0dXJlcxgCIAMoCzIfLnNlY2FnZy5yb3VuZC52MS5Sb3VuZFNpZ25hdHVyZSI7Cg5Sb3VuZFNpZ25hdHVyZRIOCgZrZXlfaWQYASABKAkSGQoRZWQyNTUxOV9zaWduYXR1cmUYAiABKAxiBnByb3RvMw", [file_secagg_round_v1_round]);
 
 /**
  * The statement a keyholder signs when it creates a round's key. Built once
@@ -100,6 +100,19 @@ export type RoundStatement = Message<"secagg.round.v1.RoundStatement"> & {
    * @generated from field: bytes public_key_sha256 = 5;
    */
   publicKeySha256: Uint8Array;
+
+  /**
+   * Threshold rounds only (config.keyholders set): the SHA-256 of each
+   * keyholder's public key share, in committee order (keyholder 1 first).
+   * The public key is the sum of those shares and the round's common random
+   * polynomial (docs/SECURITY.md, "Threshold keyholders"); each keyholder
+   * signs only a statement whose list carries its own share at its place,
+   * so a client holding every keyholder's signature over these same bytes
+   * knows every keyholder's share is in the key. Empty for a single keyholder.
+   *
+   * @generated from field: repeated bytes key_share_sha256 = 6;
+   */
+  keyShareSha256: Uint8Array[];
 };
 
 /**

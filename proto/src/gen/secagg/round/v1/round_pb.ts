@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file secagg/round/v1/round.proto.
  */
 export const file_secagg_round_v1_round: GenFile = /*@__PURE__*/
-  fileDesc("ChtzZWNhZ2cvcm91bmQvdjEvcm91bmQucHJvdG8SD3NlY2FnZy5yb3VuZC52MSKJAgoPVm90ZVJvdW5kQ29uZmlnEg8KB3F1ZXJpZXMYASABKA0SDwoHY2xhc3NlcxgCIAEoDRIpCgVzaGFwZRgDIAEoDjIaLnNlY2FnZy5yb3VuZC52MS5Wb3RlU2hhcGUSDQoFdG9wX2sYBCABKA0SMQoJbWVjaGFuaXNtGAUgASgOMh4uc2VjYWdnLnJvdW5kLnYxLlZvdGVNZWNoYW5pc20SDgoGc2lnbWExGAYgASgBEg4KBnNpZ21hMhgHIAEoARIRCgl0aHJlc2hvbGQYCCABKAESFwoPdHJhbnNmZXJfc2V0X2lkGAkgASgJEhsKE3RyYW5zZmVyX3NldF9zaGEyNTYYCiABKAwi+QIKC1JvdW5kQ29uZmlnEhUKDXZlY3Rvcl9sZW5ndGgYASABKA0SEwoLbWluX2NsaWVudHMYAiABKA0SEwoLbWF4X2NsaWVudHMYAyABKA0SGAoQZGVhZGxpbmVfdW5peF9tcxgEIAEoAxIRCgljbGlwX25vcm0YBSABKAESGAoQbm9pc2VfbXVsdGlwbGllchgGIAEoARIOCgZwcmVzZXQYByABKAkSKwoIZW5jb2RpbmcYCCABKA4yGS5zZWNhZ2cucm91bmQudjEuRW5jb2RpbmcSHAoUdW5zYWZlX2Rpc2FibGVfbm9pc2UYCSABKAgSFQoNcHJpdmFjeV9ncm91cBgKIAEoCRIVCg1zYW1wbGluZ19yYXRlGAsgASgBEigKBGtpbmQYDCABKA4yGi5zZWNhZ2cucm91bmQudjEuUm91bmRLaW5kEi8KBXZvdGVzGA0gASgLMiAuc2VjYWdnLnJvdW5kLnYxLlZvdGVSb3VuZENvbmZpZyK0AQoOQ2trc1BhcmFtZXRlcnMSDgoGcHJlc2V0GAEgASgJEisKCGVuY29kaW5nGAIgASgOMhkuc2VjYWdnLnJvdW5kLnYxLkVuY29kaW5nEhIKCnNjYWxlX2JpdHMYAyABKA0SHQoVdmFsdWVzX3Blcl9jaXBoZXJ0ZXh0GAQgASgNEhgKEGNpcGhlcnRleHRfYnl0ZXMYBSABKA0SGAoQY2lwaGVydGV4dF9jb3VudBgGIAEoDSKaAgoFUm91bmQSEAoIcm91bmRfaWQYASABKAkSLAoGY29uZmlnGAIgASgLMhwuc2VjYWdnLnJvdW5kLnYxLlJvdW5kQ29uZmlnEi0KBGNra3MYAyABKAsyHy5zZWNhZ2cucm91bmQudjEuQ2trc1BhcmFtZXRlcnMSKgoFc3RhdGUYBCABKA4yGy5zZWNhZ2cucm91bmQudjEuUm91bmRTdGF0ZRIXCg9jb21taXR0ZWRfY291bnQYBSABKA0SFAoMZm9sZGVkX2NvdW50GAYgASgNEhcKD2NyZWF0ZWRfdW5peF9tcxgHIAEoAxIWCg5jbG9zZWRfdW5peF9tcxgIIAEoAxIWCg5mYWlsdXJlX3JlYXNvbhgJIAEoCSKcAgoMUmVzdWx0SGVhZGVyEhAKCHJvdW5kX2lkGAEgASgJEhoKEmNvbnRyaWJ1dGlvbl9jb3VudBgCIAEoDRIVCg12ZWN0b3JfbGVuZ3RoGAMgASgNEhMKC25vaXNlX3NpZ21hGAQgASgBEhEKCWdyaWRfc3RlcBgFIAEoARIVCg1lcHNpbG9uX3NwZW50GAYgASgBEg0KBWRlbHRhGAcgASgBEhYKDm5vaXNlX2Rpc2FibGVkGAggASgIEhsKE2NvbnRyaWJ1dG9yc19zaGEyNTYYCSABKAwSGAoQcmVsZWFzZWRfdW5peF9tcxgKIAEoAxIqCgV2b3RlcxgLIAEoCzIbLnNlY2FnZy5yb3VuZC52MS5Wb3RlUmVzdWx0IpIBCgpWb3RlUmVzdWx0EjEKCW1lY2hhbmlzbRgBIAEoDjIeLnNlY2FnZy5yb3VuZC52MS5Wb3RlTWVjaGFuaXNtEg8KB3F1ZXJpZXMYAiABKA0SDwoHY2xhc3NlcxgDIAEoDRIWCg5hbnN3ZXJlZF9jb3VudBgEIAEoDRIXCg9hYnN0YWluZWRfY291bnQYBSABKA0iRQoMUmVzdWx0VmFsdWVzEg4KBm9mZnNldBgBIAEoDRIRCglzdW1fZjY0bGUYAiABKAwSEgoKbWVhbl9mNjRsZRgDIAEoDCpTCghFbmNvZGluZxIYChRFTkNPRElOR19VTlNQRUNJRklFRBAAEhIKDkVOQ09ESU5HX1NMT1RTEAESGQoVRU5DT0RJTkdfQ09FRkZJQ0lFTlRTEAIqiQEKClJvdW5kU3RhdGUSGwoXUk9VTkRfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBST1VORF9TVEFURV9PUEVOEAESFgoSUk9VTkRfU1RBVEVfQ0xPU0VEEAISGAoUUk9VTkRfU1RBVEVfUkVMRUFTRUQQAxIWChJST1VORF9TVEFURV9GQUlMRUQQBCpWCglSb3VuZEtpbmQSGgoWUk9VTkRfS0lORF9VTlNQRUNJRklFRBAAEhcKE1JPVU5EX0tJTkRfR1JBRElFTlQQARIUChBST1VORF9LSU5EX1ZPVEVTEAIqagoJVm90ZVNoYXBlEhoKFlZPVEVfU0hBUEVfVU5TUEVDSUZJRUQQABIWChJWT1RFX1NIQVBFX09ORV9IT1QQARIUChBWT1RFX1NIQVBFX1RPUF9LEAISEwoPVk9URV9TSEFQRV9TT0ZUEAMqkQEKDVZvdGVNZWNoYW5pc20SHgoaVk9URV9NRUNIQU5JU01fVU5TUEVDSUZJRUQQABIiCh5WT1RFX01FQ0hBTklTTV9OT0lTWV9ISVNUT0dSQU0QARIYChRWT1RFX01FQ0hBTklTTV9HTk1BWBACEiIKHlZPVEVfTUVDSEFOSVNNX0NPTkZJREVOVF9HTk1BWBADYgZwcm90bzM");
+  fileDesc("ChtzZWNhZ2cvcm91bmQvdjEvcm91bmQucHJvdG8SD3NlY2FnZy5yb3VuZC52MSKJAgoPVm90ZVJvdW5kQ29uZmlnEg8KB3F1ZXJpZXMYASABKA0SDwoHY2xhc3NlcxgCIAEoDRIpCgVzaGFwZRgDIAEoDjIaLnNlY2FnZy5yb3VuZC52MS5Wb3RlU2hhcGUSDQoFdG9wX2sYBCABKA0SMQoJbWVjaGFuaXNtGAUgASgOMh4uc2VjYWdnLnJvdW5kLnYxLlZvdGVNZWNoYW5pc20SDgoGc2lnbWExGAYgASgBEg4KBnNpZ21hMhgHIAEoARIRCgl0aHJlc2hvbGQYCCABKAESFwoPdHJhbnNmZXJfc2V0X2lkGAkgASgJEhsKE3RyYW5zZmVyX3NldF9zaGEyNTYYCiABKAwisgMKC1JvdW5kQ29uZmlnEhUKDXZlY3Rvcl9sZW5ndGgYASABKA0SEwoLbWluX2NsaWVudHMYAiABKA0SEwoLbWF4X2NsaWVudHMYAyABKA0SGAoQZGVhZGxpbmVfdW5peF9tcxgEIAEoAxIRCgljbGlwX25vcm0YBSABKAESGAoQbm9pc2VfbXVsdGlwbGllchgGIAEoARIOCgZwcmVzZXQYByABKAkSKwoIZW5jb2RpbmcYCCABKA4yGS5zZWNhZ2cucm91bmQudjEuRW5jb2RpbmcSHAoUdW5zYWZlX2Rpc2FibGVfbm9pc2UYCSABKAgSFQoNcHJpdmFjeV9ncm91cBgKIAEoCRIVCg1zYW1wbGluZ19yYXRlGAsgASgBEigKBGtpbmQYDCABKA4yGi5zZWNhZ2cucm91bmQudjEuUm91bmRLaW5kEi8KBXZvdGVzGA0gASgLMiAuc2VjYWdnLnJvdW5kLnYxLlZvdGVSb3VuZENvbmZpZxI3CgprZXlob2xkZXJzGA4gASgLMiMuc2VjYWdnLnJvdW5kLnYxLktleWhvbGRlckNvbW1pdHRlZSI2ChJLZXlob2xkZXJDb21taXR0ZWUSDQoFY291bnQYASABKA0SEQoJdGhyZXNob2xkGAIgASgNIrQBCg5Da2tzUGFyYW1ldGVycxIOCgZwcmVzZXQYASABKAkSKwoIZW5jb2RpbmcYAiABKA4yGS5zZWNhZ2cucm91bmQudjEuRW5jb2RpbmcSEgoKc2NhbGVfYml0cxgDIAEoDRIdChV2YWx1ZXNfcGVyX2NpcGhlcnRleHQYBCABKA0SGAoQY2lwaGVydGV4dF9ieXRlcxgFIAEoDRIYChBjaXBoZXJ0ZXh0X2NvdW50GAYgASgNIpoCCgVSb3VuZBIQCghyb3VuZF9pZBgBIAEoCRIsCgZjb25maWcYAiABKAsyHC5zZWNhZ2cucm91bmQudjEuUm91bmRDb25maWcSLQoEY2trcxgDIAEoCzIfLnNlY2FnZy5yb3VuZC52MS5Da2tzUGFyYW1ldGVycxIqCgVzdGF0ZRgEIAEoDjIbLnNlY2FnZy5yb3VuZC52MS5Sb3VuZFN0YXRlEhcKD2NvbW1pdHRlZF9jb3VudBgFIAEoDRIUCgxmb2xkZWRfY291bnQYBiABKA0SFwoPY3JlYXRlZF91bml4X21zGAcgASgDEhYKDmNsb3NlZF91bml4X21zGAggASgDEhYKDmZhaWx1cmVfcmVhc29uGAkgASgJIpwCCgxSZXN1bHRIZWFkZXISEAoIcm91bmRfaWQYASABKAkSGgoSY29udHJpYnV0aW9uX2NvdW50GAIgASgNEhUKDXZlY3Rvcl9sZW5ndGgYAyABKA0SEwoLbm9pc2Vfc2lnbWEYBCABKAESEQoJZ3JpZF9zdGVwGAUgASgBEhUKDWVwc2lsb25fc3BlbnQYBiABKAESDQoFZGVsdGEYByABKAESFgoObm9pc2VfZGlzYWJsZWQYCCABKAgSGwoTY29udHJpYnV0b3JzX3NoYTI1NhgJIAEoDBIYChByZWxlYXNlZF91bml4X21zGAogASgDEioKBXZvdGVzGAsgASgLMhsuc2VjYWdnLnJvdW5kLnYxLlZvdGVSZXN1bHQikgEKClZvdGVSZXN1bHQSMQoJbWVjaGFuaXNtGAEgASgOMh4uc2VjYWdnLnJvdW5kLnYxLlZvdGVNZWNoYW5pc20SDwoHcXVlcmllcxgCIAEoDRIPCgdjbGFzc2VzGAMgASgNEhYKDmFuc3dlcmVkX2NvdW50GAQgASgNEhcKD2Fic3RhaW5lZF9jb3VudBgFIAEoDSJFCgxSZXN1bHRWYWx1ZXMSDgoGb2Zmc2V0GAEgASgNEhEKCXN1bV9mNjRsZRgCIAEoDBISCgptZWFuX2Y2NGxlGAMgASgMKlMKCEVuY29kaW5nEhgKFEVOQ09ESU5HX1VOU1BFQ0lGSUVEEAASEgoORU5DT0RJTkdfU0xPVFMQARIZChVFTkNPRElOR19DT0VGRklDSUVOVFMQAiqJAQoKUm91bmRTdGF0ZRIbChdST1VORF9TVEFURV9VTlNQRUNJRklFRBAAEhQKEFJPVU5EX1NUQVRFX09QRU4QARIWChJST1VORF9TVEFURV9DTE9TRUQQAhIYChRST1VORF9TVEFURV9SRUxFQVNFRBADEhYKElJPVU5EX1NUQVRFX0ZBSUxFRBAEKlYKCVJvdW5kS2luZBIaChZST1VORF9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTUk9VTkRfS0lORF9HUkFESUVOVBABEhQKEFJPVU5EX0tJTkRfVk9URVMQAipqCglWb3RlU2hhcGUSGgoWVk9URV9TSEFQRV9VTlNQRUNJRklFRBAAEhYKElZPVEVfU0hBUEVfT05FX0hPVBABEhQKEFZPVEVfU0hBUEVfVE9QX0sQAhITCg9WT1RFX1NIQVBFX1NPRlQQAyqRAQoNVm90ZU1lY2hhbmlzbRIeChpWT1RFX01FQ0hBTklTTV9VTlNQRUNJRklFRBAAEiIKHlZPVEVfTUVDSEFOSVNNX05PSVNZX0hJU1RPR1JBTRABEhgKFFZPVEVfTUVDSEFOSVNNX0dOTUFYEAISIgoeVk9URV9NRUNIQU5JU01fQ09ORklERU5UX0dOTUFYEANiBnByb3RvMw");
 
 /**
  * A vote round's parameters (RoundConfig.kind = ROUND_KIND_VOTES). The update
@@ -225,6 +225,17 @@ export type RoundConfig = Message<"secagg.round.v1.RoundConfig"> & {
    * @generated from field: secagg.round.v1.VoteRoundConfig votes = 13;
    */
   votes?: VoteRoundConfig | undefined;
+
+  /**
+   * Threshold keyholders (issue 16): the committee that holds this round's
+   * key in shares. Set by the gateway from its deployment (a coordinator's
+   * value is replaced); absent means the single keyholder. Part of the
+   * signed statement, so a client knows how many keyholder signatures the
+   * round needs (count) and how many keyholders a release needs (threshold).
+   *
+   * @generated from field: secagg.round.v1.KeyholderCommittee keyholders = 14;
+   */
+  keyholders?: KeyholderCommittee | undefined;
 };
 
 /**
@@ -233,6 +244,36 @@ export type RoundConfig = Message<"secagg.round.v1.RoundConfig"> & {
  */
 export const RoundConfigSchema: GenMessage<RoundConfig> = /*@__PURE__*/
   messageDesc(file_secagg_round_v1_round, 1);
+
+/**
+ * A committee of keyholders sharing a round's key (docs/SECURITY.md,
+ * "Threshold keyholders").
+ *
+ * @generated from message secagg.round.v1.KeyholderCommittee
+ */
+export type KeyholderCommittee = Message<"secagg.round.v1.KeyholderCommittee"> & {
+  /**
+   * n: keyholders that each contribute a key share and sign the round. 2-16.
+   *
+   * @generated from field: uint32 count = 1;
+   */
+  count: number;
+
+  /**
+   * t: keyholders whose decryption shares a release needs, 2 <= t <= n.
+   * t = n is n-of-n (additive shares); t < n Shamir-shares each key share.
+   *
+   * @generated from field: uint32 threshold = 2;
+   */
+  threshold: number;
+};
+
+/**
+ * Describes the message secagg.round.v1.KeyholderCommittee.
+ * Use `create(KeyholderCommitteeSchema)` to create a new message.
+ */
+export const KeyholderCommitteeSchema: GenMessage<KeyholderCommittee> = /*@__PURE__*/
+  messageDesc(file_secagg_round_v1_round, 2);
 
 /**
  * The CKKS parameters a client needs to encrypt for a round.
@@ -293,7 +334,7 @@ export type CkksParameters = Message<"secagg.round.v1.CkksParameters"> & {
  * Use `create(CkksParametersSchema)` to create a new message.
  */
 export const CkksParametersSchema: GenMessage<CkksParameters> = /*@__PURE__*/
-  messageDesc(file_secagg_round_v1_round, 2);
+  messageDesc(file_secagg_round_v1_round, 3);
 
 /**
  * A round as the gateway reports it.
@@ -370,7 +411,7 @@ export type Round = Message<"secagg.round.v1.Round"> & {
  * Use `create(RoundSchema)` to create a new message.
  */
 export const RoundSchema: GenMessage<Round> = /*@__PURE__*/
-  messageDesc(file_secagg_round_v1_round, 3);
+  messageDesc(file_secagg_round_v1_round, 4);
 
 /**
  * First message of a released result stream.
@@ -467,7 +508,7 @@ export type ResultHeader = Message<"secagg.round.v1.ResultHeader"> & {
  * Use `create(ResultHeaderSchema)` to create a new message.
  */
 export const ResultHeaderSchema: GenMessage<ResultHeader> = /*@__PURE__*/
-  messageDesc(file_secagg_round_v1_round, 4);
+  messageDesc(file_secagg_round_v1_round, 5);
 
 /**
  * How to read a vote round's released values (ResultValues.sum_f64le; the
@@ -526,7 +567,7 @@ export type VoteResult = Message<"secagg.round.v1.VoteResult"> & {
  * Use `create(VoteResultSchema)` to create a new message.
  */
 export const VoteResultSchema: GenMessage<VoteResult> = /*@__PURE__*/
-  messageDesc(file_secagg_round_v1_round, 5);
+  messageDesc(file_secagg_round_v1_round, 6);
 
 /**
  * A run of released values. Runs arrive in order, without gaps or overlaps,
@@ -562,7 +603,7 @@ export type ResultValues = Message<"secagg.round.v1.ResultValues"> & {
  * Use `create(ResultValuesSchema)` to create a new message.
  */
 export const ResultValuesSchema: GenMessage<ResultValues> = /*@__PURE__*/
-  messageDesc(file_secagg_round_v1_round, 6);
+  messageDesc(file_secagg_round_v1_round, 7);
 
 /**
  * How update values are packed into a CKKS plaintext (docs/WIRE_FORMAT.md,
