@@ -28,7 +28,6 @@ import { RoundState } from '@secagg/proto';
 import { LocalCluster } from '@secagg/local-cluster';
 import { LIFECYCLE_QUEUE, RoundQueues, UnrecoverableError, createWorker, queuePrefix, type LifecycleJob } from '@secagg/queue';
 import { RoundStore } from '@secagg/store';
-import { SecaggClient } from '@secagg/sdk';
 import { closeRound, HARNESS_COORDINATOR, roundResult, roundStatus, waitForRoundEnd } from '@secagg/chaos';
 import { makeUpdate } from './helpers.js';
 
@@ -50,15 +49,7 @@ async function newRound(cluster: LocalCluster, config: { minClients: number; max
 
 /** Submits one update with an SDK client that tries at most `maxAttempts` times. */
 async function submit(cluster: LocalCluster, roundId: string, subject: string, maxAttempts = 8) {
-  const client = new SecaggClient({
-    address: cluster.gatewayAddress,
-    token: await cluster.token('client', subject),
-    caFile: cluster.certificates?.caFile,
-    keyholderKeys: [cluster.keyholderVerificationKeyPem],
-    encryptionThreads: 0,
-    maxAttempts,
-    initialBackoffMs: 100,
-  });
+  const client = await cluster.client('client', subject, { maxAttempts, initialBackoffMs: 100 });
   try {
     return await client.submitUpdate(roundId, makeUpdate(LENGTH, subject.length, 0.5), { updateId: `${subject}-1` });
   } finally {

@@ -30,7 +30,6 @@ import { Code, isSecaggError } from '@secagg/core';
 import { LocalCluster, SHIPPED_REDIS_CONF, startPrivateRedis } from '@secagg/local-cluster';
 import { probe } from '@secagg/observability';
 import { RedisPersistenceWatch } from '@secagg/store';
-import { SecaggClient } from '@secagg/sdk';
 import { makeUpdate } from './helpers.js';
 
 const LENGTH = 6_000;
@@ -56,15 +55,7 @@ async function newRound(cluster: LocalCluster, maxClients = 10): Promise<string>
 }
 
 async function submit(cluster: LocalCluster, roundId: string, subject: string, maxAttempts: number) {
-  const client = new SecaggClient({
-    address: cluster.gatewayAddress,
-    token: await cluster.token('client', subject),
-    caFile: cluster.certificates?.caFile,
-    keyholderKeys: [cluster.keyholderVerificationKeyPem],
-    encryptionThreads: 0,
-    maxAttempts,
-    initialBackoffMs: 100,
-  });
+  const client = await cluster.client('client', subject, { maxAttempts, initialBackoffMs: 100 });
   try {
     return await client.submitUpdate(roundId, makeUpdate(LENGTH, subject.length, 0.5), { updateId: `${subject}-1` });
   } finally {

@@ -367,7 +367,7 @@ export class LocalCluster {
   async client(
     role: Role,
     subject: string,
-    options: { encryptionThreads?: number; keyholderKeys?: readonly string[] } = {},
+    options: { encryptionThreads?: number; keyholderKeys?: readonly string[]; maxAttempts?: number; initialBackoffMs?: number } = {},
   ): Promise<SecaggClient> {
     return new SecaggClient({
       address: this.gatewayAddress,
@@ -375,6 +375,8 @@ export class LocalCluster {
       caFile: this.certificates?.caFile,
       insecure: this.certificates === undefined,
       encryptionThreads: options.encryptionThreads ?? 0,
+      maxAttempts: options.maxAttempts,
+      initialBackoffMs: options.initialBackoffMs,
       // Pinned like a real client would: the verification key of the keyholder this cluster started.
       keyholderKeys: options.keyholderKeys ?? this.keyholderVerificationKeyPems,
     });
