@@ -95,6 +95,20 @@ export function admitRelease(
   }
 }
 
+/**
+ * Admission of a round key (CreateRoundKey, CreateKeyShare) by its
+ * configuration: a test-only noise-free round only on a keyholder that allows
+ * it, and min_clients at least the operator's floor.
+ */
+export function admitRoundKey(config: RoundConfig, settings: { minClientsFloor: number; allowUnsafeNoiseFreeRelease: boolean }): void {
+  if (config.unsafeDisableNoise && !settings.allowUnsafeNoiseFreeRelease) {
+    throw new SecaggError(Code.FailedPrecondition, 'noise-free releases are not allowed by this keyholder (test-only setting)', {
+      errorCode: 'unsafe_release_refused',
+    });
+  }
+  requireMinClientsFloor(config, settings.minClientsFloor);
+}
+
 /** Refuses a round whose min_clients is below the operator's floor (CreateRoundKey). */
 export function requireMinClientsFloor(config: RoundConfig, floor: number): void {
   if (config.minClients >= floor) return;

@@ -20,7 +20,17 @@
  */
 import { create, equals, toBinary, fromBinary } from '@bufbuild/protobuf';
 import { Code, SecaggError } from '@secagg/core';
-import { chooseScaleBits, ciphertextByteLength, ciphertextCount, DEFAULT_PRESET, isPresetName, valuesPerCiphertext, type CkksParams } from '@secagg/ckks';
+import {
+  chooseScaleBits,
+  ciphertextByteLength,
+  ciphertextCount,
+  DEFAULT_PRESET,
+  isPresetName,
+  valuesPerCiphertext,
+  type CkksParams,
+  type Encoding as EncodingName,
+  type PresetName,
+} from '@secagg/ckks';
 import { checkRoundConfig, checkRoundId, coordinateBoundOf, encodingEnum, encodingName, privacyGroupOf, roundStatementBytes, toCkksParams } from '@secagg/protocol';
 import {
   CkksParametersSchema,
@@ -35,20 +45,14 @@ import {
 import type { KeyholderContext } from '../keyholder-context.js';
 import { planRoundPrivacy, type RoundPrivacyPlan } from '../domain/privacy-plan.js';
 import { budgetOf, costOf, privacyCostMessage, requireAffordable } from '../domain/privacy-budget.js';
-import { requireMinClientsFloor } from '../domain/release-policy.js';
+import { admitRoundKey } from '../domain/release-policy.js';
 import { requireSingleKeyholder } from '../domain/threshold.js';
 
 export async function createRoundKey(request: CreateRoundKeyRequest, deps: KeyholderContext): Promise<CreateRoundKeyResponse> {
   const { config: settings, store, sealer, engines, clock } = deps;
   const roundId = checkRoundId(request.roundId);
   const config = checkRoundConfig(request.config, settings, clock());
-  if (config.unsafeDisableNoise && !settings.allowUnsafeNoiseFreeRelease) {
-    throw new SecaggError(Code.FailedPrecondition, 'noise-free releases are not allowed by this keyholder (test-only setting)', {
-      errorCode: 'unsafe_release_refused',
-    });
-  }
-
-  requireMinClientsFloor(config, settings.minClientsFloor);
+  admitRoundKey(config, settings);
   requireSingleKeyholder(config, settings);
 
   const existing = store.getRoundKey(roundId);
@@ -62,9 +66,7 @@ export async function createRoundKey(request: CreateRoundKeyRequest, deps: Keyho
     return create(CreateRoundKeyResponseSchema, { ckks, publicKey: existing.publicKey, privacy: currentCost(config, plan, deps), attestation });
   }
 
-  const preset = config.preset === '' ? DEFAULT_PRESET : config.preset;
-  if (!isPresetName(preset)) throw new SecaggError(Code.InvalidArgument, `config.preset "${preset}" is unknown`);
-  const encoding = encodingName(config.encoding === Encoding.UNSPECIFIED ? deps.defaultEncoding : config.encoding);
+  const { preset, encoding } = presetAndEncodingOf(config, deps.defaultEncoding);
   let scaleBits: number;
   try {
     scaleBits = chooseScaleBits(preset, encoding, config.maxClients, coordinateBoundOf(config));
@@ -157,4 +159,11 @@ export function currentCost(config: RoundConfig, plan: RoundPrivacyPlan, deps: K
   const ledger = deps.store.ledger(budget.privacyGroup);
   const cost = costOf(budget, ledger, plan);
   return privacyCostMessage(budget, plan, config.unsafeDisableNoise ? { ...cost, roundEpsilon: Infinity, groupEpsilonAfter: Infinity } : cost);
+}
+
+/** The round's preset (the default when empty; refused when unknown) and encoding (the keyholder's default when unspecified). */
+export function presetAndEncodingOf(config: RoundConfig, defaultEncoding: Encoding): { preset: PresetName; encoding: EncodingName } {
+  const preset = config.preset === '' ? DEFAULT_PRESET : config.preset;
+  if (!isPresetName(preset)) throw new SecaggError(Code.InvalidArgument, `config.preset "${preset}" is unknown`);
+  return { preset, encoding: encodingName(config.encoding === Encoding.UNSPECIFIED ? defaultEncoding : config.encoding) };
 }

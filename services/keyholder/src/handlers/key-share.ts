@@ -27,17 +27,14 @@ import {
   ciphertextCount,
   collectiveKeySeed,
   commonRandomPolynomial,
-  DEFAULT_PRESET,
-  isPresetName,
   validatePublicKeyShare,
   valuesPerCiphertext,
   type CkksParams,
 } from '@secagg/ckks';
-import { checkRoundConfig, checkRoundId, encodingEnum, encodingName, isVoteRound, newDealingKey, roundStatementBytes, toCkksParams } from '@secagg/protocol';
+import { checkRoundConfig, checkRoundId, encodingEnum, isVoteRound, newDealingKey, roundStatementBytes, toCkksParams } from '@secagg/protocol';
 import {
   CkksParametersSchema,
   CreateKeyShareResponseSchema,
-  Encoding,
   RoundConfigSchema,
   SignCollectiveKeyResponseSchema,
   type CreateKeyShareRequest,
@@ -48,23 +45,16 @@ import {
 } from '@secagg/proto';
 import type { KeyholderContext } from '../keyholder-context.js';
 import { planRoundPrivacy } from '../domain/privacy-plan.js';
-import { requireMinClientsFloor } from '../domain/release-policy.js';
+import { admitRoundKey } from '../domain/release-policy.js';
 import { committeeScaleBits, requireCommitteeMember } from '../domain/threshold.js';
-import { affordableCost, currentCost, requireFlooded } from './create-round-key.js';
+import { affordableCost, currentCost, presetAndEncodingOf, requireFlooded } from './create-round-key.js';
 
 export async function createKeyShare(request: CreateKeyShareRequest, deps: KeyholderContext): Promise<CreateKeyShareResponse> {
   const { config: settings, store, sealer, engines, clock } = deps;
   const roundId = checkRoundId(request.roundId);
   const config = checkRoundConfig(request.config, settings, clock());
-  if (config.unsafeDisableNoise && !settings.allowUnsafeNoiseFreeRelease) {
-    throw new SecaggError(Code.FailedPrecondition, 'noise-free releases are not allowed by this keyholder (test-only setting)', {
-      errorCode: 'unsafe_release_refused',
-    });
-  }
-  requireMinClientsFloor(config, settings.minClientsFloor);
-  const preset = config.preset === '' ? DEFAULT_PRESET : config.preset;
-  if (!isPresetName(preset)) throw new SecaggError(Code.InvalidArgument, `config.preset "${preset}" is unknown`);
-  const encoding = encodingName(config.encoding === Encoding.UNSPECIFIED ? deps.defaultEncoding : config.encoding);
+  admitRoundKey(config, settings);
+  const { preset, encoding } = presetAndEncodingOf(config, deps.defaultEncoding);
   const committee = requireCommitteeMember(config, settings, encoding, isVoteRound(config));
 
   const existing = store.getRoundKey(roundId);
