@@ -13,9 +13,8 @@
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
-import { addService, bindServer, Code, createLogger, SecaggError } from '@secagg/core';
+import { addService, bindServer, Code, createLogger, raiseReceiveWindow, SecaggError } from '@secagg/core';
 import { ClientService, SubmitUpdateResponseSchema } from '@secagg/proto';
-import { raiseReceiveWindow } from './http2-window.js';
 
 const logger = createLogger('bench-sink', 'warn');
 const server = new grpc.Server({
@@ -48,9 +47,9 @@ const credentials =
     ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(certFile), private_key: readFileSync(keyFile) }], false)
     : grpc.ServerCredentials.createInsecure();
 const windowBytes = Number(process.env.BENCH_SINK_WINDOW_BYTES ?? 0);
-const window = windowBytes > 0 ? raiseReceiveWindow(server, windowBytes) : { applied: false, how: 'grpc-js default (64 KiB per stream)' };
+const window = windowBytes > 0 ? raiseReceiveWindow(server, windowBytes) : { applied: false, how: 'grpc-js default (64 KiB per stream)', applyToSessions() {} };
 const port = await bindServer(server, '127.0.0.1:0', credentials);
-window.afterBind?.();
+window.applyToSessions();
 console.log(JSON.stringify({ event: 'listening', port, window: { applied: window.applied, how: window.how } }));
 
 process.on('SIGTERM', () => {

@@ -178,7 +178,9 @@ export class RangeWorker {
       }
       worked = (await this.foldHeld(held, logLength, round.state === 'CLOSED')) || worked;
     }
-    // The round's status shows what every range has durably folded.
+    // The round's status shows what every range has durably folded. Raised every pass, not only after this
+    // process's own checkpoints: two aggregators checkpointing different ranges at once can each see the other's
+    // range still behind, and a later pass is what brings the counter up to date.
     await this.raiseRoundFolded(roundId, ranges.length);
     return worked;
   }
