@@ -118,7 +118,7 @@ export async function* releaseRound(
       return;
     }
     // From here to the recorded outcome nothing awaits: no other call of this process can slip in between.
-    cost = now.status === 'charged' ? chargedCost(now, deps) : affordable();
+    cost = now.status === 'charged' ? chargedCost(now, budget.privacyGroup, deps) : affordable();
     const claim = { contributorsSha256: header.contributorsSha256, sumSha256: spool.digest() };
     const sealed = store.chargeRelease(
       roundId,
@@ -237,8 +237,8 @@ function recordedOutcome(key: RoundKeyRow, header: ReleaseHeader, deps: Keyholde
 }
 
 /** The cost recorded by the earlier charge of a resumed release (for the result header). */
-export function chargedCost(key: RoundKeyRow, deps: KeyholderContext): Affordability {
-  const entry = deps.store.ledger().find((e) => e.roundId === key.roundId);
+export function chargedCost(key: RoundKeyRow, privacyGroup: string, deps: KeyholderContext): Affordability {
+  const entry = deps.store.ledger(privacyGroup).find((e) => e.roundId === key.roundId);
   if (!entry) throw new SecaggError(Code.Internal, `round ${key.roundId} is charged but has no ledger entry`);
   return { roundEpsilon: entry.epsilon, groupEpsilonBefore: NaN, groupEpsilonAfter: NaN };
 }

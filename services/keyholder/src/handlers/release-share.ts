@@ -109,7 +109,7 @@ export async function* releaseShare(requests: AsyncIterable<ReleaseShareRequest>
       return;
     }
     // From here to the recorded outcome nothing awaits.
-    cost = now.status === 'charged' ? chargedCost(now, deps) : affordable();
+    cost = now.status === 'charged' ? chargedCost(now, budget.privacyGroup, deps) : affordable();
     const sealed = store.chargeRelease(
       roundId,
       { contributorsSha256: header.contributorsSha256, sumSha256: spool.digest() },

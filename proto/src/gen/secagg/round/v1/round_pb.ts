@@ -125,7 +125,10 @@ export type RoundConfig = Message<"secagg.round.v1.RoundConfig"> & {
 
   /**
    * The keyholder releases nothing unless at least this many updates were
-   * folded. At least 1; the gateway may enforce a higher floor.
+   * folded. At least 1; the keyholder also enforces its operator's floor
+   * (KEYHOLDER_MIN_CLIENTS_FLOOR, default 3): a round asking for fewer is
+   * refused at creation (FAILED_PRECONDITION, below_min_clients_floor), and no
+   * release decrypts fewer.
    *
    * @generated from field: uint32 min_clients = 2;
    */
@@ -378,7 +381,9 @@ export type Round = Message<"secagg.round.v1.Round"> & {
   committedCount: number;
 
   /**
-   * Committed updates already added into the encrypted sum.
+   * Committed updates durably added into every range of the encrypted sum
+   * (recorded range checkpoints, docs/RELIABILITY.md): it trails the folding
+   * by up to a checkpoint interval, and equals committed_count before release.
    *
    * @generated from field: uint32 folded_count = 6;
    */
