@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ciphertextByteLength, DEFAULT_PRESET, valuesPerCiphertext } from '@secagg/ckks';
+import { FLARE_BASELINE_ID } from './limits/peer-baseline.js';
 import { parseBenchArgs } from './options.js';
 import { checkReport, REPORT_SCHEMA, type BenchReport } from './report.js';
 
@@ -32,19 +33,25 @@ const SYSTEM_FIGURES = [
   'clientEncryptPoolValuesPerSecPerCore',
   'ingestMBps',
   'ingestValuesPerSec',
-  'foldValuesPerSec',
-  'foldMBps',
+  'foldValuesPerSec1Aggregator',
+  'foldValuesPerSec2Aggregators',
+  'foldMBps1',
+  'foldMBps2',
+  'foldStartupSeconds',
   'releaseSeconds',
   'e2eRoundSeconds',
   'e2eIngestMBps',
   'e2eFoldLagSeconds',
   'releasedMaxAbsDeviation',
   'redisUsedMemoryPeakBytes',
+  'redisBytesPerValue',
   'redisInputBytesPerValue',
+  'redisOutputBytesPerValue',
   'peakRss.client',
   'peakRss.client-gateway',
   'peakRss.keyholder',
   'peakRss.aggregator-1',
+  'peakRss.aggregator-2',
   'peakRss.redis-server',
   'peakRssMax',
 ];
@@ -57,7 +64,8 @@ describe('npm run bench -- --quick, tiny configuration', { timeout: 600_000 }, (
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'secagg-bench-test-'));
     const out = join(dir, 'latest.json');
-    const args = ['--enable-source-maps', CLI, '--quick', '--clients', String(CLIENTS), '--length', String(LENGTH), '--limit-seconds', '0.2', '--out', out];
+    // One update per client (--round-megabytes 0): the figures' mechanics, not their size.
+    const args = ['--enable-source-maps', CLI, '--quick', '--clients', String(CLIENTS), '--length', String(LENGTH), '--limit-seconds', '0.2', '--round-megabytes', '0', '--out', out];
     const run = await promisify(execFile)(process.execPath, args, { maxBuffer: 16 * 1024 * 1024, timeout: 540_000 }).catch((error: unknown) => {
       const e = error as { stderr?: string; message: string };
       throw new Error(`the benchmark failed: ${e.message}\n${e.stderr ?? ''}`);
@@ -87,11 +95,12 @@ describe('npm run bench -- --quick, tiny configuration', { timeout: 600_000 }, (
         [`${SYSTEM}/slots`, 'system'],
         [`${SYSTEM}/coefficients`, 'system'],
         ['n8192-q60x4/slots', 'baseline'],
+        [FLARE_BASELINE_ID, 'baseline'],
       ],
     );
     const slots = report.configurations[0]!;
     assert.equal(slots.available, true, slots.unavailableReason);
-    for (const c of report.configurations) {
+    for (const c of report.configurations.filter((x) => x.measuredOn !== 'node-seal')) {
       if (!c.available) {
         assert.equal(c.role, 'system');
         assert.match(c.unavailableReason ?? '', /coefficients/);
@@ -112,30 +121,75 @@ describe('npm run bench -- --quick, tiny configuration', { timeout: 600_000 }, (
   it('relates each system figure to the limit the issue names, measured in the same run', () => {
     for (const c of report.configurations.filter((x) => x.available)) {
       const bytes = c.ckks!.ciphertextBytes;
-      const limitsOf = (figure: string) => report.ratios.filter((r) => r.figure === `${c.id}/${figure}`).map((r) => r.limit);
-      assert.ok(limitsOf('clientEncryptValuesPerSec').includes(`seal.encrypt.${c.id}`));
-      assert.ok(limitsOf('clientEncryptPoolValuesPerSecPerCore').includes(`seal.encrypt.${c.id}`));
+      const limitsOf = (figure: string) => report.ratioTable.filter((r) => r.figure === `${c.id}/${figure}`).map((r) => r.limit);
+      assert.ok(limitsOf('clientEncryptValuesPerSec').includes(`seal.encrypt.engine.${c.id}`));
+      assert.ok(limitsOf('clientEncryptPoolValuesPerSecPerCore').includes(`seal.encrypt.engine.${c.id}`));
+      assert.ok(limitsOf('clientEncryptPoolValuesPerSecPerCore').includes(`seal.encrypt.bare.${c.id}`));
       assert.ok(limitsOf('ingestMBps').includes(`grpc.tls.defaultWindow.${bytes}B`));
       assert.ok(limitsOf('ingestMBps').includes(`redis.set.shipped.${bytes}B.8inFlight`));
-      assert.ok(limitsOf('foldMBps').includes(`redis.set.shipped.${bytes}B.8inFlight`));
-      assert.ok(limitsOf('foldValuesPerSec').includes('plain.float32Sum'));
-      assert.ok(limitsOf('foldValuesPerSec').includes(`js.addCiphertextInto.${c.id}`));
+      for (const fold of ['foldValuesPerSec1Aggregator', 'foldValuesPerSec2Aggregators']) {
+        assert.ok(limitsOf(fold).includes(`seal.loadAdd.${c.id}`), fold);
+        assert.ok(limitsOf(fold).includes('plain.float32Sum'), fold);
+      }
     }
     assert.ok(report.limits[`redis.set.noPersistence.${SYSTEM_BYTES}B.8inFlight`] !== undefined);
     assert.ok(report.limits[`redis.set.shipped.${SYSTEM_BYTES}B.${CLIENTS * 8}inFlight`] !== undefined);
     assert.ok(report.limits[`grpc.plaintext.defaultWindow.${SYSTEM_BYTES}B`] !== undefined);
-    assert.ok(report.limits[`seal.encrypt.${SYSTEM}/slots`]!.samples!.length >= 1);
+    assert.ok(report.limits[`seal.encrypt.engine.${SYSTEM}/slots`]!.samples!.length >= 1);
+    // Limits judged against ingest and fold get a trial before each isolated round besides their own trials.
+    const trials = Number(report.parameters.limitTrials);
+    assert.equal(report.limits[`grpc.tls.defaultWindow.${SYSTEM_BYTES}B`]!.samples!.length, trials + 2 * 2, 'two configurations of this size, two isolated rounds each');
+    assert.equal(report.limits[`seal.loadAdd.${SYSTEM}/slots`]!.samples!.length, trials + 2);
     const goals = report.goals.map((g) => g.id);
-    for (const id of ['bytes-per-value', `ingest/${SYSTEM}/slots`, `client-encryption/${SYSTEM}/slots`, `fold/${SYSTEM}/slots`, `memory/${SYSTEM}/slots`]) {
+    for (const id of [
+      'bytes-per-value',
+      `ingest/${SYSTEM}/slots`,
+      `client-encryption/${SYSTEM}/slots`,
+      `fold-1-aggregator/${SYSTEM}/slots`,
+      `fold-2-aggregators/${SYSTEM}/slots`,
+      `redis-bytes-per-value/${SYSTEM}/slots`,
+      `memory/${SYSTEM}/slots`,
+    ]) {
       assert.ok(goals.includes(id), id);
     }
     // 5,000 values is not the memory goal's 10,000,000: reported, not judged.
     assert.equal(report.goals.find((g) => g.id === `memory/${SYSTEM}/slots`)!.met, undefined);
   });
 
+  it('fills the headline ratios object: the four of issue 11, each finite, positive and equal to what it names', () => {
+    assert.equal(report.parameters.headlineConfiguration, `${SYSTEM}/coefficients`);
+    for (const key of ['foldToSealLoadAdd', 'foldToSealLoadAdd2', 'ingestToGrpcTls', 'redisBytesPerValue']) {
+      const value = report.ratios[key];
+      assert.ok(typeof value === 'number' && Number.isFinite(value) && value > 0, `ratios.${key} = ${String(value)}`);
+    }
+    assert.equal(report.ratioSources.foldToSealLoadAdd, `${SYSTEM}/coefficients/foldValuesPerSec1Aggregator ÷ seal.loadAdd.${SYSTEM}/coefficients`);
+    const coefficients = report.configurations.find((c) => c.id === `${SYSTEM}/coefficients`)!;
+    assert.equal(report.ratios.redisBytesPerValue, coefficients.figures.redisBytesPerValue!.value);
+    assert.equal(
+      report.ratios.ingestToGrpcTls,
+      coefficients.figures.ingestMBps!.value / report.limits[`grpc.tls.defaultWindow.${SYSTEM_BYTES}B`]!.value,
+    );
+    assert.equal(typeof report.source.treeClean, 'boolean');
+    assert.match(report.source.secaggCommit, /^[0-9a-f]{40}$/);
+  });
+
+  it('measures the FLARE baseline (N 8192, [60, 40, 40], symmetric) with node-seal: the wire form is the full ciphertext with zstd', () => {
+    const flare = report.configurations.find((c) => c.id === FLARE_BASELINE_ID)!;
+    assert.equal(flare.available, true, flare.unavailableReason);
+    assert.equal(flare.measuredOn, 'node-seal');
+    assert.equal(flare.ckks!.valuesPerCiphertext, 4096);
+    // Uncompressed: two polynomials of two 8-byte-word primes (the special prime is dropped) per 4096 values, plus the header.
+    assert.equal(flare.figures.bytesPerValueFullNone!.value, (113 + 2 * 2 * 8192 * 8) / 4096);
+    const zstd = flare.figures.bytesPerValueFullCiphertext!.value;
+    assert.ok(zstd > 40 && zstd < 64, `full + zstd ${zstd} B/value`);
+    assert.ok(flare.figures.bytesPerValueSeededNone!.value < flare.figures.bytesPerValueFullNone!.value / 1.9);
+    for (const key of ['clientEncryptValuesPerSec', 'loadAddValuesPerSec', 'loadAddNoneValuesPerSec']) assert.ok(flare.figures[key]!.value > 0, key);
+  });
+
   it('prints the markdown tables', () => {
-    assert.match(stdout, /^\| limit \| best of trials \| trials min – max \|$/m);
-    assert.ok(stdout.includes(`| figure | ${SYSTEM}/slots | ${SYSTEM}/coefficients | n8192-q60x4/slots (peer baseline) |\n`));
+    assert.match(stdout, /^\| limit \| median of trials \| trials min – max \|$/m);
+    assert.match(stdout, /^\| foldToSealLoadAdd \| \d/m);
+    assert.ok(stdout.includes(`| figure | ${SYSTEM}/slots | ${SYSTEM}/coefficients | n8192-q60x4/slots (peer baseline) | ${FLARE_BASELINE_ID} (peer baseline, node-seal only) |\n`));
     assert.match(stdout, /^\| bytes per value on the wire \|/m);
   });
 });
@@ -150,7 +204,8 @@ describe('checkReport', () => {
       parameters: {},
       versions: {},
       machine: {},
-      limits: { 'plain.float32Sum': { value: 4e8, unit: 'values/s', description: 'sum', samples: [3e8, 4e8, 2e8] } },
+      source: { secaggCommit: 'abc', treeClean: true },
+      limits: { 'plain.float32Sum': { value: 3e8, unit: 'values/s', description: 'sum', samples: [3e8, 4e8, 2e8] } },
       configurations: [
         {
           id: 'p/slots',
@@ -158,10 +213,12 @@ describe('checkReport', () => {
           preset: 'p',
           encoding: 'slots',
           available: true,
-          figures: { foldValuesPerSec: { value: 1e8, unit: 'values/s', description: 'fold' } },
+          figures: { foldValuesPerSec: { value: 0.75e8, unit: 'values/s', description: 'fold' }, redisBytesPerValue: { value: 0.5, unit: 'B/value', description: 'redis' } },
         },
       ],
-      ratios: [{ figure: 'p/slots/foldValuesPerSec', limit: 'plain.float32Sum', value: 0.25 }],
+      ratios: { foldToSealLoadAdd: 0.25, redisBytesPerValue: 0.5 },
+      ratioSources: { foldToSealLoadAdd: 'p/slots/foldValuesPerSec ÷ plain.float32Sum', redisBytesPerValue: 'p/slots/redisBytesPerValue' },
+      ratioTable: [{ figure: 'p/slots/foldValuesPerSec', limit: 'plain.float32Sum', value: 0.25 }],
       goals: [{ id: 'fold', description: 'fold', comparison: '>=', target: 0.5, judgedOn: 'p/slots/foldValuesPerSec ÷ plain.float32Sum', value: 0.25, met: false, note: '' }],
       notes: [],
     };
@@ -173,17 +230,33 @@ describe('checkReport', () => {
 
   it('finds a ratio that is not figure ÷ limit', () => {
     const r = sound();
-    r.ratios[0]!.value = 0.3;
+    r.ratioTable[0]!.value = 0.3;
     assert.match(checkReport(r).join('\n'), /ratio p\/slots\/foldValuesPerSec ÷ plain\.float32Sum = 0\.3, expected 0\.25/);
   });
 
-  it('finds a non-finite figure and a limit that is not the best of its trials', () => {
+  it('finds a non-finite figure and a limit that is not the median of its trials', () => {
     const r = sound();
     r.configurations[0]!.figures.foldValuesPerSec!.value = Number.NaN;
-    r.limits['plain.float32Sum']!.samples = [1, 2, 3];
+    r.limits['plain.float32Sum']!.samples = [1, 2, 4, 5];
     const problems = checkReport(r).join('\n');
     assert.match(problems, /figure p\/slots\/foldValuesPerSec: value NaN is not finite/);
-    assert.match(problems, /not the best of its samples/);
+    assert.match(problems, /value 300000000 is not the median of its samples/);
+    const even = sound();
+    even.limits['plain.float32Sum'] = { value: 3, unit: 'values/s', description: 'sum', samples: [1, 2, 4, 5] };
+    assert.doesNotMatch(checkReport(even).join('\n'), /median/);
+  });
+
+  it('finds a headline ratio that is not what its source names, or not a finite positive number', () => {
+    const r = sound();
+    r.ratios.foldToSealLoadAdd = 0.3;
+    assert.match(checkReport(r).join('\n'), /ratios\.foldToSealLoadAdd = 0\.3 != p\/slots\/foldValuesPerSec ÷ plain\.float32Sum = 0\.25/);
+    const s = sound();
+    s.ratios.ingestToGrpcTls = Number.NaN;
+    assert.match(checkReport(s).join('\n'), /ratios\.ingestToGrpcTls = NaN is not a finite positive number/);
+    assert.match(checkReport(s).join('\n'), /ratios\.ingestToGrpcTls has no source/);
+    const t = sound();
+    t.source = { secaggCommit: '', treeClean: true };
+    assert.match(checkReport(t).join('\n'), /source must name the commit/);
   });
 
   it('finds a goal whose verdict or value disagrees with what it is judged on', () => {
@@ -198,7 +271,7 @@ describe('checkReport', () => {
 
   it('finds a ratio naming a figure the report does not hold', () => {
     const r = sound();
-    r.ratios.push({ figure: 'p/coefficients/foldValuesPerSec', limit: 'plain.float32Sum', value: 1 });
+    r.ratioTable.push({ figure: 'p/coefficients/foldValuesPerSec', limit: 'plain.float32Sum', value: 1 });
     assert.match(checkReport(r).join('\n'), /unknown figure p\/coefficients\/foldValuesPerSec/);
   });
 });
@@ -217,6 +290,17 @@ describe('parseBenchArgs', () => {
     assert.equal(custom.baseline, false);
     assert.equal(custom.out, '/tmp/x.json');
     assert.equal(parseBenchArgs(['--help']), undefined);
+  });
+
+  it('has a 10M-value memory run writing one file per client count', () => {
+    const memory = parseBenchArgs(['--memory-run', '--clients', '40'])!;
+    assert.equal(memory.mode, 'memory');
+    assert.equal(memory.length, 10_000_000);
+    assert.deepEqual(memory.encodings, ['coefficients']);
+    assert.equal(memory.baseline, false);
+    assert.equal(memory.endToEnd, false);
+    assert.match(memory.out, /bench\/results\/memory-10m-40clients\.json$/);
+    assert.throws(() => parseBenchArgs(['--memory-run', '--quick']), /exclude each other/);
   });
 
   it('refuses bad values with the option named', () => {

@@ -50,6 +50,16 @@ export function versions(): Record<string, string> {
   };
 }
 
+/**
+ * The commit measured (full hash) and whether the tracked files matched it
+ * when the run started: committed results must come from a clean tree.
+ */
+export function source(): { secaggCommit: string; treeClean: boolean } {
+  const commit = run('git', ['rev-parse', 'HEAD']);
+  const dirty = run('git', ['status', '--porcelain', '--untracked-files=no']);
+  return { secaggCommit: commit, treeClean: commit !== 'unknown' && dirty === '' };
+}
+
 /** Cores, memory and load: the load average says how much the figures were shared with other work. */
 export function machine(): Record<string, string | number | number[]> {
   const cpu = cpus();

@@ -39,9 +39,15 @@ function limitName(key: string): string {
   if (redis) {
     return `Redis SET ${Number(redis[2]).toLocaleString('en')} B, ${redis[1] === 'shipped' ? 'shipped config (AOF always)' : 'no persistence'}, ${redis[3]} in flight`;
   }
-  const per = /^(seal\.encrypt|seal\.loadAdd|js\.addCiphertextInto|js\.validateCiphertext)\.(.+)$/.exec(key);
+  const per = /^(seal\.encrypt\.engine|seal\.encrypt\.bare|seal\.loadAdd|js\.addCiphertextInto|js\.validateCiphertext)\.(.+)$/.exec(key);
   if (per) {
-    const what = { 'seal.encrypt': 'node-seal encrypt', 'seal.loadAdd': 'node-seal load+add', 'js.addCiphertextInto': 'addCiphertextInto (JS add)', 'js.validateCiphertext': 'validateCiphertext' }[per[1]!];
+    const what = {
+      'seal.encrypt.engine': 'encrypt, the engine path (range check, encode, SEAL encrypt, save)',
+      'seal.encrypt.bare': "SEAL's bare encrypt (pre-encoded plaintext)",
+      'seal.loadAdd': 'node-seal load+add (> CPU caches)',
+      'js.addCiphertextInto': 'addCiphertextInto (JS add)',
+      'js.validateCiphertext': 'validateCiphertext',
+    }[per[1]!];
     return `${what}, ${per[2]}`;
   }
   if (key === 'plain.float32Sum') return 'plain Float32Array sum';
@@ -56,7 +62,8 @@ const LIMIT_SHORT: [RegExp, string][] = [
   [/^redis\.set\.shipped\.\d+B\.8inFlight$/, 'Redis SET AOF always, 8 in flight'],
   [/^redis\.set\.shipped\.\d+B\.\d+inFlight$/, 'Redis SET AOF always, as many in flight as the gateway'],
   [/^js\.validateCiphertext/, 'validate'],
-  [/^seal\.encrypt/, 'SEAL encrypt'],
+  [/^seal\.encrypt\.engine/, 'engine encrypt'],
+  [/^seal\.encrypt\.bare/, 'SEAL bare encrypt'],
   [/^seal\.loadAdd/, 'SEAL load+add'],
   [/^js\.addCiphertextInto/, 'JS add'],
   [/^plain\.float32Sum/, 'float32 sum'],
@@ -74,9 +81,16 @@ const ROWS: [string, string][] = [
   ['clientEncryptPoolValuesPerSecPerCore', 'client encrypt per core (SDK default)'],
   ['ingestMBps', 'gateway acknowledged ingest (pre-encrypted)'],
   ['ingestValuesPerSec', 'gateway acknowledged ingest, values'],
-  ['foldValuesPerSec', 'aggregator fold (committed → folded)'],
-  ['foldMBps', 'aggregator fold, update bytes'],
+  ['foldValuesPerSec1Aggregator', 'fold, 1 aggregator (committed → durably folded)'],
+  ['foldValuesPerSec2Aggregators', 'fold, 2 aggregators'],
+  ['foldMBps1', 'fold, 1 aggregator, update bytes'],
+  ['foldMBps2', 'fold, 2 aggregators, update bytes'],
+  ['foldStartupSeconds', 'aggregator start-up before a fold (excluded)'],
+  ['loadAddValuesPerSec', 'SEAL load (zstd) + add of the wire form'],
+  ['loadAddNoneValuesPerSec', 'SEAL load + add, uncompressed'],
   ['releaseSeconds', 'release (folded → result downloaded)'],
+  ['bytesPerValueFullNone', 'bytes per value, full ciphertext, no compression'],
+  ['bytesPerValueSeededNone', 'bytes per value, seeded form, no compression'],
   ['e2eRoundSeconds', 'end-to-end round (S clients × L values)'],
   ['e2eIngestMBps', 'end-to-end ingest (clients encrypting)'],
   ['e2eFoldLagSeconds', 'end-to-end: last receipt → all folded'],
@@ -88,15 +102,22 @@ const ROWS: [string, string][] = [
   ['peakRss.aggregator-2', 'peak RSS, aggregator-2'],
   ['peakRss.keyholder', 'peak RSS, keyholder'],
   ['peakRss.redis-server', 'peak RSS, redis-server'],
+  ['peakRssMax', 'peak RSS, largest process'],
   ['redisUsedMemoryPeakBytes', 'Redis used_memory_peak'],
-  ['redisInputBytesPerValue', 'Redis bytes in per value submitted'],
+  ['redisBytesPerValue', 'Redis bytes in + out per value uploaded'],
+  ['redisInputBytesPerValue', 'Redis bytes in per value uploaded'],
+  ['redisOutputBytesPerValue', 'Redis bytes out per value uploaded'],
+  ['redisBytesPerValueIsolatedRounds', 'Redis bytes in + out per value, isolated rounds'],
   ['redisAofRewrites', 'Redis AOF rewrites during the rounds'],
 ];
 
 function cell(report: BenchReport, c: ConfigurationReport, key: string): string {
   if (!c.available) return key === 'bytesPerValue' ? `unavailable` : '';
-  const value = formatValue(c.figures[key]);
-  const ratios = report.ratios.filter((r) => r.figure === `${c.id}/${key}`);
+  if (c.figures[key] === undefined) return '';
+  const figure = c.figures[key]!;
+  const range = spread(figure);
+  const value = `${formatValue(figure)}${range === '' ? '' : ` [${range}]`}`;
+  const ratios = report.ratioTable.filter((r) => r.figure === `${c.id}/${key}`);
   if (ratios.length === 0) return value;
   return `${value} (${ratios.map((r) => `${r.value.toFixed(2)} of ${shortLimit(r.limit)}`).join('; ')})`;
 }
@@ -113,11 +134,17 @@ export function formatReport(report: BenchReport): string {
     `${String(p.clients)} clients × ${Number(p.length).toLocaleString('en')} values per round, clip norm ${String(p.clipNorm)}, noise multiplier z ${configs.map((c) => String(c.noiseMultiplier ?? p.noiseMultiplierRequested)).join(' / ')} (per configuration), ` +
       `${String(p.aggregators)} aggregators, ${String(p.transport)}, Redis ${String(p.redisConfig)}. ` +
       `Machine: ${String(m.cores)} cores (${String(m.cpuModel)}), ${(Number(m.memoryBytes) / 2 ** 30).toFixed(1)} GiB; load average ${String(m.loadAverageAtStart)} → ${String(m.loadAverageAtEnd)}. ` +
-      `node ${v.node}, node-seal ${v.nodeSeal}, grpc-js ${v.grpcJs}, bullmq ${v.bullmq}, ioredis ${v.ioredis}, redis ${v.redis}; commit ${v.secaggCommit}. Wall time ${report.wallSeconds.toFixed(0)} s.`,
+      `node ${v.node}, node-seal ${v.nodeSeal}, grpc-js ${v.grpcJs}, bullmq ${v.bullmq}, ioredis ${v.ioredis}, redis ${v.redis}; commit ${report.source.secaggCommit}${report.source.treeClean ? '' : ' (working tree modified)'}. Wall time ${report.wallSeconds.toFixed(0)} s.`,
+    '',
+    `### Headline ratios (${String(p.headlineConfiguration ?? 'n/a')})`,
+    '',
+    '| ratio | value | from |',
+    '| --- | ---: | --- |',
+    ...Object.entries(report.ratios).map(([key, value]) => `| ${key} | ${value.toFixed(3)} | ${report.ratioSources[key]} |`),
     '',
     '### Limits (same run, same machine)',
     '',
-    '| limit | best of trials | trials min – max |',
+    '| limit | median of trials | trials min – max |',
     '| --- | ---: | ---: |',
   );
   for (const [key, limit] of Object.entries(report.limits)) lines.push(`| ${limitName(key)} | ${formatValue(limit)} | ${spread(limit)} |`);
@@ -125,7 +152,7 @@ export function formatReport(report: BenchReport): string {
     '',
     '### System, each figure with its ratio to a limit',
     '',
-    `| figure | ${configs.map((c) => `${c.id}${c.role === 'baseline' ? ' (peer baseline)' : ''}`).join(' | ')} |`,
+    `| figure | ${configs.map((c) => `${c.id}${c.role === 'baseline' ? (c.measuredOn === 'node-seal' ? ' (peer baseline, node-seal only)' : ' (peer baseline)') : ''}`).join(' | ')} |`,
     `| --- | ${configs.map(() => '---').join(' | ')} |`,
   );
   for (const [key, label] of ROWS) {

@@ -6,7 +6,7 @@
  */
 
 /** Identifies this JSON layout; bump on incompatible changes. */
-export const REPORT_SCHEMA = 'secagg-bench/1';
+export const REPORT_SCHEMA = 'secagg-bench/2';
 
 /** One measured number. */
 export interface Measure {
@@ -16,11 +16,11 @@ export interface Measure {
   /** What was measured and how, in one sentence. */
   description: string;
   /**
-   * For figures measured in several trials: every trial's value; `value` is
-   * the best (largest) one. A limit is what the machine can do, and on a
-   * shared machine other work only ever lowers a trial, so the best trial is
-   * the closest estimate; a figure measured in trials alternating with its
-   * limit's gets the same treatment.
+   * For measures taken in several trials: every trial's value; `value` is
+   * their median. Limits and the system figures judged against them are
+   * sampled the same way — trials interleaved, median reported — so neither
+   * side is flattered by a lucky trial; min and max of the samples are the
+   * spread.
    */
   samples?: number[];
 }
@@ -50,6 +50,12 @@ export interface ConfigurationReport {
   noiseMultiplier?: number;
   /** 1-minute load average before and after this configuration's rounds: how much the machine was shared. */
   loadAverage1m?: [number, number];
+  /**
+   * `cluster` (default): rounds on a local cluster. `node-seal`: a bench-local
+   * parameter set that is not a product preset (a peer's setup reproduced with
+   * node-seal), measured in this process only: bytes, encrypt, load+add.
+   */
+  measuredOn?: 'cluster' | 'node-seal';
   /** The round's CKKS parameters as the keyholder chose them. */
   ckks?: { scaleBits: number; valuesPerCiphertext: number; ciphertextBytes: number; ciphertextCount: number };
   figures: Record<string, Measure>;
@@ -72,21 +78,35 @@ export interface GoalReport {
 export interface BenchReport {
   schema: typeof REPORT_SCHEMA;
   timestamp: string;
-  mode: 'quick' | 'default';
+  mode: 'quick' | 'default' | 'memory';
   wallSeconds: number;
   parameters: Record<string, string | number | boolean | string[]>;
   versions: Record<string, string>;
   machine: Record<string, string | number | number[]>;
   limits: Record<string, Measure>;
+  /** The commit measured and whether the working tree was clean (tracked files) when the run started. */
+  source: { secaggCommit: string; treeClean: boolean };
   configurations: ConfigurationReport[];
-  ratios: Ratio[];
+  /**
+   * The headline ratios of issue 11, by name (e.g. `foldToSealLoadAdd`,
+   * `ingestToGrpcTls`, `redisBytesPerValue`), each computed in this run: a
+   * script reads these. Each equals the ratio (or figure) its
+   * {@link BenchReport.ratioSources} entry names.
+   */
+  ratios: Record<string, number>;
+  /** For each key of `ratios`: the `figure ÷ limit` ratio of {@link ratioTable} or the figure it is. */
+  ratioSources: Record<string, string>;
+  /** Every figure ÷ limit pair measured in this run. */
+  ratioTable: Ratio[];
   goals: GoalReport[];
   notes: string[];
 }
 
-/** The best (largest) of a measure's trials: its value. */
-export function bestOf(xs: readonly number[]): number {
-  return Math.max(...xs);
+/** The median of a measure's trials (mean of the middle two for an even count): its value. */
+export function medianOf(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** Relative tolerance of the ratio check (ratios are computed, not rounded). */
@@ -118,9 +138,9 @@ export function ratiosFor(
 export const RATIO_SEPARATOR = ' ÷ ';
 
 /** The value a goal's `judgedOn` names: a ratio (`figure ÷ limit`) or a figure. */
-export function judgedValue(report: Pick<BenchReport, 'configurations' | 'ratios'>, judgedOn: string): number | undefined {
+export function judgedValue(report: Pick<BenchReport, 'configurations' | 'ratioTable'>, judgedOn: string): number | undefined {
   const [figure, limit] = judgedOn.split(RATIO_SEPARATOR);
-  if (limit !== undefined) return report.ratios.find((r) => r.figure === figure && r.limit === limit)?.value;
+  if (limit !== undefined) return report.ratioTable.find((r) => r.figure === figure && r.limit === limit)?.value;
   return figureOf(report, judgedOn)?.value;
 }
 
@@ -136,8 +156,8 @@ function checkMeasure(where: string, m: unknown, problems: string[]): void {
   if (measure.samples !== undefined) {
     if (!Array.isArray(measure.samples) || measure.samples.length === 0 || !measure.samples.every((x) => typeof x === 'number' && Number.isFinite(x))) {
       problems.push(`${where}: samples must be finite numbers`);
-    } else if (measure.value !== bestOf(measure.samples)) {
-      problems.push(`${where}: value ${String(measure.value)} is not the best of its samples`);
+    } else if (measure.value !== medianOf(measure.samples)) {
+      problems.push(`${where}: value ${String(measure.value)} is not the median of its samples`);
     }
   }
 }
@@ -153,12 +173,12 @@ export function checkReport(value: unknown): string[] {
   if (report === null || typeof report !== 'object') return ['the report is not an object'];
   if (report.schema !== REPORT_SCHEMA) problems.push(`schema ${String(report.schema)} != ${REPORT_SCHEMA}`);
   if (typeof report.timestamp !== 'string' || Number.isNaN(Date.parse(report.timestamp))) problems.push('timestamp is not a date');
-  if (report.mode !== 'quick' && report.mode !== 'default') problems.push(`mode ${String(report.mode)}`);
+  if (report.mode !== 'quick' && report.mode !== 'default' && report.mode !== 'memory') problems.push(`mode ${String(report.mode)}`);
   if (typeof report.wallSeconds !== 'number' || !(report.wallSeconds > 0)) problems.push('wallSeconds is not a positive number');
-  for (const key of ['parameters', 'versions', 'machine', 'limits'] as const) {
+  for (const key of ['parameters', 'versions', 'machine', 'limits', 'source', 'ratios', 'ratioSources'] as const) {
     if (report[key] === null || typeof report[key] !== 'object') problems.push(`${key} is missing`);
   }
-  for (const key of ['configurations', 'ratios', 'goals', 'notes'] as const) {
+  for (const key of ['configurations', 'ratioTable', 'goals', 'notes'] as const) {
     if (!Array.isArray(report[key])) problems.push(`${key} is not an array`);
   }
   if (problems.length > 0) return problems;
@@ -178,7 +198,7 @@ export function checkReport(value: unknown): string[] {
     }
     for (const [key, figure] of Object.entries(c.figures)) checkMeasure(`figure ${c.id}/${key}`, figure, problems);
   }
-  for (const ratio of r.ratios) {
+  for (const ratio of r.ratioTable) {
     const figure = figureOf(r, ratio.figure);
     const limit = r.limits[ratio.limit];
     if (!figure) problems.push(`ratio names an unknown figure ${ratio.figure}`);
@@ -188,6 +208,16 @@ export function checkReport(value: unknown): string[] {
     if (!Number.isFinite(ratio.value) || Math.abs(ratio.value - expected) > RATIO_TOLERANCE * Math.abs(expected)) {
       problems.push(`ratio ${ratio.figure} ÷ ${ratio.limit} = ${ratio.value}, expected ${expected}`);
     }
+  }
+  if (typeof r.source.secaggCommit !== 'string' || r.source.secaggCommit === '' || typeof r.source.treeClean !== 'boolean') {
+    problems.push('source must name the commit and whether the tree was clean');
+  }
+  for (const [key, value] of Object.entries(r.ratios)) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || !(value > 0)) problems.push(`ratios.${key} = ${String(value)} is not a finite positive number`);
+    const sourceOf = r.ratioSources[key];
+    const judged = sourceOf === undefined ? undefined : judgedValue(r, sourceOf);
+    if (judged === undefined) problems.push(`ratios.${key} has no source the report holds (${String(sourceOf)})`);
+    else if (judged !== value) problems.push(`ratios.${key} = ${value} != ${sourceOf} = ${judged}`);
   }
   for (const goal of r.goals) {
     if (goal.value === undefined) {

@@ -89,7 +89,8 @@ export function sealBareEncryptor(engine: CkksEngine, publicKey: Uint8Array): { 
   const ct = new seal.Ciphertext();
   let encryptor: InstanceType<typeof seal.Encryptor> | undefined;
   try {
-    pk.loadFromArray(context, publicKey);
+    // node-seal takes plain Uint8Arrays only (not Buffers): a view of the same bytes.
+    pk.loadFromArray(context, new Uint8Array(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength));
     encryptor = new seal.Encryptor(context, pk);
     const values = Float64Array.from({ length: encoder.slotCount() }, (_, i) => Math.sin(i) * 1e-3);
     encoder.encode(values, 2 ** engine.params.scaleBits, plain);

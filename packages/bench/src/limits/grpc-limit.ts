@@ -35,12 +35,25 @@ export interface GrpcLimit {
   windowHow: string;
 }
 
+/**
+ * A running sink with its client connections (warmed up: TLS handshakes
+ * and JIT done): each `trial()` streams for `seconds` and returns MB/s.
+ * Kept open so that trials can be interleaved with the system figures judged
+ * against them.
+ */
+export interface GrpcLimitSession {
+  trial(): Promise<number>;
+  windowApplied: boolean;
+  windowHow: string;
+  close(): Promise<void>;
+}
+
 /** Yields `message` until `untilMs` (performance.now()) passes: a time-bound stream. */
 function* until(message: Uint8Array, untilMs: () => number): Generator<Uint8Array> {
   while (performance.now() < untilMs()) yield message;
 }
 
-export async function measureGrpcLimit(options: GrpcLimitOptions): Promise<GrpcLimit> {
+export async function openGrpcLimit(options: Omit<GrpcLimitOptions, 'trials'>): Promise<GrpcLimitSession> {
   const env: Record<string, string> = { BENCH_SINK_WINDOW_BYTES: String(options.windowBytes) };
   if (options.tls) {
     const { certFile, keyFile } = options.tls.cert(SINK_IDENTITY);
@@ -49,6 +62,10 @@ export async function measureGrpcLimit(options: GrpcLimitOptions): Promise<GrpcL
   }
   const sink = JsonChild.start('grpc sink', benchScript('limits/grpc-sink-server.js'), env);
   const clients: IngestClient[] = [];
+  const close = async () => {
+    for (const c of clients) c.close();
+    await sink.stop();
+  };
   try {
     const listening = await sink.next((m) => m.event === 'listening', 30_000);
     const window = listening.window as { applied: boolean; how: string };
@@ -71,20 +88,35 @@ export async function measureGrpcLimit(options: GrpcLimitOptions): Promise<GrpcL
       );
     const warmEnd = performance.now() + Math.min(500, options.seconds * 250);
     await round(() => warmEnd); // connections, TLS handshakes, JIT
+    return {
+      windowApplied: window.applied,
+      windowHow: window.how,
+      close,
+      async trial() {
+        const start = performance.now();
+        const end = start + options.seconds * 1_000;
+        const outcomes = await round(() => end);
+        const seconds = (performance.now() - start) / 1_000;
+        for (const o of outcomes) {
+          if (o.response.receipt?.ciphertextCount !== o.chunks) throw new Error(`the sink counted ${o.response.receipt?.ciphertextCount} of ${o.chunks} chunks`);
+        }
+        return outcomes.reduce((n, o) => n + o.payloadBytes, 0) / seconds / 1e6;
+      },
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** `trials` back-to-back trials of one sink and one set of connections. */
+export async function measureGrpcLimit(options: GrpcLimitOptions): Promise<GrpcLimit> {
+  const session = await openGrpcLimit(options);
+  try {
     const mbps: number[] = [];
-    for (let t = 0; t < options.trials; t++) {
-      const start = performance.now();
-      const end = start + options.seconds * 1_000;
-      const outcomes = await round(() => end);
-      const seconds = (performance.now() - start) / 1_000;
-      for (const o of outcomes) {
-        if (o.response.receipt?.ciphertextCount !== o.chunks) throw new Error(`the sink counted ${o.response.receipt?.ciphertextCount} of ${o.chunks} chunks`);
-      }
-      mbps.push(outcomes.reduce((n, o) => n + o.payloadBytes, 0) / seconds / 1e6);
-    }
-    return { mbps, windowApplied: window.applied, windowHow: window.how };
+    for (let t = 0; t < options.trials; t++) mbps.push(await session.trial());
+    return { mbps, windowApplied: session.windowApplied, windowHow: session.windowHow };
   } finally {
-    for (const c of clients) c.close();
-    await sink.stop();
+    await session.close();
   }
 }

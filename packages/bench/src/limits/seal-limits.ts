@@ -6,7 +6,8 @@
  * (The encrypt limit is measured next to the client figure, with the
  * round's key: system/client-encrypt.ts.)
  *
- * - load+add: SEAL's own `Ciphertext.load` + `Evaluator.addInplace`, through
+ * - load+add: SEAL's own `Ciphertext.load` + `Evaluator.addInplace` over a
+ *   working set larger than the CPU caches ({@link LOAD_ADD_WORKING_SET_BYTES}), through
  *   the ckks package's benchmark helper `sealAccumulator` (dist/testing.js,
  *   deliberately not exported from the package; loaded by path, and reported
  *   unavailable if it is gone).
@@ -22,23 +23,55 @@ interface SealAccumulator {
   add(bytes: Uint8Array): void;
   dispose(): void;
 }
-type SealAccumulatorFactory = (engine: CkksEngine, first: Uint8Array) => SealAccumulator;
 
-let factory: Promise<SealAccumulatorFactory | string> | undefined;
+/** What the benchmark uses of @secagg/ckks's testing module (dist/testing.js). */
+export interface CkksTesting {
+  sealAccumulator(engine: CkksEngine, first: Uint8Array): SealAccumulator;
+  sealBareEncryptor(engine: CkksEngine, publicKey: Uint8Array): { encrypt(): void; dispose(): void };
+  sealParameterKit(spec: { polyModulusDegree: number; coeffModulusBits: readonly number[]; scaleBits: number }): Promise<{
+    slotCount: number;
+    encrypt(values: Float64Array, form: { seeded: boolean; compression: 'none' | 'zstd' }): Uint8Array;
+    accumulator(first: Uint8Array): SealAccumulator;
+    dispose(): void;
+  }>;
+}
 
-/** The ckks package's `sealAccumulator`, or why it cannot be had. */
-function sealAccumulatorFactory(): Promise<SealAccumulatorFactory | string> {
-  factory ??= (async () => {
+let testing: Promise<CkksTesting | string> | undefined;
+
+/**
+ * The ckks package's testing module (SEAL called directly: load+add, bare
+ * encrypt, parameter sets that are not presets), deliberately not exported
+ * from the package and so loaded by path; or why it cannot be had.
+ */
+export function ckksTesting(): Promise<CkksTesting | string> {
+  testing ??= (async () => {
     try {
       const url = new URL('./testing.js', import.meta.resolve('@secagg/ckks'));
-      const testing = (await import(url.href)) as { sealAccumulator?: unknown };
-      if (typeof testing.sealAccumulator !== 'function') return '@secagg/ckks dist/testing.js has no sealAccumulator';
-      return testing.sealAccumulator as SealAccumulatorFactory;
+      const module = (await import(url.href)) as Partial<CkksTesting>;
+      for (const name of ['sealAccumulator', 'sealBareEncryptor', 'sealParameterKit'] as const) {
+        if (typeof module[name] !== 'function') return `@secagg/ckks dist/testing.js has no ${name}`;
+      }
+      return module as CkksTesting;
     } catch (error) {
       return `@secagg/ckks dist/testing.js cannot be loaded: ${(error as Error).message}`;
     }
   })();
-  return factory;
+  return testing;
+}
+
+/**
+ * Bytes of ciphertexts the load+add and add limits cycle through: larger than
+ * any CPU cache, as the aggregator's reads of update objects are, so the limit
+ * pays for memory traffic like the fold does (a few ciphertexts in L2 would
+ * flatter it).
+ */
+export const LOAD_ADD_WORKING_SET_BYTES = 64 * 1024 * 1024;
+
+/** SEAL load+add kept ready, so its trials can be interleaved with the folds judged against it. */
+export interface LoadAddSession {
+  /** Values/s of one trial of at least `minSeconds`. */
+  trial(minSeconds: number): number;
+  dispose(): void;
 }
 
 /** Each figure once per trial. */
@@ -49,6 +82,10 @@ export interface SealLimits {
   /** SEAL load + add, values/s; undefined when the SEAL hook is unavailable (see `sealLoadAddUnavailable`). */
   sealLoadAddValuesPerSec?: number[];
   sealLoadAddUnavailable?: string;
+  /** For more load+add trials later (undefined when unavailable); the caller disposes it. */
+  loadAdd?: LoadAddSession;
+  /** Ciphertexts (distinct copies) the add limits cycle through. */
+  workingSetCiphertexts: number;
   addCiphertextIntoValuesPerSec: number[];
   validateMBps: number[];
 }
@@ -69,7 +106,11 @@ export async function measureSealLimits(params: CkksParams, minSeconds: number, 
   const per = valuesPerCiphertext(params);
   const values = Float64Array.from({ length: per }, (_, i) => Math.sin(i) * 1e-3);
 
-  const pool = Array.from({ length: 8 }, () => encryptor.encrypt(values));
+  // Eight fresh encryptions, copied until the pool exceeds the CPU caches: copies in distinct memory cost the
+  // same cache misses as distinct ciphertexts, without encrypting 64 MiB.
+  const fresh = Array.from({ length: 8 }, () => encryptor.encrypt(values));
+  const workingSetCiphertexts = Math.max(fresh.length, Math.ceil(LOAD_ADD_WORKING_SET_BYTES / engine.format.byteLength));
+  const pool = Array.from({ length: workingSetCiphertexts }, (_, i) => fresh[i % fresh.length]!.slice());
   let next = 0;
   const acc = pool[0]!.slice();
   const addCiphertextIntoValuesPerSec = trialsOf(trials, () =>
@@ -94,22 +135,28 @@ export async function measureSealLimits(params: CkksParams, minSeconds: number, 
     ciphertextBytes: engine.format.byteLength,
     addCiphertextIntoValuesPerSec,
     validateMBps,
+    workingSetCiphertexts,
   };
-  const make = await sealAccumulatorFactory();
-  if (typeof make === 'string') {
-    limits.sealLoadAddUnavailable = make;
+  const kit = await ckksTesting();
+  if (typeof kit === 'string') {
+    limits.sealLoadAddUnavailable = kit;
   } else {
-    const sealAcc = make(engine, pool[0]!);
-    try {
-      limits.sealLoadAddValuesPerSec = trialsOf(trials, () =>
+    // The session outlives this function (and so does the engine it uses): a second engine of its own.
+    const sessionEngine = await CkksEngine.create(params);
+    const sealAcc = kit.sealAccumulator(sessionEngine, pool[0]!);
+    const session: LoadAddSession = {
+      trial: (seconds) =>
         rateOf(() => {
           sealAcc.add(pool[next++ % pool.length]!);
           return per;
-        }, minSeconds),
-      );
-    } finally {
-      sealAcc.dispose();
-    }
+        }, seconds),
+      dispose() {
+        sealAcc.dispose();
+        sessionEngine[Symbol.dispose]();
+      },
+    };
+    limits.sealLoadAddValuesPerSec = trialsOf(trials, () => session.trial(minSeconds));
+    limits.loadAdd = session;
   }
   return limits;
 }

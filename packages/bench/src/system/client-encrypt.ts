@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { CkksEngine, encryptVector, valuesPerCiphertext, type CkksParams } from '@secagg/ckks';
 import { clipToNorm, type EncryptionPool } from '@secagg/sdk';
+import { ckksTesting } from '../limits/seal-limits.js';
 import { rateOf, rateOfAsync } from '../timing.js';
 
 /** Clips and encrypts `update` the SDK's way; `onCiphertext` sees each ciphertext in order. */
@@ -68,6 +69,28 @@ export async function measureSdkPoolEncryptRate(
   };
   await run(update.subarray(0, 16 * 4096 * pool.threads)); // every worker loads SEAL and the key
   return rateOfAsync(() => run(update), minSeconds, false);
+}
+
+/**
+ * SEAL's bare public-key encrypt (`Encryptor.encrypt` of one plaintext
+ * encoded once: no range check, no encode, no save), counted in this
+ * encoding's values per ciphertext: the floor under the engine path. Undefined
+ * with the reason when the ckks testing module is unavailable.
+ */
+export async function measureBareSealEncryptRate(params: CkksParams, publicKey: Uint8Array, minSeconds: number): Promise<number | string> {
+  const kit = await ckksTesting();
+  if (typeof kit === 'string') return kit;
+  using engine = await CkksEngine.create(params);
+  const bare = kit.sealBareEncryptor(engine, publicKey);
+  try {
+    const per = valuesPerCiphertext(params);
+    return rateOf(() => {
+      bare.encrypt();
+      return per;
+    }, minSeconds);
+  } finally {
+    bare.dispose();
+  }
 }
 
 /**

@@ -1,28 +1,38 @@
 /**
- * The system figures of one preset × encoding: two real rounds on a fresh
+ * The system figures of one preset × encoding: real rounds on a fresh
  * LocalCluster (real services as child processes, TLS, a private
  * redis-server with the shipped config/redis.conf, so its memory peak and
  * every process's peak RSS are this configuration's alone).
  *
- * 1. Isolated round — each stage measured alone:
- *    - client encryption: the SDK path (clip, engine, key, encryptVector) on
- *      one thread, and the SDK's default EncryptionPool (one worker thread per
- *      core), with this round's key and parameters, in trials alternating
- *      with trials of its limit (raw encrypt, same key), so that all see the
- *      same load on a shared machine;
- *    - gateway ingest: S clients (separate connections) stream an update
- *      encrypted beforehand; acknowledged payload bytes / wall time from the
- *      first frame to the last receipt. The fold queue is paused meanwhile, so
- *      the gateway and Redis have the cores to themselves;
- *    - fold: the queue is resumed with all S updates committed; S·L values /
- *      time until the round reports every update folded;
+ * 1. Isolated rounds — each stage measured alone, one round per entry of
+ *    `foldAggregators` (e.g. one aggregator, then two):
+ *    - client encryption (first round only): the SDK path (clip, engine, key,
+ *      encryptVector) on one thread, and the SDK's default EncryptionPool,
+ *      with this round's key, in trials alternating with trials of its limits
+ *      (the engine's encrypt and SEAL's bare encrypt, same key);
+ *    - gateway ingest: every aggregator is stopped (SIGTERM: they hand their
+ *      ranges back); S clients (separate connections) each stream
+ *      `updatesPerClient` updates one after another, each under its own client
+ *      id, all replaying one update encrypted beforehand; acknowledged payload
+ *      bytes / wall time from the first frame to the last receipt;
+ *    - fold: `n` aggregators are started again; their start-up (spawn to
+ *      listening) is timed apart and excluded; the fold is the time from then
+ *      to the round reporting every update durably folded into every range
+ *      (ranges read from the ciphertext store, added into the in-memory
+ *      partial sums — every update but the first is added into a non-empty
+ *      sum — and checkpointed); values folded / seconds;
  *    - release: from all folded to the result downloaded.
- * 2. End-to-end round — what a deployment sees: S client processes (already
- *    running, SEAL loaded, update in memory) submit with the SDK at once;
- *    round time from CreateRound to the result downloaded.
- * Both rounds check the released sum against the true sum of the clipped
+ *    Before the ingest and before the fold, `interleave` runs one trial of the
+ *    limits judged against them, so both sides see the same load.
+ * 2. End-to-end round (unless `endToEnd` is false) — what a deployment sees:
+ *    S client processes (already running, SEAL loaded, update in memory)
+ *    submit with the SDK at once; round time from CreateRound to the result
+ *    downloaded.
+ * Every round checks the released sum against the true sum of the clipped
  * updates (the cluster allows noise-free releases only because it is the
- * benchmark's own; with noise the check allows 10σ).
+ * benchmark's own; with noise the check allows 10σ). Redis's INFO
+ * total_net_input_bytes / total_net_output_bytes are read before CreateRound
+ * and after the result is downloaded: the round's Redis traffic.
  */
 import { rmSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
@@ -39,7 +49,7 @@ import { peakRssBytes } from '../proc-memory.js';
 import { secondsSince, sleep } from '../timing.js';
 import { ingestClient, streamUpdate } from '../update-stream.js';
 import { clippedSumOf, makeUpdate, maxAbsDiff } from '../update-vectors.js';
-import { encryptUpdate, measureRawEncryptRate, measureSdkEncryptRate, measureSdkPoolEncryptRate } from './client-encrypt.js';
+import { encryptUpdate, measureBareSealEncryptRate, measureRawEncryptRate, measureSdkEncryptRate, measureSdkPoolEncryptRate } from './client-encrypt.js';
 
 export interface RoundSpec {
   preset: PresetName;
@@ -56,37 +66,63 @@ export interface RoundSpec {
    * noise-free release (lets the benchmark report the CKKS error).
    */
   noiseMultiplier: number;
+  /** Aggregator processes in the cluster. */
   aggregators: number;
+  /** One isolated round per entry, folded by that many aggregators (each ≤ `aggregators`). */
+  foldAggregators: number[];
+  /** Updates each ingest client submits in an isolated round (one after another, each its own client id). */
+  updatesPerClient: number;
+  /** Client-encryption trials (first isolated round) and the end-to-end round; false for the memory run. */
+  endToEnd: boolean;
   /** Minimum duration of each client-encryption trial. */
   encryptSeconds: number;
-  /** Trials of the client-encryption figure and its limit. */
+  /** Trials of the client-encryption figure and its limits. */
   trials: number;
   /** Upper bound on any one wait (ingest, fold, release). */
   timeoutMs: number;
+  /** One trial of the limits judged against ingest and fold, run right before each (same load on both sides). */
+  interleave: { beforeIngest(): Promise<void>; beforeFold(): Promise<void> };
   log: (line: string) => void;
+}
+
+/** Redis INFO counters read before CreateRound and after the result was downloaded. */
+export interface RedisTraffic {
+  inputBytes: number;
+  outputBytes: number;
+}
+
+export interface IsolatedRound {
+  /** Aggregators that folded it. */
+  aggregators: number;
+  /** Updates committed and folded (S × updatesPerClient). */
+  updates: number;
+  ingestPayloadBytes: number;
+  ingestSeconds: number;
+  /** Restarting the aggregators: spawn to listening (excluded from foldSeconds). */
+  foldStartupSeconds: number;
+  foldSeconds: number;
+  /** False when updates were folded during ingest (the stop did not hold): the fold figure then understates. */
+  foldQueuePaused: boolean;
+  releaseSeconds: number;
+  maxAbsError: number;
+  redis: RedisTraffic;
 }
 
 export interface ClusterFigures {
   /** The noise multiplier the rounds ran with (see RoundSpec.noiseMultiplier). */
   noiseMultiplier: number;
   ckks: { scaleBits: number; valuesPerCiphertext: number; ciphertextBytes: number; ciphertextCount: number };
-  /** SDK path on the calling thread, one per trial. */
+  /** SDK path on the calling thread, one per trial (empty without `endToEnd`). */
   clientEncryptValuesPerSec: number[];
   /** SDK default path (EncryptionPool), one per trial, and its thread count. */
   clientPoolEncryptValuesPerSec: number[];
   clientPoolThreads: number;
-  /** The limit, one per trial, alternating with the above. */
+  /** The engine's encrypt path (the limit), one per trial, alternating with the above. */
   rawEncryptValuesPerSec: number[];
-  isolated: {
-    ingestPayloadBytes: number;
-    ingestSeconds: number;
-    foldSeconds: number;
-    /** False when updates were folded during ingest (the pause did not hold): the fold figure then understates. */
-    foldQueuePaused: boolean;
-    releaseSeconds: number;
-    maxAbsError: number;
-  };
-  endToEnd: {
+  /** SEAL's bare encrypt, one per trial, alternating too; or why it was not measured. */
+  bareEncryptValuesPerSec: number[] | string;
+  isolated: IsolatedRound[];
+  endToEnd?: {
     payloadBytes: number;
     roundSeconds: number;
     /** CreateRound to the last receipt (clients encrypt while they stream). */
@@ -97,13 +133,11 @@ export interface ClusterFigures {
     releaseSeconds: number;
     maxAbsError: number;
     clientPeakRssBytes: number;
+    redis: RedisTraffic;
   };
-  /** VmHWM of every cluster process (services and redis-server), bytes. */
+  /** VmHWM of every cluster process (services and redis-server), bytes; the largest over a process name's incarnations. */
   peakRssBytes: Record<string, number>;
   redisUsedMemoryPeakBytes: number;
-  /** Redis INFO counters over both rounds. */
-  redisNetInputBytes: number;
-  redisNetOutputBytes: number;
   redisAofRewrites: number;
 }
 
@@ -130,16 +164,17 @@ async function releasedSum(coordinator: SecaggClient, roundId: string, timeoutMs
 }
 
 /** Throws unless the release is the true sum within CKKS error (noise-free) or 10σ (with noise). */
-function checkResult(spec: RoundSpec, z: number, params: CkksParams, released: Float64Array, truth: Float64Array, what: string): number {
+function checkResult(spec: RoundSpec, z: number, params: CkksParams, contributions: number, released: Float64Array, truth: Float64Array, what: string): number {
   const error = maxAbsDiff(released, truth);
   const sigma = z * spec.clipNorm;
-  const tolerance = sigma > 0 ? 10 * sigma : Math.max(1e-3 * spec.clipNorm, 100 * estimateMaxError(params, spec.clients, spec.clipNorm));
+  const tolerance = sigma > 0 ? 10 * sigma : Math.max(1e-3 * spec.clipNorm, 100 * estimateMaxError(params, contributions, spec.clipNorm));
   if (!(error <= tolerance)) throw new Error(`${what}: the released sum is off by ${error} (> ${tolerance}): the round is wrong, its figures are void`);
   return error;
 }
 
 export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures> {
   const { clients: S, length: L, clipNorm: C } = spec;
+  const K = spec.updatesPerClient;
   const cluster = await LocalCluster.start({
     privateRedis: { configFile: SHIPPED_REDIS_CONF },
     aggregators: spec.aggregators,
@@ -150,12 +185,39 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
   const queues = new RoundQueues(redis, queuePrefix(cluster.keyPrefix));
   const coordinator = await cluster.client('coordinator', 'bench-coordinator');
   const children: JsonChild[] = [];
+  const aggregatorNames = cluster.processNames().filter((name) => name.startsWith('aggregator'));
+  // VmHWM dies with a process: read it before every kill and at the end, keep the largest per name.
+  const peaks: Record<string, number> = {};
+  const samplePeaks = () => {
+    const pids: [string, number | undefined][] = cluster.processNames().map((name) => [name, cluster.isRunning(name) ? cluster.pidOf(name) : undefined]);
+    pids.push(['redis-server', cluster.privateRedis?.process.pid]);
+    for (const [name, pid] of pids) {
+      const peak = pid === undefined ? undefined : peakRssBytes(pid);
+      if (peak !== undefined) peaks[name] = Math.max(peaks[name] ?? 0, peak);
+    }
+  };
+  const info = async (section: string) => {
+    const text = await redis.info(section);
+    return (name: string): number => {
+      const value = Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(text)?.[1]);
+      if (!Number.isFinite(value)) throw new Error(`Redis INFO has no ${name}`);
+      return value;
+    };
+  };
+  const traffic = async (): Promise<RedisTraffic> => {
+    const counter = await info('stats');
+    return { inputBytes: counter('total_net_input_bytes'), outputBytes: counter('total_net_output_bytes') };
+  };
+  const trafficSince = async (before: RedisTraffic): Promise<RedisTraffic> => {
+    const after = await traffic();
+    return { inputBytes: after.inputBytes - before.inputBytes, outputBytes: after.outputBytes - before.outputBytes };
+  };
   try {
     let z = spec.noiseMultiplier;
-    const config = (tag: string): MessageInitShape<typeof RoundConfigSchema> => ({
+    const config = (tag: string, contributions: number): MessageInitShape<typeof RoundConfigSchema> => ({
       vectorLength: L,
-      minClients: S,
-      maxClients: S,
+      minClients: contributions,
+      maxClients: contributions,
       deadlineUnixMs: BigInt(Date.now() + 3_600_000),
       clipNorm: C,
       noiseMultiplier: z,
@@ -164,138 +226,172 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
       encoding: spec.encoding === 'coefficients' ? Encoding.COEFFICIENTS : Encoding.SLOTS,
       privacyGroup: `bench-${tag}`,
     });
-
-    // ---- 1. Isolated round ------------------------------------------------
-    spec.log(`  isolated round: ${S} clients × ${L} values`);
-    let isolatedRound: Round | undefined;
-    for (let attempt = 0; isolatedRound === undefined; attempt++) {
-      try {
-        isolatedRound = await coordinator.createRound(config('isolated'));
-      } catch (error) {
-        if (attempt >= 8 || !isSecaggError(error, Code.FailedPrecondition) || !/flooding margin/.test(error.message)) throw error;
-        z *= 2;
-        spec.log(`  the keyholder wants more noise (${error.message.split(':')[0]}): noise multiplier ${z}`);
+    const createRound = async (tag: string, contributions: number): Promise<Round> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await coordinator.createRound(config(tag, contributions));
+        } catch (error) {
+          if (attempt >= 8 || !isSecaggError(error, Code.FailedPrecondition) || !/flooding margin/.test(error.message)) throw error;
+          z *= 2;
+          spec.log(`  the keyholder wants more noise (${error.message.split(':')[0]}): noise multiplier ${z}`);
+        }
       }
-    }
-    const roundId = isolatedRound.roundId;
-    // Ingest is measured alone: the aggregators are stopped (SIGTERM: they hand their ranges back) until it is done.
-    const aggregatorNames = cluster.processNames().filter((name) => name.startsWith('aggregator'));
-    for (const name of aggregatorNames) await cluster.kill(name, 'SIGTERM');
-    const { round, publicKey } = await coordinator.getRound(roundId);
-    if (!round?.ckks) throw new Error('the round has no CKKS parameters');
-    const ckks = round.ckks;
-    const params = toCkksParams(ckks);
-    if (params.encoding !== spec.encoding || params.preset !== spec.preset) {
-      throw new Error(`asked for ${spec.preset}/${spec.encoding}, the keyholder chose ${params.preset}/${params.encoding}`);
-    }
+    };
+
+    // ---- 1. Isolated rounds -----------------------------------------------
     const update = makeUpdate(L, 1, spec.updateNorm);
+    const clipped = clipToNorm(update, C).values;
     const clientEncryptValuesPerSec: number[] = [];
     const clientPoolEncryptValuesPerSec: number[] = [];
     const rawEncryptValuesPerSec: number[] = [];
-    // The SDK's default pool size: one worker thread per core.
-    const pool = new EncryptionPool();
-    try {
-      for (let t = 0; t < spec.trials; t++) {
-        rawEncryptValuesPerSec.push(await measureRawEncryptRate(params, publicKey, spec.encryptSeconds));
-        clientEncryptValuesPerSec.push(await measureSdkEncryptRate(params, publicKey, update, C, spec.encryptSeconds));
-        clientPoolEncryptValuesPerSec.push(await measureSdkPoolEncryptRate(pool, params, publicKey, update, C, spec.encryptSeconds));
-      }
-    } finally {
-      await pool.close();
-    }
-    const encrypted = await encryptUpdate(params, publicKey, update, C);
-
+    let bareEncryptValuesPerSec: number[] | string = [];
+    let clientPoolThreads = 0;
+    let encrypted: Awaited<ReturnType<typeof encryptUpdate>> | undefined;
+    let ckks: Round['ckks'];
+    let params: CkksParams | undefined;
+    const isolated: IsolatedRound[] = [];
     const credentials: grpc.ChannelCredentials = cluster.channelCredentials();
-    const ingest = Array.from({ length: S }, () => ingestClient(cluster.gatewayAddress, credentials));
-    const metadata = await Promise.all(
-      ingest.map(async (_, i) => {
-        const m = new grpc.Metadata();
-        m.set('authorization', `Bearer ${await cluster.token('client', `ingest-${i}`)}`);
-        return m;
-      }),
-    );
-    let ingestSeconds: number;
-    let ingestPayloadBytes = 0;
-    try {
-      // Connect (TLS handshake) before the clock starts, as the transport limit does.
-      await Promise.all(ingest.map((c, i) => c.getRound({ roundId }, { metadata: metadata[i]! })));
-      const start = performance.now();
-      const outcomes = await Promise.all(
-        ingest.map((c, i) =>
-          streamUpdate(
-            c,
-            { roundId, updateId: `ingest-${i}`, vectorLength: L, ciphertextCount: ckks.ciphertextCount, chunks: encrypted.ciphertexts, sha256: encrypted.sha256 },
-            metadata[i],
+    for (const [r, n] of spec.foldAggregators.entries()) {
+      const updates = S * K;
+      spec.log(`  isolated round ${r + 1}: ${S} clients × ${K} update(s) × ${L} values, folded by ${n} aggregator(s)`);
+      const redisBefore = await traffic();
+      const round = await createRound(`isolated-${r}`, updates);
+      const roundId = round.roundId;
+      samplePeaks();
+      for (const name of aggregatorNames) await cluster.kill(name, 'SIGTERM');
+      const { round: described, publicKey } = await coordinator.getRound(roundId);
+      if (!described?.ckks) throw new Error('the round has no CKKS parameters');
+      ckks = described.ckks;
+      const roundParams = toCkksParams(ckks);
+      if (roundParams.encoding !== spec.encoding || roundParams.preset !== spec.preset) {
+        throw new Error(`asked for ${spec.preset}/${spec.encoding}, the keyholder chose ${roundParams.preset}/${roundParams.encoding}`);
+      }
+      if (params === undefined && spec.endToEnd) {
+        // The SDK's default pool size: one worker thread per core.
+        const pool = new EncryptionPool();
+        clientPoolThreads = pool.threads;
+        try {
+          for (let t = 0; t < spec.trials; t++) {
+            rawEncryptValuesPerSec.push(await measureRawEncryptRate(roundParams, publicKey, spec.encryptSeconds));
+            const bare = await measureBareSealEncryptRate(roundParams, publicKey, spec.encryptSeconds);
+            if (typeof bare === 'string') bareEncryptValuesPerSec = bare;
+            else if (typeof bareEncryptValuesPerSec !== 'string') bareEncryptValuesPerSec.push(bare);
+            clientEncryptValuesPerSec.push(await measureSdkEncryptRate(roundParams, publicKey, update, C, spec.encryptSeconds));
+            clientPoolEncryptValuesPerSec.push(await measureSdkPoolEncryptRate(pool, roundParams, publicKey, update, C, spec.encryptSeconds));
+          }
+        } finally {
+          await pool.close();
+        }
+      }
+      params = roundParams;
+      // Each round has its own key: the replayed update is encrypted for it.
+      encrypted = await encryptUpdate(roundParams, publicKey, update, C);
+
+      const ingest = Array.from({ length: S }, () => ingestClient(cluster.gatewayAddress, credentials));
+      const metadata = await Promise.all(
+        Array.from({ length: S }, (_, i) =>
+          Promise.all(
+            Array.from({ length: K }, async (_, j) => {
+              const m = new grpc.Metadata();
+              m.set('authorization', `Bearer ${await cluster.token('client', `ingest-${r}-${i}-${j}`)}`);
+              return m;
+            }),
           ),
         ),
       );
-      ingestSeconds = secondsSince(start);
-      for (const o of outcomes) {
-        if (o.response.receipt?.ciphertextCount !== ckks.ciphertextCount) throw new Error('a receipt does not count every ciphertext');
-        ingestPayloadBytes += o.payloadBytes;
+      let ingestSeconds: number;
+      let ingestPayloadBytes = 0;
+      try {
+        // Connect (TLS handshake) before the clock starts, as the transport limit does.
+        await Promise.all(ingest.map((c, i) => c.getRound({ roundId }, { metadata: metadata[i]![0]! })));
+        await spec.interleave.beforeIngest();
+        const start = performance.now();
+        const outcomes = await Promise.all(
+          ingest.map(async (c, i) => {
+            const mine = [];
+            for (let j = 0; j < K; j++) {
+              const frames = { roundId, updateId: `ingest-${i}-${j}`, vectorLength: L, ciphertextCount: ckks!.ciphertextCount, chunks: encrypted!.ciphertexts, sha256: encrypted!.sha256 };
+              mine.push(await streamUpdate(c, frames, metadata[i]![j]));
+            }
+            return mine;
+          }),
+        );
+        ingestSeconds = secondsSince(start);
+        for (const o of outcomes.flat()) {
+          if (o.response.receipt?.ciphertextCount !== ckks.ciphertextCount) throw new Error('a receipt does not count every ciphertext');
+          ingestPayloadBytes += o.payloadBytes;
+        }
+      } finally {
+        for (const c of ingest) c.close();
       }
-    } finally {
-      for (const c of ingest) c.close();
-    }
-    const committed = await coordinator.getRoundStatus(roundId);
-    if (committed.committedCount !== S) throw new Error(`${committed.committedCount} of ${S} updates committed after every receipt`);
-    const foldQueuePaused = committed.foldedCount === 0;
+      const committed = await coordinator.getRoundStatus(roundId);
+      if (committed.committedCount !== updates) throw new Error(`${committed.committedCount} of ${updates} updates committed after every receipt`);
+      const foldQueuePaused = committed.foldedCount === 0;
 
-    await Promise.all(aggregatorNames.map((name) => cluster.restart(name)));
-    const foldStart = performance.now();
-    await pollRound(coordinator, roundId, (r) => r.foldedCount >= S, spec.timeoutMs, 'every fold');
-    const foldSeconds = secondsSince(foldStart);
-    const releaseStart = performance.now();
-    const isolatedSum = await releasedSum(coordinator, roundId, spec.timeoutMs);
-    const releaseSeconds = secondsSince(releaseStart);
-    const clipped = clipToNorm(update, C).values;
-    const isolatedError = checkResult(spec, z, params, isolatedSum, clipped.map((v) => v * S), 'isolated round');
+      await spec.interleave.beforeFold();
+      const startupStart = performance.now();
+      await Promise.all(aggregatorNames.slice(0, n).map((name) => cluster.restart(name)));
+      const foldStartupSeconds = secondsSince(startupStart);
+      const foldStart = performance.now();
+      await pollRound(coordinator, roundId, (x) => x.foldedCount >= updates, spec.timeoutMs, 'every fold');
+      const foldSeconds = secondsSince(foldStart);
+      const releaseStart = performance.now();
+      const sum = await releasedSum(coordinator, roundId, spec.timeoutMs);
+      const releaseSeconds = secondsSince(releaseStart);
+      const maxAbsError = checkResult(spec, z, roundParams, updates, sum, clipped.map((v) => v * updates), `isolated round ${r + 1}`);
+      const redisTraffic = await trafficSince(redisBefore);
+      isolated.push({ aggregators: n, updates, ingestPayloadBytes, ingestSeconds, foldStartupSeconds, foldSeconds, foldQueuePaused, releaseSeconds, maxAbsError, redis: redisTraffic });
+    }
+    if (!ckks || !params) throw new Error('no isolated round was run');
+    encrypted = undefined; // the replayed update is not needed any more (memory)
+    for (const name of aggregatorNames) if (!cluster.isRunning(name)) await cluster.restart(name);
 
     // ---- 2. End-to-end round ---------------------------------------------
-    spec.log(`  end-to-end round: ${S} SDK client processes`);
-    const seeds = Array.from({ length: S }, (_, i) => 101 + i);
-    for (const seed of seeds) {
-      children.push(
-        JsonChild.start(`client ${seed}`, benchScript('system/sdk-client-process.js'), {
-          BENCH_GATEWAY: cluster.gatewayAddress,
-          BENCH_CA_FILE: cluster.certificates!.caFile,
-          BENCH_KEYHOLDER_KEY: cluster.keyholderVerificationKeyPem,
-          BENCH_TOKEN: await cluster.token('client', `e2e-${seed}`),
-          BENCH_LENGTH: String(L),
-          BENCH_SEED: String(seed),
-          BENCH_NORM: String(spec.updateNorm),
-        }),
-      );
+    let endToEnd: ClusterFigures['endToEnd'];
+    if (spec.endToEnd) {
+      spec.log(`  end-to-end round: ${S} SDK client processes`);
+      const seeds = Array.from({ length: S }, (_, i) => 101 + i);
+      for (const seed of seeds) {
+        children.push(
+          JsonChild.start(`client ${seed}`, benchScript('system/sdk-client-process.js'), {
+            BENCH_GATEWAY: cluster.gatewayAddress,
+            BENCH_CA_FILE: cluster.certificates!.caFile,
+            BENCH_KEYHOLDER_KEY: cluster.keyholderVerificationKeyPem,
+            BENCH_TOKEN: await cluster.token('client', `e2e-${seed}`),
+            BENCH_LENGTH: String(L),
+            BENCH_SEED: String(seed),
+            BENCH_NORM: String(spec.updateNorm),
+          }),
+        );
+      }
+      await Promise.all(children.map((c) => c.next((m) => m.event === 'ready', spec.timeoutMs)));
+      const redisBefore = await traffic();
+      const roundStart = performance.now();
+      const e2eRound = await createRound('e2e', S);
+      for (const c of children) c.send({ command: 'submit', roundId: e2eRound.roundId });
+      const submitted = await Promise.all(children.map((c) => c.next((m) => m.event === 'submitted', spec.timeoutMs)));
+      const acknowledgedSeconds = secondsSince(roundStart);
+      await pollRound(coordinator, e2eRound.roundId, (r) => r.foldedCount >= S, spec.timeoutMs, 'every fold');
+      const foldedSeconds = secondsSince(roundStart);
+      const e2eSum = await releasedSum(coordinator, e2eRound.roundId, spec.timeoutMs);
+      const roundSeconds = secondsSince(roundStart);
+      const redisTraffic = await trafficSince(redisBefore);
+      const e2eError = checkResult(spec, z, params, S, e2eSum, clippedSumOf(L, seeds, spec.updateNorm, C), 'end-to-end round');
+      endToEnd = {
+        payloadBytes: submitted.reduce((n, m) => n + Number(m.bytesSent), 0),
+        roundSeconds,
+        acknowledgedSeconds,
+        foldLagSeconds: foldedSeconds - acknowledgedSeconds,
+        releaseSeconds: roundSeconds - foldedSeconds,
+        maxAbsError: e2eError,
+        clientPeakRssBytes: Math.max(...submitted.map((m) => Number(m.peakRssBytes))),
+        redis: redisTraffic,
+      };
     }
-    await Promise.all(children.map((c) => c.next((m) => m.event === 'ready', spec.timeoutMs)));
-    const roundStart = performance.now();
-    const e2eRound = await coordinator.createRound(config('e2e'));
-    for (const c of children) c.send({ command: 'submit', roundId: e2eRound.roundId });
-    const submitted = await Promise.all(children.map((c) => c.next((m) => m.event === 'submitted', spec.timeoutMs)));
-    const acknowledgedSeconds = secondsSince(roundStart);
-    await pollRound(coordinator, e2eRound.roundId, (r) => r.foldedCount >= S, spec.timeoutMs, 'every fold');
-    const foldedSeconds = secondsSince(roundStart);
-    const e2eSum = await releasedSum(coordinator, e2eRound.roundId, spec.timeoutMs);
-    const roundSeconds = secondsSince(roundStart);
-    const e2eError = checkResult(spec, z, params, e2eSum, clippedSumOf(L, seeds, spec.updateNorm, C), 'end-to-end round');
 
     // ---- Memory, sampled before any process exits ------------------------
-    const peaks: Record<string, number> = {};
-    for (const name of cluster.processNames()) {
-      const pid = cluster.pidOf(name);
-      const peak = pid === undefined ? undefined : peakRssBytes(pid);
-      if (peak !== undefined) peaks[name] = peak;
-    }
-    const redisPid = cluster.privateRedis?.process.pid;
-    const redisPeak = redisPid === undefined ? undefined : peakRssBytes(redisPid);
-    if (redisPeak !== undefined) peaks['redis-server'] = redisPeak;
-    const info = await redis.info('all');
-    const counter = (name: string): number => {
-      const value = Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1]);
-      if (!Number.isFinite(value)) throw new Error(`Redis INFO has no ${name}`);
-      return value;
-    };
-
+    samplePeaks();
+    const memory = await info('all');
     return {
       noiseMultiplier: z,
       ckks: {
@@ -306,23 +402,14 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
       },
       clientEncryptValuesPerSec,
       clientPoolEncryptValuesPerSec,
-      clientPoolThreads: pool.threads,
+      clientPoolThreads,
       rawEncryptValuesPerSec,
-      isolated: { ingestPayloadBytes, ingestSeconds, foldSeconds, foldQueuePaused, releaseSeconds, maxAbsError: isolatedError },
-      endToEnd: {
-        payloadBytes: submitted.reduce((n, m) => n + Number(m.bytesSent), 0),
-        roundSeconds,
-        acknowledgedSeconds,
-        foldLagSeconds: foldedSeconds - acknowledgedSeconds,
-        releaseSeconds: roundSeconds - foldedSeconds,
-        maxAbsError: e2eError,
-        clientPeakRssBytes: Math.max(...submitted.map((m) => Number(m.peakRssBytes))),
-      },
+      bareEncryptValuesPerSec,
+      isolated,
+      endToEnd,
       peakRssBytes: peaks,
-      redisUsedMemoryPeakBytes: counter('used_memory_peak'),
-      redisNetInputBytes: counter('total_net_input_bytes'),
-      redisNetOutputBytes: counter('total_net_output_bytes'),
-      redisAofRewrites: counter('aof_rewrites'),
+      redisUsedMemoryPeakBytes: memory('used_memory_peak'),
+      redisAofRewrites: memory('aof_rewrites'),
     };
   } finally {
     await Promise.allSettled(children.map((c) => c.stop()));
