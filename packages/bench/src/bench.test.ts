@@ -37,7 +37,6 @@ const SYSTEM_FIGURES = [
   'foldValuesPerSec2Aggregators',
   'foldMBps1',
   'foldMBps2',
-  'foldStartupSeconds',
   'releaseSeconds',
   'e2eRoundSeconds',
   'e2eIngestMBps',

@@ -85,7 +85,6 @@ const ROWS: [string, string][] = [
   ['foldValuesPerSec2Aggregators', 'fold, 2 aggregators'],
   ['foldMBps1', 'fold, 1 aggregator, update bytes'],
   ['foldMBps2', 'fold, 2 aggregators, update bytes'],
-  ['foldStartupSeconds', 'aggregator start-up before a fold (excluded)'],
   ['loadAddValuesPerSec', 'SEAL load (zstd) + add of the wire form'],
   ['loadAddNoneValuesPerSec', 'SEAL load + add, uncompressed'],
   ['releaseSeconds', 'release (folded → result downloaded)'],

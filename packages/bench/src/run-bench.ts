@@ -214,17 +214,12 @@ function systemFigures(f: ClusterFigures, options: BenchOptions): Record<string,
     ingestMBps: fromTrials(
       f.isolated.map((r) => r.ingestPayloadBytes / r.ingestSeconds / 1e6),
       'MB/s',
-      `gateway, one trial per isolated round: ${S} clients (separate TLS connections) each stream ${K} update(s) one after another (each its own client id, replaying one update encrypted beforehand); ciphertext bytes acknowledged (receipt = staged durably in the ciphertext store and committed in Redis) ÷ wall time; aggregators stopped`,
+      `gateway, one trial per isolated round: ${S} clients (separate TLS connections) each stream ${K} update(s) one after another (each its own client id, replaying one update encrypted beforehand); ciphertext bytes acknowledged (receipt = staged durably in the ciphertext store and committed in Redis) ÷ wall time; aggregators frozen (SIGSTOP)`,
     ),
     ingestValuesPerSec: fromTrials(
       f.isolated.map((r) => (r.updates * L) / r.ingestSeconds),
       'values/s',
       'the same ingest in values acknowledged per second',
-    ),
-    foldStartupSeconds: fromTrials(
-      f.isolated.map((r) => r.foldStartupSeconds),
-      's',
-      'restarting the aggregators before a fold: spawn to listening (node start-up, SEAL-free; excluded from the fold figures)',
     ),
     releaseSeconds: fromTrials(
       f.isolated.map((r) => r.releaseSeconds),
@@ -239,7 +234,7 @@ function systemFigures(f: ClusterFigures, options: BenchOptions): Record<string,
     figures[foldFigure(n)] = fromTrials(
       rounds.map((r) => (r.updates * L) / r.foldSeconds),
       'values/s',
-      `${n} aggregator process(es), one trial per isolated round: ${rounds[0]!.updates} committed updates folded ÷ time from the aggregators listening (start-up excluded) to the round reporting every update durably folded into every range — each update's ranges read from the ciphertext store and added into the in-memory partial sums (all but the first into a non-empty sum), then checkpointed (fdatasync) and recorded in Redis`,
+      `${n} aggregator process(es), one trial per isolated round: ${rounds[0]!.updates} committed updates folded ÷ time from thawing the aggregators (SIGCONT: frozen, already running, during ingest; no start-up) to the round reporting every update durably folded into every range — each update's ranges read from the ciphertext store and added into the in-memory partial sums (all but the first into a non-empty sum), then checkpointed (fdatasync) and recorded in Redis`,
     );
     figures[`foldMBps${n}`] = fromTrials(
       rounds.map((r) => (r.updates * updateBytes) / r.foldSeconds / 1e6),
@@ -396,7 +391,7 @@ function goals(report: BenchReport, options: BenchOptions): GoalReport[] {
           comparison: '>=',
           target,
           judgedOn: ratio(`${c.id}/${foldFigure(n)}`, LIMIT.loadAdd(c.id)),
-          note: 'aggregators share the machine with Redis and the other services; start-up excluded; additions into non-empty in-memory partial sums',
+          note: 'aggregators share the machine with Redis and the other services; no start-up in the time (thawed, not restarted); additions into non-empty in-memory partial sums; see notes for ranges vs aggregators',
         },
         missing,
       );
@@ -583,7 +578,7 @@ async function measureConfiguration(
     report.notes.push(`${id}: noise multiplier raised from ${options.noiseMultiplier} to ${figures.noiseMultiplier}: the keyholder refuses a smaller noise-flooding margin for these clients (noise costs the same time at any σ)`);
   }
   const unpaused = figures.isolated.filter((r: IsolatedRound) => !r.foldQueuePaused).length;
-  if (unpaused > 0) report.notes.push(`${id}: in ${unpaused} isolated round(s) updates were folded during ingest (an aggregator was not stopped); the fold figure understates`);
+  if (unpaused > 0) report.notes.push(`${id}: in ${unpaused} isolated round(s) updates were folded during ingest (an aggregator was not frozen); the fold figure understates`);
   const ranges = Math.ceil(figures.ckks.ciphertextCount / 64);
   if (ranges < options.aggregators) {
     report.notes.push(`${id}: an update is ${figures.ckks.ciphertextCount} ciphertexts, ${ranges} range(s) at the aggregators' default 64 ciphertexts per range: fewer ranges than the ${options.aggregators} aggregators, so they cannot all fold at once`);

@@ -10,14 +10,15 @@
  *      encryptVector) on one thread, and the SDK's default EncryptionPool,
  *      with this round's key, in trials alternating with trials of its limits
  *      (the engine's encrypt and SEAL's bare encrypt, same key);
- *    - gateway ingest: every aggregator is stopped (SIGTERM: they hand their
- *      ranges back); S clients (separate connections) each stream
+ *    - gateway ingest: every aggregator is frozen (SIGSTOP) right after
+ *      CreateRound, so none holds a range of the round; S clients (separate connections) each stream
  *      `updatesPerClient` updates one after another, each under its own client
  *      id, all replaying one update encrypted beforehand; acknowledged payload
  *      bytes / wall time from the first frame to the last receipt;
- *    - fold: `n` aggregators are started again; their start-up (spawn to
- *      listening) is timed apart and excluded; the fold is the time from then
- *      to the round reporting every update durably folded into every range
+ *    - fold: `n` aggregators are thawed (SIGCONT) — already running, so no
+ *      process start-up is timed, and all start folding at once; the fold is
+ *      the time from then to the round reporting every update durably folded
+ *      into every range
  *      (ranges read from the ciphertext store, added into the in-memory
  *      partial sums — every update but the first is added into a non-empty
  *      sum — and checkpointed); values folded / seconds;
@@ -98,10 +99,8 @@ export interface IsolatedRound {
   updates: number;
   ingestPayloadBytes: number;
   ingestSeconds: number;
-  /** Restarting the aggregators: spawn to listening (excluded from foldSeconds). */
-  foldStartupSeconds: number;
   foldSeconds: number;
-  /** False when updates were folded during ingest (the stop did not hold): the fold figure then understates. */
+  /** False when updates were folded during ingest (the freeze did not hold): the fold figure then understates. */
   foldQueuePaused: boolean;
   releaseSeconds: number;
   maxAbsError: number;
@@ -135,7 +134,7 @@ export interface ClusterFigures {
     clientPeakRssBytes: number;
     redis: RedisTraffic;
   };
-  /** VmHWM of every cluster process (services and redis-server), bytes; the largest over a process name's incarnations. */
+  /** VmHWM of every cluster process (services and redis-server), bytes. */
   peakRssBytes: Record<string, number>;
   redisUsedMemoryPeakBytes: number;
   redisAofRewrites: number;
@@ -186,7 +185,7 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
   const coordinator = await cluster.client('coordinator', 'bench-coordinator');
   const children: JsonChild[] = [];
   const aggregatorNames = cluster.processNames().filter((name) => name.startsWith('aggregator'));
-  // VmHWM dies with a process: read it before every kill and at the end, keep the largest per name.
+  // VmHWM dies with a process: read it while every process still runs (the largest per name, should one be replaced).
   const peaks: Record<string, number> = {};
   const samplePeaks = () => {
     const pids: [string, number | undefined][] = cluster.processNames().map((name) => [name, cluster.isRunning(name) ? cluster.pidOf(name) : undefined]);
@@ -257,8 +256,8 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
       const redisBefore = await traffic();
       const round = await createRound(`isolated-${r}`, updates);
       const roundId = round.roundId;
-      samplePeaks();
-      for (const name of aggregatorNames) await cluster.kill(name, 'SIGTERM');
+      // Frozen, not stopped: a restart would put process start-up into the fold, or let the first one up fold alone.
+      for (const name of aggregatorNames) cluster.signal(name, 'SIGSTOP');
       const { round: described, publicKey } = await coordinator.getRound(roundId);
       if (!described?.ckks) throw new Error('the round has no CKKS parameters');
       ckks = described.ckks;
@@ -329,10 +328,8 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
       const foldQueuePaused = committed.foldedCount === 0;
 
       await spec.interleave.beforeFold();
-      const startupStart = performance.now();
-      await Promise.all(aggregatorNames.slice(0, n).map((name) => cluster.restart(name)));
-      const foldStartupSeconds = secondsSince(startupStart);
       const foldStart = performance.now();
+      for (const name of aggregatorNames.slice(0, n)) cluster.signal(name, 'SIGCONT');
       await pollRound(coordinator, roundId, (x) => x.foldedCount >= updates, spec.timeoutMs, 'every fold');
       const foldSeconds = secondsSince(foldStart);
       const releaseStart = performance.now();
@@ -340,11 +337,11 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
       const releaseSeconds = secondsSince(releaseStart);
       const maxAbsError = checkResult(spec, z, roundParams, updates, sum, clipped.map((v) => v * updates), `isolated round ${r + 1}`);
       const redisTraffic = await trafficSince(redisBefore);
-      isolated.push({ aggregators: n, updates, ingestPayloadBytes, ingestSeconds, foldStartupSeconds, foldSeconds, foldQueuePaused, releaseSeconds, maxAbsError, redis: redisTraffic });
+      for (const name of aggregatorNames.slice(n)) cluster.signal(name, 'SIGCONT');
+      isolated.push({ aggregators: n, updates, ingestPayloadBytes, ingestSeconds, foldSeconds, foldQueuePaused, releaseSeconds, maxAbsError, redis: redisTraffic });
     }
     if (!ckks || !params) throw new Error('no isolated round was run');
     encrypted = undefined; // the replayed update is not needed any more (memory)
-    for (const name of aggregatorNames) if (!cluster.isRunning(name)) await cluster.restart(name);
 
     // ---- 2. End-to-end round ---------------------------------------------
     let endToEnd: ClusterFigures['endToEnd'];
@@ -412,6 +409,8 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
       redisAofRewrites: memory('aof_rewrites'),
     };
   } finally {
+    // A frozen process would not see the SIGTERM that stops the cluster.
+    for (const name of aggregatorNames) cluster.signal(name, 'SIGCONT');
     await Promise.allSettled(children.map((c) => c.stop()));
     coordinator.close();
     await queues.close().catch(() => {});
