@@ -577,6 +577,10 @@ async function measureConfiguration(
   if (figures.noiseMultiplier !== options.noiseMultiplier) {
     report.notes.push(`${id}: noise multiplier raised from ${options.noiseMultiplier} to ${figures.noiseMultiplier}: the keyholder refuses a smaller noise-flooding margin for these clients (noise costs the same time at any σ)`);
   }
+  const retries = figures.isolated.reduce((n, r) => n + r.ingestRetries, 0);
+  if (retries > 0) {
+    report.notes.push(`${id}: the gateway refused ${retries} upload(s) for a full staging budget (GATEWAY_MAX_STAGED_BYTES) during the isolated rounds' ingest; the benchmark retried each after the gateway's retry hint, as the SDK does, and the wait is in the ingest figure`);
+  }
   const unpaused = figures.isolated.filter((r: IsolatedRound) => !r.foldQueuePaused).length;
   if (unpaused > 0) report.notes.push(`${id}: in ${unpaused} isolated round(s) updates were folded during ingest (an aggregator was not frozen); the fold figure understates`);
   const ranges = Math.ceil(figures.ckks.ciphertextCount / 64);

@@ -99,6 +99,8 @@ export interface IsolatedRound {
   updates: number;
   ingestPayloadBytes: number;
   ingestSeconds: number;
+  /** Uploads refused for a full staging budget (RESOURCE_EXHAUSTED) and retried after the gateway's hint, as the SDK does. */
+  ingestRetries: number;
   foldSeconds: number;
   /** False when updates were folded during ingest (the freeze did not hold): the fold figure then understates. */
   foldQueuePaused: boolean;
@@ -300,6 +302,7 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
       );
       let ingestSeconds: number;
       let ingestPayloadBytes = 0;
+      let ingestRetries = 0;
       try {
         // Connect (TLS handshake) before the clock starts, as the transport limit does.
         await Promise.all(ingest.map((c, i) => c.getRound({ roundId }, { metadata: metadata[i]![0]! })));
@@ -310,7 +313,17 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
             const mine = [];
             for (let j = 0; j < K; j++) {
               const frames = { roundId, updateId: `ingest-${i}-${j}`, vectorLength: L, ciphertextCount: ckks!.ciphertextCount, chunks: encrypted!.ciphertexts, sha256: encrypted!.sha256 };
-              mine.push(await streamUpdate(c, frames, metadata[i]![j]));
+              // As the SDK does: a refusal for a full staging budget (GATEWAY_MAX_STAGED_BYTES) is retried after its hint.
+              for (;;) {
+                try {
+                  mine.push(await streamUpdate(c, frames, metadata[i]![j]));
+                  break;
+                } catch (error) {
+                  if (!isSecaggError(error, Code.ResourceExhausted)) throw error;
+                  ingestRetries++;
+                  await sleep(error.retryAfterMs ?? 1_000);
+                }
+              }
             }
             return mine;
           }),
@@ -338,7 +351,7 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
       const maxAbsError = checkResult(spec, z, roundParams, updates, sum, clipped.map((v) => v * updates), `isolated round ${r + 1}`);
       const redisTraffic = await trafficSince(redisBefore);
       for (const name of aggregatorNames.slice(n)) cluster.signal(name, 'SIGCONT');
-      isolated.push({ aggregators: n, updates, ingestPayloadBytes, ingestSeconds, foldSeconds, foldQueuePaused, releaseSeconds, maxAbsError, redis: redisTraffic });
+      isolated.push({ aggregators: n, updates, ingestPayloadBytes, ingestSeconds, ingestRetries, foldSeconds, foldQueuePaused, releaseSeconds, maxAbsError, redis: redisTraffic });
     }
     if (!ckks || !params) throw new Error('no isolated round was run');
     encrypted = undefined; // the replayed update is not needed any more (memory)

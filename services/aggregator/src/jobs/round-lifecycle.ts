@@ -36,7 +36,7 @@ import { validateCiphertext } from '@secagg/ckks';
 import { contributorsDigest, formatOf } from '@secagg/protocol';
 import { ResultHeaderSchema, type ReleaseRoundRequest, type ResultHeader } from '@secagg/proto';
 import type { LifecycleJob } from '@secagg/queue';
-import { rangesOf, type RoundRecord } from '@secagg/store';
+import { rangesOf, type CiphertextRange, type RoundRecord } from '@secagg/store';
 import type { AggregatorContext } from '../aggregator-context.js';
 
 export async function runLifecycleJob(job: Job<LifecycleJob>, token: string | undefined, deps: AggregatorContext): Promise<string> {
@@ -103,7 +103,7 @@ async function finalizeRound(job: Job<LifecycleJob>, token: string | undefined, 
     throw new UnrecoverableError(`round ${roundId}: a range checkpoint covers more than the ${logLength} committed updates`);
   }
 
-  const total = await readTotal(round, checkpoints.map((c) => c.checkpoint), deps);
+  const total = totalCiphertexts(round, ranges, checkpoints.map((c) => c.checkpoint), deps);
   const digest = contributorsDigest([...committed].map(([clientId, updateId]) => ({ clientId, updateId })));
   let release: { header: ResultHeader; runs: Buffer[] };
   logger.info({ roundId, count: committed.size, attempt: job.attemptsMade + 1 }, 'requesting the release');
@@ -129,24 +129,27 @@ async function finalizeRound(job: Job<LifecycleJob>, token: string | undefined, 
  * The encrypted total: the ranges' checkpoints, in range order, split into
  * ciphertexts. Each checkpoint is exactly its range's sum of every committed
  * update (range-progress.ts), so their concatenation is the round's sum.
+ * Read one checkpoint at a time as the release stream asks for it, so the
+ * finalizer holds one range (ciphertextsPerRange ciphertexts), not the whole
+ * encrypted sum (160 MB for 10M coefficient-encoded values; issue 11's memory
+ * bar). A checkpoint found missing or invalid ends the stream before its
+ * trailer: the keyholder charges and decrypts only a complete sum, so nothing
+ * is released and the job retries.
  */
-async function readTotal(round: RoundRecord, checkpointNames: string[], deps: AggregatorContext): Promise<Buffer[]> {
+async function* totalCiphertexts(round: RoundRecord, ranges: readonly CiphertextRange[], checkpointNames: string[], deps: AggregatorContext): AsyncGenerator<Buffer> {
   const format = formatOf(round.ckks);
-  const total: Buffer[] = [];
   for (const [index, name] of checkpointNames.entries()) {
     const bytes = await deps.objects.get({ roundId: round.roundId, name });
     if (!bytes) throw new Error(`round ${round.roundId}: checkpoint ${name} of range ${index} is missing`);
+    const expected = ranges[index]!.count * format.byteLength;
+    if (bytes.byteLength !== expected) throw new Error(`round ${round.roundId}: checkpoint ${name} of range ${index} is ${bytes.byteLength} bytes, not ${expected}`);
     for (let at = 0; at < bytes.byteLength; at += format.byteLength) {
       const ciphertext = Buffer.from(bytes.buffer, bytes.byteOffset + at, format.byteLength);
       const verdict = validateCiphertext(format, ciphertext);
       if (!verdict.ok) throw new Error(`round ${round.roundId}: checkpoint ${name} holds an invalid ciphertext: ${verdict.reason}`);
-      total.push(ciphertext);
+      yield ciphertext;
     }
   }
-  if (total.length !== round.ckks.ciphertextCount) {
-    throw new Error(`round ${round.roundId}: checkpoints hold ${total.length} of ${round.ckks.ciphertextCount} ciphertexts`);
-  }
-  return total;
 }
 
 /** Deletes what a finished round no longer needs: its ciphertext objects, commit log and range progress. */
@@ -157,12 +160,14 @@ async function dropRound(roundId: string, rangeCount: number, deps: AggregatorCo
 
 async function requestRelease(
   round: RoundRecord,
-  total: Buffer[],
+  total: AsyncIterable<Buffer>,
   count: number,
   digest: Uint8Array,
   deps: AggregatorContext,
 ): Promise<{ header: ResultHeader; runs: Buffer[] }> {
-  function* frames(): Generator<ReleaseRoundRequest> {
+  // The stream's own failure (a bad checkpoint) is what to report, not the cancelled call it causes.
+  let readFailure: unknown;
+  async function* frames(): AsyncGenerator<ReleaseRoundRequest> {
     yield {
       $typeName: 'secagg.keyholder.v1.ReleaseRoundRequest',
       frame: {
@@ -172,23 +177,38 @@ async function requestRelease(
           roundId: round.roundId,
           contributionCount: count,
           contributorsSha256: digest,
-          ciphertextCount: total.length,
+          ciphertextCount: round.ckks.ciphertextCount,
         },
       },
     };
-    for (let index = 0; index < total.length; index++) {
-      yield {
-        $typeName: 'secagg.keyholder.v1.ReleaseRoundRequest',
-        frame: { case: 'chunk', value: { $typeName: 'secagg.keyholder.v1.ReleaseChunk', index, ciphertext: total[index]! } },
-      };
+    let index = 0;
+    try {
+      for await (const ciphertext of total) {
+        yield {
+          $typeName: 'secagg.keyholder.v1.ReleaseRoundRequest',
+          frame: { case: 'chunk', value: { $typeName: 'secagg.keyholder.v1.ReleaseChunk', index: index++, ciphertext } },
+        };
+      }
+    } catch (error) {
+      readFailure = error;
+      throw error;
+    }
+    if (index !== round.ckks.ciphertextCount) {
+      readFailure = new Error(`round ${round.roundId}: checkpoints hold ${index} of ${round.ckks.ciphertextCount} ciphertexts`);
+      throw readFailure;
     }
   }
   let header: ResultHeader | undefined;
   const runs: Buffer[] = [];
-  for await (const response of deps.keyholder.releaseRound(frames(), { deadline: deps.config.keyholderDeadlineMs })) {
-    if (response.frame.case === 'header') header = response.frame.value;
-    else if (response.frame.case === 'values') runs.push(Buffer.from(response.frame.value.sumF64le));
+  try {
+    for await (const response of deps.keyholder.releaseRound(frames(), { deadline: deps.config.keyholderDeadlineMs })) {
+      if (response.frame.case === 'header') header = response.frame.value;
+      else if (response.frame.case === 'values') runs.push(Buffer.from(response.frame.value.sumF64le));
+    }
+  } catch (error) {
+    throw readFailure ?? error;
   }
+  if (readFailure) throw readFailure;
   if (!header) throw new Error('keyholder sent no result header');
   const received = runs.reduce((n, run) => n + run.length / 8, 0);
   if (received !== round.config.vectorLength) throw new Error(`keyholder sent ${received} of ${round.config.vectorLength} values`);
