@@ -46,6 +46,8 @@ const SYSTEM_FIGURES = [
   'redisBytesPerValue',
   'redisInputBytesPerValue',
   'redisOutputBytesPerValue',
+  'redisResultBytesPerValue',
+  'redisBytesPerValueExcludingResult',
   'peakRss.client',
   'peakRss.client-gateway',
   'peakRss.keyholder',
@@ -164,6 +166,9 @@ describe('npm run bench -- --quick, tiny configuration', { timeout: 600_000 }, (
     assert.equal(report.ratioSources.foldToSealLoadAdd, `${SYSTEM}/coefficients/foldValuesPerSec1Aggregator ÷ seal.loadAdd.${SYSTEM}/coefficients`);
     const coefficients = report.configurations.find((c) => c.id === `${SYSTEM}/coefficients`)!;
     assert.equal(report.ratios.redisBytesPerValue, coefficients.figures.redisBytesPerValue!.value);
+    // The released sum was downloaded (and so stored) in the measured round: a share of the bytes, not more.
+    const result = coefficients.figures.redisResultBytesPerValue!.value;
+    assert.ok(result > 0 && result <= report.ratios.redisBytesPerValue, `result share ${result}`);
     assert.equal(
       report.ratios.ingestToGrpcTls,
       coefficients.figures.ingestMBps!.value / report.limits[`grpc.tls.defaultWindow.${SYSTEM_BYTES}B`]!.value,

@@ -246,13 +246,24 @@ function systemFigures(f: ClusterFigures, options: BenchOptions): Record<string,
   const isolatedValues = f.isolated.reduce((n, r) => n + r.updates * L, 0);
   const isolatedIn = f.isolated.reduce((n, r) => n + r.redis.inputBytes, 0);
   const isolatedOut = f.isolated.reduce((n, r) => n + r.redis.outputBytes, 0);
+  const isolatedDownload = f.isolated.reduce((n, r) => n + r.redis.resultDownloadBytes, 0);
   const traffic = f.endToEnd
-    ? { values: S * L, in: f.endToEnd.redis.inputBytes, out: f.endToEnd.redis.outputBytes, what: `the end-to-end round (${S} clients × ${L} values)` }
-    : { values: isolatedValues, in: isolatedIn, out: isolatedOut, what: `the isolated round(s) (${isolatedValues} values uploaded in all)` };
+    ? { values: S * L, in: f.endToEnd.redis.inputBytes, out: f.endToEnd.redis.outputBytes, download: f.endToEnd.redis.resultDownloadBytes, what: `the end-to-end round (${S} clients × ${L} values)` }
+    : { values: isolatedValues, in: isolatedIn, out: isolatedOut, download: isolatedDownload, what: `the isolated round(s) (${isolatedValues} values uploaded in all)` };
   const how = `Redis INFO total_net_input_bytes + total_net_output_bytes of the cluster's private redis-server, read before CreateRound and after the result was downloaded, over ${traffic.what}, ÷ values uploaded (clients × values per update). Includes every client of that Redis: the services, BullMQ, the benchmark's status polls every ${20} ms, and the released sum (8 B per vector entry stored, 8 B read per download: 16/S B per value uploaded)`;
   figures.redisBytesPerValue = measure((traffic.in + traffic.out) / traffic.values, 'B/value', how);
   figures.redisInputBytesPerValue = measure(traffic.in / traffic.values, 'B/value', `the input half of redisBytesPerValue`);
   figures.redisOutputBytesPerValue = measure(traffic.out / traffic.values, 'B/value', `the output half of redisBytesPerValue`);
+  figures.redisResultBytesPerValue = measure(
+    (2 * traffic.download) / traffic.values,
+    'B/value',
+    "the released sum's share of redisBytesPerValue: the output bytes of the coordinator's one result download (INFO just before and after it), twice (the aggregator stored the same bytes once); grows with L, not with S·L",
+  );
+  figures.redisBytesPerValueExcludingResult = measure(
+    Math.max(0, traffic.in + traffic.out - 2 * traffic.download) / traffic.values,
+    'B/value',
+    'redisBytesPerValue less redisResultBytesPerValue: the metadata, queue and polling traffic per value uploaded',
+  );
   if (f.endToEnd) {
     figures.redisBytesPerValueIsolatedRounds = measure((isolatedIn + isolatedOut) / isolatedValues, 'B/value', `as redisBytesPerValue, over the isolated rounds (${isolatedValues} values uploaded in all)`);
   }

@@ -90,6 +90,8 @@ export interface RoundSpec {
 export interface RedisTraffic {
   inputBytes: number;
   outputBytes: number;
+  /** Of outputBytes, what the coordinator's one result download read (INFO just before and after it). */
+  resultDownloadBytes: number;
 }
 
 export interface IsolatedRound {
@@ -157,11 +159,14 @@ async function pollRound(coordinator: SecaggClient, roundId: string, done: (roun
   }
 }
 
-/** Waits for RELEASED (FAILED is an error) and downloads the sum. */
-async function releasedSum(coordinator: SecaggClient, roundId: string, timeoutMs: number): Promise<Float64Array> {
+/** Waits for RELEASED (FAILED is an error) and downloads the sum; `onDownload` brackets the download alone. */
+async function releasedSum(coordinator: SecaggClient, roundId: string, timeoutMs: number, onDownload: (phase: 'before' | 'after') => Promise<void>): Promise<Float64Array> {
   const ended = await pollRound(coordinator, roundId, (r) => FINAL_STATES.includes(r.state), timeoutMs, 'the release');
   if (ended.state !== RoundState.RELEASED) throw new Error(`round ${roundId} failed: ${ended.failureReason}`);
-  return (await coordinator.getResult(roundId)).sum;
+  await onDownload('before');
+  const { sum } = await coordinator.getResult(roundId);
+  await onDownload('after');
+  return sum;
 }
 
 /** Throws unless the release is the true sum within CKKS error (noise-free) or 10σ (with noise). */
@@ -207,11 +212,21 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
   };
   const traffic = async (): Promise<RedisTraffic> => {
     const counter = await info('stats');
-    return { inputBytes: counter('total_net_input_bytes'), outputBytes: counter('total_net_output_bytes') };
+    return { inputBytes: counter('total_net_input_bytes'), outputBytes: counter('total_net_output_bytes'), resultDownloadBytes: 0 };
   };
-  const trafficSince = async (before: RedisTraffic): Promise<RedisTraffic> => {
+  const trafficSince = async (before: RedisTraffic, download: number): Promise<RedisTraffic> => {
     const after = await traffic();
-    return { inputBytes: after.inputBytes - before.inputBytes, outputBytes: after.outputBytes - before.outputBytes };
+    return { inputBytes: after.inputBytes - before.inputBytes, outputBytes: after.outputBytes - before.outputBytes, resultDownloadBytes: download };
+  };
+  /** Measures the output bytes of a result download into `into.bytes`. */
+  const downloadMeter = () => {
+    const meter = { bytes: 0, start: 0 };
+    const onDownload = async (phase: 'before' | 'after') => {
+      const out = (await traffic()).outputBytes;
+      if (phase === 'before') meter.start = out;
+      else meter.bytes = out - meter.start;
+    };
+    return { meter, onDownload };
   };
   try {
     let z = spec.noiseMultiplier;
@@ -346,10 +361,11 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
       await pollRound(coordinator, roundId, (x) => x.foldedCount >= updates, spec.timeoutMs, 'every fold');
       const foldSeconds = secondsSince(foldStart);
       const releaseStart = performance.now();
-      const sum = await releasedSum(coordinator, roundId, spec.timeoutMs);
+      const download = downloadMeter();
+      const sum = await releasedSum(coordinator, roundId, spec.timeoutMs, download.onDownload);
       const releaseSeconds = secondsSince(releaseStart);
       const maxAbsError = checkResult(spec, z, roundParams, updates, sum, clipped.map((v) => v * updates), `isolated round ${r + 1}`);
-      const redisTraffic = await trafficSince(redisBefore);
+      const redisTraffic = await trafficSince(redisBefore, download.meter.bytes);
       for (const name of aggregatorNames.slice(n)) cluster.signal(name, 'SIGCONT');
       isolated.push({ aggregators: n, updates, ingestPayloadBytes, ingestSeconds, ingestRetries, foldSeconds, foldQueuePaused, releaseSeconds, maxAbsError, redis: redisTraffic });
     }
@@ -383,9 +399,10 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
       const acknowledgedSeconds = secondsSince(roundStart);
       await pollRound(coordinator, e2eRound.roundId, (r) => r.foldedCount >= S, spec.timeoutMs, 'every fold');
       const foldedSeconds = secondsSince(roundStart);
-      const e2eSum = await releasedSum(coordinator, e2eRound.roundId, spec.timeoutMs);
+      const download = downloadMeter();
+      const e2eSum = await releasedSum(coordinator, e2eRound.roundId, spec.timeoutMs, download.onDownload);
       const roundSeconds = secondsSince(roundStart);
-      const redisTraffic = await trafficSince(redisBefore);
+      const redisTraffic = await trafficSince(redisBefore, download.meter.bytes);
       const e2eError = checkResult(spec, z, params, S, e2eSum, clippedSumOf(L, seeds, spec.updateNorm, C), 'end-to-end round');
       endToEnd = {
         payloadBytes: submitted.reduce((n, m) => n + Number(m.bytesSent), 0),
