@@ -13,6 +13,9 @@ COPY test/package.json ./test/package.json
 # Every workspace's package.json, or npm ci finds the lockfile out of sync (the example's corpus is a
 # devDependency: never in the runtime image).
 COPY examples/finetune/package.json ./examples/finetune/package.json
+COPY tools/bench/package.json ./tools/bench/package.json
+COPY tools/chaos/package.json ./tools/chaos/package.json
+COPY tools/local-cluster/package.json ./tools/local-cluster/package.json
 RUN npm ci --no-audit --no-fund \
  && npx tsc --build services/keyholder services/client-gateway services/aggregator packages/sdk
 
@@ -28,6 +31,9 @@ COPY --from=build /app/packages ./packages
 COPY --from=build /app/services ./services
 COPY test/package.json ./test/package.json
 COPY examples/finetune/package.json ./examples/finetune/package.json
+COPY tools/bench/package.json ./tools/bench/package.json
+COPY tools/chaos/package.json ./tools/chaos/package.json
+COPY tools/local-cluster/package.json ./tools/local-cluster/package.json
 # Production dependencies only (no compilers, no test tools, no pinned-node download).
 RUN test -n "${SERVICE}" \
  && test -f "services/${SERVICE}/dist/main.js" \
