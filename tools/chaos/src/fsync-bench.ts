@@ -12,7 +12,7 @@
  *     into the gateway, validated, staged, committed and queued, until every
  *     receipt is back (no aggregator running: folds are not ingest).
  *
- * Usage: node packages/chaos/dist/fsync-bench.js [--repeat 3] [--clients 8] [--length 200000]
+ * Usage: node tools/chaos/dist/fsync-bench.js [--repeat 3] [--clients 8] [--length 200000]
  * Modes run interleaved (always, everysec, none, always, …), each cluster
  * warmed up by one untimed round then timed over two; medians are reported.
  */
