@@ -17,7 +17,7 @@ COPY tools/bench/package.json ./tools/bench/package.json
 COPY tools/chaos/package.json ./tools/chaos/package.json
 COPY tools/local-cluster/package.json ./tools/local-cluster/package.json
 RUN npm ci --no-audit --no-fund \
- && npx tsc --build services/keyholder services/client-gateway services/aggregator packages/sdk
+ && npx tsc --build services/keyholder services/client-gateway services/aggregator packages/cli
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ARG SERVICE

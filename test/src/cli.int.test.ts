@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalCluster, REPO_ROOT } from '@secagg/local-cluster';
 import { readVector, writeVector } from '@secagg/sdk';
-import { makeUpdate } from './helpers.js';
+import { makeUpdate, SECAGG_CLI } from './helpers.js';
 
-const CLI = join(REPO_ROOT, 'packages', 'sdk', 'dist', 'cli.js');
+const CLI = SECAGG_CLI;
 
 interface Run {
   code: number | null;

@@ -1,8 +1,12 @@
 /** Shared helpers of the cross-service tests. */
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { create } from '@bufbuild/protobuf';
 import { RoundState, SubmitUpdateRequestSchema, type Round, type SubmitUpdateRequest } from '@secagg/proto';
 import { clipToNorm, type SecaggClient } from '@secagg/sdk';
+
+/** The `secagg` CLI's entry script, found as the package resolves it (the file `npx secagg` runs). */
+export const SECAGG_CLI = fileURLToPath(import.meta.resolve('@secagg/cli'));
 
 /** Deterministic pseudo-random update with L2 norm about `norm`. */
 export function makeUpdate(length: number, seed: number, norm: number): Float64Array {

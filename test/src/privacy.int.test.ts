@@ -11,15 +11,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { Code, createClient, SecaggError } from '@secagg/core';
 import { addCiphertextInto, CkksEngine, encryptVector, valuesPerCiphertext, maxRepresentable } from '@secagg/ckks';
 import { contributorsDigest, toCkksParams } from '@secagg/protocol';
 import { KeyholderService, ReleaseRoundRequestSchema, RoundState, type ReleaseRoundRequest } from '@secagg/proto';
-import { LocalCluster, REPO_ROOT } from '@secagg/local-cluster';
+import { LocalCluster } from '@secagg/local-cluster';
 import type { SecaggClient } from '@secagg/sdk';
-import { inMinutes, makeUpdate, waitForEnd } from './helpers.js';
+import { inMinutes, makeUpdate, SECAGG_CLI, waitForEnd } from './helpers.js';
 
 const LENGTH = 5_000;
 
@@ -61,7 +60,7 @@ function releaseFrames(roundId: string, count: number, digest: Uint8Array, ciphe
 
 /** Runs the `secagg` CLI as a process against the cluster with a token of the coordinator that owns the groups read. */
 async function cli(cluster: LocalCluster, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const result = spawnSync(process.execPath, [join(REPO_ROOT, 'packages/sdk/dist/cli.js'), ...args], {
+  const result = spawnSync(process.execPath, [SECAGG_CLI, ...args], {
     env: {
       PATH: process.env.PATH ?? '',
       SECAGG_GATEWAY: cluster.gatewayAddress,

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `secagg`: the command line of the SDK.
+ * `secagg`: the command line over the SDK (its own package, so the SDK stays a library).
  *
  *   secagg round create|list|status|close …   coordinator
  *   secagg submit --round R --file F           client
@@ -29,9 +29,7 @@ import { runPrivacyCli } from '@secagg/dp';
 import { Adjacency, Encoding, RoundKind, RoundState, VoteMechanism, VoteShape, type PrivacyBudget, type PrivacyCost, type Round } from '@secagg/proto';
 import { RoundSigner } from '@secagg/protocol';
 import { generateKeyPairSync } from 'node:crypto';
-import { SecaggClient } from './client.js';
-import { readVector, writeVector } from './vector-io.js';
-import { releasedLabels } from './votes.js';
+import { readVector, releasedLabels, SecaggClient, writeVector } from '@secagg/sdk';
 
 const USAGE = `secagg — secure aggregation client
 
