@@ -29,8 +29,6 @@ export {
   sampleDiscreteGaussianReference,
 } from './discrete-gaussian.js';
 export { addDiscreteGaussianNoise, gridVariance, roundedL2Sensitivity } from './release.js';
-export type { SamplerBenchResult } from './bench.js';
-export { benchDiscreteGaussian } from './bench.js';
 export { erf, erfc, erfcx, logErfc, logNormalCdf, normalCdf } from './special-functions.js';
 export { DEFAULT_RDP_ORDERS, OPACUS_RDP_ORDERS } from './orders.js';
 export type { FractionalSeries, RoundSpec } from './rdp.js';

@@ -7,9 +7,9 @@
  * round's key: system/client-encrypt.ts.)
  *
  * - load+add: SEAL's own `Ciphertext.load` + `Evaluator.addInplace`, through
- *   the ckks package's benchmark helper `sealAccumulator` (dist/testing.js,
- *   deliberately not exported from the package; loaded by path, and reported
- *   unavailable if it is gone).
+ *   the ckks package's benchmark helper `sealAccumulator` (its testing entry
+ *   `@secagg/ckks/testing`, loaded on first use and reported unavailable if
+ *   it cannot be).
  * - addCiphertextInto: the package's SEAL-free add on serialized bytes (what
  *   the aggregator runs).
  * - validate: validateCiphertext (what the gateway runs on every chunk).
@@ -30,12 +30,10 @@ let factory: Promise<SealAccumulatorFactory | string> | undefined;
 function sealAccumulatorFactory(): Promise<SealAccumulatorFactory | string> {
   factory ??= (async () => {
     try {
-      const url = new URL('./testing.js', import.meta.resolve('@secagg/ckks'));
-      const testing = (await import(url.href)) as { sealAccumulator?: unknown };
-      if (typeof testing.sealAccumulator !== 'function') return '@secagg/ckks dist/testing.js has no sealAccumulator';
-      return testing.sealAccumulator as SealAccumulatorFactory;
+      const testing = await import('@secagg/ckks/testing');
+      return testing.sealAccumulator;
     } catch (error) {
-      return `@secagg/ckks dist/testing.js cannot be loaded: ${(error as Error).message}`;
+      return `@secagg/ckks/testing cannot be loaded: ${(error as Error).message}`;
     }
   })();
   return factory;

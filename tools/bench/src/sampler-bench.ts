@@ -1,14 +1,15 @@
 /**
- * Throughput measurement of the exact discrete Gaussian sampler (a benchmark,
- * not a test: nothing asserts on speed).
+ * Throughput measurement of the dp package's exact discrete Gaussian sampler
+ * (a benchmark, not a test: nothing asserts on speed).
+ *
+ *   node tools/bench/dist/sampler-bench.js [sigmaGrid=1000] [samples=2000000]
  *
  * @module
  */
 
 import { performance } from 'node:perf_hooks';
-import { cryptoRandomSource } from './rng.js';
-import type { RandomSource } from './rng.js';
-import { DiscreteGaussianSampler } from './discrete-gaussian.js';
+import { pathToFileURL } from 'node:url';
+import { cryptoRandomSource, DiscreteGaussianSampler, type RandomSource } from '@secagg/dp';
 
 /** Result of {@link benchDiscreteGaussian}. */
 export interface SamplerBenchResult {
@@ -56,4 +57,9 @@ export function benchDiscreteGaussian(
     fastPath: sampler.fastPath,
     variance: sumSq / samples - mean * mean,
   };
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const result = benchDiscreteGaussian(Number(process.argv[2] ?? 1000), Number(process.argv[3] ?? 2_000_000));
+  console.log(JSON.stringify(result));
 }

@@ -1,5 +1,6 @@
 /**
- * Helpers shared by this package's tests (not exported from the package).
+ * Helpers of this package's tests (χ² checks, scripted random sources),
+ * exported as `@secagg/dp/testing` for tests only, never from the main entry.
  *
  * @module
  */

@@ -3,16 +3,21 @@
  * encoding, each throughput also as a ratio to a limit measured in the same
  * run (a plain Float64Array sum), since absolute figures drift on shared
  * machines (REFERENCE.md). Not run by the tests; run it with
- * `node packages/ckks/dist/bench-codec.js [clients]` or call {@link runCodecBench}.
+ * `node tools/bench/dist/codec-bench.js [clients]` or call {@link runCodecBench}.
  */
 import { pathToFileURL } from 'node:url';
-import { addCiphertextInto } from './add.js';
-import { CkksEngine } from './engine.js';
-import { PRESETS, valuesPerCiphertext } from './presets.js';
-import type { CkksParams, Encoding, PresetName } from './presets.js';
-import { chooseScaleBits } from './scale.js';
-import { maxAbsDiff, sealAccumulator, seededRandom } from './testing.js';
-import { validateCiphertext } from './validate.js';
+import {
+  addCiphertextInto,
+  chooseScaleBits,
+  CkksEngine,
+  PRESETS,
+  validateCiphertext,
+  valuesPerCiphertext,
+  type CkksParams,
+  type Encoding,
+  type PresetName,
+} from '@secagg/ckks';
+import { maxAbsDiff, sealAccumulator, seededRandom } from '@secagg/ckks/testing';
 
 export interface CodecBenchRow {
   preset: PresetName;
