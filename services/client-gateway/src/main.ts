@@ -1,15 +1,6 @@
 /** Gateway composition root: config, Redis, queues, keyholder client, token verifier, server. */
 import { readFileSync } from 'node:fs';
-import {
-  channelCredentials,
-  createLogger,
-  handleSignals,
-  logListening,
-  redactConfig,
-  serverCredentials,
-  shutdownServer,
-  skewClockForTest,
-} from '@secagg/core';
+import { channelCredentials, handleSignals, logListening, serverCredentials, shutdownServer, startService } from '@secagg/core';
 import { ClientService, CoordinatorService } from '@secagg/proto';
 import { connectKeyholders, keyholderTopology } from '@secagg/protocol';
 import { HealthMonitor, ServiceMetrics, probe, registerRedisPersistenceMetrics } from '@secagg/observability';
@@ -24,10 +15,7 @@ import { UploadAdmission } from './domain/upload-admission.js';
 import { listenWithConnectionLimit } from './domain/connection-limit.js';
 import { ResultStreams } from './domain/result-streams.js';
 
-const config = loadGatewayConfig();
-const logger = createLogger('client-gateway', config.logLevel);
-logger.info({ config: redactConfig(config) }, 'starting');
-skewClockForTest(config.testClockOffsetMs, logger);
+const { config, logger } = startService('client-gateway', loadGatewayConfig);
 if (config.testKillAfterClosingCommit) logger.warn('TEST ONLY: this gateway kills itself after a commit that closes its round (GATEWAY_TEST_KILL_AFTER_CLOSING_COMMIT)');
 
 const redis = createRedis(config.redisUrl, { name: 'gateway' });
@@ -73,8 +61,7 @@ const server = createGatewayServer(
   { health, onCallEnd: metrics.onCallEnd },
 );
 await health.start();
-const metricsServer = config.metricsListenAddress ? await metrics.listen(config.metricsListenAddress) : undefined;
-if (metricsServer) logger.info({ event: 'metrics', port: metricsServer.port }, `metrics on port ${metricsServer.port}`);
+const metricsServer = await metrics.listenIfConfigured(config.metricsListenAddress, logger);
 // Our own listener (grpc-js has no connection limit): at most maxConnections clients at once.
 const listener = await listenWithConnectionLimit(server, config.listenAddress, serverCredentials(config, logger), config.maxConnections, logger);
 logListening(logger, 'client-gateway', listener.port);
@@ -86,7 +73,7 @@ handleSignals(logger, async () => {
   health.drain();
   await new Promise((resolve) => setTimeout(resolve, config.shutdownAnnounceMs));
   health.stop();
-  metricsServer?.server.close();
+  metricsServer?.close();
   listener.stopAccepting();
   await shutdownServer(server, config.shutdownGraceMs);
   await uploads.whenIdle(1_000); // cancelled uploads discard their staging while Redis is still connected
