@@ -148,6 +148,15 @@ function hintFor(code: string): string {
   }
 }
 
+/** Runs `use` with `client`, closing the client however `use` ends (every command that talks to the gateway). */
+async function withClient<T>(client: SecaggClient, use: (client: SecaggClient) => Promise<T>): Promise<T> {
+  try {
+    return await use(client);
+  } finally {
+    client.close();
+  }
+}
+
 function connect(values: { gateway?: string; token?: string; 'token-file'?: string; ca?: string; insecure?: boolean }, keyholderKeys: string[] = []): SecaggClient {
   const address = values.gateway ?? process.env.SECAGG_GATEWAY;
   if (!address) throw new UsageError('--gateway host:port (or SECAGG_GATEWAY) is required');
@@ -321,8 +330,7 @@ async function roundCommand(argv: string[], io: Io): Promise<number> {
             ? 0
             : number(values['sampling-rate'], '--sampling-rate', (n) => n > 0 && n <= 1, 'must be in (0, 1]'),
       };
-      const client = connect(values);
-      try {
+      await withClient(connect(values), async (client) => {
         const { round, privacy } = await client.createRoundWithPrivacy(config);
         const cost = privacyCostJson(privacy);
         if (values.json) io.out(JSON.stringify({ ...roundJson(round), privacy: cost }, finiteOrText));
@@ -333,24 +341,19 @@ async function roundCommand(argv: string[], io: Io): Promise<number> {
               `of its budget ${fmt(privacy.epsilonBudget)} at delta ${privacy.delta}; flooding margin ${privacy.floodingMarginBits.toFixed(1)} bits`,
           );
         }
-      } finally {
-        client.close();
-      }
+      });
       return 0;
     }
     case 'list':
     case 'status':
     case 'close': {
-      const client = connect(values);
-      try {
+      await withClient(connect(values), async (client) => {
         const rounds =
           sub === 'list'
             ? await client.listRounds(values.limit ? number(values.limit, '--limit', (n) => n > 0 && n <= 1000, 'must be 1..1000') : 50)
             : [sub === 'status' ? await client.getRoundStatus(roundArg()) : await client.closeRound(roundArg())];
         printRounds(rounds, values.json ?? false, io);
-      } finally {
-        client.close();
-      }
+      });
       return 0;
     }
     case 'watch':
@@ -414,8 +417,7 @@ async function watchRound(
   io: Io,
 ): Promise<number> {
   const intervalMs = values.interval ? number(values.interval, '--interval', (n) => n >= 100, 'must be at least 100 (ms)') : 1_000;
-  const client = connect(values);
-  try {
+  return withClient(connect(values), async (client) => {
     let last = '';
     for (;;) {
       const round = await client.getRoundStatus(roundId);
@@ -434,9 +436,7 @@ async function watchRound(
       if (round.state === RoundState.FAILED) return 1;
       await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
-  } finally {
-    client.close();
-  }
+  });
 }
 
 function formatSeconds(seconds: number): string {
@@ -507,8 +507,7 @@ async function budgetCommand(sub: 'budget' | 'set-budget', argv: string[], io: I
   }
   const epsilon = sub === 'set-budget' ? number(values.epsilon, '--epsilon', (n) => n > 0, 'must be a finite number > 0') : 0;
   const delta = sub === 'set-budget' && values.delta !== undefined ? number(values.delta, '--delta', (n) => n > 0 && n < 1, 'must be in (0, 1)') : 0;
-  const client = connect(values);
-  try {
+  await withClient(connect(values), async (client) => {
     const budget = sub === 'budget' ? await client.getPrivacyBudget(group) : await client.setPrivacyBudget(group, epsilon, delta);
     if (values.json) {
       io.out(JSON.stringify(budgetJson(budget), finiteOrText));
@@ -525,9 +524,7 @@ async function budgetCommand(sub: 'budget' | 'set-budget', argv: string[], io: I
       const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
       for (const row of [head, ...rows]) io.out(row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
     }
-  } finally {
-    client.close();
-  }
+  });
   return 0;
 }
 
@@ -542,9 +539,8 @@ async function submitCommand(argv: string[], io: Io): Promise<number> {
   }
   const roundId = required(values.round, '--round');
   const { values: vector } = readVector(required(values.file, '--file'));
-  const client = connect(values, pinnedKeyholderKeys(values['keyholder-key']));
   const started = Date.now();
-  try {
+  await withClient(connect(values, pinnedKeyholderKeys(values['keyholder-key'])), async (client) => {
     const result = await client.submitUpdate(roundId, vector, {
       updateId: values['update-id'],
       onClip: ({ originalNorm, clipNorm, clipped }) => {
@@ -575,9 +571,7 @@ async function submitCommand(argv: string[], io: Io): Promise<number> {
     };
     if (values.json) io.out(JSON.stringify(summary));
     else io.out(`committed update ${summary.update_id} to ${roundId}: ${summary.ciphertexts} ciphertexts, ${(summary.bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(1)} s (receipt sha256 ${summary.sha256.slice(0, 16)}…)`);
-  } finally {
-    client.close();
-  }
+  });
   return 0;
 }
 
@@ -602,8 +596,7 @@ async function votesSubmitCommand(argv: string[], io: Io): Promise<number> {
   const digest = values['transfer-set-sha256'];
   if (digest !== undefined && !/^[0-9a-fA-F]{64}$/.test(digest)) throw new UsageError('--transfer-set-sha256 must be 64 hex digits');
   const { values: votes } = readVector(required(values.file, '--file'));
-  const client = connect(values, pinnedKeyholderKeys(values['keyholder-key']));
-  try {
+  await withClient(connect(values, pinnedKeyholderKeys(values['keyholder-key'])), async (client) => {
     const result = await client.submitVotes(roundId, votes, {
       updateId: values['update-id'],
       ...(digest ? { transferSetSha256: Buffer.from(digest, 'hex') } : {}),
@@ -620,12 +613,10 @@ async function votesSubmitCommand(argv: string[], io: Io): Promise<number> {
     };
     if (values.json) io.out(JSON.stringify(summary));
     else io.out(`committed votes ${summary.update_id} to ${roundId}: ${summary.ciphertexts} ciphertexts (receipt sha256 ${summary.sha256.slice(0, 16)}…)`);
-  } catch (error) {
+  }).catch((error: unknown) => {
     if (error instanceof RangeError) throw new UsageError(error.message);
     throw error;
-  } finally {
-    client.close();
-  }
+  });
   return 0;
 }
 
@@ -661,8 +652,7 @@ async function resultCommand(argv: string[], io: Io): Promise<number> {
   }
   const roundId = required(values.round, '--round');
   const out = required(values.out, '--out');
-  const client = connect(values);
-  try {
+  await withClient(connect(values), async (client) => {
     const bar = values.json ? undefined : progressBar(io, 'values');
     const result = await client.getResult(roundId, bar && ((received, total) => bar(received, total, received * 8, 1)));
     const h = result.header;
@@ -688,9 +678,7 @@ async function resultCommand(argv: string[], io: Io): Promise<number> {
     };
     if (values.json) io.out(JSON.stringify(summary));
     else io.out(`wrote the ${summary.wrote} of ${summary.contributions} updates (${summary.values} values) to ${out}; noise sigma ${h.noiseSigma} on the sum, epsilon ${h.epsilonSpent.toPrecision(4)} at delta ${h.delta}`);
-  } finally {
-    client.close();
-  }
+  });
   return 0;
 }
 
