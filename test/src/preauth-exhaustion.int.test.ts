@@ -27,7 +27,7 @@ import { LocalCluster } from '@secagg/local-cluster';
 import { PeakSampler, processMemory, toMiB, transportMemoryBound } from '@secagg/chaos';
 import { RoundState } from '@secagg/proto';
 import { maxUploadFrameBytes } from '@secagg/protocol';
-import { inMinutes, makeUpdate, waitForEnd } from './helpers.js';
+import { inMinutes, makeUpdate, submitEach, waitForEnd } from './helpers.js';
 
 const MiB = 1024 * 1024;
 /** The test gateway's limits (GATEWAY_*), from which the bound follows. */
@@ -131,16 +131,7 @@ describe('pre-authentication exhaustion of the gateway', { timeout: 180_000 }, (
     const round = await coordinator.createRound({
       vectorLength: 1_000, minClients: 3, maxClients: 3, deadlineUnixMs: inMinutes(10), clipNorm: 1, noiseMultiplier: 1, privacyGroup: label,
     });
-    await Promise.all(
-      [0, 1, 2].map(async (i) => {
-        const client = await cluster.client('client', `${label}-client-${i}`);
-        try {
-          await client.submitUpdate(round.roundId, makeUpdate(1_000, i + 1, 1));
-        } finally {
-          client.close();
-        }
-      }),
-    );
+    await submitEach(cluster, round.roundId, label, [1, 2, 3].map((seed) => makeUpdate(1_000, seed, 1)));
     const ended = await waitForEnd(coordinator, round.roundId);
     coordinator.close();
     assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);

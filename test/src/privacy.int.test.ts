@@ -18,7 +18,7 @@ import { contributorsDigest, toCkksParams } from '@secagg/protocol';
 import { KeyholderService, ReleaseRoundRequestSchema, RoundState, type ReleaseRoundRequest } from '@secagg/proto';
 import { LocalCluster } from '@secagg/local-cluster';
 import type { SecaggClient } from '@secagg/sdk';
-import { inMinutes, makeUpdate, SECAGG_CLI, waitForEnd } from './helpers.js';
+import { inMinutes, makeUpdate, SECAGG_CLI, submitEach, waitForEnd } from './helpers.js';
 
 const LENGTH = 5_000;
 
@@ -35,18 +35,9 @@ const passing = (privacyGroup: string, extra: Record<string, unknown> = {}) => (
 });
 
 async function submitAll(cluster: LocalCluster, roundId: string, tag: string, count: number): Promise<{ clientId: string; updateId: string }[]> {
-  return Promise.all(
-    Array.from({ length: count }, async (_, i) => {
-      const clientId = `${tag}-client-${i}`;
-      const client = await cluster.client('client', clientId);
-      try {
-        const result = await client.submitUpdate(roundId, makeUpdate(LENGTH, i + 1, 0.9), { updateId: `${tag}-u${i}` });
-        return { clientId, updateId: result.updateId };
-      } finally {
-        client.close();
-      }
-    }),
-  );
+  const updates = Array.from({ length: count }, (_, i) => makeUpdate(LENGTH, i + 1, 0.9));
+  const results = await submitEach(cluster, roundId, tag, updates, { updateId: (i) => `${tag}-u${i}` });
+  return results.map(({ updateId }, i) => ({ clientId: `${tag}-client-${i}`, updateId }));
 }
 
 function releaseFrames(roundId: string, count: number, digest: Uint8Array, ciphertexts: Uint8Array[]): ReleaseRoundRequest[] {

@@ -15,7 +15,7 @@ import { RoundState, type Round } from '@secagg/proto';
 import { LocalCluster } from '@secagg/local-cluster';
 import { createRedis, primaries, queuePrefix } from '@secagg/queue';
 import { hashTagOf } from '@secagg/store';
-import { clippedSum, inMinutes, makeUpdate, maxAbsDiff, waitForEnd } from './helpers.js';
+import { asClient, clippedSum, inMinutes, makeUpdate, maxAbsDiff, submitEach, waitForEnd } from './helpers.js';
 import { startPrivateRedisCluster, type PrivateRedisCluster } from './private-redis-cluster.js';
 
 const PRIMARIES = 3;
@@ -70,18 +70,10 @@ describe('a round on a 3-primary Redis Cluster', { timeout: 600_000 }, () => {
   }
 
   async function submit(roundId: string, tag: string, updates: Float64Array[]): Promise<void> {
-    await Promise.all(
-      updates.map(async (update, i) => {
-        const client = await cluster.client('client', `${tag}-client-${i}`);
-        try {
-          await client.submitUpdate(roundId, update, { updateId: `${tag}-u${i}` });
-          // A retry: answered from the committed record, its fold re-queued under the same (deduplicated) job id.
-          if (i === 0) await client.submitUpdate(roundId, update, { updateId: `${tag}-u${i}` });
-        } finally {
-          client.close();
-        }
-      }),
-    );
+    const updateId = (i: number) => `${tag}-u${i}`;
+    await submitEach(cluster, roundId, tag, updates, { updateId });
+    // A retry: answered from the committed record, its fold re-queued under the same (deduplicated) job id.
+    await asClient(cluster, `${tag}-client-0`, (client) => client.submitUpdate(roundId, updates[0]!, { updateId: updateId(0) }));
   }
 
   const released: { round: Round; primary: string }[] = [];

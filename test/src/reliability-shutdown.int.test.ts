@@ -21,7 +21,7 @@ import { ClientService, RoundState, SubmitUpdateRequestSchema, type SubmitUpdate
 import { LocalCluster, SHIPPED_REDIS_CONF } from '@secagg/local-cluster';
 import { SecaggClient, clipToNorm } from '@secagg/sdk';
 import { closeRound, HARNESS_COORDINATOR, roundResult, roundStatus, waitForRoundEnd } from '@secagg/chaos';
-import { clippedSum, inMinutes, makeUpdate, maxAbsDiff } from './helpers.js';
+import { asClient, clippedSum, inMinutes, makeUpdate, maxAbsDiff } from './helpers.js';
 
 async function newRound(cluster: LocalCluster, length: number, minClients: number, maxClients: number, deadlineUnixMs = inMinutes(30)) {
   // The harness' coordinator: closeRound() below closes as it, and only a round's owner may.
@@ -43,13 +43,8 @@ async function newRound(cluster: LocalCluster, length: number, minClients: numbe
   }
 }
 
-async function submit(cluster: LocalCluster, roundId: string, subject: string, values: Float64Array) {
-  const client = await cluster.client('client', subject);
-  try {
-    return await client.submitUpdate(roundId, values, { updateId: `${subject}-1` });
-  } finally {
-    client.close();
-  }
+function submit(cluster: LocalCluster, roundId: string, subject: string, values: Float64Array) {
+  return asClient(cluster, subject, (client) => client.submitUpdate(roundId, values, { updateId: `${subject}-1` }));
 }
 
 /** Resolves once the named process has exited on its own (after a SIGTERM sent without waiting). */
