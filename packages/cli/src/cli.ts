@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { codeName, isSecaggError } from '@secagg/core';
 import { writeFileSync } from 'node:fs';
 import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, generateSigningKeyPair, mintToken, ROLES, type Role } from '@secagg/auth';
-import { runPrivacyCli } from '@secagg/dp';
+import { runPrivacyCli } from './privacy-command.js';
 import { Adjacency, Encoding, RoundKind, RoundState, VoteMechanism, VoteShape, type PrivacyBudget, type PrivacyCost, type Round } from '@secagg/proto';
 import { RoundSigner } from '@secagg/protocol';
 import { generateKeyPairSync } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * `secagg privacy …`: a privacy calculator over this package.
+ * `secagg privacy …`: a privacy calculator over the dp package.
  *
  * Contract: {@link runPrivacyCli} never throws and never exits the process.
  * - exit 0: result printed to stdout (JSON with `--json`, else one human line);
@@ -12,13 +12,21 @@
  */
 
 import { parseArgs } from 'node:util';
-import { computeDelta, computeEpsilon } from './conversion.js';
-import type { Conversion } from './conversion.js';
-import { computeDeltaPld, computeEpsilonPld } from './pld.js';
-import type { Accountant } from './pld.js';
-import { analyticGaussianSigma } from './analytic-gaussian.js';
-import { calibrateNoiseMultiplier } from './calibrate.js';
-import { computeVoteEpsilon, voteHistogramSensitivity, type VoteAdjacency, type VoteMechanismName, type VoteShapeName } from './pate.js';
+import {
+  analyticGaussianSigma,
+  calibrateNoiseMultiplier,
+  computeDelta,
+  computeDeltaPld,
+  computeEpsilon,
+  computeEpsilonPld,
+  computeVoteEpsilon,
+  voteHistogramSensitivity,
+  type Accountant,
+  type Conversion,
+  type VoteAdjacency,
+  type VoteMechanismName,
+  type VoteShapeName,
+} from '@secagg/dp';
 
 /** Where the CLI writes; one call per line, without the newline. */
 export interface CliIo {

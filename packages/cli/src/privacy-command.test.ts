@@ -1,10 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runPrivacyCli } from './cli.js';
-import { computeDelta, computeEpsilon } from './conversion.js';
-import { analyticGaussianSigma } from './analytic-gaussian.js';
-import { calibrateNoiseMultiplier } from './calibrate.js';
-import { computeDeltaPld, computeEpsilonPld } from './pld.js';
+import { analyticGaussianSigma, calibrateNoiseMultiplier, computeDelta, computeDeltaPld, computeEpsilon, computeEpsilonPld } from '@secagg/dp';
+import { runPrivacyCli } from './privacy-command.js';
 
 function run(argv: string[]): { code: number; out: string[]; err: string[] } {
   const out: string[] = [];
@@ -178,7 +175,7 @@ test('valid arguments without a finite answer: exit 1, one line on stderr, nothi
 });
 
 test('epsilon --mechanism: PATE vote rounds, equal to core.py (replace-one, classic, the ICLR2018 orders) and to the library', async () => {
-  const { PATE_2018_ORDERS, computeVoteEpsilon } = await import('./pate.js');
+  const { PATE_2018_ORDERS, computeVoteEpsilon } = await import('@secagg/dp');
   const pate = ['--adjacency', 'replace-one', '--conversion', 'classic', '--orders', PATE_2018_ORDERS.join(',')];
   // core.py (research/pate_2018): GNMax sigma 40 on 640 queries, delta 1e-5 -> 4.693259175449132 at order 6.5 (pate.test.ts)
   const gnmax = json(['epsilon', '--mechanism', 'gnmax', '--queries', '640', '--sigma2', '40', '--delta', '1e-5', ...pate, '--json']) as Record<string, number>;

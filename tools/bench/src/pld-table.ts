@@ -3,13 +3,12 @@
  * δ = 1e-5 of T rounds of the sampled Gaussian by both accountants, and the
  * CPU time of each PLD query (a measurement, not a test).
  *
- * Run: `npm run -s build && npm -w @secagg/dp run -s pld-table`
+ * Run: `npm run -s build && node tools/bench/dist/pld-table.js`
  *
  * @module
  */
 
-import { computeEpsilon } from './conversion.js';
-import { computeEpsilonPld } from './pld.js';
+import { computeEpsilon, computeEpsilonPld } from '@secagg/dp';
 
 const DELTA = 1e-5;
 
