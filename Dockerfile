@@ -11,11 +11,9 @@ COPY packages ./packages
 COPY services ./services
 COPY test/package.json ./test/package.json
 # Every workspace's package.json, or npm ci finds the lockfile out of sync (the example's corpus is a
-# devDependency: never in the runtime image).
+# devDependency: never in the runtime image). tools/* (bench, chaos, local cluster) never ship: npm ci
+# installs without them, leaving only their workspace links dangling.
 COPY examples/finetune/package.json ./examples/finetune/package.json
-COPY tools/bench/package.json ./tools/bench/package.json
-COPY tools/chaos/package.json ./tools/chaos/package.json
-COPY tools/local-cluster/package.json ./tools/local-cluster/package.json
 RUN npm ci --no-audit --no-fund \
  && npx tsc --build services/keyholder services/client-gateway services/aggregator packages/cli
 
@@ -31,9 +29,6 @@ COPY --from=build /app/packages ./packages
 COPY --from=build /app/services ./services
 COPY test/package.json ./test/package.json
 COPY examples/finetune/package.json ./examples/finetune/package.json
-COPY tools/bench/package.json ./tools/bench/package.json
-COPY tools/chaos/package.json ./tools/chaos/package.json
-COPY tools/local-cluster/package.json ./tools/local-cluster/package.json
 # Production dependencies only (no compilers, no test tools, no pinned-node download).
 RUN test -n "${SERVICE}" \
  && test -f "services/${SERVICE}/dist/main.js" \
