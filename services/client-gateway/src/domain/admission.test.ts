@@ -48,7 +48,7 @@ describe('Poisson admission', () => {
     const r = round('sampled', 0.3);
     await assert.rejects(admitSampledClient(store, r, 'out', () => 0.5), (e: SecaggError) => {
       assert.equal(e.code, Code.FailedPrecondition);
-      assert.equal(e.errorCode, 'not_sampled');
+      assert.equal(e.reason, 'not_sampled');
       assert.match(e.message, /client out was not sampled for round sampled \(Poisson sampling at rate 0\.3\)/);
       return true;
     });

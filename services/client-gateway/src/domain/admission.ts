@@ -13,7 +13,7 @@
  * expiring a day after the round's deadline (the round is closed by then).
  */
 import { randomBytes } from 'node:crypto';
-import { Code, SecaggError } from '@secagg/core';
+import { refuse } from '@secagg/core';
 import { samplingRateOf } from '@secagg/protocol';
 import type { RoundRecord, RoundStore } from '@secagg/store';
 
@@ -30,7 +30,7 @@ export function cryptoUniform(): number {
 
 /**
  * Resolves if `clientId` is in the round's sample (always, for q = 1);
- * otherwise throws FAILED_PRECONDITION (errorCode `not_sampled`), the same
+ * otherwise throws FAILED_PRECONDITION (reason `not_sampled`), the same
  * answer on every call.
  */
 export async function admitSampledClient(
@@ -51,9 +51,5 @@ export async function admitSampledClient(
     .exec()) as [[Error | null, unknown], [Error | null, unknown], [Error | null, unknown]];
   if (setError || readError) throw setError ?? readError;
   if (decision === '1') return;
-  throw new SecaggError(
-    Code.FailedPrecondition,
-    `client ${clientId} was not sampled for round ${round.roundId} (Poisson sampling at rate ${q}); do not retry this round`,
-    { errorCode: 'not_sampled' },
-  );
+  throw refuse('not_sampled', `client ${clientId} was not sampled for round ${round.roundId} (Poisson sampling at rate ${q}); do not retry this round`);
 }

@@ -19,7 +19,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Code, SecaggError } from '@secagg/core';
+import { refuse, Code, SecaggError } from '@secagg/core';
 import type { Logger } from '@secagg/core';
 import type { Cluster, Redis } from 'ioredis';
 import type { RoundStore } from '@secagg/store';
@@ -151,11 +151,7 @@ export class UploadAdmission {
       reserve: async (bytes) => {
         const limit = Math.min(this.budget.maxBytes, this.budget.maxBytesPerClient);
         if (bytes > limit) {
-          throw new SecaggError(
-            Code.FailedPrecondition,
-            `an update of this round is ${bytes} bytes, more than this cluster may stage for one client at once (${limit}); the round cannot be served`,
-            { errorCode: 'update_too_large' },
-          );
+          throw refuse('update_too_large', `an update of this round is ${bytes} bytes, more than this cluster may stage for one client at once (${limit}); the round cannot be served`);
         }
         await this.waitFor(async () => (await this.backlog.depth()) < maxFoldBacklog, deadline, signal, () =>
           this.exhausted(`fold backlog is at its limit of ${maxFoldBacklog} updates`, 'fold_backlog'),
@@ -208,7 +204,7 @@ export class UploadAdmission {
       if (signal.aborted) {
         // The upload's own deadline (submit-update.ts) aborts with its reason; anything else is the client going away.
         if (signal.reason instanceof SecaggError && signal.reason.code !== Code.Cancelled) throw signal.reason;
-        throw new SecaggError(Code.Cancelled, 'upload cancelled by the client while waiting for admission');
+        throw refuse('cancelled', 'upload cancelled by the client while waiting for admission');
       }
       if (this.clock() + pause > deadline) throw refusal();
       await sleep(pause, undefined, { signal }).catch(() => {});
@@ -216,10 +212,7 @@ export class UploadAdmission {
     }
   }
 
-  private exhausted(message: string, errorCode: string): SecaggError {
-    return new SecaggError(Code.ResourceExhausted, `${message}; retry later`, {
-      errorCode,
-      retryAfterMs: this.settings.overloadRetryAfterMs,
-    });
+  private exhausted(message: string, reason: 'staging_client_limit' | 'staging_budget' | 'fold_backlog'): SecaggError {
+    return refuse(reason, `${message}; retry later`, { retryAfterMs: this.settings.overloadRetryAfterMs });
   }
 }

@@ -14,42 +14,36 @@
  *    no number computed from the data (issue 10: the numbers of a noise-free
  *    check let one client reconstruct another's update).
  */
-import { Code, SecaggError } from '@secagg/core';
+import { refuse, type Reason, type SecaggError } from '@secagg/core';
 import type { ReleaseHeader, RoundConfig } from '@secagg/proto';
 import type { VotePlan } from './vote-plan.js';
 
-/** Fixed reason codes of a refused release, each with its status and its one text. */
+/** Fixed reasons of a refused release, each with its one text (the status is the reason table's, @secagg/core). */
 export const RELEASE_REFUSALS = {
   out_of_range: {
-    code: Code.FailedPrecondition,
     text:
       'the noised sum is outside what a sum of the contributing updates, each clipped to clip_norm, can reach with the ' +
       "round's noise: a forged or poisoned aggregate. The decryption was charged to the privacy budget; nothing was released",
   },
   votes_out_of_range: {
-    code: Code.FailedPrecondition,
     text:
       "the noised vote histogram is outside what the contributing teachers' votes of the round's shape can reach with the " +
       "round's noise: a teacher voted more than its shape allows, or a forged aggregate. The decryption was charged to the " +
       'privacy budget; nothing was released',
   },
   key_expired: {
-    code: Code.FailedPrecondition,
     text: "the round's key was destroyed: its deadline plus the keyholder's key retention passed without a release",
   },
   key_consumed: {
-    code: Code.FailedPrecondition,
     text: "the round's key was consumed by a decryption that never finished (a keyholder version without resumable releases)",
   },
   already_released: {
-    code: Code.FailedPrecondition,
     text: 'the round was already released with other contributors: a round key releases once',
   },
   claimed_by_other_sum: {
-    code: Code.FailedPrecondition,
     text: 'a release of this round was already charged for other contributors or another encrypted sum: a round key releases once',
   },
-} as const satisfies Record<string, { code: Code; text: string }>;
+} as const satisfies Partial<Record<Reason, { text: string }>>;
 
 export type ReleaseRefusal = keyof typeof RELEASE_REFUSALS;
 
@@ -57,10 +51,9 @@ export function isReleaseRefusal(reason: string): reason is ReleaseRefusal {
   return Object.hasOwn(RELEASE_REFUSALS, reason);
 }
 
-/** The error a refused release answers with: its fixed status and text, the code for logs and metrics. */
+/** The error a refused release answers with: its fixed text, its reason for the caller, logs and metrics. */
 export function refusal(reason: ReleaseRefusal): SecaggError {
-  const { code, text } = RELEASE_REFUSALS[reason];
-  return new SecaggError(code, text, { errorCode: reason });
+  return refuse(reason, RELEASE_REFUSALS[reason].text);
 }
 
 /**
@@ -75,23 +68,20 @@ export function admitRelease(
 ): void {
   const needed = Math.max(config.minClients, settings.minClientsFloor);
   if (header.contributionCount < needed) {
-    throw new SecaggError(
-      Code.FailedPrecondition,
+    throw refuse(
+      'below_min_clients',
       `only ${header.contributionCount} contributions; the round needs at least ${needed} ` +
         `(its min_clients ${config.minClients}, the keyholder's floor ${settings.minClientsFloor})`,
-      { errorCode: 'below_min_clients' },
     );
   }
   if (header.contributionCount > config.maxClients) {
-    throw new SecaggError(Code.FailedPrecondition, `${header.contributionCount} contributions exceed max_clients ${config.maxClients}`, {
-      errorCode: 'above_max_clients',
-    });
+    throw refuse('above_max_clients', `${header.contributionCount} contributions exceed max_clients ${config.maxClients}`);
   }
   if (header.ciphertextCount !== expectedCiphertexts) {
-    throw new SecaggError(Code.InvalidArgument, `ciphertext_count ${header.ciphertextCount} != ${expectedCiphertexts}`);
+    throw refuse('chunk_count', `ciphertext_count ${header.ciphertextCount} != ${expectedCiphertexts}`);
   }
   if (config.unsafeDisableNoise && !settings.allowUnsafeNoiseFreeRelease) {
-    throw new SecaggError(Code.FailedPrecondition, 'noise-free releases are not allowed by this keyholder', { errorCode: 'unsafe_release_refused' });
+    throw refuse('unsafe_release_refused', 'noise-free releases are not allowed by this keyholder');
   }
 }
 
@@ -102,9 +92,7 @@ export function admitRelease(
  */
 export function admitRoundKey(config: RoundConfig, settings: { minClientsFloor: number; allowUnsafeNoiseFreeRelease: boolean }): void {
   if (config.unsafeDisableNoise && !settings.allowUnsafeNoiseFreeRelease) {
-    throw new SecaggError(Code.FailedPrecondition, 'noise-free releases are not allowed by this keyholder (test-only setting)', {
-      errorCode: 'unsafe_release_refused',
-    });
+    throw refuse('unsafe_release_refused', 'noise-free releases are not allowed by this keyholder (test-only setting)');
   }
   requireMinClientsFloor(config, settings.minClientsFloor);
 }
@@ -112,11 +100,10 @@ export function admitRoundKey(config: RoundConfig, settings: { minClientsFloor: 
 /** Refuses a round whose min_clients is below the operator's floor (CreateRoundKey). */
 export function requireMinClientsFloor(config: RoundConfig, floor: number): void {
   if (config.minClients >= floor) return;
-  throw new SecaggError(
-    Code.FailedPrecondition,
+  throw refuse(
+    'below_min_clients_floor',
     `config.min_clients ${config.minClients} is below this keyholder's floor of ${floor}: no release may decrypt fewer ` +
       'updates than the floor (KEYHOLDER_MIN_CLIENTS_FLOOR, set by the operator)',
-    { errorCode: 'below_min_clients_floor' },
   );
 }
 

@@ -19,7 +19,7 @@
  * release is charged epsilon = +Infinity.
  */
 import { create, equals, toBinary, fromBinary } from '@bufbuild/protobuf';
-import { Code, SecaggError } from '@secagg/core';
+import { refuse } from '@secagg/core';
 import {
   chooseScaleBits,
   ciphertextByteLength,
@@ -58,7 +58,7 @@ export async function createRoundKey(request: CreateRoundKeyRequest, deps: Keyho
   const existing = store.getRoundKey(roundId);
   if (existing) {
     if (!equals(RoundConfigSchema, fromBinary(RoundConfigSchema, existing.config), config)) {
-      throw new SecaggError(Code.AlreadyExists, `round ${roundId} already has a key with another configuration`);
+      throw refuse('round_key_conflict', `round ${roundId} already has a key with another configuration`);
     }
     const ckks = fromBinary(CkksParametersSchema, existing.ckks);
     const plan = planRoundPrivacy(config, toCkksParams(ckks), settings.adjacency);
@@ -71,17 +71,16 @@ export async function createRoundKey(request: CreateRoundKeyRequest, deps: Keyho
   try {
     scaleBits = chooseScaleBits(preset, encoding, config.maxClients, coordinateBoundOf(config));
   } catch (error) {
-    throw new SecaggError(Code.FailedPrecondition, `no safe encoding scale: ${(error as Error).message}`, { cause: error });
+    throw refuse('no_safe_scale', `no safe encoding scale: ${(error as Error).message}`, { cause: error });
   }
   const params: CkksParams = { preset, encoding, scaleBits };
   const plan = planRoundPrivacy(config, params, settings.adjacency);
   if (!config.unsafeDisableNoise) requireFlooded(plan, params, config, settings.minFloodingMarginBits);
   if (plan.samplingRate < 1 && plan.adjacency === 'replace-one') {
-    throw new SecaggError(
-      Code.FailedPrecondition,
+    throw refuse(
+      'sampling_needs_add_remove',
       'Poisson sampling (sampling_rate < 1) cannot be accounted under replace-one adjacency by this keyholder: ' +
         'use sampling_rate 1, or add-remove adjacency',
-      { errorCode: 'sampling_needs_add_remove' },
     );
   }
   const privacy = config.unsafeDisableNoise ? currentCost(config, plan, deps) : affordableCost(roundId, config, plan, deps);
@@ -134,15 +133,14 @@ export async function createRoundKey(request: CreateRoundKeyRequest, deps: Keyho
 export function requireFlooded(plan: RoundPrivacyPlan, params: CkksParams, config: RoundConfig, minBits: number): void {
   if (plan.floodingMarginBits >= minBits) return;
   const short = minBits - plan.floodingMarginBits;
-  throw new SecaggError(
-    Code.FailedPrecondition,
+  throw refuse(
+    'flooding_margin_too_small',
     `flooding margin ${plan.floodingMarginBits.toFixed(1)} bits is below the keyholder's minimum ${minBits}: the noise sigma ` +
       `${plan.noise.sigma} does not exceed the CKKS decryption-error bound ${plan.decryptionErrorBound.toExponential(2)} ` +
       `(${params.preset}, ${params.encoding}, scale 2^${params.scaleBits}, ${config.maxClients} max clients) by 2^${minBits}, ` +
       `so the release would leak secret-key information. Add ${short.toFixed(1)} bits: raise the noise multiplier ` +
       `(x${(2 ** short).toPrecision(3)} would do), lower max_clients (each halving adds about 1.5 bits), ` +
       'or use a preset with a larger modulus',
-    { errorCode: 'flooding_margin_too_small' },
   );
 }
 
@@ -164,6 +162,6 @@ export function currentCost(config: RoundConfig, plan: RoundPrivacyPlan, deps: K
 /** The round's preset (the default when empty; refused when unknown) and encoding (the keyholder's default when unspecified). */
 export function presetAndEncodingOf(config: RoundConfig, defaultEncoding: Encoding): { preset: PresetName; encoding: EncodingName } {
   const preset = config.preset === '' ? DEFAULT_PRESET : config.preset;
-  if (!isPresetName(preset)) throw new SecaggError(Code.InvalidArgument, `config.preset "${preset}" is unknown`);
+  if (!isPresetName(preset)) throw refuse('bad_preset', `config.preset "${preset}" is unknown`);
   return { preset, encoding: encodingName(config.encoding === Encoding.UNSPECIFIED ? defaultEncoding : config.encoding) };
 }

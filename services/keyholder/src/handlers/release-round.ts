@@ -44,7 +44,7 @@
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { timingSafeEqual } from 'node:crypto';
-import { Code, SecaggError } from '@secagg/core';
+import { refuse } from '@secagg/core';
 import { validateCiphertext, type CiphertextFormat, type CkksEngine } from '@secagg/ckks';
 import { bytesToFloat64, checkRoundId, privacyGroupOf, toCkksParams } from '@secagg/protocol';
 import {
@@ -76,12 +76,12 @@ export async function* releaseRound(
   const input = requests[Symbol.asyncIterator]();
   const first = await input.next();
   if (first.done || first.value.frame.case !== 'header') {
-    throw new SecaggError(Code.InvalidArgument, 'the first frame must be the release header');
+    throw refuse('bad_framing', 'the first frame must be the release header');
   }
   const header = first.value.frame.value;
   const roundId = checkRoundId(header.roundId);
   const key = store.getRoundKey(roundId);
-  if (!key) throw new SecaggError(Code.NotFound, `no key for round ${roundId}`);
+  if (!key) throw refuse('no_round_key', `no key for round ${roundId}`);
   const outcome = recordedOutcome(key, header, deps);
   if (outcome) {
     yield* outcome;
@@ -148,7 +148,7 @@ export async function* releaseRound(
     votes = applyVoteMechanism(sum, plan.votes, header.contributionCount, plan.decryptionErrorBound);
     if (!votes) {
       store.recordRefusal(roundId, 'votes_out_of_range');
-      logger.warn({ roundId, errorCode: 'votes_out_of_range' }, 'release refused: the noised vote histogram is out of range (charged)');
+      logger.warn({ roundId, reason: 'votes_out_of_range' }, 'release refused: the noised vote histogram is out of range (charged)');
       throw refusal('votes_out_of_range');
     }
   } else {
@@ -157,7 +157,7 @@ export async function* releaseRound(
     if (!withinRange(sum, bounds)) {
       sum.fill(0);
       store.recordRefusal(roundId, 'out_of_range');
-      logger.warn({ roundId, errorCode: 'out_of_range' }, 'release refused: the noised sum is out of range (charged)');
+      logger.warn({ roundId, reason: 'out_of_range' }, 'release refused: the noised sum is out of range (charged)');
       throw refusal('out_of_range');
     }
   }
@@ -195,7 +195,7 @@ export async function* releaseRound(
   if (!recorded) {
     // Unreachable within one process (nothing awaited since the charge); another process recorded first: its outcome stands.
     sum.fill(0);
-    throw new SecaggError(Code.Aborted, `round ${roundId}: another release attempt recorded the outcome first; retry to receive it`);
+    throw refuse('release_raced', `round ${roundId}: another release attempt recorded the outcome first; retry to receive it`);
   }
   logger.info(
     { roundId, privacyGroup: budget.privacyGroup, count: header.contributionCount, sigma: plan.noise.sigma, epsilon: cost.roundEpsilon, groupEpsilon: cost.groupEpsilonAfter },
@@ -218,7 +218,7 @@ function recordedOutcome(key: RoundKeyRow, header: ReleaseHeader, deps: Keyholde
       return undefined;
     case 'released': {
       const stored = store.getRelease(key.roundId);
-      if (!stored) throw new SecaggError(Code.Internal, `round ${key.roundId} is marked released but has no stored release`);
+      if (!stored) throw refuse('inconsistent_state', `round ${key.roundId} is marked released but has no stored release`);
       if (!sameDigest(stored.contributorsSha256, header.contributorsSha256)) throw refusal('already_released');
       logger.info({ roundId: key.roundId }, 'release repeated from the store');
       const storedRuns = (function* () {
@@ -239,7 +239,7 @@ function recordedOutcome(key: RoundKeyRow, header: ReleaseHeader, deps: Keyholde
 /** The cost recorded by the earlier charge of a resumed release (for the result header). */
 export function chargedCost(key: RoundKeyRow, privacyGroup: string, deps: KeyholderContext): Affordability {
   const entry = deps.store.ledger(privacyGroup).find((e) => e.roundId === key.roundId);
-  if (!entry) throw new SecaggError(Code.Internal, `round ${key.roundId} is charged but has no ledger entry`);
+  if (!entry) throw refuse('inconsistent_state', `round ${key.roundId} is charged but has no ledger entry`);
   return { roundEpsilon: entry.epsilon, groupEpsilonBefore: NaN, groupEpsilonAfter: NaN };
 }
 
@@ -257,17 +257,17 @@ export async function receiveCiphertexts(
 ): Promise<void> {
   for (let next = await input.next(); !next.done; next = await input.next()) {
     const frame = next.value.frame;
-    if (frame.case !== 'chunk') throw new SecaggError(Code.InvalidArgument, 'only chunk frames may follow the header');
+    if (frame.case !== 'chunk') throw refuse('bad_framing', 'only chunk frames may follow the header');
     if (frame.value.index !== spool.count) {
-      throw new SecaggError(Code.InvalidArgument, `chunk ${frame.value.index} arrived where ${spool.count} was expected`);
+      throw refuse('chunk_order', `chunk ${frame.value.index} arrived where ${spool.count} was expected`);
     }
-    if (spool.count >= count) throw new SecaggError(Code.InvalidArgument, `chunk ${frame.value.index} is beyond the sum's ${count} ciphertexts`);
+    if (spool.count >= count) throw refuse('chunk_count', `chunk ${frame.value.index} is beyond the sum's ${count} ciphertexts`);
     const verdict = validateCiphertext(format, frame.value.ciphertext);
-    if (!verdict.ok) throw new SecaggError(Code.InvalidArgument, `chunk ${frame.value.index}: ${verdict.reason}`);
+    if (!verdict.ok) throw refuse('bad_ciphertext', `chunk ${frame.value.index}: ${verdict.reason}`);
     await spool.append(frame.value.ciphertext);
   }
   if (spool.count !== count) {
-    throw new SecaggError(Code.InvalidArgument, `received ${spool.count} of ${count} ciphertexts`);
+    throw refuse('chunk_count', `received ${spool.count} of ${count} ciphertexts`);
   }
 }
 

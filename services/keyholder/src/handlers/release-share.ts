@@ -30,7 +30,7 @@
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { Code, SecaggError } from '@secagg/core';
+import { refuse } from '@secagg/core';
 import { decryptionShareByteLength, lagrangeScaleSecretKey, type CkksEngine } from '@secagg/ckks';
 import { checkRoundId, isVoteRound, privacyGroupOf, toCkksParams } from '@secagg/protocol';
 import {
@@ -57,21 +57,19 @@ export async function* releaseShare(requests: AsyncIterable<ReleaseShareRequest>
   const input = requests[Symbol.asyncIterator]();
   const first = await input.next();
   if (first.done || first.value.frame.case !== 'header' || !first.value.frame.value.release) {
-    throw new SecaggError(Code.InvalidArgument, 'the first frame must be the share header with its release header');
+    throw refuse('bad_framing', 'the first frame must be the share header with its release header');
   }
   const { release: header, includeC0, decryptingKeyholders } = first.value.frame.value;
   const roundId = checkRoundId(header.roundId);
   const key = store.getRoundKey(roundId);
-  if (!key) throw new SecaggError(Code.NotFound, `no key share for round ${roundId}`);
+  if (!key) throw refuse('no_round_key', `no key share for round ${roundId}`);
   const config = fromBinary(RoundConfigSchema, key.config);
   const ckks = fromBinary(CkksParametersSchema, key.ckks);
   const params = toCkksParams(ckks);
   const committee = requireCommitteeMember(config, deps.config, params.encoding, isVoteRound(config));
   const set = checkDecryptingSet(decryptingKeyholders, committee);
   if (set.length > 0 && !store.isKeyShareDealt(roundId) && key.status !== 'released') {
-    throw new SecaggError(Code.FailedPrecondition, `round ${roundId}'s key shares were never dealt: this keyholder holds no t-of-n share`, {
-      errorCode: 'not_dealt',
-    });
+    throw refuse('not_dealt', `round ${roundId}'s key shares were never dealt: this keyholder holds no t-of-n share`);
   }
   const outcome = recordedShares(key, header, includeC0, set, deps);
   if (outcome) {
@@ -175,7 +173,7 @@ export async function* releaseShare(requests: AsyncIterable<ReleaseShareRequest>
     sum: shares,
     releasedMs: clock(),
   });
-  if (!recorded) throw new SecaggError(Code.Aborted, `round ${roundId}: another release attempt recorded the outcome first; retry to receive it`);
+  if (!recorded) throw refuse('release_raced', `round ${roundId}: another release attempt recorded the outcome first; retry to receive it`);
   logger.info(
     { roundId, keyholderIndex: committee.index, privacyGroup: budget.privacyGroup, count: header.contributionCount, epsilon: cost.roundEpsilon },
     'decryption shares released and charged',
@@ -197,15 +195,14 @@ function recordedShares(
       return undefined;
     case 'released': {
       const stored = deps.store.getRelease(key.roundId);
-      if (!stored) throw new SecaggError(Code.Internal, `round ${key.roundId} is marked released but has no stored shares`);
+      if (!stored) throw refuse('inconsistent_state', `round ${key.roundId} is marked released but has no stored shares`);
       if (!sameDigest(stored.contributorsSha256, header.contributorsSha256)) throw refusal('already_released');
       const storedHeader = fromBinary(ShareHeaderSchema, stored.header);
       if (storedHeader.decryptingKeyholders.join(',') !== set.join(',')) {
         // Shares for a second set would be a second release. Retryable: the combiner asks this set again once its members are back.
-        throw new SecaggError(
-          Code.Aborted,
+        throw refuse(
+          'other_decrypting_set',
           `round ${key.roundId}: this keyholder answered for keyholders ${storedHeader.decryptingKeyholders.join(',')}; ask that set`,
-          { errorCode: 'other_decrypting_set' },
         );
       }
       if (storedHeader.includeC0 !== includeC0) throw refusal('already_released');
@@ -251,7 +248,7 @@ function* shareFrames(header: ShareHeader, runs: Iterable<Uint8Array>, shareByte
     }
     pending = bytes;
   }
-  if (pending.length !== 0) throw new SecaggError(Code.Internal, 'stored decryption shares end mid-share');
+  if (pending.length !== 0) throw refuse('inconsistent_state', 'stored decryption shares end mid-share');
 }
 
 function rangeBoundsOf(bounds: RangeBounds): { rangeBoundPerValue: number; rangeBoundL2: number } {
