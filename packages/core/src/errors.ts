@@ -22,8 +22,8 @@ export class SecaggError extends Error {
   /**
    * Stable machine-readable reason, for callers, logs and metrics: a {@link Reason}
    * for a refusal made here; for an error received from a peer, the peer's
-   * `secagg-reason` (possibly one this version does not know), or the lower-case
-   * status name when the peer sent none (a transport failure).
+   * `secagg-reason` (possibly one this version does not know), or `''` when the
+   * peer sent none (a transport failure, a server that is not secagg's).
    */
   readonly reason: string;
   readonly retryAfterMs: number | undefined;
@@ -36,7 +36,7 @@ export class SecaggError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SecaggError';
     this.code = code;
-    this.reason = options.reason ?? codeName(code).toLowerCase();
+    this.reason = options.reason ?? '';
     this.retryAfterMs = options.retryAfterMs;
   }
 

@@ -21,7 +21,10 @@ type AnyCall = grpc.ServerUnaryCall<unknown, unknown> & {
 };
 
 /** Observes every call's outcome (metrics, access logs). */
-/** `reason` is the SecaggError's reason for a refused call, 'internal' for an unexpected error, '' for OK. */
+/**
+ * `reason` is the SecaggError's reason for a refused call (the lower-case status name for an error
+ * relayed without one), 'internal' for an unexpected error, '' for OK.
+ */
 export type CallObserver = (method: string, code: Code, durationMs: number, reason: string) => void;
 
 export interface ServeOptions {
@@ -200,7 +203,7 @@ export function addService<S extends AnyService, Extra extends object>(
     const handler = (handlers as Record<string, (...args: unknown[]) => unknown>)[method.localName];
     if (!handler) throw new Error(`no handler for ${path}`);
     const finish = (start: number, code: Code, error?: unknown) =>
-      onCallEnd?.(path, code, performance.now() - start, error === undefined ? '' : error instanceof SecaggError ? error.reason : 'internal');
+      onCallEnd?.(path, code, performance.now() - start, error === undefined ? '' : error instanceof SecaggError ? error.reason || codeName(error.code).toLowerCase() : 'internal');
     const streamsRequests = method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming';
     /** The handler's input and context once the policy admitted the call. */
     const admitted = async (call: AnyCall, ctx: CallContext): Promise<[unknown, CallContext & Extra]> => {
