@@ -9,8 +9,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { ALL_REASONS, Code, REASONS, isReason } from '@secagg/core';
+import { ALL_REASONS, Code, REASONS, codeName, isReason } from '@secagg/core';
 import { REPO_ROOT } from '@secagg/local-cluster';
+import { tableUnder } from './security/security-doc.js';
 
 /** Shipped TypeScript sources (no tests, no generated code). */
 function sources(): { path: string; text: string }[] {
@@ -69,5 +70,17 @@ describe('the reason table is closed', () => {
     const listers = new Set(['packages/core/src/reasons.ts', 'packages/sdk/src/cli-advice.ts']);
     const users = code.filter((f) => !listers.has(f.path)).map((f) => f.text).join('\n');
     assert.deepEqual(ALL_REASONS.filter((reason) => !users.includes(`'${reason}'`)), [], 'reasons no code refuses with');
+  });
+
+  it('docs/WIRE_FORMAT.md §9 lists exactly the table: each reason with its status and retry verdict', () => {
+    const doc = tableUnder('9. Errors', readFileSync(join(REPO_ROOT, 'docs', 'WIRE_FORMAT.md'), 'utf8'));
+    assert.deepEqual(doc.header.slice(0, 3), ['reason', 'status', 'retry']);
+    assert.deepEqual(doc.rows.map((r) => r[0]), ALL_REASONS, 'the document lists the reasons in the table\'s order');
+    for (const [reason, status, retry, advice] of doc.rows) {
+      const rule = REASONS[reason as keyof typeof REASONS];
+      assert.equal(status, codeName(rule.code), `${reason}: status`);
+      assert.equal(retry, rule.retryable ? 'yes' : 'no', `${reason}: retry`);
+      assert.ok(advice && advice.length > 0, `${reason}: what to do`);
+    }
   });
 });

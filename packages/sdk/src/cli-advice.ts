@@ -7,7 +7,7 @@
  */
 import { codeName, isReason, type Reason, type SecaggError } from '@secagg/core';
 
-const RETRY = 'retry later (the SDK and the CLI retry this on their own a few times)';
+const RETRY = 'retry later, after retry-after-ms when given (the SDK retries uploads and downloads on its own)';
 const OPERATOR = 'ask the operator to look at the service logs';
 const NEW_ROUND = 'the round cannot be released as it is; create a new round';
 
