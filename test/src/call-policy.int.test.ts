@@ -11,7 +11,21 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
-import { addService, bindServer, Code, createClient, createLogger, isRetryable, refuse, SecaggError, tokenPolicy, type CallContext, type ServiceClient, type TokenCaller } from '@secagg/core';
+import {
+  addService,
+  bindServer,
+  Code,
+  createClient,
+  createLogger,
+  isRetryable,
+  refuse,
+  SecaggError,
+  tokenPolicy,
+  type CallContext,
+  type ServiceClient,
+  type TokenCaller,
+  type TokenPolicyTable,
+} from '@secagg/core';
 import { ClientService, CoordinatorService, GetRoundResponseSchema, ListRoundsResponseSchema, SubmitUpdateResponseSchema, type SubmitUpdateRequest } from '@secagg/proto';
 import { CLIENT_SERVICE_POLICY, COORDINATOR_SERVICE_POLICY } from '@secagg/client-gateway/call-policy';
 import type { Role } from '@secagg/auth';
@@ -38,6 +52,22 @@ async function refusal(call: Promise<unknown>): Promise<SecaggError> {
     return error;
   }
   assert.fail('the call succeeded');
+}
+
+/**
+ * What must not compile (checked by `tsc --build`: an `@ts-expect-error` over
+ * code that compiles is itself an error). Never called.
+ */
+export function doesNotCompile(server: grpc.Server, handlers: Parameters<typeof addService<typeof ClientService, object>>[3]): void {
+  // @ts-expect-error: a table needs an entry for every RPC of its contract (getResult is missing).
+  const incomplete: TokenPolicyTable<typeof ClientService, Role> = { getRound: { roles: ['client'] }, submitUpdate: { roles: ['client'] } };
+  // @ts-expect-error: a round rule reads the method's own request type (GetRoundRequest has no frame).
+  const mistyped: TokenPolicyTable<typeof ClientService, Role> = { ...CLIENT_SERVICE_POLICY, getRound: { roles: ['client'], round: (r) => r.frame } };
+  // @ts-expect-error: a service is served only under a policy.
+  addService(server, ClientService, handlers, { logger: createLogger('never') });
+  // @ts-expect-error: the policy of another service does not fit.
+  addService(server, ClientService, tokenPolicy(COORDINATOR_SERVICE_POLICY, authenticate), handlers, { logger: createLogger('never') });
+  void [incomplete, mistyped];
 }
 
 describe('call policy and refusals on the wire', () => {

@@ -59,11 +59,6 @@ export function isSecaggError(e: unknown, ...codes: Code[]): e is SecaggError {
   return e instanceof SecaggError && (codes.length === 0 || codes.includes(e.code));
 }
 
-/** True if `e` is a SecaggError refused for one of `reasons`. */
-export function isRefusal(e: unknown, ...reasons: Reason[]): e is SecaggError {
-  return e instanceof SecaggError && (reasons as string[]).includes(e.reason);
-}
-
 /**
  * Whether a failed call may succeed when retried unchanged: by the reason's
  * table entry when the reason is known, else (a transport failure, a peer of
