@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { ALL_REASONS, Code, REASONS, codeName, isReason } from '@secagg/core';
+import { ALL_REASONS, Code, codeName, isReason, REASONS } from '@secagg/core';
 import { REPO_ROOT } from '@secagg/local-cluster';
 import { tableUnder } from './security/security-doc.js';
 

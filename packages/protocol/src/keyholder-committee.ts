@@ -31,7 +31,7 @@
  * noised sum it would have received from a single keyholder.
  */
 import { create, equals } from '@bufbuild/protobuf';
-import { refuse, createClient, type CallOptions, type ClientSettings, type ServiceClient } from '@secagg/core';
+import { createClient, refuse, type CallOptions, type ClientSettings, type ServiceClient } from '@secagg/core';
 import { combineDecryptionShares, type CkksParams } from '@secagg/ckks';
 import {
   CkksParametersSchema,

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReplyError } from 'ioredis';
-import { refuse, Code, SecaggError } from '@secagg/core';
+import { Code, refuse, SecaggError } from '@secagg/core';
 import { classifyRedisError, toStorageError } from './redis-errors.js';
 
 /** A reply error as ioredis builds it, with the command (and its arguments) attached. */

@@ -3,7 +3,7 @@
  * call's cancellation and an idle timeout, so a client that opens a stream
  * and goes quiet cannot hold a handler (and its staged bytes) forever.
  */
-import { refuse, Code, SecaggError } from '@secagg/core';
+import { Code, refuse, SecaggError } from '@secagg/core';
 
 export async function* framesOf<T>(requests: AsyncIterable<T>, signal: AbortSignal, idleTimeoutMs: number): AsyncGenerator<T> {
   const iterator = requests[Symbol.asyncIterator]();

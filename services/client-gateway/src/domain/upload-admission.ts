@@ -19,7 +19,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { refuse, Code, SecaggError } from '@secagg/core';
+import { Code, refuse, SecaggError } from '@secagg/core';
 import type { Logger } from '@secagg/core';
 import type { Cluster, Redis } from 'ioredis';
 import type { RoundStore } from '@secagg/store';

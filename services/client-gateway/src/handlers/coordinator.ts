@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
-import { refuse, forwardedMetadata } from '@secagg/core';
+import { forwardedMetadata, refuse } from '@secagg/core';
 import { checkRoundConfig, keyholderTopology, privacyGroupOf } from '@secagg/protocol';
 import {
   CloseRoundResponseSchema,

@@ -11,7 +11,7 @@
  * or operator role. Read-only.
  */
 import { create } from '@bufbuild/protobuf';
-import { refuse, forwardedMetadata } from '@secagg/core';
+import { forwardedMetadata, refuse } from '@secagg/core';
 import {
   GetPrivacyBudgetResponseSchema,
   SetPrivacyBudgetResponseSchema,

@@ -33,7 +33,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { StagedObject } from '@secagg/ciphertext-store';
 import { create } from '@bufbuild/protobuf';
-import { refuse, type SecaggError, type CallContext } from '@secagg/core';
+import { refuse, type CallContext, type SecaggError } from '@secagg/core';
 import { validateCiphertext } from '@secagg/ckks';
 import { checkUpdateId, formatOf } from '@secagg/protocol';
 import { SubmitUpdateResponseSchema, type SubmitUpdateRequest, type SubmitUpdateResponse, type UpdateHeader } from '@secagg/proto';
