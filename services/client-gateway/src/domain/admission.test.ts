@@ -57,7 +57,7 @@ describe('Poisson admission', () => {
     await admitSampledClient(store, r, 'in', () => 0.9); // would have been refused if drawn again
     // The same client in another round gets its own draw.
     await admitSampledClient(store, round('other', 0.3), 'out', () => 0.1);
-    const ttl = await redis.pttl(`${store.keys('sampled').base}:sampled`);
+    const ttl = await redis.pttl(store.keys('sampled').sampled);
     assert.ok(ttl > 0, 'decisions expire after the round');
   });
 

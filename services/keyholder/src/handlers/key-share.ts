@@ -3,9 +3,10 @@
  * round's collective key (issue 16; packages/ckks multiparty.ts).
  *
  * CreateKeyShare { round_id, config } → { ckks, public_key_share, index, privacy }.
- * Every check of CreateRoundKey runs here against this keyholder's own
- * settings and ledger (floor, flooding margin under the collective key,
- * budget), plus the committee rules (domain/threshold.ts). Then a fresh
+ * The release policy admits the round as for CreateRoundKey
+ * (domain/release-policy.ts admitRoundKey: this keyholder's own settings
+ * and ledger; the flooding margin under the collective key), plus the
+ * committee rules (domain/threshold.ts). Then a fresh
  * secret share sᵢ is sealed and stored as the round's key, and
  * pᵢ = −(a·sᵢ + eᵢ) for the round's common random polynomial is returned
  * (and stored in place of a public key). Idempotent on round id with an
@@ -45,15 +46,13 @@ import {
 } from '@secagg/proto';
 import type { KeyholderContext } from '../keyholder-context.js';
 import { planRoundPrivacy } from '../domain/privacy-plan.js';
-import { admitRoundKey } from '../domain/release-policy.js';
 import { committeeScaleBits, requireCommitteeMember } from '../domain/threshold.js';
-import { affordableCost, currentCost, presetAndEncodingOf, requireFlooded } from './create-round-key.js';
+import { admittedCost, currentCost, presetAndEncodingOf } from './create-round-key.js';
 
 export async function createKeyShare(request: CreateKeyShareRequest, deps: KeyholderContext): Promise<CreateKeyShareResponse> {
   const { config: settings, store, sealer, engines, clock } = deps;
   const roundId = checkRoundId(request.roundId);
   const config = checkRoundConfig(request.config, settings, clock());
-  admitRoundKey(config, settings);
   const { preset, encoding } = presetAndEncodingOf(config, deps.defaultEncoding);
   const committee = requireCommitteeMember(config, settings, encoding, isVoteRound(config));
 
@@ -81,12 +80,7 @@ export async function createKeyShare(request: CreateKeyShareRequest, deps: Keyho
     throw refuse('no_safe_scale', `no safe encoding scale: ${(error as Error).message}`, { cause: error });
   }
   const params: CkksParams = { preset, encoding, scaleBits };
-  const plan = planRoundPrivacy(config, params, settings.adjacency);
-  if (!config.unsafeDisableNoise) requireFlooded(plan, params, config, settings.minFloodingMarginBits);
-  if (plan.samplingRate < 1 && plan.adjacency === 'replace-one') {
-    throw refuse('sampling_needs_add_remove', 'Poisson sampling (sampling_rate < 1) cannot be accounted under replace-one adjacency');
-  }
-  const privacy = config.unsafeDisableNoise ? currentCost(config, plan, deps) : affordableCost(roundId, config, plan, deps);
+  const privacy = admittedCost(roundId, config, params, deps);
 
   const engine = await engines.get(params);
   const crp = commonRandomPolynomial(preset, collectiveKeySeed(roundId));
@@ -132,10 +126,7 @@ export function signCollectiveKey(request: SignCollectiveKeyRequest, deps: Keyho
   const ckks = fromBinary(CkksParametersSchema, key.ckks);
   const committee = requireCommitteeMember(config, deps.config, toCkksParams(ckks).encoding, isVoteRound(config));
   if (committee.threshold < committee.size && !deps.store.isKeyShareDealt(roundId)) {
-    throw refuse(
-      'not_dealt',
-      `round ${roundId}'s key shares are not dealt yet: a t-of-n key is signed after the dealing`,
-    );
+    throw refuse('not_dealt', `round ${roundId}'s key shares are not dealt yet: a t-of-n key is signed after the dealing`);
   }
   const shares = request.publicKeyShares;
   if (shares.length !== committee.size) {
