@@ -14,7 +14,7 @@ import { Code, type SecaggError } from '@secagg/core';
 import { RoundState, type Round } from '@secagg/proto';
 import { LocalCluster } from '@secagg/local-cluster';
 import { createRedis, primaries, queuePrefix } from '@secagg/queue';
-import { hashTagOf } from '@secagg/store';
+import { hashTagOf, RoundKeys } from '@secagg/store';
 import { asClient, clippedSum, inMinutes, makeUpdate, maxAbsDiff, submitEach, waitForEnd } from './helpers.js';
 import { startPrivateRedisCluster, type PrivateRedisCluster } from './private-redis-cluster.js';
 
@@ -64,7 +64,7 @@ describe('a round on a 3-primary Redis Cluster', { timeout: 600_000 }, () => {
 
   /** The primary holding round `roundId`'s keys (its meta exists as soon as it is created). */
   async function primaryOf(roundId: string): Promise<string> {
-    const holders = [...(await keysByPrimary(`${cluster.keyPrefix}:r:{${roundId}}:*`))].filter(([, keys]) => keys.length > 0);
+    const holders = [...(await keysByPrimary(`${new RoundKeys(cluster.keyPrefix, roundId).base}:*`))].filter(([, keys]) => keys.length > 0);
     assert.equal(holders.length, 1, `round ${roundId} keys on ${holders.length} primaries`);
     return holders[0]![0];
   }
@@ -186,8 +186,9 @@ describe('a round on a 3-primary Redis Cluster', { timeout: 600_000 }, () => {
       const group = groups.get(round.roundId);
       assert.ok(group, `keys of ${round.roundId}`);
       assert.deepEqual([...group.primaries], [primary]);
-      for (const part of ['meta', 'pk', 'clients', 'result:header', 'result:sum']) {
-        assert.ok(group.keys.includes(`${cluster.keyPrefix}:r:{${round.roundId}}:${part}`), `${round.roundId} has its ${part}`);
+      const k = new RoundKeys(cluster.keyPrefix, round.roundId);
+      for (const [part, key] of Object.entries({ meta: k.meta, pk: k.publicKey, clients: k.clients, 'result header': k.resultHeader, 'result sum': k.resultSum })) {
+        assert.ok(group.keys.includes(key), `${round.roundId} has its ${part}`);
       }
     }
     const roundPrimaries = new Set(released.map((r) => r.primary));

@@ -19,6 +19,7 @@ import { CkksEngine, encryptVector } from '@secagg/ckks';
 import { toCkksParams } from '@secagg/protocol';
 import { ClientService, RoundState, SubmitUpdateRequestSchema, type SubmitUpdateRequest } from '@secagg/proto';
 import { LocalCluster, SHIPPED_REDIS_CONF } from '@secagg/local-cluster';
+import { RoundKeys } from '@secagg/store';
 import { SecaggClient, clipToNorm } from '@secagg/sdk';
 import { closeRound, HARNESS_COORDINATOR, roundResult, roundStatus, waitForRoundEnd } from '@secagg/chaos';
 import { asClient, clippedSum, inMinutes, makeUpdate, maxAbsDiff } from './helpers.js';
@@ -61,7 +62,7 @@ const stoppedCleanly = (cluster: LocalCluster, name: string) => cluster.logLines
 /** Fold jobs BullMQ holds in `state` (its key layout: <prefix>:fold-update:<state>). */
 /** The owner of a round's fold range 0 ('' when nobody holds it). */
 async function rangeOwner(redis: Redis, cluster: LocalCluster, roundId: string): Promise<string> {
-  return (await redis.hget(`${cluster.keyPrefix}:r:{${roundId}}:range:0`, 'owner')) ?? '';
+  return (await redis.hget(new RoundKeys(cluster.keyPrefix, roundId).range(0), 'owner')) ?? '';
 }
 
 async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {

@@ -22,7 +22,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { codeName, isSecaggError } from '@secagg/core';
+import { codeName, isReason, isSecaggError } from '@secagg/core';
 import { writeFileSync } from 'node:fs';
 import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, generateSigningKeyPair, mintToken, ROLES, type Role } from '@secagg/auth';
 import { runPrivacyCli } from './privacy-command.js';
@@ -30,6 +30,7 @@ import { Adjacency, Encoding, RoundKind, RoundState, VoteMechanism, VoteShape, t
 import { RoundSigner } from '@secagg/protocol';
 import { generateKeyPairSync } from 'node:crypto';
 import { readVector, releasedLabels, SecaggClient, writeVector } from '@secagg/sdk';
+import { adviceFor } from './cli-advice.js';
 
 const USAGE = `secagg — secure aggregation client
 
@@ -127,24 +128,14 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
       return 2;
     }
     if (isSecaggError(error)) {
-      io.err(`secagg: ${codeName(error.code)}: ${error.message}${hintFor(codeName(error.code))}`);
+      // The status, the reason a script can match on, the server's words, then what to do (cli-advice.ts).
+      const reason = isReason(error.reason) ? ` (${error.reason})` : '';
+      const advice = adviceFor(error);
+      io.err(`secagg: ${codeName(error.code)}${reason}: ${error.message}${advice ? ` — ${advice}` : ''}`);
       return 1;
     }
     io.err(`secagg: ${(error as Error).message ?? String(error)}`);
     return 1;
-  }
-}
-
-function hintFor(code: string): string {
-  switch (code) {
-    case 'UNAVAILABLE':
-      return ' — is the gateway running and --gateway right?';
-    case 'UNAUTHENTICATED':
-      return ' — pass a valid token with --token-file or SECAGG_TOKEN';
-    case 'PERMISSION_DENIED':
-      return ' — this token may not do that (its role, its round scope, or another coordinator owns the round or group)';
-    default:
-      return '';
   }
 }
 

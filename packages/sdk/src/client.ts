@@ -13,7 +13,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
-import { Code, createClient, isSecaggError, type ServiceClient } from '@secagg/core';
+import { createClient, isRetryable, isSecaggError, type ServiceClient } from '@secagg/core';
 import { availableParallelism } from 'node:os';
 import { CkksEngine, encryptVector, type CkksEncryptor, type CkksParams } from '@secagg/ckks';
 import { EncryptionPool } from './encryption-pool.js';
@@ -99,8 +99,6 @@ export interface RoundResult {
   sum: Float64Array;
   mean: Float64Array;
 }
-
-const RETRYABLE = [Code.Unavailable, Code.ResourceExhausted, Code.Aborted];
 
 export class SecaggClient {
   private readonly clients: ServiceClient<typeof ClientService>;
@@ -245,12 +243,13 @@ export class SecaggClient {
   }
 
   /**
-   * Rethrows `error` unless it is transient (UNAVAILABLE, RESOURCE_EXHAUSTED,
-   * ABORTED) and attempts remain; otherwise waits the server's retry hint (or
-   * an exponential backoff), jittered.
+   * Rethrows `error` unless it is retryable (its reason's entry in the reason
+   * table; UNAVAILABLE, RESOURCE_EXHAUSTED or ABORTED without a known reason)
+   * and attempts remain; otherwise waits the server's retry hint (or an
+   * exponential backoff), jittered.
    */
   private async backOffOrThrow(error: unknown, attempt: number): Promise<void> {
-    if (!isSecaggError(error, ...RETRYABLE) || attempt >= (this.options.maxAttempts ?? 8)) throw error;
+    if (!isRetryable(error) || !isSecaggError(error) || attempt >= (this.options.maxAttempts ?? 8)) throw error;
     const backoff = error.retryAfterMs ?? Math.min(10_000, (this.options.initialBackoffMs ?? 200) * 2 ** (attempt - 1));
     await new Promise((resolve) => setTimeout(resolve, backoff * (0.5 + Math.random() / 2)));
   }

@@ -5,7 +5,7 @@ import { ClientService, CoordinatorService } from '@secagg/proto';
 import { connectKeyholders, keyholderTopology } from '@secagg/protocol';
 import { HealthMonitor, ServiceMetrics, probe, registerRedisPersistenceMetrics } from '@secagg/observability';
 import { registerGatewayMetrics } from './domain/gateway-metrics.js';
-import { RedisPersistenceWatch, RoundStore } from '@secagg/store';
+import { RedisPersistenceWatch, RoundStore, StagingBudget } from '@secagg/store';
 import { openCiphertextStore } from '@secagg/ciphertext-store';
 import { RoundQueues, createRedis, queuePrefix } from '@secagg/queue';
 import { TokenVerifier } from '@secagg/auth';
@@ -34,7 +34,7 @@ const keyholderCredentials = channelCredentials(
 );
 const keyholders = keyholderTopology(config);
 const keyholder = connectKeyholders(config, { credentials: keyholderCredentials });
-const uploads = UploadAdmission.fromConfig(config, { redis, store, clock: Date.now, logger });
+const uploads = UploadAdmission.fromConfig(config, { store, budget: new StagingBudget(redis, config.keyPrefix), clock: Date.now, logger });
 // Update ciphertexts: staged and committed here, read by the aggregators' range folds (shared volume or object store).
 const objects = await openCiphertextStore(config.ciphertextStore);
 const metrics = new ServiceMetrics('client-gateway');

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
+import { StagingBudget } from '@secagg/store';
 
 export interface ProcessMemory {
   /** Resident set now, bytes. */
@@ -82,15 +83,12 @@ export class PeakSampler {
 }
 
 /**
- * The gateway's staged-bytes budget hash (field `_total`: bytes reserved by
- * uploads in progress). Mirrors services/client-gateway/src/domain/staging-budget.ts;
- * the harnesses read it to watch the bound at work.
+ * Bytes reserved by uploads in progress, cluster-wide: the gateways'
+ * staged-bytes budget as the store keeps it (the harnesses read it to watch
+ * the bound at work).
  */
-export const stagingBudgetKey = (keyPrefix: string) => `${keyPrefix}:{${keyPrefix}:gw}:staged`;
-
-/** Bytes reserved by uploads in progress, cluster-wide. */
 export async function stagedBytes(redis: Redis, keyPrefix: string): Promise<number> {
-  return Number((await redis.hget(stagingBudgetKey(keyPrefix), '_total')) ?? 0);
+  return new StagingBudget(redis, keyPrefix).reservedBytes();
 }
 
 export const MiB = 1024 * 1024;

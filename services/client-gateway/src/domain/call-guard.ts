@@ -18,14 +18,15 @@
  *     is in);
  *  3. authenticates the bearer token (UNAUTHENTICATED) — except on the
  *     token-less gRPC health and reflection services. Authorization (roles,
- *     round scope) stays with the handlers (domain/authorize.ts);
+ *     round scope) is the call policy's (../call-policy.ts), applied by the
+ *     gRPC adapter once the request is read;
  *
  * and, once the handler starts reading, gives the request (or an upload's
  * first frame) `requestReceiveTimeoutMs` to arrive (DEADLINE_EXCEEDED), so a
  * caller cannot park a partial message in the gateway.
  */
 import * as grpc from '@grpc/grpc-js';
-import { Code, SecaggError, type Logger } from '@secagg/core';
+import { Code, refusalStatus, refuse, SecaggError, type Logger } from '@secagg/core';
 import { bearerToken, type TokenVerifier } from '@secagg/auth';
 
 export interface CallGuardSettings {
@@ -87,10 +88,13 @@ export class CallGuard {
       uncount();
     };
     if (counted) this.calls++;
-    const refuse = (code: Code, message: string, reason: string, metadata = new grpc.Metadata()) => {
-      this.onRefused(path, code, reason);
-      this.logger.debug({ method: path, code, reason, peer: call.getPeer() }, 'call refused before its request was read');
-      call.sendStatus({ code: code as number as grpc.status, details: message, metadata });
+    /** Answers the call with `refusal` (core's one wire encoding of a refusal), plus `extra` metadata. */
+    const turnAway = (refusal: SecaggError, extra?: grpc.Metadata) => {
+      this.onRefused(path, refusal.code, refusal.reason);
+      this.logger.debug({ method: path, code: refusal.code, reason: refusal.reason, peer: call.getPeer() }, 'call refused before its request was read');
+      const status = refusalStatus(refusal);
+      if (extra) status.metadata!.merge(extra);
+      call.sendStatus(status);
     };
     const gotRequest = () => {
       received = true;
@@ -106,13 +110,12 @@ export class CallGuard {
         if (encoding !== 'identity') {
           const accept = new grpc.Metadata();
           accept.set('grpc-accept-encoding', 'identity');
-          refuse(Code.Unimplemented, `compressed requests (grpc-encoding ${encoding}) are not accepted; send them uncompressed`, 'compressed', accept);
+          turnAway(refuse('compressed', `compressed requests (grpc-encoding ${encoding}) are not accepted; send them uncompressed`), accept);
           return;
         }
         if (counted && this.calls > this.settings.maxConcurrentCalls) {
-          const hint = new grpc.Metadata();
-          hint.set('retry-after-ms', String(this.settings.overloadRetryAfterMs));
-          refuse(Code.ResourceExhausted, `the gateway is handling ${this.settings.maxConcurrentCalls} calls; retry later`, 'call_limit', hint);
+          const limit = this.settings.maxConcurrentCalls;
+          turnAway(refuse('call_limit', `the gateway is handling ${limit} calls; retry later`, { retryAfterMs: this.settings.overloadRetryAfterMs }));
           return;
         }
         if (open) {
@@ -128,7 +131,7 @@ export class CallGuard {
             (error: unknown) => {
               if (ended) return;
               const known = error instanceof SecaggError && error.code === Code.Unauthenticated;
-              refuse(Code.Unauthenticated, known ? error.message : 'invalid token', 'unauthenticated');
+              turnAway(known ? error : refuse('invalid_token', 'invalid token'));
             },
           );
       },
@@ -154,7 +157,7 @@ export class CallGuard {
       const ms = this.settings.requestReceiveTimeoutMs;
       receiveTimer = setTimeout(() => {
         if (received || ended) return;
-        refuse(Code.DeadlineExceeded, `the request was not received within ${ms} ms`, 'request_timeout');
+        turnAway(refuse('request_timeout', `the request was not received within ${ms} ms`));
       }, ms);
       receiveTimer.unref();
     });

@@ -79,7 +79,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
       createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'flood-low', config: roundConfig({ maxClients: 1_000, noiseMultiplier: 1 }) }), deps),
       (e: SecaggError) => {
         assert.equal(e.code, Code.FailedPrecondition);
-        assert.equal(e.errorCode, 'flooding_margin_too_small');
+        assert.equal(e.reason, 'flooding_margin_too_small');
         assert.match(e.message, /flooding margin \d+\.\d bits is below the keyholder's minimum 40/);
         assert.match(e.message, /raise the noise multiplier .*lower max_clients.*larger modulus/);
         return true;
@@ -115,7 +115,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     // Only the header: the refusal comes before any ciphertext is awaited, so certainly before a decryption.
     await assert.rejects(collect(releaseRound(streamOf(releaseFrames('ex-b', 2, [], { ciphertextCount: 2 })), deps)), (e: SecaggError) => {
       assert.equal(e.code, Code.FailedPrecondition);
-      assert.equal(e.errorCode, 'privacy_budget_exhausted');
+      assert.equal(e.reason, 'privacy_budget_exhausted');
       return true;
     });
     // With the ciphertexts too: still refused, nothing stored, the key untouched.
@@ -130,7 +130,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
 
     await assert.rejects(
       createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'ex-c', config: roundConfig({ privacyGroup: group }) }), deps),
-      (e: SecaggError) => e.code === Code.FailedPrecondition && e.errorCode === 'privacy_budget_exhausted',
+      (e: SecaggError) => e.code === Code.FailedPrecondition && e.reason === 'privacy_budget_exhausted',
     );
     assert.equal(deps.store.getRoundKey('ex-c'), undefined);
   });
@@ -151,10 +151,10 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
 
     // Another sum under the same digest, or other contributors, cannot use the charged key.
     const other = await encryptedSum(key, [new Float64Array(LENGTH).fill(0.02), updates[1]!]);
-    await assert.rejects(collect(releaseRound(streamOf(releaseFrames('fault-a', 2, other)), deps)), (e: SecaggError) => e.errorCode === 'claimed_by_other_sum');
+    await assert.rejects(collect(releaseRound(streamOf(releaseFrames('fault-a', 2, other)), deps)), (e: SecaggError) => e.reason === 'claimed_by_other_sum');
     await assert.rejects(
       collect(releaseRound(streamOf(releaseFrames('fault-a', 2, sum, { contributorsSha256: contributorsDigest([{ clientId: 'b', updateId: 'v' }]) })), deps)),
-      (e: SecaggError) => e.errorCode === 'claimed_by_other_sum',
+      (e: SecaggError) => e.reason === 'claimed_by_other_sum',
     );
 
     const again = await collect(releaseRound(streamOf(releaseFrames('fault-a', 2, sum)), deps));
@@ -166,7 +166,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     // Another contributors digest is a different release: refused.
     await assert.rejects(
       collect(releaseRound(streamOf(releaseFrames('fault-a', 2, sum, { contributorsSha256: contributorsDigest([{ clientId: 'b', updateId: 'v' }]) })), deps)),
-      (e: SecaggError) => e.code === Code.FailedPrecondition && e.errorCode === 'already_released',
+      (e: SecaggError) => e.code === Code.FailedPrecondition && e.reason === 'already_released',
     );
   });
 
@@ -195,7 +195,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     let message = '';
     await assert.rejects(collect(releaseRound(streamOf(releaseFrames('forged', 2, forged)), deps)), (e: SecaggError) => {
       assert.equal(e.code, Code.FailedPrecondition);
-      assert.equal(e.errorCode, 'out_of_range');
+      assert.equal(e.reason, 'out_of_range');
       message = e.message;
       return true;
     });
@@ -212,7 +212,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
   it('refuses a sum whose values are each within the noised per-value bound but whose L2 norm no noised honest sum reaches', async () => {
     const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'spread', config: roundConfig({ privacyGroup: 'spread' }) }), deps);
     const spread = await encryptedSum(key, [Float64Array.from({ length: LENGTH }, (_, i) => (i % 2 ? 3 : -3))]);
-    await assert.rejects(collect(releaseRound(streamOf(releaseFrames('spread', 2, spread)), deps)), (e: SecaggError) => e.errorCode === 'out_of_range');
+    await assert.rejects(collect(releaseRound(streamOf(releaseFrames('spread', 2, spread)), deps)), (e: SecaggError) => e.reason === 'out_of_range');
     assert.equal(deps.store.ledger('spread').length, 1);
   });
 
@@ -220,14 +220,14 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     const floored = context({ minClientsFloor: 3 });
     await assert.rejects(
       createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'few', config: roundConfig({ privacyGroup: 'few', minClients: 2 }) }), floored),
-      (e: SecaggError) => e.code === Code.FailedPrecondition && e.errorCode === 'below_min_clients_floor' && /floor of 3/.test(e.message),
+      (e: SecaggError) => e.code === Code.FailedPrecondition && e.reason === 'below_min_clients_floor' && /floor of 3/.test(e.message),
     );
     assert.equal(deps.store.getRoundKey('few'), undefined);
     // A round created under a lower floor cannot release below a floor raised since.
     const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'raised', config: roundConfig({ privacyGroup: 'raised' }) }), deps);
     await assert.rejects(
       collect(releaseRound(streamOf(releaseFrames('raised', 2, await encryptedSum(key, updates))), floored)),
-      (e: SecaggError) => e.errorCode === 'below_min_clients' && /floor 3/.test(e.message),
+      (e: SecaggError) => e.reason === 'below_min_clients' && /floor 3/.test(e.message),
     );
     assert.equal(deps.store.ledger('raised').length, 0, 'refused before any decryption');
   });
@@ -240,7 +240,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     assert.ok(replaceOne.privacy!.roundEpsilon > addRemove.privacy!.roundEpsilon);
     await assert.rejects(
       createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'adj-3', config: roundConfig({ privacyGroup: 'adj3', samplingRate: 0.1 }) }), replace),
-      (e: SecaggError) => e.code === Code.FailedPrecondition && e.errorCode === 'sampling_needs_add_remove',
+      (e: SecaggError) => e.code === Code.FailedPrecondition && e.reason === 'sampling_needs_add_remove',
     );
     const sampled = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'adj-4', config: roundConfig({ privacyGroup: 'adj4', samplingRate: 0.1 }) }), deps);
     assert.equal(sampled.privacy!.samplingRate, 0.1);
@@ -250,7 +250,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
   it('budgets: the operator ceiling and delta limits hold, and an invalid group is refused', () => {
     const set = (epsilon: number, delta = 0, privacyGroup = 'limits') =>
       setGroupPrivacyBudget({ $typeName: 'secagg.keyholder.v1.SetGroupPrivacyBudgetRequest', privacyGroup, epsilon, delta, requestedBy: 'test' }, deps);
-    assert.throws(() => set(11), (e: SecaggError) => e.code === Code.InvalidArgument && e.errorCode === 'budget_above_ceiling');
+    assert.throws(() => set(11), (e: SecaggError) => e.code === Code.InvalidArgument && e.reason === 'budget_above_ceiling');
     assert.throws(() => set(0), (e: SecaggError) => e.code === Code.InvalidArgument);
     assert.throws(() => set(Infinity), (e: SecaggError) => e.code === Code.InvalidArgument);
     assert.throws(() => set(1, 1e-3), (e: SecaggError) => e.code === Code.InvalidArgument);

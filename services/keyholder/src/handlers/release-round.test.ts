@@ -183,7 +183,7 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
     using engine = await CkksEngine.create(params);
     using encryptor = engine.createEncryptor(key.publicKey);
     const forged = [...encryptVector(encryptor, params, new Float64Array(LENGTH).fill(3))];
-    await assert.rejects(released(releaseRound(stream('forged-spool', forged), deps)), (e: SecaggError) => e.errorCode === 'out_of_range');
+    await assert.rejects(released(releaseRound(stream('forged-spool', forged), deps)), (e: SecaggError) => e.reason === 'out_of_range');
     assert.deepEqual(spoolFiles(), []);
     assert.equal(deps.store.getRoundKey('forged-spool')!.status, 'refused');
   });

@@ -185,7 +185,7 @@ describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () =
     h[1]! += 30;
     await assert.rejects(release('stuffed', 3, await encrypted(key, h), deps), (e: SecaggError) => {
       assert.equal(e.code, Code.FailedPrecondition);
-      assert.equal(e.errorCode, 'votes_out_of_range');
+      assert.equal(e.reason, 'votes_out_of_range');
       assert.equal(e.message, RELEASE_REFUSALS.votes_out_of_range.text);
       return true;
     });
@@ -202,11 +202,11 @@ describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () =
     await release('vb-1', TEACHERS, await encrypted(first, histogramOf(LABELS)), deps);
     await assert.rejects(release('vb-2', TEACHERS, await encrypted(second, histogramOf(LABELS)), deps), (e: SecaggError) => {
       assert.equal(e.code, Code.FailedPrecondition);
-      assert.equal(e.errorCode, 'privacy_budget_exhausted');
+      assert.equal(e.reason, 'privacy_budget_exhausted');
       return true;
     });
     assert.equal(deps.store.getRoundKey('vb-2')!.status, 'ready', 'nothing decrypted, nothing charged');
-    await assert.rejects(create_('vb-3', voteConfig(votes, { privacyGroup: group })), (e: SecaggError) => e.errorCode === 'privacy_budget_exhausted');
+    await assert.rejects(create_('vb-3', voteConfig(votes, { privacyGroup: group })), (e: SecaggError) => e.reason === 'privacy_budget_exhausted');
   });
 
   it('refuses malformed vote configurations with INVALID_ARGUMENT naming the field', async () => {

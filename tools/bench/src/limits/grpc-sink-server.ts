@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
-import { addService, bindServer, Code, createLogger, raiseReceiveWindow, SecaggError } from '@secagg/core';
+import { addService, bindServer, createLogger, openPolicy, raiseReceiveWindow, refuse } from '@secagg/core';
 import { ClientService, SubmitUpdateResponseSchema } from '@secagg/proto';
 
 const logger = createLogger('bench-sink', 'warn');
@@ -24,9 +24,11 @@ const server = new grpc.Server({
 addService(
   server,
   ClientService,
+  // The sink measures the transport alone: no tokens, no call policy.
+  openPolicy(ClientService),
   {
     async getRound() {
-      throw new SecaggError(Code.Unimplemented, 'the sink only takes SubmitUpdate');
+      throw refuse('not_served', 'the sink only takes SubmitUpdate');
     },
     async submitUpdate(requests) {
       let chunks = 0;
@@ -34,7 +36,7 @@ addService(
       return create(SubmitUpdateResponseSchema, { receipt: { ciphertextCount: chunks } });
     },
     async *getResult() {
-      throw new SecaggError(Code.Unimplemented, 'the sink only takes SubmitUpdate');
+      throw refuse('not_served', 'the sink only takes SubmitUpdate');
     },
   },
   { logger },

@@ -3,12 +3,20 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { StagingBudget } from './staging-budget.js';
+import { StagingBudget, type Reservation } from './staging-budget.js';
 
 describe('staging budget', () => {
   const prefix = `budget-test-${randomBytes(4).toString('hex')}`;
   const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 2 });
-  const budget = new StagingBudget(redis, prefix, 1_000, 700);
+  const books = new StagingBudget(redis, prefix);
+  // The gateway's limits in these tests: 1000 bytes in all, 700 per client.
+  const budget = {
+    reserve: (stagingId: string, clientId: string, bytes: number, nowMs: number, expiresMs: number): Promise<Reservation> =>
+      books.reserve({ stagingId, clientId, bytes, maxBytes: 1_000, maxBytesPerClient: 700, nowMs, expiresMs }),
+    release: (stagingId: string, nowMs: number) => books.release(stagingId, nowMs),
+    reservedBytes: () => books.reservedBytes(),
+    clientBytes: (clientId: string) => books.clientBytes(clientId),
+  };
   after(async () => {
     const keys = await redis.keys(`${prefix}:*`);
     if (keys.length > 0) await redis.del(...keys);
