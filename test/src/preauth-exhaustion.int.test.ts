@@ -231,7 +231,7 @@ describe('pre-authentication exhaustion of the gateway', { timeout: 180_000 }, (
     await honestRound('attack-b');
   });
 
-  it('(c) with a token: a request not received in time is cut off, calls past the limit are refused unread, open reflection streams hold no slot', async () => {
+  it('(c) with a token: a request not received in time is cut off, calls (uploads awaiting their token check too) past the limit are refused unread, open reflection streams hold no slot', async () => {
     const token = await cluster.token('client', 'slow-sender');
     const session = await openSession(cluster);
     // Token-less reflection streams may stay open for good, but hold no call slot once their first request is in.
@@ -250,6 +250,10 @@ describe('pre-authentication exhaustion of the gateway', { timeout: 180_000 }, (
     extra.stream.end(prefix(false, 0));
     // 8 = RESOURCE_EXHAUSTED, before its request was read.
     assert.equal(await Promise.race([extra.status, sleep(5_000).then(() => 'none')]), '8');
+    // An upload counts too while its token is checked (it would hold a receive window unread meanwhile).
+    const upload = call(session, { authorization: `Bearer ${token}` }, SUBMIT_UPDATE);
+    upload.stream.write(prefix(false, 100));
+    assert.equal(await Promise.race([upload.status, sleep(5_000).then(() => 'none')]), '8');
     // 4 = DEADLINE_EXCEEDED, requestReceiveTimeoutMs after the handler started reading.
     const statuses = await Promise.all(slow.map((c) => Promise.race([c.status, sleep(4 * REQUEST_RECEIVE_TIMEOUT_MS).then(() => 'none')])));
     assert.deepEqual(new Set(statuses), new Set(['4']));
