@@ -63,7 +63,19 @@ const server = createGatewayServer(
 await health.start();
 const metricsServer = await metrics.listenIfConfigured(config.metricsListenAddress, logger);
 // Our own listener (grpc-js has no connection limit): at most maxConnections clients at once.
-const listener = await listenWithConnectionLimit(server, config.listenAddress, serverCredentials(config, logger), config.maxConnections, logger);
+const listener = await listenWithConnectionLimit(
+  server,
+  {
+    address: config.listenAddress,
+    credentials: serverCredentials(config, logger),
+    maxConnections: config.maxConnections,
+    receiveWindowBytes: config.http2ReceiveWindowBytes,
+  },
+  logger,
+);
+// Not applied (a grpc-js upgrade moved the shim's fields): uploads still work, at grpc-js's default window's pace.
+if (listener.receiveWindow.applied) logger.info({ event: 'http2-window', bytes: config.http2ReceiveWindowBytes, applied: true }, listener.receiveWindow.how);
+else logger.warn({ event: 'http2-window', bytes: config.http2ReceiveWindowBytes, applied: false }, listener.receiveWindow.how);
 logListening(logger, 'client-gateway', listener.port);
 
 handleSignals(logger, async () => {

@@ -9,6 +9,8 @@
 /** The limits that bound memory (gateway and aggregator config values of the same names). */
 export interface ConfiguredLimits {
   maxConnections: number;
+  /** Gateway HTTP/2 receive window per stream (GATEWAY_HTTP2_RECEIVE_WINDOW_BYTES): what a stream may hold unread. */
+  http2ReceiveWindowBytes: number;
   maxStagedBytes: number;
   maxConcurrentStreams: number;
   maxWaitingStreams: number;
@@ -30,10 +32,12 @@ export interface UpdateSize {
 
 /**
  * Messages grpc-js reads ahead of the handler on one stream: the object-mode
- * Readable's default high-water mark. Plus HTTP/2 bytes not yet read.
+ * Readable's default high-water mark. Plus HTTP/2 bytes not yet read: up to the
+ * stream's receive window (node:http2 buffers a paused stream's data up to its
+ * window; the connection window does not bound it, as node returns connection
+ * credit as soon as data arrives — measured, issue 11 item 3).
  */
 export const GRPC_READ_AHEAD_MESSAGES = 16;
-export const HTTP2_STREAM_WINDOW_BYTES = 65_535;
 /**
  * One client connection's TLS and HTTP/2 state in the gateway, bytes: measured with the overload
  * harness (gateway peak RSS against concurrent connections, 100-400 clients), rounded up.
@@ -70,11 +74,11 @@ export function memoryBounds(limits: ConfiguredLimits, update: UpdateSize): Memo
   const updateBytes = update.ciphertextBytes * update.ciphertextCount;
   const messageBytes = update.ciphertextBytes + CHUNK_FRAMING_BYTES;
   // One chunk is appended to the ciphertext store at a time (awaited), the rest are read-ahead.
-  const perAdmittedStream = (GRPC_READ_AHEAD_MESSAGES + 1 + 2) * messageBytes * COPIES + HTTP2_STREAM_WINDOW_BYTES;
+  const perAdmittedStream = (GRPC_READ_AHEAD_MESSAGES + 1 + 2) * messageBytes * COPIES + limits.http2ReceiveWindowBytes;
   const gatewayAboveIdle =
     limits.maxConnections * PER_CONNECTION_BYTES +
     limits.maxConcurrentStreams * perAdmittedStream +
-    limits.maxWaitingStreams * HTTP2_STREAM_WINDOW_BYTES +
+    limits.maxWaitingStreams * limits.http2ReceiveWindowBytes +
     NODE_HEADROOM_BYTES;
   // Range folds: the ranges held (each a partial sum and one read block), whatever the clients; a
   // finalize holds the round's encrypted sum and the float64 result (8 B per value < one update).
@@ -90,23 +94,34 @@ export function memoryBounds(limits: ConfiguredLimits, update: UpdateSize): Memo
 /** The gateway limits that bound what callers can make it hold before (and while) their requests are read. */
 export interface TransportLimits {
   maxConnections: number;
-  /** Calls other than uploads in flight at once (GATEWAY_MAX_CONCURRENT_CALLS). */
+  /** Calls in flight at once (GATEWAY_MAX_CONCURRENT_CALLS): every call until its token is verified, then all but uploads. */
   maxConcurrentCalls: number;
   maxReceiveMessageBytes: number;
+  /** HTTP/2 receive window per stream (GATEWAY_HTTP2_RECEIVE_WINDOW_BYTES). */
+  http2ReceiveWindowBytes: number;
 }
 
 /**
  * Gateway RSS above idle that unauthenticated callers — and authenticated
- * callers of the small RPCs — can cause (docs/SECURITY.md "Limits"): per
- * connection its TLS and HTTP/2 state; per call in flight one request of the
- * receive limit, twice (the gRPC decoder's buffer and the parsed message), and
- * its stream window. A call without a valid token is refused before a byte of
- * its request is read, so it adds nothing beyond its connection.
+ * callers of the small RPCs — can cause (docs/SECURITY.md "Limits"):
+ *
+ *   maxConnections · PER_CONNECTION_BYTES
+ *   + maxConcurrentCalls · (2 · maxReceiveMessageBytes + http2ReceiveWindowBytes)
+ *   + NODE_HEADROOM_BYTES
+ *
+ * Per connection its TLS and HTTP/2 state. A stream holds unread data up to
+ * its receive window only while nobody reads it; the streams that wait
+ * unread before authentication are the calls awaiting the call guard's
+ * verdict, and those are counted in maxConcurrentCalls (past it a call is
+ * refused at once). A refused call's stream is drained and its data dropped,
+ * so it holds nothing afterwards. Authenticated small calls in flight add one
+ * request of the receive limit, twice (the gRPC decoder's buffer and the parsed
+ * message). Uploads past the guard have their own bound (memoryBounds).
  */
 export function transportMemoryBound(limits: TransportLimits): number {
   return (
     limits.maxConnections * PER_CONNECTION_BYTES +
-    limits.maxConcurrentCalls * (COPIES * limits.maxReceiveMessageBytes + HTTP2_STREAM_WINDOW_BYTES) +
+    limits.maxConcurrentCalls * (COPIES * limits.maxReceiveMessageBytes + limits.http2ReceiveWindowBytes) +
     NODE_HEADROOM_BYTES
   );
 }

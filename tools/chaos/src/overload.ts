@@ -11,6 +11,7 @@
 import { Redis } from 'ioredis';
 import { LocalCluster, SHIPPED_REDIS_CONF } from '@secagg/local-cluster';
 import { RoundState } from '@secagg/proto';
+import { DEFAULT_HTTP2_RECEIVE_WINDOW_BYTES } from '@secagg/protocol';
 import { closeRound, HARNESS_COORDINATOR, roundResult, waitForRoundEnd } from './coordinator.js';
 import { memoryBounds, type ConfiguredLimits, type MemoryBounds } from './bounds.js';
 import { PeakSampler, processMemory, redisMemory, stagedBytes } from './memory-probe.js';
@@ -35,6 +36,8 @@ export interface OverloadOptions {
     maxStagedBytes: number;
     admissionWaitMs: number;
     overloadRetryAfterMs: number;
+    /** The HTTP/2 receive window per stream; the gateway's default when absent. */
+    http2ReceiveWindowBytes?: number;
   };
   /** Aggregator limits (AGGREGATOR_* of the same names). */
   aggregator: { maxRangesHeld: number; ciphertextsPerRange: number; readBlockBytes: number };
@@ -112,6 +115,7 @@ export async function runOverload(options: OverloadOptions): Promise<OverloadRep
         GATEWAY_MAX_STAGED_BYTES: String(g.maxStagedBytes),
         GATEWAY_ADMISSION_WAIT_MS: String(g.admissionWaitMs),
         GATEWAY_OVERLOAD_RETRY_AFTER_MS: String(g.overloadRetryAfterMs),
+        GATEWAY_HTTP2_RECEIVE_WINDOW_BYTES: String(g.http2ReceiveWindowBytes ?? DEFAULT_HTTP2_RECEIVE_WINDOW_BYTES),
       },
       aggregator: {
         AGGREGATOR_TEST_FOLD_DELAY_MS: String(options.foldDelayMs),
@@ -152,6 +156,7 @@ async function overloadRound(cluster: LocalCluster, options: OverloadOptions, lo
   const updates = Array.from({ length: options.clients }, (_, i) => signedUpdate(layout, i, dataRng.fork()));
   const limits: ConfiguredLimits = {
     ...options.gateway,
+    http2ReceiveWindowBytes: options.gateway.http2ReceiveWindowBytes ?? DEFAULT_HTTP2_RECEIVE_WINDOW_BYTES,
     ...options.aggregator,
     aggregators: options.aggregators,
     gateways: 1,

@@ -12,10 +12,14 @@
  *     identity`): grpc-js inflates every message of a DATA frame at once and
  *     queues the results, so a few KiB of gzip could cost many MiB each even
  *     under the receive limit; ciphertexts do not compress anyway;
- *  2. bounds the calls other than uploads in flight on this gateway
- *     (RESOURCE_EXHAUSTED; uploads have their own slots, UploadAdmission;
- *     token-less health and reflection calls count only until their request
- *     is in);
+ *  2. bounds the calls in flight on this gateway (RESOURCE_EXHAUSTED):
+ *     uploads only until their token is verified (then they have their own
+ *     slots, UploadAdmission), token-less health and reflection calls only
+ *     until their request is in. Counting uploads while their token is checked
+ *     matters because a call that waits here holds up to one HTTP/2 receive
+ *     window of unread data (GATEWAY_HTTP2_RECEIVE_WINDOW_BYTES): with it, at
+ *     most maxConcurrentCalls windows wait on a verdict, however many
+ *     connections and streams a peer opens (docs/SECURITY.md "Limits");
  *  3. authenticates the bearer token (UNAUTHENTICATED) — except on the
  *     token-less gRPC health and reflection services. Authorization (roles,
  *     round scope) is the call policy's (../call-policy.ts), applied by the
@@ -58,13 +62,13 @@ class ReadWatchingCall extends grpc.ServerInterceptingCall {
 }
 
 export class CallGuard {
-  /** Calls other than uploads in flight now (token-less ones only until their request is in). */
+  /** Calls in flight now: uploads until their verdict, token-less ones until their request is in. */
   private calls = 0;
 
   constructor(
     private readonly settings: CallGuardSettings,
     private readonly tokens: TokenVerifier,
-    /** Method paths of the client-streaming uploads (admitted by UploadAdmission, not counted here). */
+    /** Method paths of the client-streaming uploads (admitted by UploadAdmission once past this guard: counted here only until then). */
     private readonly uploadMethods: ReadonlySet<string>,
     private readonly logger: Logger,
     private readonly onRefused: GuardRefusalObserver = () => {},
@@ -73,7 +77,8 @@ export class CallGuard {
   readonly interceptor: grpc.ServerInterceptor = (method, call) => {
     const path = method.path;
     const open = OPEN_SERVICES.some((prefix) => path.startsWith(prefix));
-    let counted = !this.uploadMethods.has(path);
+    const upload = this.uploadMethods.has(path);
+    let counted = true;
     let ended = false;
     let receiveTimer: NodeJS.Timeout | undefined;
     let received = false;
@@ -87,7 +92,7 @@ export class CallGuard {
       clearTimeout(receiveTimer);
       uncount();
     };
-    if (counted) this.calls++;
+    this.calls++;
     /** Answers the call with `refusal` (core's one wire encoding of a refusal), plus `extra` metadata. */
     const turnAway = (refusal: SecaggError, extra?: grpc.Metadata) => {
       this.onRefused(path, refusal.code, refusal.reason);
@@ -113,7 +118,7 @@ export class CallGuard {
           turnAway(refuse('compressed', `compressed requests (grpc-encoding ${encoding}) are not accepted; send them uncompressed`), accept);
           return;
         }
-        if (counted && this.calls > this.settings.maxConcurrentCalls) {
+        if (this.calls > this.settings.maxConcurrentCalls) {
           const limit = this.settings.maxConcurrentCalls;
           turnAway(refuse('call_limit', `the gateway is handling ${limit} calls; retry later`, { retryAfterMs: this.settings.overloadRetryAfterMs }));
           return;
@@ -126,7 +131,10 @@ export class CallGuard {
           .then(() => this.tokens.verify(bearerToken(metadata.get('authorization')[0])))
           .then(
             () => {
-              if (!ended) next(metadata);
+              if (ended) return;
+              // From here an upload waits in UploadAdmission's bounded slots instead.
+              if (upload) uncount();
+              next(metadata);
             },
             (error: unknown) => {
               if (ended) return;
