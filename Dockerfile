@@ -11,10 +11,11 @@ COPY packages ./packages
 COPY services ./services
 COPY test/package.json ./test/package.json
 # Every workspace's package.json, or npm ci finds the lockfile out of sync (the example's corpus is a
-# devDependency: never in the runtime image).
+# devDependency: never in the runtime image). tools/* (bench, chaos, local cluster) never ship: npm ci
+# installs without them, leaving only their workspace links dangling.
 COPY examples/finetune/package.json ./examples/finetune/package.json
 RUN npm ci --no-audit --no-fund \
- && npx tsc --build services/keyholder services/client-gateway services/aggregator packages/sdk
+ && npx tsc --build services/keyholder services/client-gateway services/aggregator packages/cli
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ARG SERVICE

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalCluster, REPO_ROOT } from '@secagg/local-cluster';
 import { readVector, writeVector } from '@secagg/sdk';
-import { makeUpdate } from './helpers.js';
+import { makeUpdate, SECAGG_CLI } from './helpers.js';
 
-const CLI = join(REPO_ROOT, 'packages', 'sdk', 'dist', 'cli.js');
+const CLI = SECAGG_CLI;
 
 interface Run {
   code: number | null;
@@ -120,9 +120,9 @@ describe('secagg CLI', { timeout: 240_000 }, () => {
     const cases: [string[], Record<string, string>, number, RegExp][] = [
       [['round', 'list'], { SECAGG_GATEWAY: '' }, 2, /^secagg: --gateway host:port \(or SECAGG_GATEWAY\) is required \(see secagg --help\)$/],
       [['round', 'list'], { SECAGG_GATEWAY: 'localhost:1' }, 1, /^secagg: UNAVAILABLE: .* — is the gateway running and --gateway right\?$/],
-      [['round', 'list'], { SECAGG_TOKEN: 'not-a-token' }, 1, /^secagg: UNAUTHENTICATED: invalid token: malformed — pass a valid token with --token-file or SECAGG_TOKEN$/],
-      [['round', 'create', '--length', '5', '--min-clients', '1', '--max-clients', '1', '--deadline', '1m', '--clip-norm', '1', '--noise-multiplier', '1'], { SECAGG_TOKEN: await cluster.token('client', 'nosy') }, 1, /^secagg: PERMISSION_DENIED: role client may not call CreateRound — this token may not do that \(its role, its round scope, or another coordinator owns the round or group\)$/],
-      [['round', 'status', 'r-nope'], {}, 1, /^secagg: NOT_FOUND: round r-nope does not exist$/],
+      [['round', 'list'], { SECAGG_TOKEN: 'not-a-token' }, 1, /^secagg: UNAUTHENTICATED \(invalid_token\): invalid token: malformed — the token does not verify \(expired, another key, another audience\?\): get a new one \(secagg token mint\)$/],
+      [['round', 'create', '--length', '5', '--min-clients', '1', '--max-clients', '1', '--deadline', '1m', '--clip-norm', '1', '--noise-multiplier', '1'], { SECAGG_TOKEN: await cluster.token('client', 'nosy') }, 1, /^secagg: PERMISSION_DENIED \(role_denied\): role client may not call CreateRound — this token's role may not do that \(see docs\/SECURITY.md RPC × role\)$/],
+      [['round', 'status', 'r-nope'], {}, 1, /^secagg: NOT_FOUND \(round_not_found\): round r-nope does not exist — no such round: check the round id \(secagg round list\)$/],
       [['round', 'create', '--length', 'ten'], {}, 2, /^secagg: --length must be a positive integer, got "ten" \(see secagg --help\)$/],
       [['round', 'frobnicate'], {}, 2, /^secagg: round needs a subcommand: create, list, status, watch or close \(see secagg --help\)$/],
       [['submit', '--round', 'r-x', '--file', join(REPO_ROOT, 'nope.npy')], {}, 1, /^secagg: ENOENT: no such file or directory/],
@@ -163,7 +163,7 @@ describe('secagg CLI', { timeout: 240_000 }, () => {
     // Another coordinator's token may not close the round; the owner's may.
     const denied = run(['round', 'close', roundId, '--token-file', other], noEnvToken);
     assert.equal(denied.code, 1);
-    assert.match(mask(denied.stderr).trim(), /^secagg: PERMISSION_DENIED: round <round> belongs to another coordinator; only its owner may close it — this token may not do that/);
+    assert.match(mask(denied.stderr).trim(), /^secagg: PERMISSION_DENIED \(not_round_owner\): round <round> belongs to another coordinator; only its owner may close it — another coordinator owns this round/);
     const closed = run(['round', 'close', roundId, '--token-file', owner], noEnvToken);
     assert.equal(closed.code, 0, closed.stderr);
 

@@ -18,7 +18,7 @@ import { createInterface } from 'node:readline';
 import { REPO_ROOT } from '@secagg/local-cluster';
 import { readVector } from '@secagg/sdk';
 
-const CLUSTER_CLI = join(REPO_ROOT, 'packages', 'local-cluster', 'dist', 'cluster-cli.js');
+const CLUSTER_CLI = join(REPO_ROOT, 'tools', 'local-cluster', 'dist', 'cluster-cli.js');
 const BIN = join(REPO_ROOT, 'node_modules', '.bin');
 
 /** The README's walkthrough block: the ```sh block after the `walkthrough:` marker comment. */

@@ -1,8 +1,46 @@
 /** Shared helpers of the cross-service tests. */
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { create } from '@bufbuild/protobuf';
 import { RoundState, SubmitUpdateRequestSchema, type Round, type SubmitUpdateRequest } from '@secagg/proto';
-import { clipToNorm, type SecaggClient } from '@secagg/sdk';
+import type { LocalCluster } from '@secagg/local-cluster';
+import { clipToNorm, type SecaggClient, type SubmitResult } from '@secagg/sdk';
+
+/** The `secagg` CLI's entry script, found as the package resolves it (the file `npx secagg` runs). */
+export const SECAGG_CLI = fileURLToPath(import.meta.resolve('@secagg/cli'));
+
+/** Options of `LocalCluster.client`: retry settings, pinned keyholder keys. */
+export type ClientOptions = Parameters<LocalCluster['client']>[2];
+
+/** Runs `use` with a fresh client-role SDK client of `cluster` for `subject`, closed however `use` ends. */
+export async function asClient<T>(cluster: LocalCluster, subject: string, use: (client: SecaggClient) => Promise<T>, options?: ClientOptions): Promise<T> {
+  const client = await cluster.client('client', subject, options);
+  try {
+    return await use(client);
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Submits `updates[i]` as client `${tag}-client-${i}`, all at once (or one
+ * after another with `sequential`, when the order matters to the test).
+ * `updateId(i)` names the updates; the SDK picks random ids without it.
+ */
+export async function submitEach(
+  cluster: LocalCluster,
+  roundId: string,
+  tag: string,
+  updates: readonly Float64Array[],
+  options: { sequential?: boolean; updateId?: (index: number) => string } = {},
+): Promise<SubmitResult[]> {
+  const submitOne = (update: Float64Array, i: number) =>
+    asClient(cluster, `${tag}-client-${i}`, (client) => client.submitUpdate(roundId, update, { updateId: options.updateId?.(i) }));
+  if (!options.sequential) return Promise.all(updates.map(submitOne));
+  const results: SubmitResult[] = [];
+  for (const [i, update] of updates.entries()) results.push(await submitOne(update, i));
+  return results;
+}
 
 /** Deterministic pseudo-random update with L2 norm about `norm`. */
 export function makeUpdate(length: number, seed: number, norm: number): Float64Array {

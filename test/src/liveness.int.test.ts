@@ -29,7 +29,7 @@ import { LocalCluster } from '@secagg/local-cluster';
 import { LIFECYCLE_QUEUE, RoundQueues, UnrecoverableError, createWorker, queuePrefix, type LifecycleJob } from '@secagg/queue';
 import { RoundStore } from '@secagg/store';
 import { closeRound, HARNESS_COORDINATOR, roundResult, roundStatus, waitForRoundEnd } from '@secagg/chaos';
-import { makeUpdate } from './helpers.js';
+import { asClient, makeUpdate } from './helpers.js';
 
 const LENGTH = 3_000;
 /** Sweeps run this often in these tests, ms (default 10 s). */
@@ -48,13 +48,9 @@ async function newRound(cluster: LocalCluster, config: { minClients: number; max
 }
 
 /** Submits one update with an SDK client that tries at most `maxAttempts` times. */
-async function submit(cluster: LocalCluster, roundId: string, subject: string, maxAttempts = 8) {
-  const client = await cluster.client('client', subject, { maxAttempts, initialBackoffMs: 100 });
-  try {
-    return await client.submitUpdate(roundId, makeUpdate(LENGTH, subject.length, 0.5), { updateId: `${subject}-1` });
-  } finally {
-    client.close();
-  }
+function submit(cluster: LocalCluster, roundId: string, subject: string, maxAttempts = 8) {
+  const update = makeUpdate(LENGTH, subject.length, 0.5);
+  return asClient(cluster, subject, (client) => client.submitUpdate(roundId, update, { updateId: `${subject}-1` }), { maxAttempts, initialBackoffMs: 100 });
 }
 
 /** Polls the round record in Redis (no gateway needed) until it is RELEASED or FAILED. */

@@ -1,12 +1,17 @@
 /**
- * The gateway's memory under the two pre-authentication attacks of issue 10,
- * against a real gateway process over TLS, with raw HTTP/2 so that the
+ * The gateway's memory under the pre-authentication attacks of issue 10,
+ * against a real gateway process over TLS with its default HTTP/2 receive
+ * window (1 MiB per stream, issue 11 item 3), with raw HTTP/2 so that the
  * attacker can do what no gRPC library would:
  *
- *  (a) without a token, many streams on one connection, each sending all but
- *      the last byte of a large message (a stream that never completes its
- *      request, so the gRPC decoder would keep what it has);
- *  (b) many small gzip messages that each inflate to nearly the receive limit.
+ *  (a) without a token, many streams on one connection, each announcing a
+ *      large message and sending a whole window of it, refused or not (a
+ *      stream that never completes its request, so the gRPC decoder would keep
+ *      what it has, and node:http2 buffers a paused stream up to its window);
+ *  (b) many small gzip messages that each inflate to nearly the receive limit;
+ *  (d) a connection flood: every connection honest clients do not need, each
+ *      with as many streams as it may open, each sending a whole window, half
+ *      without a token, half uploads with a forged one (a signature to check).
  *
  * The gateway's resident set (VmRSS from /proc/<pid>/status, sampled) must stay
  * within the bound that follows from its configuration (transportMemoryBound,
@@ -14,26 +19,33 @@
  * honest clients complete a round while the attack streams are still open.
  * On the gateway before the call guard (8 MiB receive limit, requests read
  * before authentication) (a) grew it by 186-196 MiB and (b) by 332-397 MiB,
- * against a bound of 117 MiB. (c) checks the guard's other two limits with a valid
- * token: the request receive deadline and the calls in flight.
+ * against a bound of 117 MiB (132 MiB with the 1 MiB window). (c) checks the
+ * guard's other two limits with a valid token: the request receive deadline and
+ * the calls in flight. The first test checks the window is really announced.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { connect, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import { connect, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type Settings } from 'node:http2';
 import { gzipSync } from 'node:zlib';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { generateSigningKeyPair, mintToken } from '@secagg/auth';
 import { LocalCluster } from '@secagg/local-cluster';
 import { PeakSampler, processMemory, toMiB, transportMemoryBound } from '@secagg/chaos';
 import { RoundState } from '@secagg/proto';
-import { maxUploadFrameBytes } from '@secagg/protocol';
-import { inMinutes, makeUpdate, waitForEnd } from './helpers.js';
+import { DEFAULT_HTTP2_RECEIVE_WINDOW_BYTES, maxUploadFrameBytes } from '@secagg/protocol';
+import { inMinutes, makeUpdate, submitEach, waitForEnd } from './helpers.js';
 
 const MiB = 1024 * 1024;
 /** The test gateway's limits (GATEWAY_*), from which the bound follows. */
 const LIMITS = { maxConnections: 16, maxConcurrentCalls: 16, maxStreamsPerConnection: 32 };
 const REQUEST_RECEIVE_TIMEOUT_MS = 2_000;
 const GET_ROUND = '/secagg.client.v1.ClientService/GetRound';
+const SUBMIT_UPDATE = '/secagg.client.v1.ClientService/SubmitUpdate';
+/** The gateway's HTTP/2 receive window per stream: its default, as shipped. */
+const WINDOW = DEFAULT_HTTP2_RECEIVE_WINDOW_BYTES;
+/** Connections an honest round of this file takes (a coordinator and three clients), and some to spare. */
+const HONEST_CONNECTIONS = 6;
 
 /** A gRPC message prefix: compressed flag and big-endian length. */
 function prefix(compressed: boolean, length: number): Buffer {
@@ -76,11 +88,15 @@ function call(session: ClientHttp2Session, headers: Record<string, string>, path
   return { stream, status };
 }
 
-/** Writes `bytes` of zeros with backpressure; stops when the gateway answered or stopped reading (no drain for 4 s). */
-async function push(attack: AttackCall, bytes: number): Promise<number> {
+/**
+ * Writes `bytes` of zeros with backpressure; stops when the gateway stopped
+ * reading (no drain for 4 s) and, unless `ignoreAnswer`, when it answered (an
+ * attacker that ignores the refusal keeps sending into the refused stream).
+ */
+async function push(attack: AttackCall, bytes: number, ignoreAnswer = false): Promise<number> {
   const chunk = Buffer.alloc(64 * 1024);
   let answered = false;
-  void attack.status.then(() => (answered = true));
+  if (!ignoreAnswer) void attack.status.then(() => (answered = true));
   let sent = 0;
   while (sent < bytes && !answered && !attack.stream.destroyed) {
     const piece = chunk.subarray(0, Math.min(chunk.length, bytes - sent));
@@ -112,7 +128,7 @@ describe('pre-authentication exhaustion of the gateway', { timeout: 180_000 }, (
     });
     gatewayPid = cluster.pidOf('client-gateway')!;
     // The receive limit is the gateway's default: computed from the presets, as the gateway computes it.
-    bound = transportMemoryBound({ ...LIMITS, maxReceiveMessageBytes: maxUploadFrameBytes() });
+    bound = transportMemoryBound({ ...LIMITS, maxReceiveMessageBytes: maxUploadFrameBytes(), http2ReceiveWindowBytes: WINDOW });
   });
   after(async () => cluster?.stop());
 
@@ -131,22 +147,30 @@ describe('pre-authentication exhaustion of the gateway', { timeout: 180_000 }, (
     const round = await coordinator.createRound({
       vectorLength: 1_000, minClients: 3, maxClients: 3, deadlineUnixMs: inMinutes(10), clipNorm: 1, noiseMultiplier: 1, privacyGroup: label,
     });
-    await Promise.all(
-      [0, 1, 2].map(async (i) => {
-        const client = await cluster.client('client', `${label}-client-${i}`);
-        try {
-          await client.submitUpdate(round.roundId, makeUpdate(1_000, i + 1, 1));
-        } finally {
-          client.close();
-        }
-      }),
-    );
+    await submitEach(cluster, round.roundId, label, [1, 2, 3].map((seed) => makeUpdate(1_000, seed, 1)));
     const ended = await waitForEnd(coordinator, round.roundId);
     coordinator.close();
     assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);
   }
 
-  it('(a) 64 token-less streams on one connection, each holding all but the last byte of 4 MiB: memory stays bounded, honest clients served', async () => {
+  it('announces its HTTP/2 receive window: per stream in SETTINGS, per connection in a WINDOW_UPDATE (not grpc-js\'s 65,535 bytes)', async () => {
+    const port = Number(cluster.gatewayAddress.split(':')[1]);
+    const session = connect(`https://localhost:${port}`, { ca: readFileSync(cluster.certificates!.caFile) });
+    try {
+      const settings = await new Promise<Settings>((resolve, reject) => {
+        session.once('remoteSettings', resolve);
+        session.once('error', reject);
+      });
+      assert.equal(settings.initialWindowSize, WINDOW);
+      // The connection window follows the SETTINGS in a WINDOW_UPDATE.
+      for (let waited = 0; waited < 2_000 && session.state.remoteWindowSize! < WINDOW; waited += 20) await sleep(20);
+      assert.equal(session.state.remoteWindowSize, WINDOW);
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('(a) 64 token-less streams on one connection, each sending a whole window of a 4 MiB message: memory stays bounded, honest clients served', async () => {
     const messageBytes = 4 * MiB;
     const session = await openSession(cluster);
     const { growth, result } = await measured(async () => {
@@ -154,7 +178,7 @@ describe('pre-authentication exhaustion of the gateway', { timeout: 180_000 }, (
       const sent = await Promise.all(
         calls.map(async (c) => {
           c.stream.write(prefix(false, messageBytes));
-          return push(c, messageBytes - 1);
+          return push(c, WINDOW, true);
         }),
       );
       // The attack streams stay open while honest clients run a whole round.
@@ -198,7 +222,7 @@ describe('pre-authentication exhaustion of the gateway', { timeout: 180_000 }, (
     await honestRound('attack-b');
   });
 
-  it('(c) with a token: a request not received in time is cut off, calls past the limit are refused unread, open reflection streams hold no slot', async () => {
+  it('(c) with a token: a request not received in time is cut off, calls (uploads awaiting their token check too) past the limit are refused unread, open reflection streams hold no slot', async () => {
     const token = await cluster.token('client', 'slow-sender');
     const session = await openSession(cluster);
     // Token-less reflection streams may stay open for good, but hold no call slot once their first request is in.
@@ -217,6 +241,10 @@ describe('pre-authentication exhaustion of the gateway', { timeout: 180_000 }, (
     extra.stream.end(prefix(false, 0));
     // 8 = RESOURCE_EXHAUSTED, before its request was read.
     assert.equal(await Promise.race([extra.status, sleep(5_000).then(() => 'none')]), '8');
+    // An upload counts too while its token is checked (it would hold a receive window unread meanwhile).
+    const upload = call(session, { authorization: `Bearer ${token}` }, SUBMIT_UPDATE);
+    upload.stream.write(prefix(false, 100));
+    assert.equal(await Promise.race([upload.status, sleep(5_000).then(() => 'none')]), '8');
     // 4 = DEADLINE_EXCEEDED, requestReceiveTimeoutMs after the handler started reading.
     const statuses = await Promise.all(slow.map((c) => Promise.race([c.status, sleep(4 * REQUEST_RECEIVE_TIMEOUT_MS).then(() => 'none')])));
     assert.deepEqual(new Set(statuses), new Set(['4']));
@@ -227,5 +255,46 @@ describe('pre-authentication exhaustion of the gateway', { timeout: 180_000 }, (
     assert.ok(watches.every((w) => !w.stream.closed), 'the reflection streams are still open');
     session.destroy();
     watching.destroy();
+  });
+
+  it('(d) connection flood: every spare connection full of streams, each sending a whole window, without a token or with a forged one: memory stays bounded, honest clients served', async () => {
+    // A token signed by a key the gateway does not trust: it must be checked (a signature verification) before it is refused.
+    const forger = await generateSigningKeyPair();
+    const forged = await mintToken(forger.privateKeyPem, { subject: 'forger', role: 'client', ttlSeconds: 600 });
+    const connections = LIMITS.maxConnections - HONEST_CONNECTIONS;
+    const sessions = await Promise.all(Array.from({ length: connections }, () => openSession(cluster)));
+    const { growth, result } = await measured(async () => {
+      const calls = sessions.flatMap((session) =>
+        Array.from({ length: LIMITS.maxStreamsPerConnection }, (_, i) =>
+          i % 2 === 0 ? call(session, {}) : call(session, { authorization: `Bearer ${forged}` }, SUBMIT_UPDATE),
+        ),
+      );
+      const pushed = Promise.all(
+        calls.map(async (c) => {
+          c.stream.write(prefix(false, maxUploadFrameBytes()));
+          return push(c, WINDOW, true);
+        }),
+      );
+      // The attack streams stay open, and keep sending, while honest clients run a whole round.
+      await honestRound('attack-d');
+      const sent = await pushed;
+      await sleep(500);
+      return { calls, sent };
+    });
+    const statuses = await Promise.all(result.calls.map((c) => Promise.race([c.status, sleep(5_000).then(() => 'none')])));
+    for (const session of sessions) session.destroy();
+    const sentMiB = result.sent.reduce((a, b) => a + b, 0) / MiB;
+    console.log(
+      `attack (d): ${connections} connections x ${LIMITS.maxStreamsPerConnection} streams, gateway RSS growth ${toMiB(growth)} MiB (bound ${toMiB(bound)} MiB), attacker pushed ${sentMiB.toFixed(1)} MiB`,
+    );
+    // Unbounded, the streams could hold connections x streams x window unread: far above the bound.
+    assert.ok(connections * LIMITS.maxStreamsPerConnection * WINDOW > 2 * bound);
+    assert.ok(growth <= bound, `gateway RSS grew by ${toMiB(growth)} MiB, more than the bound of ${toMiB(bound)} MiB`);
+    // 16 = UNAUTHENTICATED; 8 = RESOURCE_EXHAUSTED (more calls awaiting their token check than maxConcurrentCalls).
+    assert.deepEqual(
+      statuses.filter((status) => status !== '16' && status !== '8'),
+      [],
+    );
+    assert.ok(statuses.includes('16'));
   });
 });

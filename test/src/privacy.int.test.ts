@@ -11,15 +11,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { Code, createClient, SecaggError } from '@secagg/core';
 import { addCiphertextInto, CkksEngine, encryptVector, valuesPerCiphertext, maxRepresentable } from '@secagg/ckks';
 import { contributorsDigest, toCkksParams } from '@secagg/protocol';
 import { KeyholderService, ReleaseRoundRequestSchema, RoundState, type ReleaseRoundRequest } from '@secagg/proto';
-import { LocalCluster, REPO_ROOT } from '@secagg/local-cluster';
+import { LocalCluster } from '@secagg/local-cluster';
 import type { SecaggClient } from '@secagg/sdk';
-import { inMinutes, makeUpdate, waitForEnd } from './helpers.js';
+import { inMinutes, makeUpdate, SECAGG_CLI, submitEach, waitForEnd } from './helpers.js';
 
 const LENGTH = 5_000;
 
@@ -36,18 +35,9 @@ const passing = (privacyGroup: string, extra: Record<string, unknown> = {}) => (
 });
 
 async function submitAll(cluster: LocalCluster, roundId: string, tag: string, count: number): Promise<{ clientId: string; updateId: string }[]> {
-  return Promise.all(
-    Array.from({ length: count }, async (_, i) => {
-      const clientId = `${tag}-client-${i}`;
-      const client = await cluster.client('client', clientId);
-      try {
-        const result = await client.submitUpdate(roundId, makeUpdate(LENGTH, i + 1, 0.9), { updateId: `${tag}-u${i}` });
-        return { clientId, updateId: result.updateId };
-      } finally {
-        client.close();
-      }
-    }),
-  );
+  const updates = Array.from({ length: count }, (_, i) => makeUpdate(LENGTH, i + 1, 0.9));
+  const results = await submitEach(cluster, roundId, tag, updates, { updateId: (i) => `${tag}-u${i}` });
+  return results.map(({ updateId }, i) => ({ clientId: `${tag}-client-${i}`, updateId }));
 }
 
 function releaseFrames(roundId: string, count: number, digest: Uint8Array, ciphertexts: Uint8Array[]): ReleaseRoundRequest[] {
@@ -61,7 +51,7 @@ function releaseFrames(roundId: string, count: number, digest: Uint8Array, ciphe
 
 /** Runs the `secagg` CLI as a process against the cluster with a token of the coordinator that owns the groups read. */
 async function cli(cluster: LocalCluster, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const result = spawnSync(process.execPath, [join(REPO_ROOT, 'packages/sdk/dist/cli.js'), ...args], {
+  const result = spawnSync(process.execPath, [SECAGG_CLI, ...args], {
     env: {
       PATH: process.env.PATH ?? '',
       SECAGG_GATEWAY: cluster.gatewayAddress,

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Code, createClient, SecaggError } from '@secagg/core';
 import { ClientService, RoundState } from '@secagg/proto';
+import { RoundKeys, roundIndexKey, stagingBudgetKeys } from '@secagg/store';
 import { LocalCluster, REPO_ROOT, SHIPPED_REDIS_CONF, startPrivateRedis, type PrivateRedis } from '@secagg/local-cluster';
 import { clippedSum, inMinutes, makeUpdate, maxAbsDiff, waitForEnd } from './helpers.js';
 import { bearer } from './fuzz/raw-client.js';
@@ -82,7 +83,7 @@ describe('Redis ACLs: one user per service, only what it needs', { timeout: 300_
     const healthcheck = new Redis(`redis://healthcheck:x@127.0.0.1:${redis.port}`, { maxRetriesPerRequest: 1, enableReadyCheck: false, lazyConnect: true });
     await healthcheck.connect();
     assert.equal(await healthcheck.ping(), 'PONG');
-    await assert.rejects(healthcheck.get(`${prefix}:rounds`), /NOPERM/);
+    await assert.rejects(healthcheck.get(roundIndexKey(prefix)), /NOPERM/);
     healthcheck.disconnect();
   });
 
@@ -155,7 +156,7 @@ describe('Redis ACLs: one user per service, only what it needs', { timeout: 300_
 
   it("each service's user is refused the keys and commands it does not need", async () => {
     assert.ok(roundId, 'needs the round of the previous test');
-    const k = (suffix: string) => `${prefix}:r:{${roundId}}:${suffix}`;
+    const k = new RoundKeys(prefix, roundId); // the layout as the store writes it: a layout change shows here as a denial
     const everyone: [string, ...string[]][] = [
       ['FLUSHALL'],
       ['FLUSHDB'],
@@ -182,31 +183,32 @@ describe('Redis ACLs: one user per service, only what it needs', { timeout: 300_
       ['PUBLISH', 'channel', 'message'],
       ['GET', 'elsewhere:key'],
       ['SET', 'elsewhere:key', 'x'],
-      ['GET', `${prefix}x:r:{${roundId}}:meta`], // a sibling prefix
+      ['GET', new RoundKeys(`${prefix}x`, roundId).meta], // a sibling prefix
       ['EVAL', "return redis.call('GET', KEYS[1])", '1', 'elsewhere:key'],
       ['EVAL', "return redis.call('SET', 'elsewhere:key', 'x')", '0'],
     ];
     const refused: Record<'gateway' | 'aggregator', [string, ...string[]][]> = {
       gateway: [
         ...everyone,
-        ['HSET', k('range:0'), 'folded', '99'], // a fold range's progress
-        ['HGETALL', k('range:0')],
-        ['SET', k('result:header'), 'x'], // results are read-only to the gateway
-        ['DEL', k('result:sum')],
+        ['HSET', k.range(0), 'folded', '99'], // a fold range's progress
+        ['HGETALL', k.range(0)],
+        ['SET', k.resultHeader, 'x'], // results are read-only to the gateway
+        ['DEL', k.resultSum],
       ],
       aggregator: [
         ...everyone,
-        ['GET', k('pk')],
-        ['HSET', k('u:acl-client-0'), 'object', 'x'], // update records are the gateway's
-        ['ZADD', `${prefix}:rounds`, '1', 'r-x'],
-        ['HSET', k('clients'), 'mallory', 'u'], // the client index is read-only to the aggregator
-        ['HGETALL', k('u:acl-client-0')],
-        ['HGET', `${prefix}:{${prefix}:gw}:staged`, '_total'],
+        ['GET', k.publicKey],
+        ['HSET', k.update('acl-client-0'), 'object', 'x'], // update records are the gateway's
+        ['ZADD', roundIndexKey(prefix), '1', 'r-x'],
+        ['HSET', k.clients, 'mallory', 'u'], // the client index is read-only to the aggregator
+        ['HGETALL', k.update('acl-client-0')],
+        ['HGET', stagingBudgetKeys(prefix).budget, '_total'],
+        ['HGET', k.sampled, 'acl-client-0'], // sampling decisions are the gateway's
       ],
     };
     const allowed: Record<'gateway' | 'aggregator', [string, ...string[]][]> = {
-      gateway: [['HGET', k('meta'), 'state'], ['GET', k('result:header')], ['ZCARD', `${prefix}:rounds`]],
-      aggregator: [['HGET', k('meta'), 'state'], ['HGETALL', k('clients')], ['GET', k('result:header')], ['LRANGE', k('log'), '0', '-1'], ['HGETALL', k('range:0')]],
+      gateway: [['HGET', k.meta, 'state'], ['GET', k.resultHeader], ['ZCARD', roundIndexKey(prefix)], ['HSETNX', k.sampled, 'acl-probe', '0']],
+      aggregator: [['HGET', k.meta, 'state'], ['HGETALL', k.clients], ['GET', k.resultHeader], ['LRANGE', k.commitLog, '0', '-1'], ['HGETALL', k.range(0)]],
     };
     for (const user of ['gateway', 'aggregator'] as const) {
       const connection = connect(user);
@@ -232,7 +234,7 @@ describe('Redis ACLs: one user per service, only what it needs', { timeout: 300_
     // Nothing of the above happened: Redis is up, configured as shipped, the round intact.
     assert.equal(await admin.ping(), 'PONG');
     assert.deepEqual(await admin.call('CONFIG', 'GET', 'appendfsync'), ['appendfsync', 'always']);
-    assert.equal(await admin.hget(k('meta'), 'state'), 'RELEASED');
+    assert.equal(await admin.hget(k.meta, 'state'), 'RELEASED');
     assert.equal(await admin.exists('elsewhere:key'), 0);
     assert.equal(await admin.call('ACL', 'GETUSER', 'intruder'), null);
   });

@@ -14,8 +14,8 @@ import { Code, type SecaggError } from '@secagg/core';
 import { RoundState, type Round } from '@secagg/proto';
 import { LocalCluster } from '@secagg/local-cluster';
 import { createRedis, primaries, queuePrefix } from '@secagg/queue';
-import { hashTagOf } from '@secagg/store';
-import { clippedSum, inMinutes, makeUpdate, maxAbsDiff, waitForEnd } from './helpers.js';
+import { hashTagOf, RoundKeys } from '@secagg/store';
+import { asClient, clippedSum, inMinutes, makeUpdate, maxAbsDiff, submitEach, waitForEnd } from './helpers.js';
 import { startPrivateRedisCluster, type PrivateRedisCluster } from './private-redis-cluster.js';
 
 const PRIMARIES = 3;
@@ -64,24 +64,16 @@ describe('a round on a 3-primary Redis Cluster', { timeout: 600_000 }, () => {
 
   /** The primary holding round `roundId`'s keys (its meta exists as soon as it is created). */
   async function primaryOf(roundId: string): Promise<string> {
-    const holders = [...(await keysByPrimary(`${cluster.keyPrefix}:r:{${roundId}}:*`))].filter(([, keys]) => keys.length > 0);
+    const holders = [...(await keysByPrimary(`${new RoundKeys(cluster.keyPrefix, roundId).base}:*`))].filter(([, keys]) => keys.length > 0);
     assert.equal(holders.length, 1, `round ${roundId} keys on ${holders.length} primaries`);
     return holders[0]![0];
   }
 
   async function submit(roundId: string, tag: string, updates: Float64Array[]): Promise<void> {
-    await Promise.all(
-      updates.map(async (update, i) => {
-        const client = await cluster.client('client', `${tag}-client-${i}`);
-        try {
-          await client.submitUpdate(roundId, update, { updateId: `${tag}-u${i}` });
-          // A retry: answered from the committed record, its fold re-queued under the same (deduplicated) job id.
-          if (i === 0) await client.submitUpdate(roundId, update, { updateId: `${tag}-u${i}` });
-        } finally {
-          client.close();
-        }
-      }),
-    );
+    const updateId = (i: number) => `${tag}-u${i}`;
+    await submitEach(cluster, roundId, tag, updates, { updateId });
+    // A retry: answered from the committed record, its fold re-queued under the same (deduplicated) job id.
+    await asClient(cluster, `${tag}-client-0`, (client) => client.submitUpdate(roundId, updates[0]!, { updateId: updateId(0) }));
   }
 
   const released: { round: Round; primary: string }[] = [];
@@ -194,8 +186,9 @@ describe('a round on a 3-primary Redis Cluster', { timeout: 600_000 }, () => {
       const group = groups.get(round.roundId);
       assert.ok(group, `keys of ${round.roundId}`);
       assert.deepEqual([...group.primaries], [primary]);
-      for (const part of ['meta', 'pk', 'clients', 'result:header', 'result:sum']) {
-        assert.ok(group.keys.includes(`${cluster.keyPrefix}:r:{${round.roundId}}:${part}`), `${round.roundId} has its ${part}`);
+      const k = new RoundKeys(cluster.keyPrefix, round.roundId);
+      for (const [part, key] of Object.entries({ meta: k.meta, pk: k.publicKey, clients: k.clients, 'result header': k.resultHeader, 'result sum': k.resultSum })) {
+        assert.ok(group.keys.includes(key), `${round.roundId} has its ${part}`);
       }
     }
     const roundPrimaries = new Set(released.map((r) => r.primary));

@@ -30,7 +30,7 @@ import { Code, isSecaggError } from '@secagg/core';
 import { LocalCluster, SHIPPED_REDIS_CONF, startPrivateRedis } from '@secagg/local-cluster';
 import { probe } from '@secagg/observability';
 import { RedisPersistenceWatch } from '@secagg/store';
-import { makeUpdate } from './helpers.js';
+import { asClient, makeUpdate } from './helpers.js';
 
 const LENGTH = 6_000;
 /** No log line may come near the size of a ciphertext chunk. */
@@ -54,13 +54,9 @@ async function newRound(cluster: LocalCluster, maxClients = 10): Promise<string>
   }
 }
 
-async function submit(cluster: LocalCluster, roundId: string, subject: string, maxAttempts: number) {
-  const client = await cluster.client('client', subject, { maxAttempts, initialBackoffMs: 100 });
-  try {
-    return await client.submitUpdate(roundId, makeUpdate(LENGTH, subject.length, 0.5), { updateId: `${subject}-1` });
-  } finally {
-    client.close();
-  }
+function submit(cluster: LocalCluster, roundId: string, subject: string, maxAttempts: number) {
+  const update = makeUpdate(LENGTH, subject.length, 0.5);
+  return asClient(cluster, subject, (client) => client.submitUpdate(roundId, update, { updateId: `${subject}-1` }), { maxAttempts, initialBackoffMs: 100 });
 }
 
 function assertNoHugeLogLines(cluster: LocalCluster): void {

@@ -18,7 +18,7 @@ import { ClientService, RoundState, SubmitUpdateRequestSchema, type SubmitUpdate
 import { LocalCluster, SHIPPED_REDIS_CONF } from '@secagg/local-cluster';
 import { clipToNorm } from '@secagg/sdk';
 import { roundResult, roundStatus, stagedBytes as stagedBytesIn, waitForRoundEnd } from '@secagg/chaos';
-import { clippedSum, inMinutes, makeUpdate, maxAbsDiff } from './helpers.js';
+import { asClient, clippedSum, inMinutes, makeUpdate, maxAbsDiff } from './helpers.js';
 
 async function newRound(cluster: LocalCluster, length: number, clients: number): Promise<string> {
   const coordinator = await cluster.client('coordinator', 'coord');
@@ -38,13 +38,8 @@ async function newRound(cluster: LocalCluster, length: number, clients: number):
   }
 }
 
-async function submit(cluster: LocalCluster, roundId: string, subject: string, values: Float64Array, updateId: string) {
-  const client = await cluster.client('client', subject);
-  try {
-    return await client.submitUpdate(roundId, values, { updateId });
-  } finally {
-    client.close();
-  }
+function submit(cluster: LocalCluster, roundId: string, subject: string, values: Float64Array, updateId: string) {
+  return asClient(cluster, subject, (client) => client.submitUpdate(roundId, values, { updateId }));
 }
 
 describe('durable receipts and broken uploads', { timeout: 300_000 }, () => {

@@ -19,9 +19,10 @@ import { CkksEngine, encryptVector } from '@secagg/ckks';
 import { toCkksParams } from '@secagg/protocol';
 import { ClientService, RoundState, SubmitUpdateRequestSchema, type SubmitUpdateRequest } from '@secagg/proto';
 import { LocalCluster, SHIPPED_REDIS_CONF } from '@secagg/local-cluster';
+import { RoundKeys } from '@secagg/store';
 import { SecaggClient, clipToNorm } from '@secagg/sdk';
 import { closeRound, HARNESS_COORDINATOR, roundResult, roundStatus, waitForRoundEnd } from '@secagg/chaos';
-import { clippedSum, inMinutes, makeUpdate, maxAbsDiff } from './helpers.js';
+import { asClient, clippedSum, inMinutes, makeUpdate, maxAbsDiff } from './helpers.js';
 
 async function newRound(cluster: LocalCluster, length: number, minClients: number, maxClients: number, deadlineUnixMs = inMinutes(30)) {
   // The harness' coordinator: closeRound() below closes as it, and only a round's owner may.
@@ -43,13 +44,8 @@ async function newRound(cluster: LocalCluster, length: number, minClients: numbe
   }
 }
 
-async function submit(cluster: LocalCluster, roundId: string, subject: string, values: Float64Array) {
-  const client = await cluster.client('client', subject);
-  try {
-    return await client.submitUpdate(roundId, values, { updateId: `${subject}-1` });
-  } finally {
-    client.close();
-  }
+function submit(cluster: LocalCluster, roundId: string, subject: string, values: Float64Array) {
+  return asClient(cluster, subject, (client) => client.submitUpdate(roundId, values, { updateId: `${subject}-1` }));
 }
 
 /** Resolves once the named process has exited on its own (after a SIGTERM sent without waiting). */
@@ -66,7 +62,7 @@ const stoppedCleanly = (cluster: LocalCluster, name: string) => cluster.logLines
 /** Fold jobs BullMQ holds in `state` (its key layout: <prefix>:fold-update:<state>). */
 /** The owner of a round's fold range 0 ('' when nobody holds it). */
 async function rangeOwner(redis: Redis, cluster: LocalCluster, roundId: string): Promise<string> {
-  return (await redis.hget(`${cluster.keyPrefix}:r:{${roundId}}:range:0`, 'owner')) ?? '';
+  return (await redis.hget(new RoundKeys(cluster.keyPrefix, roundId).range(0), 'owner')) ?? '';
 }
 
 async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * Exactly once under crashes: the chaos harness (packages/chaos) SIGKILLs a
+ * Exactly once under crashes: the chaos harness (tools/chaos) SIGKILLs a
  * randomly chosen process — Redis (shipped config), keyholder, gateway, either
  * aggregator — at random moments while signed clients upload with retries,
  * then checks the noise-free release update by update and against the

@@ -18,7 +18,7 @@ import { RoundSigner, roundStatementBytes, RoundVerificationError, toCkksParams 
 import { LocalCluster } from '@secagg/local-cluster';
 import { RoundKeys } from '@secagg/store';
 import type { SecaggClient } from '@secagg/sdk';
-import { clippedSum, inMinutes, makeUpdate, maxAbsDiff, waitForEnd } from './helpers.js';
+import { asClient, clippedSum, inMinutes, makeUpdate, maxAbsDiff, waitForEnd } from './helpers.js';
 
 const LENGTH = 5_000;
 
@@ -63,14 +63,8 @@ describe('signed round parameters: the SDK encrypts only what the keyholder sign
     await redis.hset(meta, 'config', Buffer.from(toBinary(RoundConfigSchema, create(RoundConfigSchema, { ...config, ...change }))));
   }
 
-  const submitAs = async (subject: string, roundId: string, values: Float64Array, keyholderKeys?: string[]) => {
-    const client = await cluster.client('client', subject, { keyholderKeys });
-    try {
-      return await client.submitUpdate(roundId, values);
-    } finally {
-      client.close();
-    }
-  };
+  const submitAs = (subject: string, roundId: string, values: Float64Array, keyholderKeys?: string[]) =>
+    asClient(cluster, subject, (client) => client.submitUpdate(roundId, values), { keyholderKeys });
 
   before(async () => {
     cluster = await LocalCluster.start({ aggregators: 1 });

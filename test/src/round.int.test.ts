@@ -15,7 +15,7 @@ import { create } from '@bufbuild/protobuf';
 import { ClientService, RoundState, SubmitUpdateRequestSchema } from '@secagg/proto';
 import { LocalCluster, REPO_ROOT } from '@secagg/local-cluster';
 import { clipToNorm } from '@secagg/sdk';
-import { clippedSum, inMinutes, makeUpdate, maxAbsDiff, uploadFrames, waitForEnd } from './helpers.js';
+import { clippedSum, inMinutes, makeUpdate, maxAbsDiff, submitEach, uploadFrames, waitForEnd } from './helpers.js';
 
 const LENGTH = 10_007; // not a multiple of the slot count
 const CLIENTS = 5;
@@ -32,18 +32,7 @@ describe('a full round through gateway, aggregators and keyholder', { timeout: 3
     await cluster?.stop();
   });
 
-  async function submitAll(roundId: string, tag: string, updates: Float64Array[]): Promise<void> {
-    await Promise.all(
-      updates.map(async (update, i) => {
-        const client = await cluster.client('client', `${tag}-client-${i}`);
-        try {
-          await client.submitUpdate(roundId, update);
-        } finally {
-          client.close();
-        }
-      }),
-    );
-  }
+  const submitAll = (roundId: string, tag: string, updates: Float64Array[]) => submitEach(cluster, roundId, tag, updates);
 
   it('releases the exact sum of the clipped updates when noise is disabled (test-only flag)', async () => {
     const coordinator = await cluster.client('coordinator', 'coord');

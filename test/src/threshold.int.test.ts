@@ -13,7 +13,7 @@ import { addCiphertextInto, CkksEngine, combineDecryptionShares, encryptVector }
 import { contributorsDigest, formatOf, toCkksParams } from '@secagg/protocol';
 import { KeyholderService, ReleaseShareRequestSchema, RoundState, RoundStatementSchema, type ReleaseShareRequest } from '@secagg/proto';
 import { LocalCluster } from '@secagg/local-cluster';
-import { clippedSum, inMinutes, makeUpdate, maxAbsDiff, waitForEnd } from './helpers.js';
+import { clippedSum, inMinutes, makeUpdate, maxAbsDiff, submitEach, waitForEnd } from './helpers.js';
 
 const LENGTH = 10_007; // 3 ciphertexts on the default preset, the last one mostly padding
 const CLIENTS = 3;
@@ -29,16 +29,7 @@ describe('threshold keyholders: a committee of three (n-of-n)', { timeout: 300_0
     await cluster?.stop();
   });
 
-  async function submitAll(roundId: string, tag: string, updates: Float64Array[]): Promise<void> {
-    for (const [i, update] of updates.entries()) {
-      const client = await cluster.client('client', `${tag}-client-${i}`);
-      try {
-        await client.submitUpdate(roundId, update);
-      } finally {
-        client.close();
-      }
-    }
-  }
+  const submitAll = (roundId: string, tag: string, updates: Float64Array[]) => submitEach(cluster, roundId, tag, updates, { sequential: true });
 
   it('every keyholder signs the collective key, and the round releases the exact sum (noise-free test flag)', async () => {
     const coordinator = await cluster.client('coordinator', 'coord');

@@ -19,9 +19,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Code, SecaggError } from '@secagg/core';
 import { RoundKind, RoundState, VoteMechanism, VoteShape } from '@secagg/proto';
-import { LocalCluster, REPO_ROOT } from '@secagg/local-cluster';
+import { LocalCluster } from '@secagg/local-cluster';
 import { readVector, releasedLabels, type SecaggClient } from '@secagg/sdk';
-import { inMinutes, waitForEnd } from './helpers.js';
+import { inMinutes, SECAGG_CLI, waitForEnd } from './helpers.js';
 
 const QUERIES = 5;
 const CLASSES = 3;
@@ -61,7 +61,7 @@ describe('vote rounds through the cluster', { timeout: 600_000 }, () => {
 
   /** The `secagg` CLI as a process, with a coordinator token. */
   async function secagg(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-    const run = spawnSync(process.execPath, [join(REPO_ROOT, 'packages/sdk/dist/cli.js'), ...args], {
+    const run = spawnSync(process.execPath, [SECAGG_CLI, ...args], {
       env: {
         PATH: process.env.PATH ?? '',
         SECAGG_GATEWAY: cluster.gatewayAddress,
@@ -96,7 +96,7 @@ describe('vote rounds through the cluster', { timeout: 600_000 }, () => {
     writeFileSync(file, Buffer.concat([Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length, 0]), Buffer.from(header, 'latin1'), Buffer.from(labels.buffer)]));
     const cli = spawnSync(
       process.execPath,
-      [join(REPO_ROOT, 'packages/sdk/dist/cli.js'), 'votes', 'submit', '--round', round.roundId, '--file', file, '--transfer-set-sha256', TRANSFER_SHA.toString('hex'), '--json'],
+      [SECAGG_CLI, 'votes', 'submit', '--round', round.roundId, '--file', file, '--transfer-set-sha256', TRANSFER_SHA.toString('hex'), '--json'],
       {
         env: {
           PATH: process.env.PATH ?? '',

@@ -14,7 +14,7 @@
  * forever; there is no revocation list, so the bound is the revocation.
  */
 import { SignJWT, exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, importSPKI, jwtVerify, errors } from 'jose';
-import { Code, SecaggError } from '@secagg/core';
+import { refuse } from '@secagg/core';
 
 export const ROLES = ['client', 'coordinator', 'operator'] as const;
 export type Role = (typeof ROLES)[number];
@@ -49,12 +49,12 @@ export interface MintOptions {
 
 /** Signs a token with a PKCS#8 PEM Ed25519 private key. */
 export async function mintToken(privateKeyPem: string, options: MintOptions): Promise<string> {
-  if (!SUBJECT.test(options.subject)) throw new SecaggError(Code.InvalidArgument, 'subject must be 1-128 characters of [A-Za-z0-9_.@-]');
-  if (!ROLES.includes(options.role)) throw new SecaggError(Code.InvalidArgument, `role must be one of ${ROLES.join(', ')}`);
-  if (!(options.ttlSeconds > 0)) throw new SecaggError(Code.InvalidArgument, 'ttl must be positive');
+  if (!SUBJECT.test(options.subject)) throw refuse('bad_token_request', 'subject must be 1-128 characters of [A-Za-z0-9_.@-]');
+  if (!ROLES.includes(options.role)) throw refuse('bad_token_request', `role must be one of ${ROLES.join(', ')}`);
+  if (!(options.ttlSeconds > 0)) throw refuse('bad_token_request', 'ttl must be positive');
   const maxTtl = options.maxTtlSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS;
   if (options.ttlSeconds > maxTtl) {
-    throw new SecaggError(Code.InvalidArgument, `ttl ${options.ttlSeconds} s exceeds the maximum token lifetime ${maxTtl} s (the gateway refuses longer-lived tokens)`);
+    throw refuse('bad_token_request', `ttl ${options.ttlSeconds} s exceeds the maximum token lifetime ${maxTtl} s (the gateway refuses longer-lived tokens)`);
   }
   const key = await importPKCS8(privateKeyPem, ALGORITHM);
   const jwt = new SignJWT({ role: options.role, ...(options.round ? { round: options.round } : {}) })
@@ -114,33 +114,33 @@ export class TokenVerifier {
         requiredClaims: ['sub', 'exp'],
       }));
     } catch (error) {
-      throw new SecaggError(Code.Unauthenticated, `invalid token: ${reasonOf(error)}`, { cause: error });
+      throw refuse('invalid_token', `invalid token: ${reasonOf(error)}`, { cause: error });
     }
     this.checkLifetime(payload, nowMs / 1000);
     const { sub, role, round } = payload;
-    if (typeof sub !== 'string' || !SUBJECT.test(sub)) throw new SecaggError(Code.Unauthenticated, 'invalid token: bad subject');
+    if (typeof sub !== 'string' || !SUBJECT.test(sub)) throw refuse('invalid_token', 'invalid token: bad subject');
     if (typeof role !== 'string' || !ROLES.includes(role as Role)) {
-      throw new SecaggError(Code.Unauthenticated, 'invalid token: missing or unknown role');
+      throw refuse('invalid_token', 'invalid token: missing or unknown role');
     }
-    if (round !== undefined && typeof round !== 'string') throw new SecaggError(Code.Unauthenticated, 'invalid token: bad round claim');
+    if (round !== undefined && typeof round !== 'string') throw refuse('invalid_token', 'invalid token: bad round claim');
     return { subject: sub, role: role as Role, round };
   }
 
   /** exp and nbf are checked by jose (with the tolerance); this bounds how long a token lives and when it was issued. */
   private checkLifetime(payload: Record<string, unknown>, now: number): void {
     const { exp, iat } = payload as { exp: number; iat?: unknown };
-    const refuse = (why: string) => new SecaggError(Code.Unauthenticated, `invalid token: ${why}`, { errorCode: 'token_lifetime' });
+    const tooLong = (why: string) => refuse('token_lifetime', `invalid token: ${why}`);
     if (iat !== undefined) {
       // jose checked that iat is a number.
       const issued = iat as number;
       if (issued > now + this.clockToleranceSeconds) {
-        throw refuse(`issued in the future (iat ${Math.round(issued - now)} s ahead, beyond the ${this.clockToleranceSeconds} s clock tolerance)`);
+        throw tooLong(`issued in the future (iat ${Math.round(issued - now)} s ahead, beyond the ${this.clockToleranceSeconds} s clock tolerance)`);
       }
       if (exp - issued > this.maxLifetimeSeconds) {
-        throw refuse(`lifetime ${Math.round(exp - issued)} s (exp - iat) exceeds the maximum ${this.maxLifetimeSeconds} s`);
+        throw tooLong(`lifetime ${Math.round(exp - issued)} s (exp - iat) exceeds the maximum ${this.maxLifetimeSeconds} s`);
       }
     } else if (exp - now > this.maxLifetimeSeconds + this.clockToleranceSeconds) {
-      throw refuse(`no iat and expires in ${Math.round(exp - now)} s, beyond the maximum lifetime ${this.maxLifetimeSeconds} s`);
+      throw tooLong(`no iat and expires in ${Math.round(exp - now)} s, beyond the maximum lifetime ${this.maxLifetimeSeconds} s`);
     }
   }
 }
@@ -157,7 +157,7 @@ function reasonOf(error: unknown): string {
 /** Extracts the bearer token from `authorization` metadata. */
 export function bearerToken(authorization: unknown): string {
   if (typeof authorization !== 'string' || !authorization.startsWith('Bearer ')) {
-    throw new SecaggError(Code.Unauthenticated, 'missing bearer token (metadata "authorization: Bearer <token>")');
+    throw refuse('missing_token', 'missing bearer token (metadata "authorization: Bearer <token>")');
   }
   return authorization.slice('Bearer '.length).trim();
 }

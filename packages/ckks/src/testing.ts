@@ -1,7 +1,9 @@
 /**
- * Test and benchmark helpers that call SEAL directly (not exported from the
- * package): SEAL's own Evaluator.add, to compare {@link addCiphertextInto}
- * against, and raw loads, to prove validated bytes never make SEAL throw.
+ * Test and benchmark helpers that call SEAL directly, exported as
+ * `@secagg/ckks/testing` for tests and benchmarks only (never from the main
+ * entry: services reach SEAL through `CkksEngine` alone): SEAL's own
+ * Evaluator.add, to compare {@link addCiphertextInto} against, and raw loads,
+ * to prove validated bytes never make SEAL throw.
  */
 import type { CkksEngine } from './engine.js';
 import { sealInternals } from './engine.js';

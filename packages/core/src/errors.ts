@@ -1,55 +1,42 @@
 /**
- * One transport-neutral error type for the whole project, with a closed set of
- * codes that are exactly the gRPC status codes (as Connect-ES `Code` does).
- * The `cause` is for logs only and never goes on the wire.
+ * One transport-neutral error type for the whole project. A service refuses a
+ * call with `refuse(reason, message)`: the reason is one of the closed table
+ * of reasons.ts, which decides the gRPC status. The `cause` is for logs only
+ * and never goes on the wire.
  */
+import { Code, codeName } from './code.js';
+import { REASONS, type Reason } from './reasons.js';
 
-/** gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
-export enum Code {
-  Ok = 0,
-  Cancelled = 1,
-  Unknown = 2,
-  InvalidArgument = 3,
-  DeadlineExceeded = 4,
-  NotFound = 5,
-  AlreadyExists = 6,
-  PermissionDenied = 7,
-  ResourceExhausted = 8,
-  FailedPrecondition = 9,
-  Aborted = 10,
-  OutOfRange = 11,
-  Unimplemented = 12,
-  Internal = 13,
-  Unavailable = 14,
-  DataLoss = 15,
-  Unauthenticated = 16,
-}
+export { Code, codeName } from './code.js';
 
-/** Human name of a code, e.g. `INVALID_ARGUMENT`. */
-export function codeName(code: Code): string {
-  return Code[code]!.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
-}
-
-export interface SecaggErrorOptions {
-  /** Stable machine-readable reason for logs and metrics, e.g. `digest_mismatch`. */
-  errorCode?: string;
+export interface RefuseOptions {
   /** Underlying error, logged but never sent to a peer. */
   cause?: unknown;
   /** Milliseconds after which a retry may succeed (sent as `retry-after-ms` metadata). */
   retryAfterMs?: number;
 }
 
-/** The error every module throws for an expected failure. */
+/** The error every module throws for an expected failure, and every client receives for a failed call. */
 export class SecaggError extends Error {
   readonly code: Code;
-  readonly errorCode: string;
+  /**
+   * Stable machine-readable reason, for callers, logs and metrics: a {@link Reason}
+   * for a refusal made here; for an error received from a peer, the peer's
+   * `secagg-reason` (possibly one this version does not know), or `''` when the
+   * peer sent none (a transport failure, a server that is not secagg's).
+   */
+  readonly reason: string;
   readonly retryAfterMs: number | undefined;
 
-  constructor(code: Code, message: string, options: SecaggErrorOptions = {}) {
+  /**
+   * Use {@link refuse} to refuse a call; the constructor is for errors that
+   * arrive from elsewhere (a peer's status), whose code is given, not chosen.
+   */
+  constructor(code: Code, message: string, options: RefuseOptions & { reason?: string } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SecaggError';
     this.code = code;
-    this.errorCode = options.errorCode ?? codeName(code).toLowerCase();
+    this.reason = options.reason ?? '';
     this.retryAfterMs = options.retryAfterMs;
   }
 
@@ -58,22 +45,27 @@ export class SecaggError extends Error {
   }
 }
 
-/** Shorthands for the common cases, so call sites read as sentences. */
-export const fail = {
-  invalid: (message: string, errorCode?: string) => new SecaggError(Code.InvalidArgument, message, { errorCode }),
-  notFound: (message: string, errorCode?: string) => new SecaggError(Code.NotFound, message, { errorCode }),
-  exists: (message: string, errorCode?: string) => new SecaggError(Code.AlreadyExists, message, { errorCode }),
-  precondition: (message: string, errorCode?: string) =>
-    new SecaggError(Code.FailedPrecondition, message, { errorCode }),
-  exhausted: (message: string, retryAfterMs: number, errorCode?: string) =>
-    new SecaggError(Code.ResourceExhausted, message, { errorCode, retryAfterMs }),
-  unauthenticated: (message: string) => new SecaggError(Code.Unauthenticated, message),
-  denied: (message: string) => new SecaggError(Code.PermissionDenied, message),
-  unavailable: (message: string, cause?: unknown) => new SecaggError(Code.Unavailable, message, { cause }),
-  internal: (message: string, cause?: unknown) => new SecaggError(Code.Internal, message, { cause }),
-};
+/**
+ * The refusal of a call for `reason`: its status comes from the reason table,
+ * `message` says what was wrong in words a caller can act on (keyholder
+ * refusals after a decryption use fixed texts only: release-policy.ts).
+ */
+export function refuse(reason: Reason, message: string, options: RefuseOptions = {}): SecaggError {
+  return new SecaggError(REASONS[reason].code, message, { ...options, reason });
+}
 
 /** True if `e` is a SecaggError with one of `codes` (any code when none given). */
 export function isSecaggError(e: unknown, ...codes: Code[]): e is SecaggError {
   return e instanceof SecaggError && (codes.length === 0 || codes.includes(e.code));
+}
+
+/**
+ * Whether a failed call may succeed when retried unchanged: by the reason's
+ * table entry when the reason is known, else (a transport failure, a peer of
+ * another version) by its status, as gRPC's retry guidance has it.
+ */
+export function isRetryable(e: unknown): boolean {
+  if (!(e instanceof SecaggError)) return false;
+  if (Object.hasOwn(REASONS, e.reason)) return REASONS[e.reason as Reason].retryable;
+  return e.code === Code.Unavailable || e.code === Code.ResourceExhausted || e.code === Code.Aborted;
 }

@@ -1,5 +1,29 @@
 /** Process lifecycle shared by the services' composition roots. */
 import type { Logger } from 'pino';
+import { redactConfig } from './config.js';
+import { createLogger } from './logger.js';
+
+/** What every service's configuration carries for its start. */
+export interface ServiceStartConfig {
+  logLevel: string;
+  /** TEST ONLY clock skew, ms (see {@link skewClockForTest}); services without one omit it. */
+  testClockOffsetMs?: number;
+}
+
+/**
+ * The start every service shares, before it opens anything: its configuration
+ * loaded (a bad one throws here, with the offending keys), its logger, the
+ * configuration logged with secrets redacted, and the test-only clock skew
+ * applied. Signals are handled once the service has something to stop
+ * ({@link handleSignals}).
+ */
+export function startService<C extends ServiceStartConfig>(service: string, loadConfig: () => C): { config: C; logger: Logger } {
+  const config = loadConfig();
+  const logger = createLogger(service, config.logLevel);
+  logger.info({ config: redactConfig(config as unknown as Record<string, unknown>) }, 'starting');
+  skewClockForTest(config.testClockOffsetMs ?? 0, logger);
+  return { config, logger };
+}
 
 /**
  * Runs `stop` once on SIGTERM or SIGINT, then exits. A second signal exits at

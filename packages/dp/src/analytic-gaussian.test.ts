@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { analyticGaussianDelta, analyticGaussianSigma } from './analytic-gaussian.js';
-import { assertClose } from './test-support.js';
+import { assertClose } from './testing.js';
 
 // Expected values from Google's differential-privacy Go library, go/noise/gaussian_noise_test.go
 // (TestDeltaForGaussian, allowError 1e-10, and the thresholdGaussianTestCases whose noiseDelta

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sampleBernoulliExp, sampleDiscreteLaplace } from './bernoulli-exp.js';
 import { seededRandomSource } from './rng.js';
-import { chiSquare, chiSquareCritical, forbiddenSource, scriptedSource } from './test-support.js';
+import { chiSquare, chiSquareCritical, forbiddenSource, scriptedSource } from './testing.js';
 
 test('Bernoulli(exp(-gamma)) frequencies match e^-gamma (CKS20 Alg. 1)', () => {
   const rng = seededRandomSource('bernoulli-exp');

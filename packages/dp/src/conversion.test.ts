@@ -5,7 +5,7 @@ import { computeDelta, computeEpsilon, deltaFromRdp, epsilonFromRdp } from './co
 import { composeRdp } from './rdp.js';
 import { OPACUS_RDP_ORDERS } from './orders.js';
 import { analyticGaussianDelta } from './analytic-gaussian.js';
-import { assertClose } from './test-support.js';
+import { assertClose } from './testing.js';
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 

@@ -8,7 +8,7 @@ import {
 } from './discrete-gaussian.js';
 import { seededRandomSource } from './rng.js';
 import type { Rational } from './rational.js';
-import { chiSquare, chiSquareCritical, scriptedSource } from './test-support.js';
+import { chiSquare, chiSquareCritical, scriptedSource } from './testing.js';
 
 /** Exact-enough pmf of N_Z(0, σ²) on [−cut, cut] (floating point is fine in a test). */
 function pmf(sigma2: number, cut: number): { probs: Map<number, number>; variance: number; fourth: number } {

@@ -9,9 +9,10 @@
  *   connect-the-dots discretisation, Doroshenko et al. 2022; FFT composition):
  *   a tighter ε that is still an upper bound.
  * - zCDP of the discrete Gaussian, the analytic Gaussian mechanism (Balle &
- *   Wang 2018), noise calibration, and the `secagg privacy` CLI.
+ *   Wang 2018), and noise calibration (the `secagg privacy` calculator of
+ *   packages/cli is built on these).
  *
- * Pure library: no I/O except through the CLI's injected {@link CliIo}.
+ * Pure library: no I/O.
  *
  * @packageDocumentation
  */
@@ -29,8 +30,6 @@ export {
   sampleDiscreteGaussianReference,
 } from './discrete-gaussian.js';
 export { addDiscreteGaussianNoise, gridVariance, roundedL2Sensitivity } from './release.js';
-export type { SamplerBenchResult } from './bench.js';
-export { benchDiscreteGaussian } from './bench.js';
 export { erf, erfc, erfcx, logErfc, logNormalCdf, normalCdf } from './special-functions.js';
 export { DEFAULT_RDP_ORDERS, OPACUS_RDP_ORDERS } from './orders.js';
 export type { FractionalSeries, RoundSpec } from './rdp.js';
@@ -61,5 +60,3 @@ export {
   voteNoiseMultiplier,
   voteRdpCoefficient,
 } from './pate.js';
-export type { CliIo } from './cli.js';
-export { runPrivacyCli } from './cli.js';

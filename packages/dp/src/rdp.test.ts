@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { composeRdp, rdpGaussian, rdpSampledGaussian } from './rdp.js';
 import { DEFAULT_RDP_ORDERS, OPACUS_RDP_ORDERS } from './orders.js';
 import { logAdd } from './log-space.js';
-import { assertClose } from './test-support.js';
+import { assertClose } from './testing.js';
 
 test('DEFAULT_RDP_ORDERS is dp-accounting’s grid', () => {
   // google/differential-privacy python/dp_accounting/dp_accounting/rdp/rdp_privacy_accountant.py:

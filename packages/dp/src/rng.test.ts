@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cryptoRandomSource, seededRandomSource } from './rng.js';
-import { chiSquare, chiSquareCritical } from './test-support.js';
+import { chiSquare, chiSquareCritical } from './testing.js';
 
 test('seeded source is deterministic per seed and differs across seeds', () => {
   const a = seededRandomSource('alpha');

@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class ServiceMetrics {
@@ -51,6 +52,18 @@ export class ServiceMetrics {
 
   histogram<L extends string>(name: string, help: string, buckets: number[], labelNames: readonly L[] = []): Histogram<L> {
     return new Histogram({ name, help, buckets, labelNames: labelNames as L[], registers: [this.registry] });
+  }
+
+  /**
+   * The listener a service's configuration asks for: none for an empty
+   * address, else {@link listen}, logging the bound port (the line operators
+   * and the local cluster read).
+   */
+  async listenIfConfigured(address: string | undefined, logger: Logger, tls?: { cert: string | Buffer; key: string | Buffer }): Promise<Server | undefined> {
+    if (!address) return undefined;
+    const { port, server } = await this.listen(address, tls);
+    logger.info({ event: 'metrics', port }, `metrics on port ${port}`);
+    return server;
   }
 
   /**

@@ -1,5 +1,5 @@
 /** Conversion between the wire's CkksParameters and the CKKS library's parameters. */
-import { Code, SecaggError } from '@secagg/core';
+import { refuse } from '@secagg/core';
 import { Encoding, type CkksParameters } from '@secagg/proto';
 import { ciphertextFormat, isPresetName, type CiphertextFormat, type CkksParams, type Encoding as EncodingName } from '@secagg/ckks';
 
@@ -10,7 +10,7 @@ export function encodingName(encoding: Encoding): EncodingName {
     case Encoding.SLOTS:
       return 'slots';
     default:
-      throw new SecaggError(Code.InvalidArgument, `unknown encoding ${encoding}`, { errorCode: 'bad_encoding' });
+      throw refuse('bad_encoding', `unknown encoding ${encoding}`);
   }
 }
 
@@ -21,7 +21,7 @@ export function encodingEnum(name: EncodingName): Encoding {
 /** The library parameters a round's CkksParameters describe. */
 export function toCkksParams(parameters: CkksParameters): CkksParams {
   if (!isPresetName(parameters.preset)) {
-    throw new SecaggError(Code.InvalidArgument, `unknown CKKS preset "${parameters.preset}"`, { errorCode: 'bad_preset' });
+    throw refuse('bad_preset', `unknown CKKS preset "${parameters.preset}"`);
   }
   return { preset: parameters.preset, encoding: encodingName(parameters.encoding), scaleBits: parameters.scaleBits };
 }

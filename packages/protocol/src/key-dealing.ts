@@ -28,7 +28,7 @@ import {
   verify,
   type KeyObject,
 } from 'node:crypto';
-import { Code, SecaggError } from '@secagg/core';
+import { refuse } from '@secagg/core';
 import { RoundStatementSchema, SignedDealingKeySchema, type SignedDealingKey } from '@secagg/proto';
 import type { RoundSigner } from './round-attestation.js';
 
@@ -58,13 +58,13 @@ export function newDealingKey(signer: RoundSigner, roundId: string, index: numbe
 
 /** Checks keyholder `index`'s signed dealing key for `roundId` against its pinned verification key; returns the raw key. */
 export function verifyDealingKey(signed: SignedDealingKey | undefined, roundId: string, index: number, verificationKey: KeyObject): Uint8Array {
-  const refuse = (why: string) => new SecaggError(Code.InvalidArgument, `dealing key of keyholder ${index}: ${why}`);
-  if (!signed || signed.x25519PublicKey.length !== 32) throw refuse('missing or not 32 bytes');
-  if (!verify(null, signed.statement, verificationKey, signed.ed25519Signature)) throw refuse('its signature does not verify with its pinned key');
+  const badKey = (why: string) => refuse('bad_key_share', `dealing key of keyholder ${index}: ${why}`);
+  if (!signed || signed.x25519PublicKey.length !== 32) throw badKey('missing or not 32 bytes');
+  if (!verify(null, signed.statement, verificationKey, signed.ed25519Signature)) throw badKey('its signature does not verify with its pinned key');
   const statement = fromBinary(RoundStatementSchema, signed.statement);
   const digest = keyDigest(index, signed.x25519PublicKey);
   if (statement.tag !== DEALING_KEY_TAG || statement.roundId !== roundId || statement.publicKeySha256.length !== 32 || !timingSafeEqual(statement.publicKeySha256, digest)) {
-    throw refuse('the signed statement is not about this key, keyholder and round');
+    throw badKey('the signed statement is not about this key, keyholder and round');
   }
   return signed.x25519PublicKey;
 }
@@ -88,7 +88,7 @@ export function sealDealtShare(privateKey: KeyObject, peer: Uint8Array, roundId:
 
 /** Opens what keyholder `from` sealed for keyholder `to`; INVALID_ARGUMENT if it does not authenticate. */
 export function openDealtShare(privateKey: KeyObject, peer: Uint8Array, roundId: string, from: number, to: number, sealed: Uint8Array): Uint8Array {
-  if (sealed.length < NONCE_BYTES + TAG_BYTES) throw new SecaggError(Code.InvalidArgument, `the share dealt by keyholder ${from} is too short`);
+  if (sealed.length < NONCE_BYTES + TAG_BYTES) throw refuse('bad_key_share', `the share dealt by keyholder ${from} is too short`);
   const info = infoOf(from, to);
   const decipher = createDecipheriv('aes-256-gcm', channelKey(privateKey, peer, roundId, info), sealed.subarray(0, NONCE_BYTES));
   decipher.setAAD(Buffer.from(`${roundId}|${info}`, 'utf8'));
@@ -96,6 +96,6 @@ export function openDealtShare(privateKey: KeyObject, peer: Uint8Array, roundId:
   try {
     return new Uint8Array(Buffer.concat([decipher.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES)), decipher.final()]));
   } catch (error) {
-    throw new SecaggError(Code.InvalidArgument, `the share dealt by keyholder ${from} does not authenticate`, { cause: error });
+    throw refuse('bad_key_share', `the share dealt by keyholder ${from} does not authenticate`, { cause: error });
   }
 }

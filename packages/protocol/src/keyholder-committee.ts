@@ -31,7 +31,7 @@
  * noised sum it would have received from a single keyholder.
  */
 import { create, equals } from '@bufbuild/protobuf';
-import { Code, createClient, SecaggError, type CallOptions, type ClientSettings, type ServiceClient } from '@secagg/core';
+import { createClient, refuse, type CallOptions, type ClientSettings, type ServiceClient } from '@secagg/core';
 import { combineDecryptionShares, type CkksParams } from '@secagg/ckks';
 import {
   CkksParametersSchema,
@@ -85,22 +85,22 @@ export class KeyholderCommittee {
   readonly createRoundKey: Method<'createRoundKey'> = async (request, options) => {
     const shares = await Promise.all(this.members.map((m) => m.createKeyShare({ roundId: request.roundId, config: request.config }, options)));
     const ckks = shares[0]!.ckks;
-    if (!ckks) throw new SecaggError(Code.Internal, 'keyholder 1 returned no CKKS parameters');
+    if (!ckks) throw refuse('bad_peer_reply', 'keyholder 1 returned no CKKS parameters');
     shares.forEach((share, i) => {
       if (share.keyholderIndex !== i + 1) {
-        throw new SecaggError(
-          Code.FailedPrecondition,
+        throw refuse(
+          'misconfigured',
           `the keyholder at committee position ${i + 1} is configured as keyholder ${share.keyholderIndex}: fix the order of the keyholder addresses`,
         );
       }
       if (!share.ckks || !equals(CkksParametersSchema, share.ckks, ckks)) {
-        throw new SecaggError(Code.Internal, `keyholder ${i + 1} chose other CKKS parameters than keyholder 1 (different settings?)`);
+        throw refuse('bad_peer_reply', `keyholder ${i + 1} chose other CKKS parameters than keyholder 1 (different settings?)`);
       }
     });
     if (this.threshold < this.count) {
       // t-of-n: every keyholder deals Shamir shares of its secret share to the others, sealed to their dealing keys.
       const dealingKeys = shares.map((s, i) => {
-        if (!s.dealingKey) throw new SecaggError(Code.Internal, `keyholder ${i + 1} returned no dealing key`);
+        if (!s.dealingKey) throw refuse('bad_peer_reply', `keyholder ${i + 1} returned no dealing key`);
         return s.dealingKey;
       });
       const dealt = await Promise.all(this.members.map((m) => m.dealKeyShares({ roundId: request.roundId, dealingKeys }, options)));
@@ -116,7 +116,7 @@ export class KeyholderCommittee {
     const statement = first.attestation?.statement ?? new Uint8Array(0);
     signed.forEach((s, i) => {
       if (!s.attestation || Buffer.compare(s.attestation.statement, statement) !== 0 || Buffer.compare(s.publicKey, first.publicKey) !== 0) {
-        throw new SecaggError(Code.Internal, `keyholder ${i + 1} signed another statement or key than keyholder 1`);
+        throw refuse('bad_peer_reply', `keyholder ${i + 1} signed another statement or key than keyholder 1`);
       }
     });
     // Each member's cost is against its own ledger; report the member whose group has spent the most.
@@ -141,7 +141,7 @@ export class KeyholderCommittee {
       if (request.frame.case === 'header') header = request.frame.value;
       else if (request.frame.case === 'chunk') ciphertexts.push(request.frame.value.ciphertext);
     }
-    if (!header) throw new SecaggError(Code.InvalidArgument, 'the first frame must be the release header');
+    if (!header) throw refuse('bad_framing', 'the first frame must be the release header');
     const release = header;
     const set = await this.decryptingSet();
     const answers = await Promise.all(
@@ -155,9 +155,9 @@ export class KeyholderCommittee {
           if (response.frame.case === 'header') shareHeader = response.frame.value;
           else if (response.frame.case === 'share') shares.push(response.frame.value.share);
         }
-        if (!shareHeader) throw new SecaggError(Code.Internal, `keyholder ${i + 1} sent no share header`);
-        if (shares.length !== ciphertexts.length) throw new SecaggError(Code.Internal, `keyholder ${i + 1} sent ${shares.length} of ${ciphertexts.length} shares`);
-        if (shareHeader.includeC0 !== (position === 0)) throw new SecaggError(Code.Internal, `keyholder ${i + 1} answered with the wrong c0 role`);
+        if (!shareHeader) throw refuse('bad_peer_reply', `keyholder ${i + 1} sent no share header`);
+        if (shares.length !== ciphertexts.length) throw refuse('bad_peer_reply', `keyholder ${i + 1} sent ${shares.length} of ${ciphertexts.length} shares`);
+        if (shareHeader.includeC0 !== (position === 0)) throw refuse('bad_peer_reply', `keyholder ${i + 1} answered with the wrong c0 role`);
         return { shareHeader, shares };
       }),
     );
@@ -165,7 +165,7 @@ export class KeyholderCommittee {
     const h0 = headers[0]!;
     headers.forEach((h, i) => {
       if (h.roundId !== release.roundId || h.vectorLength !== h0.vectorLength || h.contributionCount !== release.contributionCount) {
-        throw new SecaggError(Code.Internal, `keyholder ${i + 1}'s share header is for another round, length or count than the release asked`);
+        throw refuse('bad_peer_reply', `keyholder ${i + 1}'s share header is for another round, length or count than the release asked`);
       }
     });
     const params = paramsOf(headers);
@@ -180,7 +180,7 @@ export class KeyholderCommittee {
     const l2 = Math.min(...headers.map((h) => h.rangeBoundL2));
     if (!withinBounds(sum, perValue, l2)) {
       sum.fill(0);
-      throw new SecaggError(Code.FailedPrecondition, COMBINED_OUT_OF_RANGE, { errorCode: 'out_of_range' });
+      throw refuse('out_of_range', COMBINED_OUT_OF_RANGE);
     }
     const noiseDisabled = headers.some((h) => h.noiseDisabled);
     const result = create(ResultHeaderSchema, {
@@ -222,7 +222,7 @@ export class KeyholderCommittee {
     );
     const up = all.filter((_, i) => ready[i]);
     if (up.length < this.threshold) {
-      throw new SecaggError(Code.Unavailable, `${up.length} of ${this.count} keyholders reachable; a release needs ${this.threshold}`);
+      throw refuse('committee_unreachable', `${up.length} of ${this.count} keyholders reachable; a release needs ${this.threshold}`);
     }
     return up.slice(0, this.threshold);
   }
@@ -251,7 +251,7 @@ export class KeyholderCommittee {
 }
 
 function notThroughCommittee(method: string): never {
-  throw new SecaggError(Code.Unimplemented, `${method} is a member call: call a keyholder of the committee, not the committee`);
+  throw refuse('not_served', `${method} is a member call: call a keyholder of the committee, not the committee`);
 }
 
 function* shareFrames(header: ReleaseHeader, ciphertexts: readonly Uint8Array[], includeC0: boolean, decryptingKeyholders: number[]): Generator<ReleaseShareRequest> {
@@ -271,7 +271,7 @@ function* shareFrames(header: ReleaseHeader, ciphertexts: readonly Uint8Array[],
 function paramsOf(headers: readonly ShareHeader[]): CkksParams {
   const ckks = headers[0]!.ckks;
   if (!ckks || headers.some((h) => !h.ckks || !equals(CkksParametersSchema, h.ckks, ckks))) {
-    throw new SecaggError(Code.Internal, `round ${headers[0]!.roundId}: the keyholders' share headers disagree on the CKKS parameters`);
+    throw refuse('bad_peer_reply', `round ${headers[0]!.roundId}: the keyholders' share headers disagree on the CKKS parameters`);
   }
   return toCkksParams(ckks);
 }

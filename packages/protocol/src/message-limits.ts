@@ -56,3 +56,21 @@ export function resultMessageBytes(values: number): number {
   });
   return toBinary(GetResultResponseSchema, message).length;
 }
+
+/**
+ * The gateway's HTTP/2 receive window per stream, by default (issue 11,
+ * item 3; `GATEWAY_HTTP2_RECEIVE_WINDOW_BYTES`): 1 MiB, at least twice the
+ * largest upload frame (393,343 bytes). node:http2 returns a stream's window
+ * as its data is read, in WINDOW_UPDATEs sent once half the window has been
+ * read, so a sender whose stream is being read always holds at least half the
+ * window of credit: with 1 MiB that is more than one whole frame of the
+ * largest preset, and no frame waits for a window update. (grpc-js's own
+ * 65,535-byte default is smaller than one 65,649-byte frame of the default
+ * preset, so every frame waited.)
+ *
+ * Not larger, because the window is also what a stream may hold unread in
+ * the gateway (a call waiting for its token check, an upload waiting for a
+ * slot): docs/SECURITY.md "Limits" multiplies it by the calls and uploads that
+ * may wait at once.
+ */
+export const DEFAULT_HTTP2_RECEIVE_WINDOW_BYTES = 1024 * 1024;

@@ -2,7 +2,7 @@
  * The rules a RoundConfig must satisfy. The gateway checks them before asking
  * the keyholder; the keyholder checks them again, as the authority on policy.
  */
-import { Code, SecaggError } from '@secagg/core';
+import { refuse, SecaggError } from '@secagg/core';
 import { Encoding, RoundKind, type RoundConfig } from '@secagg/proto';
 import { PRIVACY_GROUP } from './ids.js';
 import { checkVoteConfig, isVoteRound, VOTE_VALUE_BOUND } from './vote-config.js';
@@ -23,7 +23,7 @@ export const DEFAULT_ROUND_LIMITS: RoundLimits = {
 };
 
 function invalid(field: string, why: string): SecaggError {
-  return new SecaggError(Code.InvalidArgument, `config.${field} ${why}`, { errorCode: 'bad_round_config' });
+  return refuse('bad_round_config', `config.${field} ${why}`);
 }
 
 /** Throws INVALID_ARGUMENT naming the first field out of range. */
@@ -68,10 +68,10 @@ export const MAX_KEYHOLDERS = 16;
 /** Throws INVALID_ARGUMENT unless 2 <= threshold <= count <= MAX_KEYHOLDERS (issue 16). */
 export function checkCommittee(count: number, threshold: number, what: string): void {
   if (!Number.isInteger(count) || count < 2 || count > MAX_KEYHOLDERS) {
-    throw new SecaggError(Code.InvalidArgument, `${what}.count ${count} must be 2..${MAX_KEYHOLDERS}`, { errorCode: 'bad_round_config' });
+    throw refuse('bad_round_config', `${what}.count ${count} must be 2..${MAX_KEYHOLDERS}`);
   }
   if (!Number.isInteger(threshold) || threshold < 2 || threshold > count) {
-    throw new SecaggError(Code.InvalidArgument, `${what}.threshold ${threshold} must be 2..count (${count})`, { errorCode: 'bad_round_config' });
+    throw refuse('bad_round_config', `${what}.threshold ${threshold} must be 2..count (${count})`);
   }
 }
 

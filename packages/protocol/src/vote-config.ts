@@ -4,7 +4,7 @@
  * before asking the keyholder, and the keyholder again as the authority.
  * Kept apart from round-config.ts so gradient rounds read as before.
  */
-import { Code, SecaggError } from '@secagg/core';
+import { refuse, SecaggError } from '@secagg/core';
 import { RoundKind, VoteMechanism, VoteShape, type RoundConfig, type VoteRoundConfig } from '@secagg/proto';
 
 /** VoteRoundConfig.transfer_set_id: a versioned name, e.g. "spam-assassin-transfer/v1". */
@@ -16,7 +16,7 @@ export function isVoteRound(config: RoundConfig): boolean {
 }
 
 function invalid(field: string, why: string): SecaggError {
-  return new SecaggError(Code.InvalidArgument, `config.${field} ${why}`, { errorCode: 'bad_round_config' });
+  return refuse('bad_round_config', `config.${field} ${why}`);
 }
 
 /**

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { Queue, Worker, type ConnectionOptions, type JobsOptions, type Processor, type WorkerOptions } from 'bullmq';
 import type { JobState } from 'bullmq';
-import type { Logger } from 'pino';
+import type { Logger } from '@secagg/core';
 import type { RedisConnection } from './redis-connection.js';
 
 /** Thrown by a job for a permanent failure: it fails at once, without retries (BullMQ's). */

@@ -13,7 +13,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
-import { Code, createClient, isSecaggError, type ServiceClient } from '@secagg/core';
+import { createClient, isRetryable, isSecaggError, MAX_HTTP2_WINDOW_BYTES, MIN_HTTP2_WINDOW_BYTES, type ServiceClient } from '@secagg/core';
 import { availableParallelism } from 'node:os';
 import { CkksEngine, encryptVector, type CkksEncryptor, type CkksParams } from '@secagg/ckks';
 import { EncryptionPool } from './encryption-pool.js';
@@ -58,7 +58,25 @@ export interface SecaggClientOptions {
    * while the keyholder rotates its signing key (docs/OPERATIONS.md).
    */
   keyholderKeys?: readonly string[];
+  /**
+   * The client's HTTP/2 receive window, per stream and per connection, bytes
+   * (65,535 – 2^31 − 1). Default {@link SDK_HTTP2_RECEIVE_WINDOW_BYTES}.
+   */
+  receiveWindowBytes?: number;
 }
+
+/**
+ * The SDK's HTTP/2 receive window by default, bytes (issue 11, item 3): what
+ * the gateway may send on a stream before the SDK reads it. A result message
+ * is up to 2.1 MB (131,072 values; 1 MiB at the gateway's default of 65,536),
+ * far over HTTP/2's 65,535-byte default, which would make every message wait
+ * for window updates; 4 MiB holds the largest one whole. grpc-js's client has
+ * a supported option for it (`grpc-node.flow_control_window`: SETTINGS and
+ * the connection's window), unlike its server (core's raiseReceiveWindow).
+ * The cost is memory the SDK's own gateway could make it buffer: 4 MiB per
+ * call in flight.
+ */
+export const SDK_HTTP2_RECEIVE_WINDOW_BYTES = 4 * 1024 * 1024;
 
 export interface SubmitProgress {
   ciphertextsSent: number;
@@ -100,7 +118,12 @@ export interface RoundResult {
   mean: Float64Array;
 }
 
-const RETRYABLE = [Code.Unavailable, Code.ResourceExhausted, Code.Aborted];
+function receiveWindowBytes(bytes = SDK_HTTP2_RECEIVE_WINDOW_BYTES): number {
+  if (!(Number.isSafeInteger(bytes) && bytes >= MIN_HTTP2_WINDOW_BYTES && bytes <= MAX_HTTP2_WINDOW_BYTES)) {
+    throw new RangeError(`receiveWindowBytes ${bytes} is not an integer in [65535, 2^31 - 1]`);
+  }
+  return bytes;
+}
 
 export class SecaggClient {
   private readonly clients: ServiceClient<typeof ClientService>;
@@ -120,9 +143,8 @@ export class SecaggClient {
       channelOptions: {
         'grpc.max_send_message_length': 8 * 1024 * 1024,
         'grpc.max_receive_message_length': 8 * 1024 * 1024,
-        // The client's HTTP/2 receive window (per stream and connection): result downloads are not stalled by the
-        // 65,535-byte default, as the gateway's uploads are not (core's raiseReceiveWindow).
-        'grpc-node.flow_control_window': 4 * 1024 * 1024,
+        // Result downloads are not stalled by HTTP/2's 65,535-byte default window (SDK_HTTP2_RECEIVE_WINDOW_BYTES).
+        'grpc-node.flow_control_window': receiveWindowBytes(options.receiveWindowBytes),
       },
     };
     this.clients = createClient(ClientService, options.address, settings);
@@ -245,12 +267,13 @@ export class SecaggClient {
   }
 
   /**
-   * Rethrows `error` unless it is transient (UNAVAILABLE, RESOURCE_EXHAUSTED,
-   * ABORTED) and attempts remain; otherwise waits the server's retry hint (or
-   * an exponential backoff), jittered.
+   * Rethrows `error` unless it is retryable (its reason's entry in the reason
+   * table; UNAVAILABLE, RESOURCE_EXHAUSTED or ABORTED without a known reason)
+   * and attempts remain; otherwise waits the server's retry hint (or an
+   * exponential backoff), jittered.
    */
   private async backOffOrThrow(error: unknown, attempt: number): Promise<void> {
-    if (!isSecaggError(error, ...RETRYABLE) || attempt >= (this.options.maxAttempts ?? 8)) throw error;
+    if (!isRetryable(error) || !isSecaggError(error) || attempt >= (this.options.maxAttempts ?? 8)) throw error;
     const backoff = error.retryAfterMs ?? Math.min(10_000, (this.options.initialBackoffMs ?? 200) * 2 ** (attempt - 1));
     await new Promise((resolve) => setTimeout(resolve, backoff * (0.5 + Math.random() / 2)));
   }

@@ -16,6 +16,13 @@
  *   <p>:r:{R}:range:<i>          hash  owner, fence, leaseUntil, folded, checkpoint of ciphertext range i
  *   <p>:r:{R}:result:header      string  ResultHeader (protobuf binary)
  *   <p>:r:{R}:result:sum         list  released noisy sum, float64 LE runs of RESULT_RUN_VALUES
+ *   <p>:r:{R}:sampled            hash  clientId -> '1' | '0', its Poisson sampling decision (expires after the round)
+ *   <p>:{<p>:gw}:staged          hash  staged-bytes budget of the gateways: '_total' -> reserved bytes;
+ *                                      <stagingId> -> bytes; <stagingId>:c -> its client; c:<client> -> its bytes
+ *   <p>:{<p>:gw}:staged:exp      zset  stagingId -> expiry (ms) of its reservation
+ *
+ * Every script that writes these keys is in commands/ (one .lua file each,
+ * its contract in its header); nothing outside this package builds a key.
  */
 export class RoundKeys {
   readonly base: string;
@@ -36,6 +43,8 @@ export class RoundKeys {
   get commitLog() { return `${this.base}:log`; }
   /** Ownership and checkpoint of ciphertext range i (range folds). */
   range(i: number) { return `${this.base}:range:${i}`; }
+  /** Poisson sampling decisions of the round's clients (RoundStore.decideSampling). */
+  get sampled() { return `${this.base}:sampled`; }
 }
 
 /**
@@ -59,6 +68,16 @@ export const groupOwnersKey = (prefix: string) => `${prefix}:groups:owner`;
  * its own; an entry is dropped once the sweeper sees its round finished.
  */
 export const liveRoundsKey = (prefix: string) => `${prefix}:rounds:live`;
+
+/**
+ * The gateways' staged-bytes budget (staging-budget.ts). Outside any round's
+ * slot, as the budget is cluster-wide; one tag keeps both keys in one slot,
+ * as a script touching both needs on a Redis Cluster.
+ */
+export function stagingBudgetKeys(prefix: string): { budget: string; expiry: string } {
+  const base = `${prefix}:{${prefix}:gw}:staged`;
+  return { budget: base, expiry: `${base}:exp` };
+}
 
 /**
  * The hash tag Redis Cluster hashes a key by (the text between the first `{`

@@ -49,7 +49,10 @@ describe('range progress (real Redis)', () => {
     assert.deepEqual(await progress.checkpoint('r-lease', a, 'agg-a', 3, 'ckpt-0-3'), { kind: 'OK', previous: '' });
     assert.deepEqual(await progress.checkpoint('r-lease', a, 'agg-a', 3, 'ckpt-0-3'), { kind: 'STALE', folded: 3 });
     assert.deepEqual(await progress.checkpoint('r-lease', a, 'agg-a', 5, 'ckpt-0-5'), { kind: 'OK', previous: 'ckpt-0-3' });
-    assert.ok(await progress.renew('r-lease', a, 'agg-a', 60_000));
+    const leaseBefore = a.leaseUntilMs;
+    assert.ok(await progress.renew('r-lease', a, 'agg-a', 120_000));
+    assert.ok(a.leaseUntilMs >= leaseBefore + 59_000, 'renewing moved the lease end');
+    assert.equal(Number(await redis.hget(new RoundKeys(prefix, 'r-lease').range(0), 'leaseUntil')), a.leaseUntilMs);
 
     // The owner restarts (same id): a new fence, and the old incarnation's writes are refused.
     const again = await progress.acquire('r-lease', 0, 'agg-a', 60_000);

@@ -19,7 +19,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { RoundKeys } from './keys.js';
-import { ACQUIRE_RANGE, CHECKPOINT_RANGE, RELEASE_RANGE, RENEW_RANGE } from './range-scripts.js';
+import { StoreScripts } from './scripts.js';
 
 /** A range of a round's ciphertext indexes: [first, first + count). */
 export interface CiphertextRange {
@@ -58,25 +58,14 @@ export interface RangeCheckpoint {
 
 export type CheckpointOutcome = { kind: 'OK'; previous: string } | { kind: 'STALE'; folded: number } | { kind: 'LOST' };
 
-type Commands = {
-  secaggAcquireRange(key: string, owner: string, leaseMs: number): Promise<[number, string, string, number] | []>;
-  secaggRenewRange(key: string, owner: string, fence: string, leaseMs: number): Promise<number>;
-  secaggReleaseRange(key: string, owner: string, fence: string): Promise<number>;
-  secaggCheckpointRange(key: string, owner: string, fence: string, folded: number, name: string): Promise<string[]>;
-};
-
 export class RangeProgress {
-  private readonly commands: Commands;
+  private readonly scripts: StoreScripts;
 
   constructor(
-    readonly redis: Redis | Cluster,
+    private readonly redis: Redis | Cluster,
     readonly prefix: string,
   ) {
-    redis.defineCommand('secaggAcquireRange', { numberOfKeys: 1, lua: ACQUIRE_RANGE });
-    redis.defineCommand('secaggRenewRange', { numberOfKeys: 1, lua: RENEW_RANGE });
-    redis.defineCommand('secaggReleaseRange', { numberOfKeys: 1, lua: RELEASE_RANGE });
-    redis.defineCommand('secaggCheckpointRange', { numberOfKeys: 1, lua: CHECKPOINT_RANGE });
-    this.commands = redis as unknown as Commands;
+    this.scripts = new StoreScripts(redis);
   }
 
   private keys(roundId: string): RoundKeys {
@@ -102,7 +91,7 @@ export class RangeProgress {
   }
 
   async acquire(roundId: string, range: number, owner: string, leaseMs: number): Promise<RangeLease | undefined> {
-    const reply = await this.commands.secaggAcquireRange(this.keys(roundId).range(range), owner, leaseMs);
+    const reply = await this.scripts.run<[number, string, string, number] | []>('acquireRange', [this.keys(roundId).range(range)], [owner, leaseMs]);
     if (reply.length === 0) return undefined;
     const [fence, folded, checkpoint, until] = reply;
     return { range, fence: String(fence), folded: Number(folded), checkpoint, leaseUntilMs: Number(until) };
@@ -110,19 +99,19 @@ export class RangeProgress {
 
   /** Extends the lease; false if the range is no longer this owner's. */
   async renew(roundId: string, lease: RangeLease, owner: string, leaseMs: number): Promise<boolean> {
-    const until = Number(await this.commands.secaggRenewRange(this.keys(roundId).range(lease.range), owner, lease.fence, leaseMs));
+    const until = Number(await this.scripts.run<number>('renewRange', [this.keys(roundId).range(lease.range)], [owner, lease.fence, leaseMs]));
     if (until === 0) return false;
     lease.leaseUntilMs = until;
     return true;
   }
 
   async release(roundId: string, lease: RangeLease, owner: string): Promise<boolean> {
-    return (await this.commands.secaggReleaseRange(this.keys(roundId).range(lease.range), owner, lease.fence)) === 1;
+    return (await this.scripts.run<number>('releaseRange', [this.keys(roundId).range(lease.range)], [owner, lease.fence])) === 1;
   }
 
   /** Records checkpoint `name` of `folded` updates, if the lease still holds and it moves forward. */
   async checkpoint(roundId: string, lease: RangeLease, owner: string, folded: number, name: string): Promise<CheckpointOutcome> {
-    const [kind, value] = await this.commands.secaggCheckpointRange(this.keys(roundId).range(lease.range), owner, lease.fence, folded, name);
+    const [kind, value] = await this.scripts.run<string[]>('checkpointRange', [this.keys(roundId).range(lease.range)], [owner, lease.fence, folded, name]);
     if (kind === 'OK') {
       lease.folded = folded;
       lease.checkpoint = name;

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReplyError } from 'ioredis';
-import { Code, SecaggError } from '@secagg/core';
+import { Code, refuse, SecaggError } from '@secagg/core';
 import { classifyRedisError, toStorageError } from './redis-errors.js';
 
 /** A reply error as ioredis builds it, with the command (and its arguments) attached. */
@@ -45,7 +45,7 @@ describe('Redis refusals map to retryable statuses (one table)', () => {
       const mapped = toStorageError(error, 1_234);
       assert.ok(mapped instanceof SecaggError);
       assert.equal(mapped.code, code);
-      assert.equal(mapped.errorCode, errorCode);
+      assert.equal(mapped.reason, errorCode);
       assert.equal(mapped.retryAfterMs, 1_234);
       assert.ok(JSON.stringify(mapped.cause).length < 1_000);
       assert.ok(!/\d+ 127\.0\.0\.1|script: /.test(mapped.message), 'a fixed message: nothing from Redis goes on the wire');
@@ -56,7 +56,7 @@ describe('Redis refusals map to retryable statuses (one table)', () => {
     const wrongType = reply('WRONGTYPE Operation against a key holding the wrong kind of value');
     assert.equal(classifyRedisError(wrongType), undefined);
     assert.equal(toStorageError(wrongType, 1), wrongType);
-    const own = new SecaggError(Code.InvalidArgument, 'bad');
+    const own = refuse('bad_round_id', 'bad');
     assert.equal(toStorageError(own, 1), own);
   });
 });

@@ -14,32 +14,27 @@
  * a reply error, and the arguments of a staging write are a whole ciphertext
  * chunk (hundreds of KB) that must never reach a log line.
  */
-import { Code, SecaggError } from '@secagg/core';
+import { refuse, SecaggError, type Reason } from '@secagg/core';
 
+/** A refusal of the storage: its reason (the status is the reason table's, @secagg/core) and its fixed text. */
 export interface StorageRefusal {
-  code: Code.ResourceExhausted | Code.Unavailable;
-  /** Stable reason for logs and metrics. */
-  errorCode: string;
+  reason: Extract<Reason, `storage_${string}`>;
   /** Fixed text sent to the caller. */
   message: string;
 }
 
-const UNREACHABLE: StorageRefusal = { code: Code.Unavailable, errorCode: 'storage_unreachable', message: 'storage temporarily unreachable; retry' };
-const CLUSTER_UNSTABLE: StorageRefusal = {
-  code: Code.Unavailable,
-  errorCode: 'storage_cluster_unstable',
-  message: 'storage cluster is resharding or failing over; retry',
-};
+const UNREACHABLE: StorageRefusal = { reason: 'storage_unreachable', message: 'storage temporarily unreachable; retry' };
+const CLUSTER_UNSTABLE: StorageRefusal = { reason: 'storage_cluster_unstable', message: 'storage cluster is resharding or failing over; retry' };
 
 /** Redis error prefixes (the first word of an error reply) and what each means for a caller. */
 const REFUSALS: Record<string, StorageRefusal> = {
-  OOM: { code: Code.ResourceExhausted, errorCode: 'storage_full', message: 'storage is full; retry later' },
-  NOREPLICAS: { code: Code.Unavailable, errorCode: 'storage_no_replicas', message: 'storage has too few replicas to accept writes; retry' },
-  READONLY: { code: Code.Unavailable, errorCode: 'storage_read_only', message: 'storage is read-only (failover in progress?); retry' },
-  MISCONF: { code: Code.Unavailable, errorCode: 'storage_cannot_persist', message: 'storage cannot persist writes (disk?); retry' },
-  LOADING: { code: Code.Unavailable, errorCode: 'storage_loading', message: 'storage is loading its data; retry' },
-  BUSY: { code: Code.Unavailable, errorCode: 'storage_busy', message: 'storage is busy; retry' },
-  MASTERDOWN: { code: Code.Unavailable, errorCode: 'storage_primary_down', message: 'storage primary is down; retry' },
+  OOM: { reason: 'storage_full', message: 'storage is full; retry later' },
+  NOREPLICAS: { reason: 'storage_no_replicas', message: 'storage has too few replicas to accept writes; retry' },
+  READONLY: { reason: 'storage_read_only', message: 'storage is read-only (failover in progress?); retry' },
+  MISCONF: { reason: 'storage_cannot_persist', message: 'storage cannot persist writes (disk?); retry' },
+  LOADING: { reason: 'storage_loading', message: 'storage is loading its data; retry' },
+  BUSY: { reason: 'storage_busy', message: 'storage is busy; retry' },
+  MASTERDOWN: { reason: 'storage_primary_down', message: 'storage primary is down; retry' },
   CLUSTERDOWN: CLUSTER_UNSTABLE,
   TRYAGAIN: CLUSTER_UNSTABLE,
   MOVED: CLUSTER_UNSTABLE,
@@ -67,7 +62,7 @@ export function classifyRedisError(error: unknown): StorageRefusal | undefined {
       const refusal = classifyRedisError(inner);
       if (refusal) return refusal;
     }
-    return { code: Code.Unavailable, errorCode: 'storage_refused', message: 'storage refused the transaction; retry' };
+    return { reason: 'storage_refused', message: 'storage refused the transaction; retry' };
   }
   // An error reply raised inside a Lua script keeps its prefix after the script's own ("ERR ... script: ..."
   // on older Redis): look at the first word, then at a refusal word anywhere in the first line.
@@ -90,7 +85,7 @@ export function toStorageError(error: unknown, retryAfterMs: number): unknown {
   if (error instanceof SecaggError) return error;
   const refusal = classifyRedisError(error);
   if (!refusal) return error;
-  return new SecaggError(refusal.code, refusal.message, { errorCode: refusal.errorCode, retryAfterMs, cause: sanitizedRedisError(error) });
+  return refuse(refusal.reason, refusal.message, { retryAfterMs, cause: sanitizedRedisError(error) });
 }
 
 /** True for a refusal of the storage: worth retrying later. */

@@ -3,7 +3,7 @@
  * runs the scripts. Gateway and aggregators share rounds only through it.
  */
 import { fromBinary, toBinary, create } from '@bufbuild/protobuf';
-import type { Cluster, Redis, Result } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import {
   CkksParametersSchema,
   RoundAttestationSchema,
@@ -16,17 +16,7 @@ import {
   type RoundConfig,
 } from '@secagg/proto';
 import { groupOwnersKey, liveRoundsKey, ownedRoundIndexKey, RoundKeys, roundIndexKey, RESULT_RUN_VALUES } from './keys.js';
-import { CLOSE_ROUND, COMMIT_UPDATE, FINISH_ROUND, RAISE_FOLDED, RELEASE_GROUP_CLAIM } from './scripts.js';
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    secaggCommitUpdate(...args: (string | Buffer | number)[]): Result<string[], Context>;
-    secaggRaiseFolded(key: string, folded: number): Result<number, Context>;
-    secaggCloseRound(...args: (string | number)[]): Result<string[], Context>;
-    secaggFinishRound(...args: (string | Buffer | number)[]): Result<string, Context>;
-    secaggReleaseGroupClaim(...args: string[]): Result<number, Context>;
-  }
-}
+import { StoreScripts } from './scripts.js';
 
 export type StateName = 'OPEN' | 'CLOSED' | 'RELEASED' | 'FAILED';
 
@@ -89,15 +79,14 @@ export function toRoundMessage(record: RoundRecord): Round {
  * round index (another slot) is only ever written by a command of its own.
  */
 export class RoundStore {
+  private readonly scripts: StoreScripts;
+
   constructor(
-    readonly redis: Redis | Cluster,
+    /** The connection: the store's own, never handed out (every key and script of the schema is behind this class and its siblings). */
+    private readonly redis: Redis | Cluster,
     readonly prefix: string,
   ) {
-    redis.defineCommand('secaggCommitUpdate', { numberOfKeys: 4, lua: COMMIT_UPDATE });
-    redis.defineCommand('secaggRaiseFolded', { numberOfKeys: 1, lua: RAISE_FOLDED });
-    redis.defineCommand('secaggCloseRound', { numberOfKeys: 1, lua: CLOSE_ROUND });
-    redis.defineCommand('secaggFinishRound', { numberOfKeys: 2, lua: FINISH_ROUND });
-    redis.defineCommand('secaggReleaseGroupClaim', { numberOfKeys: 1, lua: RELEASE_GROUP_CLAIM });
+    this.scripts = new StoreScripts(redis);
   }
 
   keys(roundId: string): RoundKeys {
@@ -203,7 +192,7 @@ export class RoundStore {
 
   /** Undoes `subject`'s claim of `group` (when the claiming action was refused); never removes another's claim. */
   async releasePrivacyGroupClaim(group: string, subject: string): Promise<void> {
-    await this.redis.secaggReleaseGroupClaim(groupOwnersKey(this.prefix), group, subject);
+    await this.scripts.run<number>('releaseGroupClaim', [groupOwnersKey(this.prefix)], [group, subject]);
   }
 
   async committedUpdateOf(roundId: string, clientId: string): Promise<CommittedUpdate | undefined> {
@@ -215,9 +204,20 @@ export class RoundStore {
   }
 
   /**
+   * The Poisson sampling decision of `clientId` for a round: `draw` (true:
+   * admitted) unless a decision is recorded already, which then stands (the
+   * first draw wins a race between gateways; a retry gets the same answer).
+   * Decisions are kept until `retainUntilMs` (commands/decideSampling-1.lua).
+   */
+  async decideSampling(roundId: string, clientId: string, draw: boolean, retainUntilMs: number): Promise<boolean> {
+    const decision = await this.scripts.run<string>('decideSampling', [this.keys(roundId).sampled], [clientId, draw ? '1' : '0', retainUntilMs]);
+    return decision === '1';
+  }
+
+  /**
    * Records a complete upload whose ciphertexts are durable in the ciphertext
    * store as object `objectName`: the client's committed update, appended to
-   * the round's commit log, atomically (scripts.ts commit-update).
+   * the round's commit log, atomically (commands/commitUpdate-4.lua).
    */
   async commitUpdate(input: {
     roundId: string;
@@ -228,16 +228,10 @@ export class RoundStore {
     count: number;
   }): Promise<CommitOutcome> {
     const k = this.keys(input.roundId);
-    const [status, a, b, c] = await this.redis.secaggCommitUpdate(
-      k.meta,
-      k.clients,
-      k.update(input.clientId),
-      k.commitLog,
-      input.updateId,
-      input.clientId,
-      input.sha256,
-      input.count,
-      input.objectName,
+    const [status, a, b, c] = await this.scripts.run<(string | null)[]>(
+      'commitUpdate',
+      [k.meta, k.clients, k.update(input.clientId), k.commitLog],
+      [input.updateId, input.clientId, input.sha256, input.count, input.objectName],
     );
     switch (status) {
       case 'COMMITTED':
@@ -262,7 +256,7 @@ export class RoundStore {
 
   /** Closes an open round now (on request); returns the state afterwards (undefined: no such round). */
   async closeRound(roundId: string): Promise<StateName | undefined> {
-    const [state] = await this.redis.secaggCloseRound(this.keys(roundId).meta, 'request');
+    const [state] = await this.scripts.run<string[]>('closeRound', [this.keys(roundId).meta], ['request']);
     return state === '' || state === undefined ? undefined : (state as StateName);
   }
 
@@ -272,7 +266,7 @@ export class RoundStore {
    * OPEN, the ms left until its deadline.
    */
   async closeAtDeadline(roundId: string): Promise<{ state: StateName | undefined; remainingMs: number }> {
-    const [state, remaining] = await this.redis.secaggCloseRound(this.keys(roundId).meta, 'deadline');
+    const [state, remaining] = await this.scripts.run<string[]>('closeRound', [this.keys(roundId).meta], ['deadline']);
     return { state: state === '' || state === undefined ? undefined : (state as StateName), remainingMs: Number(remaining ?? 0) };
   }
 
@@ -317,7 +311,7 @@ export class RoundStore {
 
   /** Raises the round's `folded` counter (updates durably folded into every range) to at least `folded`. */
   async raiseFolded(roundId: string, folded: number): Promise<number> {
-    return Number(await this.redis.secaggRaiseFolded(this.keys(roundId).meta, folded));
+    return Number(await this.scripts.run<number>('raiseFolded', [this.keys(roundId).meta], [folded]));
   }
 
   /** Stores the released sum (float64 LE runs) and marks the round RELEASED. */
@@ -326,13 +320,13 @@ export class RoundStore {
     const pipeline = this.redis.multi().del(k.resultSum);
     for (const run of sumRuns) pipeline.rpush(k.resultSum, run);
     throwIfFailed(await pipeline.exec());
-    const state = await this.redis.secaggFinishRound(k.meta, k.resultHeader, 'RELEASED', nowMs, Buffer.from(header));
+    const state = await this.scripts.run<string>('finishRound', [k.meta, k.resultHeader], ['RELEASED', nowMs, Buffer.from(header)]);
     return state === '' ? undefined : (state as StateName);
   }
 
   async failRound(roundId: string, reason: string, nowMs: number): Promise<StateName | undefined> {
     const k = this.keys(roundId);
-    const state = await this.redis.secaggFinishRound(k.meta, k.resultHeader, 'FAILED', nowMs, reason);
+    const state = await this.scripts.run<string>('finishRound', [k.meta, k.resultHeader], ['FAILED', nowMs, reason]);
     return state === '' ? undefined : (state as StateName);
   }
 

@@ -58,7 +58,7 @@ export class AggregatorMetrics {
       return result;
     } catch (error) {
       const name = (error as Error)?.name ?? '';
-      count(name === 'DelayedError' || name === 'WaitingError' ? 'delayed' : (classifyRedisError(error)?.errorCode ?? 'error'));
+      count(name === 'DelayedError' || name === 'WaitingError' ? 'delayed' : (classifyRedisError(error)?.reason ?? 'error'));
       throw error;
     } finally {
       stop();

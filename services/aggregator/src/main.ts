@@ -1,6 +1,6 @@
 /** Aggregator composition root: Redis, queues, keyholder client, workers. */
 import * as grpc from '@grpc/grpc-js';
-import { bindServer, channelCredentials, createLogger, handleSignals, redactConfig, serverCredentials, shutdownServer, skewClockForTest } from '@secagg/core';
+import { bindServer, channelCredentials, handleSignals, serverCredentials, shutdownServer, startService } from '@secagg/core';
 import { HealthMonitor, ServiceMetrics, probe } from '@secagg/observability';
 import { AggregatorMetrics } from './aggregator-metrics.js';
 import { connectKeyholders, keyholderTopology } from '@secagg/protocol';
@@ -8,17 +8,14 @@ import { RangeProgress, RedisPersistenceWatch, RoundStore } from '@secagg/store'
 import { openCiphertextStore } from '@secagg/ciphertext-store';
 import { randomUUID } from 'node:crypto';
 import { LIFECYCLE_QUEUE, RoundQueues, createRedis, createWorker, queuePrefix, type LifecycleJob } from '@secagg/queue';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { loadAggregatorConfig } from './config.js';
 import { RangeWorker } from './jobs/range-worker.js';
 import { runLifecycleJob } from './jobs/round-lifecycle.js';
-import { sweepRounds } from './jobs/sweeper.js';
+import { drainWorkers } from './jobs/drain-workers.js';
+import { startSweeper } from './jobs/sweeper.js';
 import type { AggregatorContext } from './aggregator-context.js';
 
-const config = loadAggregatorConfig();
-const logger = createLogger('aggregator', config.logLevel);
-logger.info({ config: redactConfig(config) }, 'starting');
-skewClockForTest(config.testClockOffsetMs, logger);
+const { config, logger } = startService('aggregator', loadAggregatorConfig);
 
 const redis = createRedis(config.redisUrl, { forWorker: true, name: 'aggregator' });
 redis.on('error', (error) => logger.warn({ err: error }, 'redis error'));
@@ -76,25 +73,8 @@ const lifecycleWorker = createWorker<LifecycleJob>(
 );
 await lifecycleWorker.waitUntilReady();
 
-// The sweeper: no round waits on a job a crash dropped (jobs/sweeper.ts). One sweep at a time per process.
-let sweeping: Promise<void> | undefined;
-const sweepTimer = setInterval(() => {
-  if (sweeping) return;
-  sweeping = sweepRounds(deps)
-    .then((report) => {
-      measured.sweeps.inc({ result: 'ok' });
-      measured.sweepRepairs.inc({ action: 'finalize_requeued' }, report.finalizeRequeued);
-      measured.sweepRepairs.inc({ action: 'closed_at_deadline' }, report.closedAtDeadline);
-    })
-    .catch((error: unknown) => {
-      measured.sweeps.inc({ result: 'error' });
-      logger.warn({ err: error }, 'sweep failed; the next one retries');
-    })
-    .finally(() => {
-      sweeping = undefined;
-    });
-}, config.sweepIntervalMs);
-sweepTimer.unref();
+// The sweeper: no round waits on a job a crash dropped (jobs/sweeper.ts).
+const sweeper = startSweeper(deps, config.sweepIntervalMs, measured);
 
 // Health: the aggregator serves only grpc.health.v1 (and reflection of it), over TLS with its own certificate.
 const health = new HealthMonitor({
@@ -121,33 +101,18 @@ const healthPort = await bindServer(
   config.healthListenAddress,
   serverCredentials({ tlsCertFile: config.tlsCertFile, tlsKeyFile: config.tlsKeyFile, allowInsecure: config.allowInsecure }, logger),
 );
-const metricsServer = config.metricsListenAddress ? await metrics.listen(config.metricsListenAddress) : undefined;
-if (metricsServer) logger.info({ event: 'metrics', port: metricsServer.port }, `metrics on port ${metricsServer.port}`);
+const metricsServer = await metrics.listenIfConfigured(config.metricsListenAddress, logger);
 logger.info({ event: 'ready', service: 'aggregator', port: healthPort }, `aggregator ready; health on port ${healthPort}`);
-
-/** After the grace period, how long cancelled jobs get to hand themselves back before the process exits anyway, ms. */
-const HAND_BACK_MS = 5_000;
 
 handleSignals(logger, async () => {
   health.drain();
-  clearInterval(sweepTimer);
-  await sweeping;
-  // 1. Hand held ranges back (checkpointed, leases released); stop taking jobs; running ones finish within the grace period.
+  await sweeper.stop();
+  // Hand held ranges back (checkpointed, leases released), then drain the lifecycle jobs (jobs/drain-workers.ts).
   await ranges.stop();
-  const workers = [lifecycleWorker];
-  const closed = Promise.all(workers.map((worker) => worker.close())).then(() => true);
-  let done = await Promise.race([closed, sleep(config.shutdownGraceMs).then(() => false)]);
-  if (!done) {
-    // 2. Cancel what still runs.
-    logger.warn({ graceMs: config.shutdownGraceMs }, 'grace period over: handing running jobs back');
-    for (const worker of workers) worker.cancelAllJobs('shutdown');
-    done = await Promise.race([closed, sleep(HAND_BACK_MS).then(() => false)]);
-  }
-  // 3. Anything still running (a release in flight) is left to stalled-job recovery: every job is idempotent.
-  if (!done) logger.warn('jobs still running at exit: stalled-job recovery will hand them to another worker');
+  await drainWorkers([lifecycleWorker], config.shutdownGraceMs, logger);
   health.stop();
   await shutdownServer(healthServer, 1_000);
-  metricsServer?.server.close();
+  metricsServer?.close();
   deps.keyholder.close();
   await deps.queues.close();
   redis.disconnect();

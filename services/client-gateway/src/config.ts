@@ -1,8 +1,14 @@
 /** Gateway configuration: environment variables `GATEWAY_*`. */
 import { z } from 'zod';
-import { disableableAddress, envBoolean, loadConfig } from '@secagg/core';
+import { disableableAddress, envBoolean, loadConfig, MAX_HTTP2_WINDOW_BYTES, MIN_HTTP2_WINDOW_BYTES } from '@secagg/core';
 import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, DEFAULT_TOKEN_CLOCK_TOLERANCE_SECONDS } from '@secagg/auth';
-import { keyholderTopology, MAX_RESULT_VALUES_PER_MESSAGE, maxUploadFrameBytes, STOCK_RECEIVE_LIMIT_BYTES } from '@secagg/protocol';
+import {
+  DEFAULT_HTTP2_RECEIVE_WINDOW_BYTES,
+  keyholderTopology,
+  MAX_RESULT_VALUES_PER_MESSAGE,
+  maxUploadFrameBytes,
+  STOCK_RECEIVE_LIMIT_BYTES,
+} from '@secagg/protocol';
 
 const int = () => z.coerce.number().int().positive();
 
@@ -56,6 +62,17 @@ export const gatewayConfigSchema = z.strictObject({
    * method's, and the call guard keeps the small methods cheap.
    */
   maxReceiveMessageBytes: int().default(maxUploadFrameBytes()),
+  /**
+   * HTTP/2 receive window of every stream and of every connection, bytes
+   * (SETTINGS_INITIAL_WINDOW_SIZE and the connection's WINDOW_UPDATE; grpc-js
+   * announces 65,535 and has no option for it: core's raiseReceiveWindow).
+   * Default 1 MiB, twice the largest upload frame and more, so no upload frame
+   * waits for a window update (protocol's DEFAULT_HTTP2_RECEIVE_WINDOW_BYTES).
+   * It is also what one stream may hold unread — a call awaiting its token
+   * check, an upload awaiting a slot — so the memory bound of docs/SECURITY.md
+   * "Limits" grows with it. 65535 restores grpc-js's default.
+   */
+  http2ReceiveWindowBytes: int().min(MIN_HTTP2_WINDOW_BYTES).max(MAX_HTTP2_WINDOW_BYTES).default(DEFAULT_HTTP2_RECEIVE_WINDOW_BYTES),
   /** Largest gRPC message sent, bytes (a GetRound with the largest public key; result messages are far below it). */
   maxSendMessageBytes: int().default(STOCK_RECEIVE_LIMIT_BYTES),
   /**

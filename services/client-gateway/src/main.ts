@@ -1,20 +1,11 @@
 /** Gateway composition root: config, Redis, queues, keyholder client, token verifier, server. */
 import { readFileSync } from 'node:fs';
-import {
-  channelCredentials,
-  createLogger,
-  handleSignals,
-  logListening,
-  redactConfig,
-  serverCredentials,
-  shutdownServer,
-  skewClockForTest,
-} from '@secagg/core';
+import { channelCredentials, handleSignals, logListening, serverCredentials, shutdownServer, startService } from '@secagg/core';
 import { ClientService, CoordinatorService } from '@secagg/proto';
 import { connectKeyholders, keyholderTopology } from '@secagg/protocol';
 import { HealthMonitor, ServiceMetrics, probe, registerRedisPersistenceMetrics } from '@secagg/observability';
 import { registerGatewayMetrics } from './domain/gateway-metrics.js';
-import { RedisPersistenceWatch, RoundStore } from '@secagg/store';
+import { RedisPersistenceWatch, RoundStore, StagingBudget } from '@secagg/store';
 import { openCiphertextStore } from '@secagg/ciphertext-store';
 import { RoundQueues, createRedis, queuePrefix } from '@secagg/queue';
 import { TokenVerifier } from '@secagg/auth';
@@ -24,10 +15,7 @@ import { UploadAdmission } from './domain/upload-admission.js';
 import { listenWithConnectionLimit } from './domain/connection-limit.js';
 import { ResultStreams } from './domain/result-streams.js';
 
-const config = loadGatewayConfig();
-const logger = createLogger('client-gateway', config.logLevel);
-logger.info({ config: redactConfig(config) }, 'starting');
-skewClockForTest(config.testClockOffsetMs, logger);
+const { config, logger } = startService('client-gateway', loadGatewayConfig);
 if (config.testKillAfterClosingCommit) logger.warn('TEST ONLY: this gateway kills itself after a commit that closes its round (GATEWAY_TEST_KILL_AFTER_CLOSING_COMMIT)');
 
 const redis = createRedis(config.redisUrl, { name: 'gateway' });
@@ -46,7 +34,7 @@ const keyholderCredentials = channelCredentials(
 );
 const keyholders = keyholderTopology(config);
 const keyholder = connectKeyholders(config, { credentials: keyholderCredentials });
-const uploads = UploadAdmission.fromConfig(config, { redis, store, clock: Date.now, logger });
+const uploads = UploadAdmission.fromConfig(config, { store, budget: new StagingBudget(redis, config.keyPrefix), clock: Date.now, logger });
 // Update ciphertexts: staged and committed here, read by the aggregators' range folds (shared volume or object store).
 const objects = await openCiphertextStore(config.ciphertextStore);
 const metrics = new ServiceMetrics('client-gateway');
@@ -73,10 +61,21 @@ const server = createGatewayServer(
   { health, onCallEnd: metrics.onCallEnd },
 );
 await health.start();
-const metricsServer = config.metricsListenAddress ? await metrics.listen(config.metricsListenAddress) : undefined;
-if (metricsServer) logger.info({ event: 'metrics', port: metricsServer.port }, `metrics on port ${metricsServer.port}`);
+const metricsServer = await metrics.listenIfConfigured(config.metricsListenAddress, logger);
 // Our own listener (grpc-js has no connection limit): at most maxConnections clients at once.
-const listener = await listenWithConnectionLimit(server, config.listenAddress, serverCredentials(config, logger), config.maxConnections, logger);
+const listener = await listenWithConnectionLimit(
+  server,
+  {
+    address: config.listenAddress,
+    credentials: serverCredentials(config, logger),
+    maxConnections: config.maxConnections,
+    receiveWindowBytes: config.http2ReceiveWindowBytes,
+  },
+  logger,
+);
+// Not applied (a grpc-js upgrade moved the shim's fields): uploads still work, at grpc-js's default window's pace.
+if (listener.receiveWindow.applied) logger.info({ event: 'http2-window', bytes: config.http2ReceiveWindowBytes, applied: true }, listener.receiveWindow.how);
+else logger.warn({ event: 'http2-window', bytes: config.http2ReceiveWindowBytes, applied: false }, listener.receiveWindow.how);
 logListening(logger, 'client-gateway', listener.port);
 
 handleSignals(logger, async () => {
@@ -86,7 +85,7 @@ handleSignals(logger, async () => {
   health.drain();
   await new Promise((resolve) => setTimeout(resolve, config.shutdownAnnounceMs));
   health.stop();
-  metricsServer?.server.close();
+  metricsServer?.close();
   listener.stopAccepting();
   await shutdownServer(server, config.shutdownGraceMs);
   await uploads.whenIdle(1_000); // cancelled uploads discard their staging while Redis is still connected

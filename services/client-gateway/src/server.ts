@@ -1,6 +1,6 @@
 /** The gateway's gRPC server: ClientService and CoordinatorService. */
 import * as grpc from '@grpc/grpc-js';
-import { addService, methodPath, type CallContext, type CallObserver } from '@secagg/core';
+import { addService, methodPath, type CallObserver } from '@secagg/core';
 import { toStorageError } from '@secagg/store';
 import { ClientService, CoordinatorService, file_secagg_client_v1_client_service, file_secagg_coordinator_v1_coordinator_service } from '@secagg/proto';
 import { addReflection, type HealthMonitor } from '@secagg/observability';
@@ -10,6 +10,7 @@ import { getResult, getRound } from './handlers/client-reads.js';
 import { closeRound, createRound, getRoundStatus, listRounds } from './handlers/coordinator.js';
 import { getPrivacyBudget, setPrivacyBudget } from './handlers/privacy.js';
 import { CallGuard } from './domain/call-guard.js';
+import { gatewayPolicies, type GatewayCall } from './call-policy.js';
 
 /**
  * Wrappers for every handler: Redis refusing (full, no replicas, read-only,
@@ -35,7 +36,7 @@ function storageGuards(retryAfterMs: number) {
 }
 
 /** The handlers' dependencies for one call: its logger carries the call's request id. */
-function forCall(deps: GatewayContext, ctx: CallContext): GatewayContext {
+function forCall(deps: GatewayContext, ctx: GatewayCall): GatewayContext {
   return { ...deps, logger: ctx.logger };
 }
 
@@ -66,9 +67,11 @@ export function createGatewayServer(deps: GatewayContext, observers: ServerObser
   });
   const options = { logger: deps.logger, onCallEnd: observers.onCallEnd };
   const { guarded, guardedStream } = storageGuards(deps.config.storageRetryAfterMs);
+  const policies = gatewayPolicies(deps.tokens);
   addService(
     server,
     ClientService,
+    policies.client,
     {
       getRound: guarded((request, ctx) => getRound(request, ctx, forCall(deps, ctx))),
       submitUpdate: guarded((requests, ctx) => submitUpdate(requests, ctx, forCall(deps, ctx))),
@@ -79,6 +82,7 @@ export function createGatewayServer(deps: GatewayContext, observers: ServerObser
   addService(
     server,
     CoordinatorService,
+    policies.coordinator,
     {
       createRound: guarded((request, ctx) => createRound(request, ctx, forCall(deps, ctx))),
       closeRound: guarded((request, ctx) => closeRound(request, ctx, forCall(deps, ctx))),

@@ -10,7 +10,7 @@ import { createKeyShare, signCollectiveKey } from './handlers/key-share.js';
 import { releaseShare } from './handlers/release-share.js';
 import { acceptKeyShares, dealKeyShares } from './handlers/key-dealing.js';
 import { getGroupPrivacyBudget, setGroupPrivacyBudget } from './handlers/privacy-budget.js';
-import { requirePeer } from './domain/peer-identity.js';
+import { keyholderPolicy } from './call-policy.js';
 
 /** Largest message the keyholder accepts: one ciphertext of the largest preset plus framing. */
 const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
@@ -28,43 +28,17 @@ export function createKeyholderServer(deps: KeyholderContext, observers: ServerO
   addService(
     server,
     KeyholderService,
+    keyholderPolicy(deps.config),
     {
-      createRoundKey: async (request, ctx) => {
-        requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
-        return createRoundKey(request, { ...deps, logger: ctx.logger });
-      },
-      releaseRound: (requests, ctx) => {
-        requirePeer(ctx, deps.config.aggregatorIdentity, deps.config);
-        return releaseRound(requests, { ...deps, logger: ctx.logger });
-      },
-      createKeyShare: async (request, ctx) => {
-        requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
-        return createKeyShare(request, { ...deps, logger: ctx.logger });
-      },
-      signCollectiveKey: async (request, ctx) => {
-        requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
-        return signCollectiveKey(request, { ...deps, logger: ctx.logger });
-      },
-      dealKeyShares: async (request, ctx) => {
-        requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
-        return dealKeyShares(request, { ...deps, logger: ctx.logger });
-      },
-      acceptKeyShares: async (request, ctx) => {
-        requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
-        return acceptKeyShares(request, { ...deps, logger: ctx.logger });
-      },
-      releaseShare: (requests, ctx) => {
-        requirePeer(ctx, deps.config.aggregatorIdentity, deps.config);
-        return releaseShare(requests, { ...deps, logger: ctx.logger });
-      },
-      setGroupPrivacyBudget: async (request, ctx) => {
-        requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
-        return setGroupPrivacyBudget(request, { ...deps, logger: ctx.logger });
-      },
-      getGroupPrivacyBudget: async (request, ctx) => {
-        requirePeer(ctx, deps.config.gatewayIdentity, deps.config);
-        return getGroupPrivacyBudget(request, { ...deps, logger: ctx.logger });
-      },
+      createRoundKey: async (request, ctx) => createRoundKey(request, { ...deps, logger: ctx.logger }),
+      releaseRound: (requests, ctx) => releaseRound(requests, { ...deps, logger: ctx.logger }),
+      createKeyShare: async (request, ctx) => createKeyShare(request, { ...deps, logger: ctx.logger }),
+      signCollectiveKey: async (request, ctx) => signCollectiveKey(request, { ...deps, logger: ctx.logger }),
+      dealKeyShares: async (request, ctx) => dealKeyShares(request, { ...deps, logger: ctx.logger }),
+      acceptKeyShares: async (request, ctx) => acceptKeyShares(request, { ...deps, logger: ctx.logger }),
+      releaseShare: (requests, ctx) => releaseShare(requests, { ...deps, logger: ctx.logger }),
+      setGroupPrivacyBudget: async (request, ctx) => setGroupPrivacyBudget(request, { ...deps, logger: ctx.logger }),
+      getGroupPrivacyBudget: async (request, ctx) => getGroupPrivacyBudget(request, { ...deps, logger: ctx.logger }),
     },
     { logger: deps.logger, onCallEnd: observers.onCallEnd },
   );

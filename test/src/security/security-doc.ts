@@ -20,14 +20,14 @@ const cells = (line: string) =>
     .split('|')
     .map((cell) => cell.trim().replace(/^`|`$/g, ''));
 
-/** The first markdown table after the heading line that starts with `heading`. */
+/** The first markdown table after the heading line that starts with `heading` (in docs/SECURITY.md unless another document is given). */
 export function tableUnder(heading: string, doc = readFileSync(SECURITY_DOC, 'utf8')): DocTable {
   const lines = doc.split('\n');
   const start = lines.findIndex((line) => /^#+ /.test(line) && line.replace(/^#+ /, '').startsWith(heading));
-  if (start < 0) throw new Error(`docs/SECURITY.md has no heading "${heading}"`);
+  if (start < 0) throw new Error(`the document has no heading "${heading}"`);
   let i = start + 1;
   while (i < lines.length && !lines[i]!.trim().startsWith('|')) {
-    if (/^#+ /.test(lines[i]!)) throw new Error(`no table under "${heading}" in docs/SECURITY.md`);
+    if (/^#+ /.test(lines[i]!)) throw new Error(`no table under "${heading}" in the document`);
     i++;
   }
   const header = cells(lines[i]!);

@@ -5,18 +5,21 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { Code, SecaggError } from '../errors.js';
+import { REASON_HEADER, RETRY_AFTER_HEADER } from '../reasons.js';
 import { grpcServiceDefinition } from './service-definition.js';
 import { REQUEST_ID_HEADER, type AnyService, type CallContext, type CallOptions, type ServiceClient } from './types.js';
 
-/** Converts a grpc-js error into a SecaggError (keeps `retry-after-ms`). */
+/** Converts a grpc-js error into a SecaggError (keeps `secagg-reason` and `retry-after-ms`). */
 export function fromServiceError(error: unknown): SecaggError {
   if (error instanceof SecaggError) return error;
   const e = error as Partial<grpc.ServiceError>;
   if (typeof e?.code === 'number') {
-    const retry = e.metadata?.get('retry-after-ms')[0];
+    const retry = e.metadata?.get(RETRY_AFTER_HEADER)[0];
+    const reason = e.metadata?.get(REASON_HEADER)[0];
     return new SecaggError(e.code as number as Code, e.details ?? e.message ?? 'error', {
       cause: error,
       retryAfterMs: retry === undefined ? undefined : Number(retry),
+      reason: typeof reason === 'string' && /^[a-z0-9_]{1,64}$/.test(reason) ? reason : undefined,
     });
   }
   return new SecaggError(Code.Unknown, String((error as Error)?.message ?? error), { cause: error });

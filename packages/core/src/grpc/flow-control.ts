@@ -21,9 +21,13 @@
  * instead of silently halving ingest. At run time a missing field degrades
  * to the default window with `applied: false` (callers log it).
  *
- * Memory: the window is what one stream may have in flight unread, so the
- * gateway's per-stream buffer bound grows with it (its memory bound counts
- * window x concurrent streams).
+ * Memory: the per-stream window is what one stream may hold unread (node:http2
+ * buffers a paused stream's data up to it), so a server's memory bound grows
+ * with it: window x the streams that may wait unread at once. The connection
+ * window bounds nothing here — node returns connection credit as data arrives,
+ * read or not (measured: 32 paused streams of a 1 MiB window on one connection
+ * held 32 MiB with a 64 KiB connection window) — so it is raised alike, only
+ * for throughput. The gateway's bound is in docs/SECURITY.md "Limits".
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { EventEmitter } from 'node:events';
@@ -34,6 +38,8 @@ interface GrpcServerInternals {
   http2Servers?: Map<EventEmitter, unknown>;
 }
 
+/** HTTP/2's initial window, the least a receiver may announce here (RFC 9113 §6.9.2: 65,535). */
+export const MIN_HTTP2_WINDOW_BYTES = 65_535;
 /** node:http2's limit for a window (2^31 - 1). */
 export const MAX_HTTP2_WINDOW_BYTES = 2 ** 31 - 1;
 
@@ -55,7 +61,7 @@ export interface ReceiveWindow {
  * `applyToSessions()` after them.
  */
 export function raiseReceiveWindow(server: grpc.Server, bytes: number): ReceiveWindow {
-  if (!(Number.isSafeInteger(bytes) && bytes >= 65_535 && bytes <= MAX_HTTP2_WINDOW_BYTES)) {
+  if (!(Number.isSafeInteger(bytes) && bytes >= MIN_HTTP2_WINDOW_BYTES && bytes <= MAX_HTTP2_WINDOW_BYTES)) {
     throw new RangeError(`HTTP/2 window ${bytes} is not an integer in [65535, 2^31 - 1]`);
   }
   const internals = server as unknown as GrpcServerInternals;

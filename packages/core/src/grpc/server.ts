@@ -9,9 +9,11 @@ import type { Duplex, Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { Code, SecaggError, codeName } from '../errors.js';
+import { Code, SecaggError, codeName, refuse } from '../errors.js';
+import { isReason, REASON_HEADER, RETRY_AFTER_HEADER } from '../reasons.js';
 import { grpcServiceDefinition, MalformedMessage, methodPath } from './service-definition.js';
 import { REQUEST_ID_HEADER, type AnyService, type CallContext, type ServiceHandlers } from './types.js';
+import type { CallPolicy } from './call-policy.js';
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> & {
   getAuthContext?: () => { sslPeerCertificate?: import('node:tls').PeerCertificate };
@@ -19,7 +21,10 @@ type AnyCall = grpc.ServerUnaryCall<unknown, unknown> & {
 };
 
 /** Observes every call's outcome (metrics, access logs). */
-/** `reason` is the SecaggError's errorCode for a refused call, 'internal' for an unexpected error, '' for OK. */
+/**
+ * `reason` is the SecaggError's reason for a refused call (the lower-case status name for an error
+ * relayed without one), 'internal' for an unexpected error, '' for OK.
+ */
 export type CallObserver = (method: string, code: Code, durationMs: number, reason: string) => void;
 
 export interface ServeOptions {
@@ -27,19 +32,31 @@ export interface ServeOptions {
   onCallEnd?: CallObserver;
 }
 
-function statusOf(error: unknown, method: string, logger: Logger): grpc.StatusObject {
+/**
+ * The status a refused call is answered with: the SecaggError's code and
+ * message, its reason in `secagg-reason` (when it is one of the table's: a
+ * reason relayed from a peer of another version is not repeated) and its
+ * retry hint in `retry-after-ms`. The one encoding of a refusal on the wire,
+ * shared with the gateway's pre-read call guard.
+ */
+export function refusalStatus(error: SecaggError): grpc.StatusObject {
   const metadata = new grpc.Metadata();
+  if (isReason(error.reason)) metadata.set(REASON_HEADER, error.reason);
+  if (error.retryAfterMs !== undefined) metadata.set(RETRY_AFTER_HEADER, String(Math.ceil(error.retryAfterMs)));
+  return { code: error.code as number as grpc.status, details: error.message, metadata };
+}
+
+function statusOf(error: unknown, method: string, logger: Logger): grpc.StatusObject {
   if (error instanceof SecaggError) {
-    if (error.retryAfterMs !== undefined) metadata.set('retry-after-ms', String(Math.ceil(error.retryAfterMs)));
     if (error.code === Code.Internal || error.code === Code.Unknown || error.code === Code.DataLoss) {
-      logger.error({ err: error.cause ?? error, method, errorCode: error.errorCode }, 'call failed');
+      logger.error({ err: error.cause ?? error, method, reason: error.reason }, 'call failed');
     } else {
-      logger.debug({ method, code: codeName(error.code), errorCode: error.errorCode, details: error.message }, 'call refused');
+      logger.debug({ method, code: codeName(error.code), reason: error.reason, details: error.message }, 'call refused');
     }
-    return { code: error.code as number as grpc.status, details: error.message, metadata };
+    return refusalStatus(error);
   }
   logger.error({ err: error, method }, 'unexpected error in handler');
-  return { code: grpc.status.INTERNAL, details: 'internal error', metadata };
+  return refusalStatus(refuse('internal', 'internal error'));
 }
 
 /** A caller's `x-request-id` when it is a sane token, else a fresh one: the id every log line of the call carries. */
@@ -73,7 +90,7 @@ function contextOf(call: AnyCall, method: string, signal: AbortSignal, trailers:
 /** An AbortSignal that fires when the call is cancelled or the client goes away. */
 function cancellationOf(call: { on(event: "cancelled", listener: () => void): unknown }): AbortController {
   const controller = new AbortController();
-  call.on('cancelled', () => controller.abort(new SecaggError(Code.Cancelled, 'call cancelled by the client')));
+  call.on('cancelled', () => controller.abort(refuse('cancelled', 'call cancelled by the client')));
   return controller;
 }
 
@@ -99,7 +116,7 @@ async function writeAll(
 }
 
 function malformed(message: MalformedMessage): SecaggError {
-  return new SecaggError(Code.InvalidArgument, `malformed ${message.typeName}: ${message.reason}`, { errorCode: 'malformed_message' });
+  return refuse('malformed_message', `malformed ${message.typeName}: ${message.reason}`);
 }
 
 /** The request of a unary or server-streaming call, or INVALID_ARGUMENT when it did not parse. */
@@ -141,11 +158,42 @@ function parsedStream(call: Readable & AsyncIterable<unknown>): AsyncIterable<un
   };
 }
 
-/** Registers `handlers` for `service` on `server`, each wrapped by the error boundary. */
-export function addService<S extends AnyService>(
+/**
+ * The request stream with `check` run on its first message before the
+ * handler sees it (the call policy's round scope of a client stream);
+ * `return()` is passed on, so parsedStream's prompt release still holds.
+ */
+function checkedFirst(stream: AsyncIterable<unknown>, check: (first: unknown) => void): AsyncIterable<unknown> {
+  return {
+    [Symbol.asyncIterator]() {
+      const inner = stream[Symbol.asyncIterator]();
+      let first = true;
+      return {
+        async next() {
+          const result = await inner.next();
+          // An empty stream names nothing to check; the handler refuses it.
+          if (first && !result.done) check(result.value);
+          first = false;
+          return result;
+        },
+        return: async (value?: unknown) => (await inner.return?.(value)) ?? { done: true as const, value },
+      };
+    },
+  };
+}
+
+/**
+ * Registers `handlers` for `service` on `server`, each behind `policy` (who
+ * may call it: call-policy.ts) and the error boundary. A unary or
+ * server-streaming request is parsed, then the policy admits the call and
+ * inspects the request; a client or bidi stream is admitted before its first
+ * message is read, and that message inspected before the handler sees it.
+ */
+export function addService<S extends AnyService, Extra extends object>(
   server: grpc.Server,
   service: S,
-  handlers: ServiceHandlers<S>,
+  policy: CallPolicy<S, Extra>,
+  handlers: ServiceHandlers<S, CallContext & Extra>,
   options: ServeOptions,
 ): void {
   const implementation: grpc.UntypedServiceImplementation = {};
@@ -155,7 +203,20 @@ export function addService<S extends AnyService>(
     const handler = (handlers as Record<string, (...args: unknown[]) => unknown>)[method.localName];
     if (!handler) throw new Error(`no handler for ${path}`);
     const finish = (start: number, code: Code, error?: unknown) =>
-      onCallEnd?.(path, code, performance.now() - start, error === undefined ? '' : error instanceof SecaggError ? error.errorCode : 'internal');
+      onCallEnd?.(path, code, performance.now() - start, error === undefined ? '' : error instanceof SecaggError ? error.reason || codeName(error.code).toLowerCase() : 'internal');
+    const streamsRequests = method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming';
+    /** The handler's input and context once the policy admitted the call. */
+    const admitted = async (call: AnyCall, ctx: CallContext): Promise<[unknown, CallContext & Extra]> => {
+      if (streamsRequests) {
+        const full = { ...ctx, ...(await policy.admit(method, ctx)) };
+        const requests = parsedStream(call as unknown as Readable & AsyncIterable<unknown>);
+        return [checkedFirst(requests, (first) => policy.inspect(method, first, full)), full];
+      }
+      const request = parsedRequest(call.request);
+      const full = { ...ctx, ...(await policy.admit(method, ctx)) };
+      policy.inspect(method, request, full);
+      return [request, full];
+    };
 
     switch (method.methodKind) {
       case 'unary':
@@ -165,8 +226,8 @@ export function addService<S extends AnyService>(
           const controller = cancellationOf(call);
           const trailers = new grpc.Metadata();
           const ctx = contextOf(call, path, controller.signal, trailers, logger);
-          Promise.resolve()
-            .then(() => handler(method.methodKind === 'unary' ? parsedRequest(call.request) : parsedStream(call as unknown as Readable & AsyncIterable<unknown>), ctx))
+          admitted(call, ctx)
+            .then(([input, full]) => handler(input, full))
             .then(
               (response) => {
                 finish(start, Code.Ok);
@@ -189,12 +250,8 @@ export function addService<S extends AnyService>(
           const controller = cancellationOf(call);
           const trailers = new grpc.Metadata();
           const ctx = contextOf(call as unknown as AnyCall, path, controller.signal, trailers, logger);
-          const input = () =>
-            method.methodKind === 'server_streaming'
-              ? parsedRequest((call as grpc.ServerWritableStream<unknown, unknown>).request)
-              : parsedStream(call as unknown as Readable & AsyncIterable<unknown>);
-          Promise.resolve()
-            .then(() => writeAll(call, handler(input(), ctx) as AsyncIterable<unknown>, controller.signal))
+          admitted(call as unknown as AnyCall, ctx)
+            .then(([input, full]) => writeAll(call, handler(input, full) as AsyncIterable<unknown>, controller.signal))
             .then(
               () => {
                 finish(start, Code.Ok);

@@ -4,7 +4,7 @@ import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2
 import type * as grpc from '@grpc/grpc-js';
 
 export type AnyService = GenService<GenServiceMethods>;
-type MethodShape = { methodKind: string; input: DescMessage; output: DescMessage };
+export type MethodShape = { methodKind: string; input: DescMessage; output: DescMessage };
 
 /** What a handler learns about its call. */
 export interface CallContext {
@@ -31,17 +31,18 @@ export const REQUEST_ID_HEADER = 'x-request-id';
 type In<M extends MethodShape> = MessageShape<M['input']>;
 type Out<M extends MethodShape> = MessageInitShape<M['output']>;
 
-export type MethodHandler<M extends MethodShape> = M['methodKind'] extends 'unary'
-  ? (request: In<M>, ctx: CallContext) => Promise<Out<M>>
+/** A method's implementation; `Ctx` is the call context as the service's call policy extends it (e.g. with the caller). */
+export type MethodHandler<M extends MethodShape, Ctx extends CallContext = CallContext> = M['methodKind'] extends 'unary'
+  ? (request: In<M>, ctx: Ctx) => Promise<Out<M>>
   : M['methodKind'] extends 'client_streaming'
-    ? (requests: AsyncIterable<In<M>>, ctx: CallContext) => Promise<Out<M>>
+    ? (requests: AsyncIterable<In<M>>, ctx: Ctx) => Promise<Out<M>>
     : M['methodKind'] extends 'server_streaming'
-      ? (request: In<M>, ctx: CallContext) => AsyncIterable<Out<M>>
-      : (requests: AsyncIterable<In<M>>, ctx: CallContext) => AsyncIterable<Out<M>>;
+      ? (request: In<M>, ctx: Ctx) => AsyncIterable<Out<M>>
+      : (requests: AsyncIterable<In<M>>, ctx: Ctx) => AsyncIterable<Out<M>>;
 
 /** An implementation of every method of `S`, Connect-ES style: async functions and async iterables. */
-export type ServiceHandlers<S extends AnyService> = {
-  [K in keyof S['method']]: MethodHandler<S['method'][K]>;
+export type ServiceHandlers<S extends AnyService, Ctx extends CallContext = CallContext> = {
+  [K in keyof S['method']]: MethodHandler<S['method'][K], Ctx>;
 };
 
 export interface CallOptions {

@@ -74,3 +74,45 @@ export async function sweepRounds(deps: Pick<AggregatorContext, 'store' | 'queue
 export function latestHonestDelayMs(config: Pick<AggregatorContext['config'], 'jobRetryMaxDelayMs' | 'finalizePollMs'>): number {
   return Math.ceil(Math.max(config.jobRetryMaxDelayMs * 1.2, config.finalizePollMs)) + 1_000;
 }
+
+/** What the sweeper reports to the process's metrics. */
+export interface SweepCounters {
+  sweeps: { inc(labels: { result: 'ok' | 'error' }): void };
+  sweepRepairs: { inc(labels: { action: 'finalize_requeued' | 'closed_at_deadline' }, value: number): void };
+}
+
+/**
+ * Runs {@link sweepRounds} every `intervalMs`, at most one sweep at a time in
+ * this process; a failed sweep is logged and counted, and the next one
+ * retries. `stop` ends the timer and waits for a sweep in flight.
+ */
+export function startSweeper(
+  deps: Pick<AggregatorContext, 'store' | 'queues' | 'logger' | 'config'>,
+  intervalMs: number,
+  counters: SweepCounters,
+): { stop(): Promise<void> } {
+  let sweeping: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    if (sweeping) return;
+    sweeping = sweepRounds(deps)
+      .then((report) => {
+        counters.sweeps.inc({ result: 'ok' });
+        counters.sweepRepairs.inc({ action: 'finalize_requeued' }, report.finalizeRequeued);
+        counters.sweepRepairs.inc({ action: 'closed_at_deadline' }, report.closedAtDeadline);
+      })
+      .catch((error: unknown) => {
+        counters.sweeps.inc({ result: 'error' });
+        deps.logger.warn({ err: error }, 'sweep failed; the next one retries');
+      })
+      .finally(() => {
+        sweeping = undefined;
+      });
+  }, intervalMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await sweeping;
+    },
+  };
+}

@@ -48,7 +48,7 @@ describe('Poisson admission', () => {
     const r = round('sampled', 0.3);
     await assert.rejects(admitSampledClient(store, r, 'out', () => 0.5), (e: SecaggError) => {
       assert.equal(e.code, Code.FailedPrecondition);
-      assert.equal(e.errorCode, 'not_sampled');
+      assert.equal(e.reason, 'not_sampled');
       assert.match(e.message, /client out was not sampled for round sampled \(Poisson sampling at rate 0\.3\)/);
       return true;
     });
@@ -57,7 +57,7 @@ describe('Poisson admission', () => {
     await admitSampledClient(store, r, 'in', () => 0.9); // would have been refused if drawn again
     // The same client in another round gets its own draw.
     await admitSampledClient(store, round('other', 0.3), 'out', () => 0.1);
-    const ttl = await redis.pttl(`${store.keys('sampled').base}:sampled`);
+    const ttl = await redis.pttl(store.keys('sampled').sampled);
     assert.ok(ttl > 0, 'decisions expire after the round');
   });
 

@@ -8,12 +8,12 @@
  * sound if the draw is independent of the data and of the client's wishes,
  * and if the sample is not otherwise revealed.
  *
- * Key: <prefix>:r:{R}:sampled, hash clientId -> "1" (admitted) | "0" (not),
- * written with HSETNX (the first draw wins a race between two gateways),
- * expiring a day after the round's deadline (the round is closed by then).
+ * The decisions are kept by the store (RoundStore.decideSampling: the first
+ * draw wins a race between two gateways) until a day after the round's
+ * deadline (the round is closed by then).
  */
 import { randomBytes } from 'node:crypto';
-import { Code, SecaggError } from '@secagg/core';
+import { refuse } from '@secagg/core';
 import { samplingRateOf } from '@secagg/protocol';
 import type { RoundRecord, RoundStore } from '@secagg/store';
 
@@ -30,30 +30,19 @@ export function cryptoUniform(): number {
 
 /**
  * Resolves if `clientId` is in the round's sample (always, for q = 1);
- * otherwise throws FAILED_PRECONDITION (errorCode `not_sampled`), the same
+ * otherwise throws FAILED_PRECONDITION (reason `not_sampled`), the same
  * answer on every call.
  */
 export async function admitSampledClient(
-  store: RoundStore,
+  store: Pick<RoundStore, 'decideSampling'>,
   round: RoundRecord,
   clientId: string,
   uniform: () => number = cryptoUniform,
 ): Promise<void> {
   const q = samplingRateOf(round.config);
   if (q >= 1) return;
-  const key = `${store.keys(round.roundId).base}:sampled`;
-  const draw = uniform() < q ? '1' : '0';
-  const [[setError], [readError, decision]] = (await store.redis
-    .multi()
-    .hsetnx(key, clientId, draw)
-    .hget(key, clientId)
-    .pexpireat(key, Number(round.config.deadlineUnixMs) + DECISIONS_RETAINED_AFTER_DEADLINE_MS)
-    .exec()) as [[Error | null, unknown], [Error | null, unknown], [Error | null, unknown]];
-  if (setError || readError) throw setError ?? readError;
-  if (decision === '1') return;
-  throw new SecaggError(
-    Code.FailedPrecondition,
-    `client ${clientId} was not sampled for round ${round.roundId} (Poisson sampling at rate ${q}); do not retry this round`,
-    { errorCode: 'not_sampled' },
-  );
+  const draw = uniform() < q;
+  const retainUntilMs = Number(round.config.deadlineUnixMs) + DECISIONS_RETAINED_AFTER_DEADLINE_MS;
+  if (await store.decideSampling(round.roundId, clientId, draw, retainUntilMs)) return;
+  throw refuse('not_sampled', `client ${clientId} was not sampled for round ${round.roundId} (Poisson sampling at rate ${q}); do not retry this round`);
 }

@@ -12,20 +12,25 @@
  *     identity`): grpc-js inflates every message of a DATA frame at once and
  *     queues the results, so a few KiB of gzip could cost many MiB each even
  *     under the receive limit; ciphertexts do not compress anyway;
- *  2. bounds the calls other than uploads in flight on this gateway
- *     (RESOURCE_EXHAUSTED; uploads have their own slots, UploadAdmission;
- *     token-less health and reflection calls count only until their request
- *     is in);
+ *  2. bounds the calls in flight on this gateway (RESOURCE_EXHAUSTED):
+ *     uploads only until their token is verified (then they have their own
+ *     slots, UploadAdmission), token-less health and reflection calls only
+ *     until their request is in. Counting uploads while their token is checked
+ *     matters because a call that waits here holds up to one HTTP/2 receive
+ *     window of unread data (GATEWAY_HTTP2_RECEIVE_WINDOW_BYTES): with it, at
+ *     most maxConcurrentCalls windows wait on a verdict, however many
+ *     connections and streams a peer opens (docs/SECURITY.md "Limits");
  *  3. authenticates the bearer token (UNAUTHENTICATED) — except on the
  *     token-less gRPC health and reflection services. Authorization (roles,
- *     round scope) stays with the handlers (domain/authorize.ts);
+ *     round scope) is the call policy's (../call-policy.ts), applied by the
+ *     gRPC adapter once the request is read;
  *
  * and, once the handler starts reading, gives the request (or an upload's
  * first frame) `requestReceiveTimeoutMs` to arrive (DEADLINE_EXCEEDED), so a
  * caller cannot park a partial message in the gateway.
  */
 import * as grpc from '@grpc/grpc-js';
-import { Code, SecaggError, type Logger } from '@secagg/core';
+import { Code, refusalStatus, refuse, SecaggError, type Logger } from '@secagg/core';
 import { bearerToken, type TokenVerifier } from '@secagg/auth';
 
 export interface CallGuardSettings {
@@ -57,13 +62,13 @@ class ReadWatchingCall extends grpc.ServerInterceptingCall {
 }
 
 export class CallGuard {
-  /** Calls other than uploads in flight now (token-less ones only until their request is in). */
+  /** Calls in flight now: uploads until their verdict, token-less ones until their request is in. */
   private calls = 0;
 
   constructor(
     private readonly settings: CallGuardSettings,
     private readonly tokens: TokenVerifier,
-    /** Method paths of the client-streaming uploads (admitted by UploadAdmission, not counted here). */
+    /** Method paths of the client-streaming uploads (admitted by UploadAdmission once past this guard: counted here only until then). */
     private readonly uploadMethods: ReadonlySet<string>,
     private readonly logger: Logger,
     private readonly onRefused: GuardRefusalObserver = () => {},
@@ -72,7 +77,8 @@ export class CallGuard {
   readonly interceptor: grpc.ServerInterceptor = (method, call) => {
     const path = method.path;
     const open = OPEN_SERVICES.some((prefix) => path.startsWith(prefix));
-    let counted = !this.uploadMethods.has(path);
+    const upload = this.uploadMethods.has(path);
+    let counted = true;
     let ended = false;
     let receiveTimer: NodeJS.Timeout | undefined;
     let received = false;
@@ -86,11 +92,14 @@ export class CallGuard {
       clearTimeout(receiveTimer);
       uncount();
     };
-    if (counted) this.calls++;
-    const refuse = (code: Code, message: string, reason: string, metadata = new grpc.Metadata()) => {
-      this.onRefused(path, code, reason);
-      this.logger.debug({ method: path, code, reason, peer: call.getPeer() }, 'call refused before its request was read');
-      call.sendStatus({ code: code as number as grpc.status, details: message, metadata });
+    this.calls++;
+    /** Answers the call with `refusal` (core's one wire encoding of a refusal), plus `extra` metadata. */
+    const turnAway = (refusal: SecaggError, extra?: grpc.Metadata) => {
+      this.onRefused(path, refusal.code, refusal.reason);
+      this.logger.debug({ method: path, code: refusal.code, reason: refusal.reason, peer: call.getPeer() }, 'call refused before its request was read');
+      const status = refusalStatus(refusal);
+      if (extra) status.metadata!.merge(extra);
+      call.sendStatus(status);
     };
     const gotRequest = () => {
       received = true;
@@ -106,13 +115,12 @@ export class CallGuard {
         if (encoding !== 'identity') {
           const accept = new grpc.Metadata();
           accept.set('grpc-accept-encoding', 'identity');
-          refuse(Code.Unimplemented, `compressed requests (grpc-encoding ${encoding}) are not accepted; send them uncompressed`, 'compressed', accept);
+          turnAway(refuse('compressed', `compressed requests (grpc-encoding ${encoding}) are not accepted; send them uncompressed`), accept);
           return;
         }
-        if (counted && this.calls > this.settings.maxConcurrentCalls) {
-          const hint = new grpc.Metadata();
-          hint.set('retry-after-ms', String(this.settings.overloadRetryAfterMs));
-          refuse(Code.ResourceExhausted, `the gateway is handling ${this.settings.maxConcurrentCalls} calls; retry later`, 'call_limit', hint);
+        if (this.calls > this.settings.maxConcurrentCalls) {
+          const limit = this.settings.maxConcurrentCalls;
+          turnAway(refuse('call_limit', `the gateway is handling ${limit} calls; retry later`, { retryAfterMs: this.settings.overloadRetryAfterMs }));
           return;
         }
         if (open) {
@@ -123,12 +131,15 @@ export class CallGuard {
           .then(() => this.tokens.verify(bearerToken(metadata.get('authorization')[0])))
           .then(
             () => {
-              if (!ended) next(metadata);
+              if (ended) return;
+              // From here an upload waits in UploadAdmission's bounded slots instead.
+              if (upload) uncount();
+              next(metadata);
             },
             (error: unknown) => {
               if (ended) return;
               const known = error instanceof SecaggError && error.code === Code.Unauthenticated;
-              refuse(Code.Unauthenticated, known ? error.message : 'invalid token', 'unauthenticated');
+              turnAway(known ? error : refuse('invalid_token', 'invalid token'));
             },
           );
       },
@@ -154,7 +165,7 @@ export class CallGuard {
       const ms = this.settings.requestReceiveTimeoutMs;
       receiveTimer = setTimeout(() => {
         if (received || ended) return;
-        refuse(Code.DeadlineExceeded, `the request was not received within ${ms} ms`, 'request_timeout');
+        turnAway(refuse('request_timeout', `the request was not received within ${ms} ms`));
       }, ms);
       receiveTimer.unref();
     });

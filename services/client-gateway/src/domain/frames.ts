@@ -3,7 +3,7 @@
  * call's cancellation and an idle timeout, so a client that opens a stream
  * and goes quiet cannot hold a handler (and its staged bytes) forever.
  */
-import { Code, SecaggError } from '@secagg/core';
+import { Code, refuse, SecaggError } from '@secagg/core';
 
 export async function* framesOf<T>(requests: AsyncIterable<T>, signal: AbortSignal, idleTimeoutMs: number): AsyncGenerator<T> {
   const iterator = requests[Symbol.asyncIterator]();
@@ -13,7 +13,7 @@ export async function* framesOf<T>(requests: AsyncIterable<T>, signal: AbortSign
       let onAbort: (() => void) | undefined;
       const stop = new Promise<never>((_, reject) => {
         timer = setTimeout(
-          () => reject(new SecaggError(Code.DeadlineExceeded, `no frame received for ${idleTimeoutMs} ms; stream abandoned`, { errorCode: 'idle_stream' })),
+          () => reject(refuse('idle_stream', `no frame received for ${idleTimeoutMs} ms; stream abandoned`)),
           idleTimeoutMs,
         );
         // A deadline of the upload aborts with its own reason; anything else is the client going away.
@@ -21,7 +21,7 @@ export async function* framesOf<T>(requests: AsyncIterable<T>, signal: AbortSign
           reject(
             signal.reason instanceof SecaggError && signal.reason.code !== Code.Cancelled
               ? signal.reason
-              : new SecaggError(Code.Cancelled, 'stream cancelled by the client'),
+              : refuse('cancelled', 'stream cancelled by the client'),
           );
         if (signal.aborted) onAbort();
         else signal.addEventListener('abort', onAbort, { once: true });

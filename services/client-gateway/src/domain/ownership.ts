@@ -23,7 +23,7 @@
  *
  * A refusal is PERMISSION_DENIED and names the round or group, never its owner.
  */
-import { Code, SecaggError, type Logger } from '@secagg/core';
+import { refuse, SecaggError, type Logger } from '@secagg/core';
 import type { Principal } from '@secagg/auth';
 import { PRIVACY_GROUP } from '@secagg/protocol';
 import type { RoundRecord, RoundStore } from '@secagg/store';
@@ -34,12 +34,11 @@ const unlimited = (principal: Principal) => principal.role === 'operator';
 /** Only the round's owner (or an operator) passes; PERMISSION_DENIED otherwise. */
 export function requireRoundOwner(principal: Principal, round: RoundRecord, action: string): void {
   if (unlimited(principal) || (round.owner !== '' && round.owner === principal.subject)) return;
-  throw new SecaggError(
-    Code.PermissionDenied,
+  throw refuse(
+    'not_round_owner',
     round.owner === ''
       ? `round ${round.roundId} has no owner (created before rounds had owners); no coordinator may ${action} it`
       : `round ${round.roundId} belongs to another coordinator; only its owner may ${action} it`,
-    { errorCode: 'not_round_owner' },
   );
 }
 
@@ -47,15 +46,13 @@ export function requireRoundOwner(principal: Principal, round: RoundRecord, acti
 export function privacyGroupName(requested: string): string {
   if (requested === '') return 'default';
   if (!PRIVACY_GROUP.test(requested)) {
-    throw new SecaggError(Code.InvalidArgument, 'privacy_group must be 1-64 characters of [A-Za-z0-9_.-]', { errorCode: 'bad_privacy_group' });
+    throw refuse('bad_privacy_group', 'privacy_group must be 1-64 characters of [A-Za-z0-9_.-]');
   }
   return requested;
 }
 
 function notGroupOwner(group: string, action: string): SecaggError {
-  return new SecaggError(Code.PermissionDenied, `privacy group ${group} belongs to another coordinator; only its owner may ${action}`, {
-    errorCode: 'not_group_owner',
-  });
+  return refuse('not_group_owner', `privacy group ${group} belongs to another coordinator; only its owner may ${action}`);
 }
 
 /** Reading a group's budget: its owner, an operator, or anyone while the group is unclaimed (it then shows only defaults). */

@@ -6,7 +6,7 @@
  * refused at once with RESOURCE_EXHAUSTED and a retry hint: a download is
  * cheap to retry, and nothing waits holding memory.
  */
-import { Code, SecaggError } from '@secagg/core';
+import { refuse } from '@secagg/core';
 
 export interface ResultStreamLimits {
   maxResultStreams: number;
@@ -25,16 +25,10 @@ export class ResultStreams {
     const { maxResultStreams, maxResultStreamsPerClient, overloadRetryAfterMs } = this.limits;
     const mine = this.perClient.get(clientId) ?? 0;
     if (mine >= maxResultStreamsPerClient) {
-      throw new SecaggError(Code.ResourceExhausted, `this client already has ${mine} result downloads open (at most ${maxResultStreamsPerClient}); retry later`, {
-        errorCode: 'result_streams_client',
-        retryAfterMs: overloadRetryAfterMs,
-      });
+      throw refuse('result_streams_client', `this client already has ${mine} result downloads open (at most ${maxResultStreamsPerClient}); retry later`, { retryAfterMs: overloadRetryAfterMs });
     }
     if (this.open >= maxResultStreams) {
-      throw new SecaggError(Code.ResourceExhausted, `the gateway has ${this.open} result downloads open (at most ${maxResultStreams}); retry later`, {
-        errorCode: 'result_streams',
-        retryAfterMs: overloadRetryAfterMs,
-      });
+      throw refuse('result_streams', `the gateway has ${this.open} result downloads open (at most ${maxResultStreams}); retry later`, { retryAfterMs: overloadRetryAfterMs });
     }
     this.open++;
     this.perClient.set(clientId, mine + 1);

@@ -8,7 +8,7 @@
  * while it waits. What a waiting stream costs is bounded by grpc-js's
  * read-ahead (one Readable high-water mark of messages).
  */
-import { Code, SecaggError } from '@secagg/core';
+import { refuse, SecaggError } from '@secagg/core';
 
 export interface StreamLimits {
   maxConcurrentStreams: number;
@@ -82,7 +82,7 @@ export class StreamSlots {
         () => this.remove(waiter, this.exhausted(`gateway busy: no upload slot within ${waitMs} ms`, 'gateway_busy')),
         waitMs,
       );
-      const onAbort = () => this.remove(waiter, new SecaggError(Code.Cancelled, 'upload cancelled by the client while waiting for a slot'));
+      const onAbort = () => this.remove(waiter, refuse('cancelled', 'upload cancelled by the client while waiting for a slot'));
       const cleanup = () => {
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
@@ -128,14 +128,11 @@ export class StreamSlots {
     else this.perClient.set(clientId, held);
   }
 
-  private exhausted(message: string, errorCode: string): SecaggError {
-    return new SecaggError(Code.ResourceExhausted, `${message}; retry later`, { errorCode, retryAfterMs: this.limits.retryAfterMs });
+  private exhausted(message: string, reason: 'client_streams' | 'gateway_busy'): SecaggError {
+    return refuse(reason, `${message}; retry later`, { retryAfterMs: this.limits.retryAfterMs });
   }
 
   private drainingError(): SecaggError {
-    return new SecaggError(Code.Unavailable, 'gateway shutting down; retry (another gateway or this one after restart)', {
-      errorCode: 'draining',
-      retryAfterMs: this.limits.retryAfterMs,
-    });
+    return refuse('draining', 'gateway shutting down; retry (another gateway or this one after restart)', { retryAfterMs: this.limits.retryAfterMs });
   }
 }

@@ -19,13 +19,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Code, SecaggError } from '@secagg/core';
+import { Code, refuse, SecaggError } from '@secagg/core';
 import type { Logger } from '@secagg/core';
-import type { Cluster, Redis } from 'ioredis';
-import type { RoundStore } from '@secagg/store';
+import type { Reservation, RoundStore, StagingBudget } from '@secagg/store';
 import type { GatewayConfig } from '../config.js';
 import { FoldBacklog } from './fold-backlog.js';
-import { StagingBudget, type Reservation } from './staging-budget.js';
 import { StreamSlots } from './stream-slots.js';
 
 export interface AdmissionSettings {
@@ -36,6 +34,10 @@ export interface AdmissionSettings {
   stagedTtlMs: number;
   /** A reservation grows by this much at a time, bytes. */
   stagingReserveStepBytes: number;
+  /** Staged bytes every upload together may hold, bytes. */
+  maxStagedBytes: number;
+  /** Staged bytes one client may hold across its uploads, bytes. */
+  maxStagedBytesPerClient: number;
 }
 
 /**
@@ -80,10 +82,10 @@ export class UploadAdmission {
     private readonly logger: Logger,
   ) {}
 
-  /** The admission a gateway with `config` applies (its Redis and queues as in main.ts). */
+  /** The admission a gateway with `config` applies (its store and staging budget as in main.ts). */
   static fromConfig(
     config: GatewayConfig,
-    deps: { redis: Redis | Cluster; store: Pick<RoundStore, 'unfoldedUpdates'>; clock: () => number; logger: Logger },
+    deps: { store: Pick<RoundStore, 'unfoldedUpdates'>; budget: StagingBudget; clock: () => number; logger: Logger },
   ): UploadAdmission {
     const slots = new StreamSlots({
       maxConcurrentStreams: config.maxConcurrentStreams,
@@ -95,7 +97,7 @@ export class UploadAdmission {
       config,
       slots,
       new FoldBacklog(deps.store, config.foldBacklogCacheMs, deps.clock),
-      new StagingBudget(deps.redis, config.keyPrefix, config.maxStagedBytes, config.maxStagedBytesPerClient),
+      deps.budget,
       deps.clock,
       deps.logger,
     );
@@ -121,9 +123,6 @@ export class UploadAdmission {
     const slot = await this.slots.acquire(clientId, admissionWaitMs, signal);
     this.admitted++;
     const stagingId = randomUUID();
-    // A reservation outlives its staging list: the list's TTL restarts with
-    // every chunk, the reservation is renewed every half TTL for two TTLs.
-    const expiry = () => this.clock() + 2 * stagedTtlMs;
     let reserved = 0;
     let updateBytes = 0;
     let reserving = false;
@@ -135,13 +134,13 @@ export class UploadAdmission {
       reserving = true;
       let refusal: Reservation = 'held';
       await this.waitFor(
-        async () => (refusal = await this.budget.reserve(stagingId, clientId, bytes, this.clock(), expiry())) === 'held',
+        async () => (refusal = await this.reserve(stagingId, clientId, bytes)) === 'held',
         waitUntil,
         signal,
         () =>
           refusal === 'client_limit'
-            ? this.exhausted(`this client's uploads hold its staging share (${this.budget.maxBytesPerClient} bytes)`, 'staging_client_limit')
-            : this.exhausted(`staged-bytes budget (${this.budget.maxBytes} bytes) is full`, 'staging_budget'),
+            ? this.exhausted(`this client's uploads hold its staging share (${this.settings.maxStagedBytesPerClient} bytes)`, 'staging_client_limit')
+            : this.exhausted(`staged-bytes budget (${this.settings.maxStagedBytes} bytes) is full`, 'staging_budget'),
       );
       reserved = bytes;
       renewedAt = this.clock();
@@ -149,13 +148,9 @@ export class UploadAdmission {
     return {
       stagingId,
       reserve: async (bytes) => {
-        const limit = Math.min(this.budget.maxBytes, this.budget.maxBytesPerClient);
+        const limit = Math.min(this.settings.maxStagedBytes, this.settings.maxStagedBytesPerClient);
         if (bytes > limit) {
-          throw new SecaggError(
-            Code.FailedPrecondition,
-            `an update of this round is ${bytes} bytes, more than this cluster may stage for one client at once (${limit}); the round cannot be served`,
-            { errorCode: 'update_too_large' },
-          );
+          throw refuse('update_too_large', `an update of this round is ${bytes} bytes, more than this cluster may stage for one client at once (${limit}); the round cannot be served`);
         }
         await this.waitFor(async () => (await this.backlog.depth()) < maxFoldBacklog, deadline, signal, () =>
           this.exhausted(`fold backlog is at its limit of ${maxFoldBacklog} updates`, 'fold_backlog'),
@@ -172,7 +167,7 @@ export class UploadAdmission {
       keepAlive: async () => {
         if (reserved === 0 || this.clock() - renewedAt < stagedTtlMs / 2) return;
         renewedAt = this.clock();
-        await this.budget.reserve(stagingId, clientId, reserved, renewedAt, expiry());
+        await this.reserve(stagingId, clientId, reserved);
       },
       release: async () => {
         if (released) return;
@@ -201,6 +196,25 @@ export class UploadAdmission {
     await Promise.race([new Promise<void>((resolve) => this.idleWaiters.push(resolve)), sleep(timeoutMs)]);
   }
 
+  /**
+   * Raises the reservation of `stagingId` to `bytes` under this gateway's
+   * limits. A reservation outlives its staging list: the list's TTL restarts
+   * with every chunk, the reservation is renewed every half TTL for two TTLs.
+   */
+  private reserve(stagingId: string, clientId: string, bytes: number): Promise<Reservation> {
+    const { maxStagedBytes, maxStagedBytesPerClient, stagedTtlMs } = this.settings;
+    const nowMs = this.clock();
+    return this.budget.reserve({
+      stagingId,
+      clientId,
+      bytes,
+      maxBytes: maxStagedBytes,
+      maxBytesPerClient: maxStagedBytesPerClient,
+      nowMs,
+      expiresMs: nowMs + 2 * stagedTtlMs,
+    });
+  }
+
   private async waitFor(ready: () => Promise<boolean>, deadline: number, signal: AbortSignal, refusal: () => SecaggError): Promise<void> {
     let pause = POLL_FIRST_MS;
     for (;;) {
@@ -208,7 +222,7 @@ export class UploadAdmission {
       if (signal.aborted) {
         // The upload's own deadline (submit-update.ts) aborts with its reason; anything else is the client going away.
         if (signal.reason instanceof SecaggError && signal.reason.code !== Code.Cancelled) throw signal.reason;
-        throw new SecaggError(Code.Cancelled, 'upload cancelled by the client while waiting for admission');
+        throw refuse('cancelled', 'upload cancelled by the client while waiting for admission');
       }
       if (this.clock() + pause > deadline) throw refusal();
       await sleep(pause, undefined, { signal }).catch(() => {});
@@ -216,10 +230,7 @@ export class UploadAdmission {
     }
   }
 
-  private exhausted(message: string, errorCode: string): SecaggError {
-    return new SecaggError(Code.ResourceExhausted, `${message}; retry later`, {
-      errorCode,
-      retryAfterMs: this.settings.overloadRetryAfterMs,
-    });
+  private exhausted(message: string, reason: 'staging_client_limit' | 'staging_budget' | 'fold_backlog'): SecaggError {
+    return refuse(reason, `${message}; retry later`, { retryAfterMs: this.settings.overloadRetryAfterMs });
   }
 }

@@ -1,6 +1,6 @@
 /** GetRound and GetResult: what clients and coordinators read. */
 import { create, fromBinary } from '@bufbuild/protobuf';
-import { Code, SecaggError, type CallContext } from '@secagg/core';
+import { refuse } from '@secagg/core';
 import { bytesToFloat64, float64ToBytes, MAX_RESULT_VALUES_PER_MESSAGE } from '@secagg/protocol';
 import {
   GetResultResponseSchema,
@@ -13,32 +13,27 @@ import {
 } from '@secagg/proto';
 import { toRoundMessage } from '@secagg/store';
 import type { GatewayContext } from '../gateway-context.js';
-import { authorize, checkRoundScope } from '../domain/authorize.js';
+import type { GatewayCall } from '../call-policy.js';
 import { requireRound } from '../domain/rounds.js';
 
-export async function getRound(request: GetRoundRequest, ctx: CallContext, deps: GatewayContext): Promise<GetRoundResponse> {
-  const principal = await authorize(ctx, deps.tokens, ['client', 'coordinator', 'operator']);
-  checkRoundScope(principal, request.roundId);
+export async function getRound(request: GetRoundRequest, _ctx: GatewayCall, deps: GatewayContext): Promise<GetRoundResponse> {
   const round = await requireRound(deps.store, request.roundId);
   const [publicKey, attestation] = await Promise.all([deps.store.getPublicKey(round.roundId), deps.store.getAttestation(round.roundId)]);
-  if (!publicKey) throw new SecaggError(Code.Internal, `round ${round.roundId} has no public key`);
+  if (!publicKey) throw refuse('inconsistent_state', `round ${round.roundId} has no public key`);
   return create(GetRoundResponseSchema, { round: toRoundMessage(round), publicKey, attestation });
 }
 
-export async function* getResult(request: GetResultRequest, ctx: CallContext, deps: GatewayContext): AsyncGenerator<GetResultResponse> {
-  const principal = await authorize(ctx, deps.tokens, ['client', 'coordinator']);
-  checkRoundScope(principal, request.roundId);
+export async function* getResult(request: GetResultRequest, ctx: GatewayCall, deps: GatewayContext): AsyncGenerator<GetResultResponse> {
+  const { principal } = ctx;
   const round = await requireRound(deps.store, request.roundId);
   if (round.state === 'FAILED') {
-    throw new SecaggError(Code.FailedPrecondition, `round ${round.roundId} failed: ${round.reason}`, { errorCode: 'round_failed' });
+    throw refuse('round_failed', `round ${round.roundId} failed: ${round.reason}`);
   }
   if (round.state !== 'RELEASED') {
-    throw new SecaggError(Code.FailedPrecondition, `round ${round.roundId} is ${round.state}; its result is not released yet`, {
-      errorCode: 'not_released',
-    });
+    throw refuse('not_released', `round ${round.roundId} is ${round.state}; its result is not released yet`);
   }
   if (request.valuesPerMessage > MAX_RESULT_VALUES_PER_MESSAGE) {
-    throw new SecaggError(Code.InvalidArgument, `values_per_message must be <= ${MAX_RESULT_VALUES_PER_MESSAGE} (a message must fit a stock 4 MiB gRPC limit)`);
+    throw refuse('bad_page_size', `values_per_message must be <= ${MAX_RESULT_VALUES_PER_MESSAGE} (a message must fit a stock 4 MiB gRPC limit)`);
   }
   const perMessage = request.valuesPerMessage || deps.config.resultValuesPerMessage;
   const release = deps.results.acquire(principal.subject);
@@ -52,7 +47,7 @@ export async function* getResult(request: GetResultRequest, ctx: CallContext, de
 /** The result of a released round: its header, then its values re-sliced into messages of `perMessage`. */
 async function* resultMessages(roundId: string, perMessage: number, deps: GatewayContext): AsyncGenerator<GetResultResponse> {
   const headerBytes = await deps.store.readResultHeader(roundId);
-  if (!headerBytes) throw new SecaggError(Code.Internal, `round ${roundId} is released but has no result header`);
+  if (!headerBytes) throw refuse('inconsistent_state', `round ${roundId} is released but has no result header`);
   const header = fromBinary(ResultHeaderSchema, headerBytes);
   yield create(GetResultResponseSchema, { frame: { case: 'header', value: header } });
 
@@ -71,7 +66,7 @@ async function* resultMessages(roundId: string, perMessage: number, deps: Gatewa
   };
   for (let r = 0; r < runs; r++) {
     const run = await deps.store.readResultRun(roundId, r);
-    if (!run) throw new SecaggError(Code.Internal, `result run ${r} of round ${roundId} is missing`);
+    if (!run) throw refuse('inconsistent_state', `result run ${r} of round ${roundId} is missing`);
     const values = bytesToFloat64(run);
     const joined = new Float64Array(pending.length + values.length);
     joined.set(pending);

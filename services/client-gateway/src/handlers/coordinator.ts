@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
-import { Code, SecaggError, type CallContext, forwardedMetadata } from '@secagg/core';
+import { forwardedMetadata, refuse } from '@secagg/core';
 import { checkRoundConfig, keyholderTopology, privacyGroupOf } from '@secagg/protocol';
 import {
   CloseRoundResponseSchema,
@@ -28,12 +28,12 @@ import {
 } from '@secagg/proto';
 import { toRoundMessage } from '@secagg/store';
 import type { GatewayContext } from '../gateway-context.js';
-import { authorize, checkRoundScope } from '../domain/authorize.js';
+import type { GatewayCall } from '../call-policy.js';
 import { requireRound } from '../domain/rounds.js';
 import { claimGroupFor, requireRoundOwner } from '../domain/ownership.js';
 
-export async function createRound(request: CreateRoundRequest, ctx: CallContext, deps: GatewayContext): Promise<CreateRoundResponse> {
-  const principal = await authorize(ctx, deps.tokens, ['coordinator']);
+export async function createRound(request: CreateRoundRequest, ctx: GatewayCall, deps: GatewayContext): Promise<CreateRoundResponse> {
+  const { principal } = ctx;
   const now = deps.clock();
   // The keyholder committee (if any) is the deployment's, not the coordinator's to choose; it is part of the signed statement.
   const config = { ...checkRoundConfig(request.config, deps.config, now), keyholders: keyholderTopology(deps.config).committee };
@@ -46,9 +46,9 @@ export async function createRound(request: CreateRoundRequest, ctx: CallContext,
       { roundId, config },
       { deadline: deps.config.keyholderDeadlineMs, metadata: forwardedMetadata(ctx) },
     );
-    if (!key.ckks) throw new SecaggError(Code.Internal, 'keyholder returned no CKKS parameters');
+    if (!key.ckks) throw refuse('bad_peer_reply', 'keyholder returned no CKKS parameters');
     // The attestation is the keyholder's signature over the round's key and parameters: stored and served as is (clients verify it).
-    if (!key.attestation) throw new SecaggError(Code.Internal, 'keyholder returned no round attestation');
+    if (!key.attestation) throw refuse('bad_peer_reply', 'keyholder returned no round attestation');
     await deps.store.createRound({
       roundId,
       owner: principal.subject,
@@ -78,9 +78,8 @@ export async function createRound(request: CreateRoundRequest, ctx: CallContext,
   return create(CreateRoundResponseSchema, { round: toRoundMessage(round), privacy: key.privacy });
 }
 
-export async function closeRound(request: CloseRoundRequest, ctx: CallContext, deps: GatewayContext): Promise<CloseRoundResponse> {
-  const principal = await authorize(ctx, deps.tokens, ['coordinator']);
-  checkRoundScope(principal, request.roundId);
+export async function closeRound(request: CloseRoundRequest, ctx: GatewayCall, deps: GatewayContext): Promise<CloseRoundResponse> {
+  const { principal } = ctx;
   const round = await requireRound(deps.store, request.roundId);
   requireRoundOwner(principal, round, 'close');
   const state = await deps.store.closeRound(round.roundId);
@@ -89,9 +88,9 @@ export async function closeRound(request: CloseRoundRequest, ctx: CallContext, d
   return create(CloseRoundResponseSchema, { round: toRoundMessage(await requireRound(deps.store, round.roundId)) });
 }
 
-export async function listRounds(request: ListRoundsRequest, ctx: CallContext, deps: GatewayContext): Promise<ListRoundsResponse> {
-  const principal = await authorize(ctx, deps.tokens, ['coordinator', 'operator']);
-  if (request.limit > 1_000) throw new SecaggError(Code.InvalidArgument, 'limit must be <= 1000');
+export async function listRounds(request: ListRoundsRequest, ctx: GatewayCall, deps: GatewayContext): Promise<ListRoundsResponse> {
+  const { principal } = ctx;
+  if (request.limit > 1_000) throw refuse('bad_page_size', 'limit must be <= 1000');
   const limit = request.limit || 50;
   const ids =
     principal.role === 'operator' ? await deps.store.listRoundIds(limit) : await deps.store.listRoundIdsOwnedBy(principal.subject, limit);
@@ -99,8 +98,6 @@ export async function listRounds(request: ListRoundsRequest, ctx: CallContext, d
   return create(ListRoundsResponseSchema, { rounds: rounds.map(toRoundMessage) });
 }
 
-export async function getRoundStatus(request: GetRoundStatusRequest, ctx: CallContext, deps: GatewayContext): Promise<GetRoundStatusResponse> {
-  const principal = await authorize(ctx, deps.tokens, ['coordinator', 'operator']);
-  checkRoundScope(principal, request.roundId);
+export async function getRoundStatus(request: GetRoundStatusRequest, _ctx: GatewayCall, deps: GatewayContext): Promise<GetRoundStatusResponse> {
   return create(GetRoundStatusResponseSchema, { round: toRoundMessage(await requireRound(deps.store, request.roundId)) });
 }

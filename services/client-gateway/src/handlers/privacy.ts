@@ -11,7 +11,7 @@
  * or operator role. Read-only.
  */
 import { create } from '@bufbuild/protobuf';
-import { Code, SecaggError, type CallContext, forwardedMetadata } from '@secagg/core';
+import { forwardedMetadata, refuse } from '@secagg/core';
 import {
   GetPrivacyBudgetResponseSchema,
   SetPrivacyBudgetResponseSchema,
@@ -21,11 +21,11 @@ import {
   type SetPrivacyBudgetResponse,
 } from '@secagg/proto';
 import type { GatewayContext } from '../gateway-context.js';
-import { authorize } from '../domain/authorize.js';
+import type { GatewayCall } from '../call-policy.js';
 import { claimGroupFor, privacyGroupName, requireGroupReader } from '../domain/ownership.js';
 
-export async function setPrivacyBudget(request: SetPrivacyBudgetRequest, ctx: CallContext, deps: GatewayContext): Promise<SetPrivacyBudgetResponse> {
-  const principal = await authorize(ctx, deps.tokens, ['coordinator']);
+export async function setPrivacyBudget(request: SetPrivacyBudgetRequest, ctx: GatewayCall, deps: GatewayContext): Promise<SetPrivacyBudgetResponse> {
+  const { principal } = ctx;
   const group = privacyGroupName(request.privacyGroup);
   const claim = await claimGroupFor(deps.store, principal, group, 'set its budget', deps.logger);
   let response;
@@ -34,7 +34,7 @@ export async function setPrivacyBudget(request: SetPrivacyBudgetRequest, ctx: Ca
       { privacyGroup: group, epsilon: request.epsilon, delta: request.delta, requestedBy: principal.subject },
       { deadline: deps.config.keyholderDeadlineMs, metadata: forwardedMetadata(ctx) },
     );
-    if (!response.budget) throw new SecaggError(Code.Internal, 'keyholder returned no budget');
+    if (!response.budget) throw refuse('bad_peer_reply', 'keyholder returned no budget');
   } catch (error) {
     await claim.undo();
     throw error;
@@ -43,14 +43,14 @@ export async function setPrivacyBudget(request: SetPrivacyBudgetRequest, ctx: Ca
   return create(SetPrivacyBudgetResponseSchema, { budget: response.budget });
 }
 
-export async function getPrivacyBudget(request: GetPrivacyBudgetRequest, ctx: CallContext, deps: GatewayContext): Promise<GetPrivacyBudgetResponse> {
-  const principal = await authorize(ctx, deps.tokens, ['coordinator', 'operator']);
+export async function getPrivacyBudget(request: GetPrivacyBudgetRequest, ctx: GatewayCall, deps: GatewayContext): Promise<GetPrivacyBudgetResponse> {
+  const { principal } = ctx;
   const group = privacyGroupName(request.privacyGroup);
   await requireGroupReader(deps.store, principal, group);
   const response = await deps.keyholder.getGroupPrivacyBudget(
     { privacyGroup: group },
     { deadline: deps.config.keyholderDeadlineMs, metadata: forwardedMetadata(ctx) },
   );
-  if (!response.budget) throw new SecaggError(Code.Internal, 'keyholder returned no budget');
+  if (!response.budget) throw refuse('bad_peer_reply', 'keyholder returned no budget');
   return create(GetPrivacyBudgetResponseSchema, { budget: response.budget });
 }

@@ -33,14 +33,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { StagedObject } from '@secagg/ciphertext-store';
 import { create } from '@bufbuild/protobuf';
-import { Code, SecaggError, type CallContext } from '@secagg/core';
+import { refuse, type CallContext, type SecaggError } from '@secagg/core';
 import { validateCiphertext } from '@secagg/ckks';
 import { checkUpdateId, formatOf } from '@secagg/protocol';
 import { SubmitUpdateResponseSchema, type SubmitUpdateRequest, type SubmitUpdateResponse, type UpdateHeader } from '@secagg/proto';
 import type { CommittedUpdate, RoundRecord } from '@secagg/store';
 import type { GatewayContext } from '../gateway-context.js';
 import type { Principal } from '@secagg/auth';
-import { authorize, checkRoundScope } from '../domain/authorize.js';
+import type { GatewayCall } from '../call-policy.js';
 import type { UploadTicket } from '../domain/upload-admission.js';
 import { framesOf } from '../domain/frames.js';
 import { requireRound } from '../domain/rounds.js';
@@ -48,10 +48,10 @@ import { admitSampledClient } from '../domain/admission.js';
 
 export async function submitUpdate(
   requests: AsyncIterable<SubmitUpdateRequest>,
-  ctx: CallContext,
+  ctx: GatewayCall,
   deps: GatewayContext,
 ): Promise<SubmitUpdateResponse> {
-  const principal = await authorize(ctx, deps.tokens, ['client']);
+  const { principal } = ctx;
   // The client going away, or the upload's own deadline once its size is known (receiveUpdate).
   const upload = new AbortController();
   const follow = () => upload.abort(ctx.signal.reason);
@@ -63,10 +63,9 @@ export async function submitUpdate(
     deadline = setTimeout(
       () =>
         upload.abort(
-          new SecaggError(
-            Code.DeadlineExceeded,
+          refuse(
+            'upload_too_slow',
             `upload not finished within ${ms} ms of its header (slower than ${deps.config.minUploadBytesPerSecond} bytes/s); retry faster`,
-            { errorCode: 'upload_too_slow' },
           ),
         ),
       ms,
@@ -99,11 +98,10 @@ async function receiveUpdate(
   const frames = framesOf(requests, ctx.signal, config.streamIdleTimeoutMs);
   const first = await frames.next();
   if (first.done || first.value.frame.case !== 'header') {
-    throw new SecaggError(Code.InvalidArgument, 'the first frame must be the update header', { errorCode: 'bad_framing' });
+    throw refuse('bad_framing', 'the first frame must be the update header');
   }
   const header = first.value.frame.value;
   const updateId = checkUpdateId(header.updateId);
-  checkRoundScope(principal, header.roundId);
   const round = await requireRound(store, header.roundId);
   const clientId = principal.subject;
 
@@ -126,13 +124,13 @@ async function receiveUpdate(
   try {
     for await (const request of frames) {
       const frame = request.frame;
-      if (trailer) throw invalid('no frame may follow the trailer', 'bad_framing');
+      if (trailer) throw refuse('bad_framing', 'no frame may follow the trailer');
       if (frame.case === 'chunk') {
         const { index, ciphertext } = frame.value;
-        if (index !== received) throw invalid(`chunk ${index} arrived where chunk ${received} was expected`, 'chunk_order');
-        if (received >= count) throw invalid(`more than the ${count} chunks the header announced`, 'chunk_count');
+        if (index !== received) throw refuse('chunk_order', `chunk ${index} arrived where chunk ${received} was expected`);
+        if (received >= count) throw refuse('chunk_count', `more than the ${count} chunks the header announced`);
         const verdict = validateCiphertext(format, ciphertext);
-        if (!verdict.ok) throw invalid(`chunk ${index}: ${verdict.reason}`, 'bad_ciphertext');
+        if (!verdict.ok) throw refuse('bad_ciphertext', `chunk ${index}: ${verdict.reason}`);
         // Reserve before staging: the budget counts bytes before they reach the store.
         await ticket.grow((received + 1) * format.byteLength);
         digest.update(ciphertext);
@@ -143,14 +141,14 @@ async function receiveUpdate(
       } else if (frame.case === 'trailer') {
         trailer = frame.value.sha256;
       } else {
-        throw invalid('only chunk frames and one trailer may follow the header', 'bad_framing');
+        throw refuse('bad_framing', 'only chunk frames and one trailer may follow the header');
       }
     }
-    if (!trailer) throw invalid('the stream ended without a trailer', 'bad_framing');
-    if (received !== count) throw invalid(`received ${received} of ${count} chunks`, 'chunk_count');
+    if (!trailer) throw refuse('bad_framing', 'the stream ended without a trailer');
+    if (received !== count) throw refuse('chunk_count', `received ${received} of ${count} chunks`);
     const sha256 = digest.digest();
     if (trailer.length !== 32 || !timingSafeEqual(sha256, trailer)) {
-      throw invalid('trailer sha256 does not match the ciphertext bytes received', 'digest_mismatch');
+      throw refuse('digest_mismatch', 'trailer sha256 does not match the ciphertext bytes received');
     }
     // Durable before Redis records it: a committed update's bytes always exist.
     await staged.commit();
@@ -178,15 +176,13 @@ async function receiveUpdate(
       case 'client-has-update':
         throw alreadyExists(round.roundId, outcome.otherUpdateId);
       case 'not-found':
-        throw new SecaggError(Code.NotFound, `round ${round.roundId} does not exist`);
+        throw refuse('round_not_found', `round ${round.roundId} does not exist`);
       case 'not-open':
         throw notOpen(round.roundId, outcome.state);
       case 'past-deadline':
         // The commit script closed the round by Redis's clock: make sure it gets finalized.
         await queues.enqueueFinalize(round.roundId);
-        throw new SecaggError(Code.FailedPrecondition, `round ${round.roundId} is past its deadline, not accepting updates`, {
-          errorCode: 'round_past_deadline',
-        });
+        throw refuse('round_past_deadline', `round ${round.roundId} is past its deadline, not accepting updates`);
       default:
         return assertNever(outcome);
     }
@@ -209,10 +205,10 @@ function updateObjectName(clientId: string, stagingId: string): string {
 function checkHeader(header: UpdateHeader, round: RoundRecord): void {
   if (round.state !== 'OPEN') throw notOpen(round.roundId, round.state);
   if (header.vectorLength !== round.config!.vectorLength) {
-    throw invalid(`vector_length ${header.vectorLength} != the round's ${round.config!.vectorLength}`, 'vector_length');
+    throw refuse('vector_length', `vector_length ${header.vectorLength} != the round's ${round.config!.vectorLength}`);
   }
   if (header.ciphertextCount !== round.ckks.ciphertextCount) {
-    throw invalid(`ciphertext_count ${header.ciphertextCount} != the round's ${round.ckks.ciphertextCount}`, 'chunk_count');
+    throw refuse('chunk_count', `ciphertext_count ${header.ciphertextCount} != the round's ${round.ckks.ciphertextCount}`);
   }
 }
 
@@ -234,18 +230,12 @@ function receipt(roundId: string, clientId: string, update: CommittedUpdate): Su
   });
 }
 
-function invalid(message: string, errorCode: string): SecaggError {
-  return new SecaggError(Code.InvalidArgument, message, { errorCode });
-}
-
 function alreadyExists(roundId: string, otherUpdateId: string): SecaggError {
-  return new SecaggError(Code.AlreadyExists, `this client already committed update ${otherUpdateId} to round ${roundId}`, {
-    errorCode: 'client_has_update',
-  });
+  return refuse('client_has_update', `this client already committed update ${otherUpdateId} to round ${roundId}`);
 }
 
 function notOpen(roundId: string, state: string): SecaggError {
-  return new SecaggError(Code.FailedPrecondition, `round ${roundId} is ${state}, not accepting updates`, { errorCode: 'round_not_open' });
+  return refuse('round_not_open', `round ${roundId} is ${state}, not accepting updates`);
 }
 
 /**

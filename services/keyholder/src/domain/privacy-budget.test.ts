@@ -78,7 +78,7 @@ describe('privacy budget', () => {
       () => requireAffordable(budget, Array.from({ length: 20 }, (_, i) => entry(`r${i}`, 8)), plan(8), 'r21'),
       (e: SecaggError) => {
         assert.equal(e.code, Code.FailedPrecondition);
-        assert.equal(e.errorCode, 'privacy_budget_exhausted');
+        assert.equal(e.reason, 'privacy_budget_exhausted');
         assert.match(e.message, /group "g" exhausted: round r21 would bring it to epsilon [\d.]+ at delta 0\.00001, above its budget 1\.000/);
         return true;
       },

@@ -13,7 +13,7 @@
  * affordable; the per-release epsilons in the ledger are for display only.
  */
 import { create } from '@bufbuild/protobuf';
-import { Code, SecaggError } from '@secagg/core';
+import { refuse } from '@secagg/core';
 import { computeEpsilon, computeEpsilonPld, type RoundSpec } from '@secagg/dp';
 import {
   Adjacency,
@@ -95,7 +95,7 @@ export function costOf(budget: GroupBudget, ledger: readonly LedgerEntry[], plan
 }
 
 /**
- * Throws FAILED_PRECONDITION (errorCode `privacy_budget_exhausted`) unless
+ * Throws FAILED_PRECONDITION (reason `privacy_budget_exhausted`) unless
  * the group's budget affords one more release with `plan`. A budget refusal
  * is permanent for the round (spent epsilon never decreases), hence not
  * RESOURCE_EXHAUSTED, which callers would retry.
@@ -108,13 +108,12 @@ export function requireAffordable(
 ): Affordability {
   const cost = costOf(budget, ledger, plan);
   if (!(cost.groupEpsilonAfter <= budget.epsilon)) {
-    throw new SecaggError(
-      Code.FailedPrecondition,
+    throw refuse(
+      'privacy_budget_exhausted',
       `privacy budget of group "${budget.privacyGroup}" exhausted: round ${roundId} would bring it to epsilon ${fmt(cost.groupEpsilonAfter)} ` +
         `at delta ${budget.delta}, above its budget ${fmt(budget.epsilon)} (already spent ${fmt(cost.groupEpsilonBefore)} in ${ledger.length} ` +
         `release${ledger.length === 1 ? '' : 's'}; this round alone costs ${fmt(cost.roundEpsilon)}); raise the noise multiplier, lower the ` +
         'sampling rate, or start a new privacy group only if it covers other people',
-      { errorCode: 'privacy_budget_exhausted' },
     );
   }
   return cost;

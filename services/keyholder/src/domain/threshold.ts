@@ -23,7 +23,7 @@
  *   keyholder's noise must not wrap: the scale is chosen as for max_clients
  *   + ⌈n·τ·z⌉ clients, τ the 2^-40 tail of one noise over every coefficient.
  */
-import { Code, SecaggError } from '@secagg/core';
+import { refuse } from '@secagg/core';
 import { chooseScaleBits, PRESETS, type Encoding, type PresetName } from '@secagg/ckks';
 import { cryptoRandomSource, DiscreteGaussianSampler, gridVariance } from '@secagg/dp';
 import type { RoundConfig, SignedDealingKey } from '@secagg/proto';
@@ -47,17 +47,17 @@ export function committeeOf(settings: Pick<KeyholderConfig, 'committeeIndex' | '
 export function requireSingleKeyholder(config: RoundConfig, settings: KeyholderConfig): void {
   const own = committeeOf(settings);
   if (own) {
-    throw new SecaggError(
-      Code.FailedPrecondition,
+    throw refuse(
+      'committee_keyholder',
       `this keyholder is keyholder ${own.index} of a committee of ${own.size} (threshold ${own.threshold}): it holds key shares only ` +
         '(CreateKeyShare, ReleaseShare), never a whole round key',
-      { errorCode: 'committee_keyholder' },
     );
   }
   if (config.keyholders) {
-    throw new SecaggError(Code.FailedPrecondition, 'the round is shared by a keyholder committee: its key is in shares (CreateKeyShare, ReleaseShare)', {
-      errorCode: 'committee_round',
-    });
+    throw refuse(
+      'committee_round',
+      'the round is shared by a keyholder committee: its key is in shares (CreateKeyShare, ReleaseShare)',
+    );
   }
 }
 
@@ -65,26 +65,21 @@ export function requireSingleKeyholder(config: RoundConfig, settings: KeyholderC
 export function requireCommitteeMember(config: RoundConfig, settings: KeyholderConfig, encoding: Encoding, isVoteRound: boolean): Committee {
   const own = committeeOf(settings);
   if (!own) {
-    throw new SecaggError(Code.FailedPrecondition, 'this keyholder is the single keyholder of its cluster, not a committee member', {
-      errorCode: 'not_a_committee_keyholder',
-    });
+    throw refuse('not_a_committee_keyholder', 'this keyholder is the single keyholder of its cluster, not a committee member');
   }
   const asked = config.keyholders;
   if (!asked || asked.count !== own.size || asked.threshold !== own.threshold) {
-    throw new SecaggError(
-      Code.FailedPrecondition,
+    throw refuse(
+      'committee_mismatch',
       `the round's keyholder committee (${asked ? `${asked.threshold} of ${asked.count}` : 'none'}) is not this keyholder's ` +
         `(${own.threshold} of ${own.size})`,
-      { errorCode: 'committee_mismatch' },
     );
   }
   if (isVoteRound) {
-    throw new SecaggError(Code.FailedPrecondition, 'vote rounds are not supported with threshold keyholders', { errorCode: 'committee_vote_round' });
+    throw refuse('committee_vote_round', 'vote rounds are not supported with threshold keyholders');
   }
   if (encoding !== 'coefficients') {
-    throw new SecaggError(Code.FailedPrecondition, 'threshold keyholders combine coefficient-encoded rounds only (encoding COEFFICIENTS)', {
-      errorCode: 'committee_encoding',
-    });
+    throw refuse('committee_encoding', 'threshold keyholders combine coefficient-encoded rounds only (encoding COEFFICIENTS)');
   }
   return own;
 }
@@ -149,9 +144,10 @@ export function dropStaleDealings(dealings: Map<string, KeyDealing>, nowMs: numb
 /** Refuses a dealing call unless the round's committee is t-of-n with t < n. */
 export function requireShamirCommittee(committee: Committee): void {
   if (committee.threshold < committee.size) return;
-  throw new SecaggError(Code.FailedPrecondition, `a ${committee.size}-of-${committee.size} committee holds additive shares: there is nothing to deal`, {
-    errorCode: 'nothing_to_deal',
-  });
+  throw refuse(
+    'nothing_to_deal',
+    `a ${committee.size}-of-${committee.size} committee holds additive shares: there is nothing to deal`,
+  );
 }
 
 /**
@@ -161,7 +157,7 @@ export function requireShamirCommittee(committee: Committee): void {
  */
 export function checkDecryptingSet(set: readonly number[], committee: Committee): number[] {
   if (committee.threshold === committee.size) {
-    if (set.length !== 0) throw new SecaggError(Code.InvalidArgument, 'an n-of-n release takes every keyholder: decrypting_keyholders must be empty');
+    if (set.length !== 0) throw refuse('bad_decrypting_set', 'an n-of-n release takes every keyholder: decrypting_keyholders must be empty');
     return [];
   }
   const ok =
@@ -169,8 +165,8 @@ export function checkDecryptingSet(set: readonly number[], committee: Committee)
     set.every((id, i) => Number.isInteger(id) && id >= 1 && id <= committee.size && (i === 0 || id > set[i - 1]!)) &&
     set.includes(committee.index);
   if (!ok) {
-    throw new SecaggError(
-      Code.InvalidArgument,
+    throw refuse(
+      'bad_decrypting_set',
       `decrypting_keyholders must be ${committee.threshold} distinct ascending indexes of 1..${committee.size} including this keyholder (${committee.index})`,
     );
   }

@@ -7,25 +7,18 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { create, equals } from '@bufbuild/protobuf';
-import { Code, createLogger, SecaggError } from '@secagg/core';
+import { Code, SecaggError } from '@secagg/core';
 import { PinnedKeyholderKeys, RoundSigner } from '@secagg/protocol';
 import { CkksParametersSchema, CreateRoundKeyRequestSchema, Encoding, RoundConfigSchema, type RoundConfig } from '@secagg/proto';
-import { keyholderConfigSchema } from '../config.js';
-import { EngineCache } from '../domain/engines.js';
-import { KeyStore } from '../domain/key-store.js';
-import { KeySealer } from '../domain/sealing.js';
 import type { KeyholderContext } from '../keyholder-context.js';
+import { KeyholderHarness } from '../testing/index.js';
 import { createRoundKey } from './create-round-key.js';
 
 describe('CreateRoundKey signs the round statement (in process)', { timeout: 120_000 }, () => {
-  let dir: string;
+  let keyholder: KeyholderHarness;
   let deps: KeyholderContext;
-  const engines = new EngineCache();
 
   const roundConfig = (overrides: Partial<Omit<RoundConfig, '$typeName' | '$unknown'>> = {}) =>
     create(RoundConfigSchema, {
@@ -43,25 +36,11 @@ describe('CreateRoundKey signs the round statement (in process)', { timeout: 120
   const request = (roundId: string, config: RoundConfig) => create(CreateRoundKeyRequestSchema, { roundId, config });
 
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'keyholder-signing-'));
-    const kek = randomBytes(32).toString('base64');
-    deps = {
-      config: keyholderConfigSchema.parse({ dataDir: dir, kek }),
-      store: new KeyStore(dir),
-      sealer: KeySealer.fromBase64(kek),
-      engines,
-      signer: RoundSigner.generate(),
-      logger: createLogger('keyholder-test', 'silent'),
-      clock: Date.now,
-      defaultEncoding: Encoding.COEFFICIENTS,
-    };
+    keyholder = KeyholderHarness.open({ name: 'keyholder-signing' });
+    deps = keyholder.deps;
   });
 
-  after(async () => {
-    deps.store.close();
-    await engines.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => keyholder.close());
 
   it('states the round id, the accepted config, the chosen CKKS parameters and the public key hash, under its key', async () => {
     const config = roundConfig();

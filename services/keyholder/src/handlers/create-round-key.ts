@@ -1,14 +1,13 @@
 /**
  * CreateRoundKey: a fresh CKKS key pair for a round, its encoding scale chosen
  * so that no sum of max_clients clipped updates can wrap, and the round's
- * release policy recorded. Before any key exists it refuses (FAILED_PRECONDITION,
- * nothing stored):
- *  - a round whose min_clients is below the operator's floor;
- *  - a round whose DP noise would not flood the CKKS decryption error by
- *    config.minFloodingMarginBits (domain/flooding.ts);
- *  - replace-one accounting with Poisson sampling (not implemented);
- *  - a round its privacy group's budget cannot afford on top of every
- *    release already charged (domain/privacy-budget.ts).
+ * release policy recorded. Before any key exists the release policy admits
+ * the round (domain/release-policy.ts admitRoundKey; FAILED_PRECONDITION,
+ * nothing stored, otherwise): a noise-free round only where allowed; its
+ * min_clients at least the operator's floor; DP noise that floods the CKKS
+ * decryption error by config.minFloodingMarginBits (domain/flooding.ts); no
+ * Poisson sampling under replace-one accounting; a cost its privacy group's
+ * budget affords on top of every release already charged.
  * The response carries the round's privacy cost and its attestation: a
  * RoundStatement (round id, config, CKKS parameters, SHA-256 of the public
  * key) signed with the keyholder's signing key, which clients verify before
@@ -19,7 +18,7 @@
  * release is charged epsilon = +Infinity.
  */
 import { create, equals, toBinary, fromBinary } from '@bufbuild/protobuf';
-import { Code, SecaggError } from '@secagg/core';
+import { refuse } from '@secagg/core';
 import {
   chooseScaleBits,
   ciphertextByteLength,
@@ -44,21 +43,20 @@ import {
 } from '@secagg/proto';
 import type { KeyholderContext } from '../keyholder-context.js';
 import { planRoundPrivacy, type RoundPrivacyPlan } from '../domain/privacy-plan.js';
-import { budgetOf, costOf, privacyCostMessage, requireAffordable } from '../domain/privacy-budget.js';
-import { admitRoundKey } from '../domain/release-policy.js';
+import { budgetOf, costOf, privacyCostMessage } from '../domain/privacy-budget.js';
+import { admitRoundKey, enforce } from '../domain/release-policy.js';
 import { requireSingleKeyholder } from '../domain/threshold.js';
 
 export async function createRoundKey(request: CreateRoundKeyRequest, deps: KeyholderContext): Promise<CreateRoundKeyResponse> {
   const { config: settings, store, sealer, engines, clock } = deps;
   const roundId = checkRoundId(request.roundId);
   const config = checkRoundConfig(request.config, settings, clock());
-  admitRoundKey(config, settings);
   requireSingleKeyholder(config, settings);
 
   const existing = store.getRoundKey(roundId);
   if (existing) {
     if (!equals(RoundConfigSchema, fromBinary(RoundConfigSchema, existing.config), config)) {
-      throw new SecaggError(Code.AlreadyExists, `round ${roundId} already has a key with another configuration`);
+      throw refuse('round_key_conflict', `round ${roundId} already has a key with another configuration`);
     }
     const ckks = fromBinary(CkksParametersSchema, existing.ckks);
     const plan = planRoundPrivacy(config, toCkksParams(ckks), settings.adjacency);
@@ -71,20 +69,10 @@ export async function createRoundKey(request: CreateRoundKeyRequest, deps: Keyho
   try {
     scaleBits = chooseScaleBits(preset, encoding, config.maxClients, coordinateBoundOf(config));
   } catch (error) {
-    throw new SecaggError(Code.FailedPrecondition, `no safe encoding scale: ${(error as Error).message}`, { cause: error });
+    throw refuse('no_safe_scale', `no safe encoding scale: ${(error as Error).message}`, { cause: error });
   }
   const params: CkksParams = { preset, encoding, scaleBits };
-  const plan = planRoundPrivacy(config, params, settings.adjacency);
-  if (!config.unsafeDisableNoise) requireFlooded(plan, params, config, settings.minFloodingMarginBits);
-  if (plan.samplingRate < 1 && plan.adjacency === 'replace-one') {
-    throw new SecaggError(
-      Code.FailedPrecondition,
-      'Poisson sampling (sampling_rate < 1) cannot be accounted under replace-one adjacency by this keyholder: ' +
-        'use sampling_rate 1, or add-remove adjacency',
-      { errorCode: 'sampling_needs_add_remove' },
-    );
-  }
-  const privacy = config.unsafeDisableNoise ? currentCost(config, plan, deps) : affordableCost(roundId, config, plan, deps);
+  const privacy = admittedCost(roundId, config, params, deps);
 
   const engine = await engines.get(params);
   const { publicKey, secretKey } = engine.generateKeyPair();
@@ -127,30 +115,15 @@ export async function createRoundKey(request: CreateRoundKeyRequest, deps: Keyho
 }
 
 /**
- * Refuses a round whose noise would not drown the CKKS decryption error by
- * `minBits`: its release would leak information about the secret key
- * (Li & Micciancio 2021).
+ * The release policy's admission of a new round key with `params`
+ * (admitRoundKey), against its group's ledger now: the round's cost, or the
+ * refusal thrown. Shared by CreateRoundKey and CreateKeyShare.
  */
-export function requireFlooded(plan: RoundPrivacyPlan, params: CkksParams, config: RoundConfig, minBits: number): void {
-  if (plan.floodingMarginBits >= minBits) return;
-  const short = minBits - plan.floodingMarginBits;
-  throw new SecaggError(
-    Code.FailedPrecondition,
-    `flooding margin ${plan.floodingMarginBits.toFixed(1)} bits is below the keyholder's minimum ${minBits}: the noise sigma ` +
-      `${plan.noise.sigma} does not exceed the CKKS decryption-error bound ${plan.decryptionErrorBound.toExponential(2)} ` +
-      `(${params.preset}, ${params.encoding}, scale 2^${params.scaleBits}, ${config.maxClients} max clients) by 2^${minBits}, ` +
-      `so the release would leak secret-key information. Add ${short.toFixed(1)} bits: raise the noise multiplier ` +
-      `(x${(2 ** short).toPrecision(3)} would do), lower max_clients (each halving adds about 1.5 bits), ` +
-      'or use a preset with a larger modulus',
-    { errorCode: 'flooding_margin_too_small' },
-  );
-}
-
-/** The round's cost against its group's ledger now, refusing if the budget cannot afford it. */
-export function affordableCost(roundId: string, config: RoundConfig, plan: RoundPrivacyPlan, deps: KeyholderContext): PrivacyCost {
+export function admittedCost(roundId: string, config: RoundConfig, params: CkksParams, deps: KeyholderContext): PrivacyCost {
+  const plan = planRoundPrivacy(config, params, deps.config.adjacency);
   const budget = budgetOf(deps.store, deps.config, privacyGroupOf(config));
-  const ledger = deps.store.ledger(budget.privacyGroup);
-  return privacyCostMessage(budget, plan, requireAffordable(budget, ledger, plan, roundId));
+  const cost = enforce(admitRoundKey({ roundId, config, plan, budget }, params, deps.store.ledger(budget.privacyGroup), deps.config));
+  return privacyCostMessage(budget, plan, cost);
 }
 
 /** The round's cost against its group's ledger now, without refusing (idempotent repeats, noise-free rounds): the release re-checks. */
@@ -164,6 +137,6 @@ export function currentCost(config: RoundConfig, plan: RoundPrivacyPlan, deps: K
 /** The round's preset (the default when empty; refused when unknown) and encoding (the keyholder's default when unspecified). */
 export function presetAndEncodingOf(config: RoundConfig, defaultEncoding: Encoding): { preset: PresetName; encoding: EncodingName } {
   const preset = config.preset === '' ? DEFAULT_PRESET : config.preset;
-  if (!isPresetName(preset)) throw new SecaggError(Code.InvalidArgument, `config.preset "${preset}" is unknown`);
+  if (!isPresetName(preset)) throw refuse('bad_preset', `config.preset "${preset}" is unknown`);
   return { preset, encoding: encodingName(config.encoding === Encoding.UNSPECIFIED ? defaultEncoding : config.encoding) };
 }

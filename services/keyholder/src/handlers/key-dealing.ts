@@ -16,7 +16,7 @@
  * then on), forgetting the dealing state.
  */
 import { create, fromBinary } from '@bufbuild/protobuf';
-import { Code, SecaggError } from '@secagg/core';
+import { refuse } from '@secagg/core';
 import { addSecretKeys, shamirSplitSecretKey, validateSecretKey } from '@secagg/ckks';
 import { checkRoundId, isVoteRound, openDealtShare, sealDealtShare, toCkksParams, verifyDealingKey } from '@secagg/protocol';
 import {
@@ -35,20 +35,19 @@ import { requireCommitteeMember, requireShamirCommittee, type Committee, type Ke
 
 function dealingState(roundId: string, deps: KeyholderContext): { committee: Committee; preset: ReturnType<typeof toCkksParams>['preset']; dealing: KeyDealing } {
   const key = deps.store.getRoundKey(roundId);
-  if (!key) throw new SecaggError(Code.NotFound, `no key share for round ${roundId}`);
+  if (!key) throw refuse('no_round_key', `no key share for round ${roundId}`);
   const config = fromBinary(RoundConfigSchema, key.config);
   const params = toCkksParams(fromBinary(CkksParametersSchema, key.ckks));
   const committee = requireCommitteeMember(config, deps.config, params.encoding, isVoteRound(config));
   requireShamirCommittee(committee);
   if (deps.store.isKeyShareDealt(roundId)) {
-    throw new SecaggError(Code.FailedPrecondition, `round ${roundId}'s key shares were dealt already`, { errorCode: 'already_dealt' });
+    throw refuse('already_dealt', `round ${roundId}'s key shares were dealt already`);
   }
   const dealing = deps.dealings?.get(roundId);
   if (!dealing || key.status !== 'ready') {
-    throw new SecaggError(
-      Code.FailedPrecondition,
+    throw refuse(
+      'dealing_state_lost',
       `round ${roundId}'s key dealing state is gone (this keyholder restarted since CreateKeyShare): create the round again`,
-      { errorCode: 'dealing_state_lost' },
     );
   }
   return { committee, preset: params.preset, dealing };
@@ -57,15 +56,15 @@ function dealingState(roundId: string, deps: KeyholderContext): { committee: Com
 /** Every keyholder's dealing key, verified against its pinned verification key. */
 function verifiedDealingKeys(roundId: string, keys: readonly SignedDealingKey[], committee: Committee, deps: KeyholderContext): Uint8Array[] {
   const pinned = deps.committeeKeys;
-  if (!pinned || pinned.length !== committee.size) throw new SecaggError(Code.Internal, 'the committee verification keys are not configured');
-  if (keys.length !== committee.size) throw new SecaggError(Code.InvalidArgument, `${keys.length} dealing keys for a committee of ${committee.size}`);
+  if (!pinned || pinned.length !== committee.size) throw refuse('misconfigured', 'the committee verification keys are not configured');
+  if (keys.length !== committee.size) throw refuse('bad_key_share', `${keys.length} dealing keys for a committee of ${committee.size}`);
   return keys.map((signed, i) => verifyDealingKey(signed, roundId, i + 1, pinned[i]!));
 }
 
 export function dealKeyShares(request: DealKeySharesRequest, deps: KeyholderContext): DealKeySharesResponse {
   const roundId = checkRoundId(request.roundId);
   const { committee, preset, dealing } = dealingState(roundId, deps);
-  if (dealing.ownShare) throw new SecaggError(Code.FailedPrecondition, `round ${roundId}'s key shares were dealt already`, { errorCode: 'already_dealt' });
+  if (dealing.ownShare) throw refuse('already_dealt', `round ${roundId}'s key shares were dealt already`);
   const peers = verifiedDealingKeys(roundId, request.dealingKeys, committee, deps);
   const ids = peers.map((_, i) => i + 1);
   const secretShare = deps.sealer.unseal(deps.store.getSealedKey(roundId)!, roundId);
@@ -91,22 +90,22 @@ export function dealKeyShares(request: DealKeySharesRequest, deps: KeyholderCont
 export function acceptKeyShares(request: AcceptKeySharesRequest, deps: KeyholderContext): AcceptKeySharesResponse {
   const roundId = checkRoundId(request.roundId);
   const { committee, preset, dealing } = dealingState(roundId, deps);
-  if (!dealing.ownShare) throw new SecaggError(Code.FailedPrecondition, `round ${roundId}: this keyholder has not dealt its own shares yet`);
+  if (!dealing.ownShare) throw refuse('not_dealt', `round ${roundId}: this keyholder has not dealt its own shares yet`);
   const peers = verifiedDealingKeys(roundId, request.dealingKeys, committee, deps);
   if (request.encryptedShares.length !== committee.size) {
-    throw new SecaggError(Code.InvalidArgument, `${request.encryptedShares.length} dealt shares for a committee of ${committee.size}`);
+    throw refuse('bad_key_share', `${request.encryptedShares.length} dealt shares for a committee of ${committee.size}`);
   }
   const received = request.encryptedShares.flatMap((sealed, i) => {
     if (i + 1 === committee.index) return [];
     const share = openDealtShare(dealing.privateKey, peers[i]!, roundId, i + 1, committee.index, sealed);
     const v = validateSecretKey(preset, share);
-    if (!v.ok) throw new SecaggError(Code.InvalidArgument, `the share dealt by keyholder ${i + 1}: ${v.reason}`);
+    if (!v.ok) throw refuse('bad_key_share', `the share dealt by keyholder ${i + 1}: ${v.reason}`);
     return [share];
   });
   const sigma = addSecretKeys(preset, [dealing.ownShare, ...received]);
   try {
     if (!deps.store.storeDealtKeyShare(roundId, deps.sealer.seal(sigma, roundId))) {
-      throw new SecaggError(Code.FailedPrecondition, `round ${roundId}'s key share is no longer ready to be replaced`);
+      throw refuse('share_not_replaceable', `round ${roundId}'s key share is no longer ready to be replaced`);
     }
   } finally {
     sigma.fill(0);

@@ -3,9 +3,10 @@
  * round's collective key (issue 16; packages/ckks multiparty.ts).
  *
  * CreateKeyShare { round_id, config } → { ckks, public_key_share, index, privacy }.
- * Every check of CreateRoundKey runs here against this keyholder's own
- * settings and ledger (floor, flooding margin under the collective key,
- * budget), plus the committee rules (domain/threshold.ts). Then a fresh
+ * The release policy admits the round as for CreateRoundKey
+ * (domain/release-policy.ts admitRoundKey: this keyholder's own settings
+ * and ledger; the flooding margin under the collective key), plus the
+ * committee rules (domain/threshold.ts). Then a fresh
  * secret share sᵢ is sealed and stored as the round's key, and
  * pᵢ = −(a·sᵢ + eᵢ) for the round's common random polynomial is returned
  * (and stored in place of a public key). Idempotent on round id with an
@@ -20,7 +21,7 @@
  */
 import { create, equals, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { timingSafeEqual } from 'node:crypto';
-import { Code, SecaggError } from '@secagg/core';
+import { refuse } from '@secagg/core';
 import {
   aggregatePublicKey,
   ciphertextByteLength,
@@ -45,22 +46,20 @@ import {
 } from '@secagg/proto';
 import type { KeyholderContext } from '../keyholder-context.js';
 import { planRoundPrivacy } from '../domain/privacy-plan.js';
-import { admitRoundKey } from '../domain/release-policy.js';
 import { committeeScaleBits, requireCommitteeMember } from '../domain/threshold.js';
-import { affordableCost, currentCost, presetAndEncodingOf, requireFlooded } from './create-round-key.js';
+import { admittedCost, currentCost, presetAndEncodingOf } from './create-round-key.js';
 
 export async function createKeyShare(request: CreateKeyShareRequest, deps: KeyholderContext): Promise<CreateKeyShareResponse> {
   const { config: settings, store, sealer, engines, clock } = deps;
   const roundId = checkRoundId(request.roundId);
   const config = checkRoundConfig(request.config, settings, clock());
-  admitRoundKey(config, settings);
   const { preset, encoding } = presetAndEncodingOf(config, deps.defaultEncoding);
   const committee = requireCommitteeMember(config, settings, encoding, isVoteRound(config));
 
   const existing = store.getRoundKey(roundId);
   if (existing) {
     if (!equals(RoundConfigSchema, fromBinary(RoundConfigSchema, existing.config), config)) {
-      throw new SecaggError(Code.AlreadyExists, `round ${roundId} already has a key share with another configuration`);
+      throw refuse('round_key_conflict', `round ${roundId} already has a key share with another configuration`);
     }
     const ckks = fromBinary(CkksParametersSchema, existing.ckks);
     const plan = planRoundPrivacy(config, toCkksParams(ckks), settings.adjacency);
@@ -78,17 +77,10 @@ export async function createKeyShare(request: CreateKeyShareRequest, deps: Keyho
   try {
     scaleBits = committeeScaleBits(preset, encoding, config, committee.size, count);
   } catch (error) {
-    throw new SecaggError(Code.FailedPrecondition, `no safe encoding scale: ${(error as Error).message}`, { cause: error });
+    throw refuse('no_safe_scale', `no safe encoding scale: ${(error as Error).message}`, { cause: error });
   }
   const params: CkksParams = { preset, encoding, scaleBits };
-  const plan = planRoundPrivacy(config, params, settings.adjacency);
-  if (!config.unsafeDisableNoise) requireFlooded(plan, params, config, settings.minFloodingMarginBits);
-  if (plan.samplingRate < 1 && plan.adjacency === 'replace-one') {
-    throw new SecaggError(Code.FailedPrecondition, 'Poisson sampling (sampling_rate < 1) cannot be accounted under replace-one adjacency', {
-      errorCode: 'sampling_needs_add_remove',
-    });
-  }
-  const privacy = config.unsafeDisableNoise ? currentCost(config, plan, deps) : affordableCost(roundId, config, plan, deps);
+  const privacy = admittedCost(roundId, config, params, deps);
 
   const engine = await engines.get(params);
   const crp = commonRandomPolynomial(preset, collectiveKeySeed(roundId));
@@ -129,29 +121,25 @@ export async function createKeyShare(request: CreateKeyShareRequest, deps: Keyho
 export function signCollectiveKey(request: SignCollectiveKeyRequest, deps: KeyholderContext): SignCollectiveKeyResponse {
   const roundId = checkRoundId(request.roundId);
   const key = deps.store.getRoundKey(roundId);
-  if (!key) throw new SecaggError(Code.NotFound, `no key share for round ${roundId}`);
+  if (!key) throw refuse('no_round_key', `no key share for round ${roundId}`);
   const config = fromBinary(RoundConfigSchema, key.config);
   const ckks = fromBinary(CkksParametersSchema, key.ckks);
   const committee = requireCommitteeMember(config, deps.config, toCkksParams(ckks).encoding, isVoteRound(config));
   if (committee.threshold < committee.size && !deps.store.isKeyShareDealt(roundId)) {
-    throw new SecaggError(Code.FailedPrecondition, `round ${roundId}'s key shares are not dealt yet: a t-of-n key is signed after the dealing`, {
-      errorCode: 'not_dealt',
-    });
+    throw refuse('not_dealt', `round ${roundId}'s key shares are not dealt yet: a t-of-n key is signed after the dealing`);
   }
   const shares = request.publicKeyShares;
   if (shares.length !== committee.size) {
-    throw new SecaggError(Code.InvalidArgument, `${shares.length} public key shares for a committee of ${committee.size}`);
+    throw refuse('bad_key_share', `${shares.length} public key shares for a committee of ${committee.size}`);
   }
   const preset = toCkksParams(ckks).preset;
   shares.forEach((share, i) => {
     const v = validatePublicKeyShare(preset, share);
-    if (!v.ok) throw new SecaggError(Code.InvalidArgument, `public key share ${i + 1}: ${v.reason}`);
+    if (!v.ok) throw refuse('bad_key_share', `public key share ${i + 1}: ${v.reason}`);
   });
   const own = shares[committee.index - 1]!;
   if (own.length !== key.publicKey.length || !timingSafeEqual(own, key.publicKey)) {
-    throw new SecaggError(Code.FailedPrecondition, `public key share ${committee.index} is not this keyholder's share of round ${roundId}`, {
-      errorCode: 'foreign_key_share',
-    });
+    throw refuse('foreign_key_share', `public key share ${committee.index} is not this keyholder's share of round ${roundId}`);
   }
   const publicKey = aggregatePublicKey(preset, commonRandomPolynomial(preset, collectiveKeySeed(roundId)), shares);
   const attestation = deps.signer.sign(roundStatementBytes({ roundId, config, ckks, publicKey, keyShares: shares }));

@@ -14,7 +14,7 @@
  * epsilon at the group's delta, and its releases. Read-only.
  */
 import { create } from '@bufbuild/protobuf';
-import { Code, SecaggError } from '@secagg/core';
+import { refuse } from '@secagg/core';
 import { PRIVACY_GROUP } from '@secagg/protocol';
 import {
   GetGroupPrivacyBudgetResponseSchema,
@@ -30,7 +30,7 @@ import { privacyBudgetMessage } from '../domain/privacy-budget.js';
 function checkGroup(privacyGroup: string): string {
   if (privacyGroup === '') return 'default';
   if (!PRIVACY_GROUP.test(privacyGroup)) {
-    throw new SecaggError(Code.InvalidArgument, 'privacy_group must be 1-64 characters of [A-Za-z0-9_.-]', { errorCode: 'bad_privacy_group' });
+    throw refuse('bad_privacy_group', 'privacy_group must be 1-64 characters of [A-Za-z0-9_.-]');
   }
   return privacyGroup;
 }
@@ -40,20 +40,17 @@ export function setGroupPrivacyBudget(request: SetGroupPrivacyBudgetRequest, dep
   const privacyGroup = checkGroup(request.privacyGroup);
   const { epsilon } = request;
   if (!(Number.isFinite(epsilon) && epsilon > 0)) {
-    throw new SecaggError(Code.InvalidArgument, `epsilon must be finite and > 0, got ${epsilon}`, { errorCode: 'bad_budget' });
+    throw refuse('bad_budget', `epsilon must be finite and > 0, got ${epsilon}`);
   }
   if (epsilon > config.maxBudgetEpsilon) {
-    throw new SecaggError(
-      Code.InvalidArgument,
+    throw refuse(
+      'budget_above_ceiling',
       `epsilon ${epsilon} exceeds this keyholder's ceiling ${config.maxBudgetEpsilon} (KEYHOLDER_MAX_BUDGET_EPSILON, set by its operator)`,
-      { errorCode: 'budget_above_ceiling' },
     );
   }
   const delta = request.delta === 0 ? config.delta : request.delta;
   if (!(delta > 0 && delta <= config.delta)) {
-    throw new SecaggError(Code.InvalidArgument, `delta must be in (0, ${config.delta}] (0 = ${config.delta}), got ${request.delta}`, {
-      errorCode: 'bad_budget',
-    });
+    throw refuse('bad_budget', `delta must be in (0, ${config.delta}] (0 = ${config.delta}), got ${request.delta}`);
   }
   store.setBudget({ privacyGroup, epsilon, delta, updatedMs: clock() });
   const budget = privacyBudgetMessage(store, config, privacyGroup);

@@ -6,29 +6,21 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
-import { Code, createLogger, SecaggError } from '@secagg/core';
+import { Code, SecaggError } from '@secagg/core';
 import { CkksEngine, encryptVector } from '@secagg/ckks';
-import { contributorsDigest, RoundSigner, toCkksParams } from '@secagg/protocol';
+import { contributorsDigest, toCkksParams } from '@secagg/protocol';
 import {
   CreateRoundKeyRequestSchema,
   Encoding,
-  ReleaseRoundRequestSchema,
   RoundConfigSchema,
   type CreateRoundKeyResponse,
-  type ReleaseRoundRequest,
   type ReleaseRoundResponse,
   type RoundConfig,
 } from '@secagg/proto';
-import { keyholderConfigSchema, type KeyholderConfig } from '../config.js';
-import { EngineCache } from '../domain/engines.js';
-import { KeyStore } from '../domain/key-store.js';
-import { KeySealer } from '../domain/sealing.js';
+import type { KeyholderConfig } from '../config.js';
 import type { KeyholderContext } from '../keyholder-context.js';
+import { KeyholderHarness, releaseFrames, streamOf } from '../testing/index.js';
 import { createRoundKey } from './create-round-key.js';
 import { getGroupPrivacyBudget, setGroupPrivacyBudget } from './privacy-budget.js';
 import { releaseRound } from './release-round.js';
@@ -62,62 +54,32 @@ async function encryptedSum(key: CreateRoundKeyResponse, updates: Float64Array[]
   return [...encryptVector(encryptor, params, total)];
 }
 
-function* frames(roundId: string, count: number, ciphertexts: Uint8Array[], digest = contributorsDigest([{ clientId: 'a', updateId: 'u' }])): Generator<ReleaseRoundRequest> {
-  yield create(ReleaseRoundRequestSchema, {
-    frame: { case: 'header', value: { roundId, contributionCount: count, contributorsSha256: digest, ciphertextCount: ciphertexts.length || 2 } },
-  });
-  for (let index = 0; index < ciphertexts.length; index++) {
-    yield create(ReleaseRoundRequestSchema, { frame: { case: 'chunk', value: { index, ciphertext: ciphertexts[index]! } } });
-  }
-}
-
 async function collect(stream: AsyncIterable<ReleaseRoundResponse>): Promise<ReleaseRoundResponse[]> {
   const out: ReleaseRoundResponse[] = [];
   for await (const r of stream) out.push(r);
   return out;
 }
 
-async function* iterate<T>(items: Iterable<T>): AsyncGenerator<T> {
-  yield* items;
-}
-
 describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
-  let dir: string;
+  let keyholder: KeyholderHarness;
   let deps: KeyholderContext;
-  const engines = new EngineCache();
   const updates = [new Float64Array(LENGTH).fill(0.01), new Float64Array(LENGTH).fill(-0.005)];
 
-  function context(overrides: Partial<KeyholderConfig> = {}, store?: KeyStore): KeyholderContext {
-    // Rounds of two clients keep these sums small; the floor itself has its own test (floor: 3 by default).
-    const config = { ...keyholderConfigSchema.parse({ dataDir: dir, kek: randomBytes(32).toString('base64'), minClientsFloor: 2 }), ...overrides };
-    return {
-      config,
-      store: store ?? deps.store,
-      sealer: deps?.sealer ?? KeySealer.fromBase64(config.kek!),
-      engines,
-      signer: RoundSigner.generate(),
-      logger: createLogger('keyholder-test', 'silent'),
-      clock: Date.now,
-      defaultEncoding: Encoding.COEFFICIENTS,
-    };
-  }
+  const context = (overrides: Partial<KeyholderConfig>) => keyholder.context(overrides);
 
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'keyholder-policy-'));
-    deps = context({}, new KeyStore(dir));
+    // Rounds of two clients keep these sums small; the floor itself has its own test (floor: 3 by default).
+    keyholder = KeyholderHarness.open({ name: 'keyholder-policy', config: { minClientsFloor: 2 } });
+    deps = keyholder.deps;
   });
-  after(async () => {
-    deps.store.close();
-    await engines.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => keyholder.close());
 
   it('refuses to create a round whose noise does not flood the decryption error, storing nothing', async () => {
     await assert.rejects(
       createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'flood-low', config: roundConfig({ maxClients: 1_000, noiseMultiplier: 1 }) }), deps),
       (e: SecaggError) => {
         assert.equal(e.code, Code.FailedPrecondition);
-        assert.equal(e.errorCode, 'flooding_margin_too_small');
+        assert.equal(e.reason, 'flooding_margin_too_small');
         assert.match(e.message, /flooding margin \d+\.\d bits is below the keyholder's minimum 40/);
         assert.match(e.message, /raise the noise multiplier .*lower max_clients.*larger modulus/);
         return true;
@@ -146,18 +108,18 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     // Room for one release, not two (two compose to about sqrt(2)x one or more).
     setGroupPrivacyBudget({ $typeName: 'secagg.keyholder.v1.SetGroupPrivacyBudgetRequest', privacyGroup: group, epsilon: 1.2 * one, delta: 0, requestedBy: 'test' }, deps);
 
-    const released = await collect(releaseRound(iterate(frames('ex-a', 2, await encryptedSum(a, updates))), deps));
+    const released = await collect(releaseRound(streamOf(releaseFrames('ex-a', 2, await encryptedSum(a, updates))), deps));
     assert.equal(released[0]!.frame.case, 'header');
     if (released[0]!.frame.case === 'header') assert.equal(released[0]!.frame.value.epsilonSpent, one);
 
     // Only the header: the refusal comes before any ciphertext is awaited, so certainly before a decryption.
-    await assert.rejects(collect(releaseRound(iterate(frames('ex-b', 2, [])), deps)), (e: SecaggError) => {
+    await assert.rejects(collect(releaseRound(streamOf(releaseFrames('ex-b', 2, [], { ciphertextCount: 2 })), deps)), (e: SecaggError) => {
       assert.equal(e.code, Code.FailedPrecondition);
-      assert.equal(e.errorCode, 'privacy_budget_exhausted');
+      assert.equal(e.reason, 'privacy_budget_exhausted');
       return true;
     });
     // With the ciphertexts too: still refused, nothing stored, the key untouched.
-    await assert.rejects(collect(releaseRound(iterate(frames('ex-b', 2, await encryptedSum(b, updates))), deps)), /privacy budget of group "exhaust" exhausted/);
+    await assert.rejects(collect(releaseRound(streamOf(releaseFrames('ex-b', 2, await encryptedSum(b, updates))), deps)), /privacy budget of group "exhaust" exhausted/);
     assert.equal(deps.store.getRelease('ex-b'), undefined);
     assert.equal(deps.store.getRoundKey('ex-b')!.status, 'ready');
 
@@ -168,7 +130,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
 
     await assert.rejects(
       createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'ex-c', config: roundConfig({ privacyGroup: group }) }), deps),
-      (e: SecaggError) => e.code === Code.FailedPrecondition && e.errorCode === 'privacy_budget_exhausted',
+      (e: SecaggError) => e.code === Code.FailedPrecondition && e.reason === 'privacy_budget_exhausted',
     );
     assert.equal(deps.store.getRoundKey('ex-c'), undefined);
   });
@@ -183,28 +145,28 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
         throw new Error('simulated crash after the charge');
       },
     };
-    await assert.rejects(collect(releaseRound(iterate(frames('fault-a', 2, sum)), crashing)), /simulated crash/);
+    await assert.rejects(collect(releaseRound(streamOf(releaseFrames('fault-a', 2, sum)), crashing)), /simulated crash/);
     assert.deepEqual(deps.store.ledger(group).map((e) => e.roundId), ['fault-a']);
     assert.equal(deps.store.getRoundKey('fault-a')!.status, 'charged', 'the key is kept for the resumed release');
 
     // Another sum under the same digest, or other contributors, cannot use the charged key.
     const other = await encryptedSum(key, [new Float64Array(LENGTH).fill(0.02), updates[1]!]);
-    await assert.rejects(collect(releaseRound(iterate(frames('fault-a', 2, other)), deps)), (e: SecaggError) => e.errorCode === 'claimed_by_other_sum');
+    await assert.rejects(collect(releaseRound(streamOf(releaseFrames('fault-a', 2, other)), deps)), (e: SecaggError) => e.reason === 'claimed_by_other_sum');
     await assert.rejects(
-      collect(releaseRound(iterate(frames('fault-a', 2, sum, contributorsDigest([{ clientId: 'b', updateId: 'v' }]))), deps)),
-      (e: SecaggError) => e.errorCode === 'claimed_by_other_sum',
+      collect(releaseRound(streamOf(releaseFrames('fault-a', 2, sum, { contributorsSha256: contributorsDigest([{ clientId: 'b', updateId: 'v' }]) })), deps)),
+      (e: SecaggError) => e.reason === 'claimed_by_other_sum',
     );
 
-    const again = await collect(releaseRound(iterate(frames('fault-a', 2, sum)), deps));
+    const again = await collect(releaseRound(streamOf(releaseFrames('fault-a', 2, sum)), deps));
     assert.equal(again[0]!.frame.case, 'header');
     assert.equal(deps.store.getRoundKey('fault-a')!.status, 'released');
     assert.equal(deps.store.ledger(group).length, 1, 'no second charge');
-    const repeated = await collect(releaseRound(iterate(frames('fault-a', 2, sum)), deps));
+    const repeated = await collect(releaseRound(streamOf(releaseFrames('fault-a', 2, sum)), deps));
     assert.deepEqual(repeated, again, 'a repeat gets the stored release');
     // Another contributors digest is a different release: refused.
     await assert.rejects(
-      collect(releaseRound(iterate(frames('fault-a', 2, sum, contributorsDigest([{ clientId: 'b', updateId: 'v' }]))), deps)),
-      (e: SecaggError) => e.code === Code.FailedPrecondition && e.errorCode === 'already_released',
+      collect(releaseRound(streamOf(releaseFrames('fault-a', 2, sum, { contributorsSha256: contributorsDigest([{ clientId: 'b', updateId: 'v' }]) })), deps)),
+      (e: SecaggError) => e.code === Code.FailedPrecondition && e.reason === 'already_released',
     );
   });
 
@@ -214,13 +176,13 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     let resume!: () => void;
     const stalled = new Promise<void>((resolve) => (resume = resolve));
     const slow = (async function* () {
-      const all = [...frames('twice', 2, sum)];
+      const all = [...releaseFrames('twice', 2, sum)];
       yield all[0]!; // the header, then the stream stalls (a frozen aggregator)
       await stalled;
       yield* all.slice(1);
     })();
     const first = collect(releaseRound(slow, deps));
-    const second = await collect(releaseRound(iterate(frames('twice', 2, sum)), deps));
+    const second = await collect(releaseRound(streamOf(releaseFrames('twice', 2, sum)), deps));
     resume();
     assert.deepEqual(await first, second);
     assert.equal(deps.store.ledger('twice').length, 1);
@@ -231,9 +193,9 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     // L2 norm 3 x sqrt(3000) = 164 against count x C = 2: far beyond what the noise (sigma 4 per value) can explain.
     const forged = await encryptedSum(key, [new Float64Array(LENGTH).fill(3)]);
     let message = '';
-    await assert.rejects(collect(releaseRound(iterate(frames('forged', 2, forged)), deps)), (e: SecaggError) => {
+    await assert.rejects(collect(releaseRound(streamOf(releaseFrames('forged', 2, forged)), deps)), (e: SecaggError) => {
       assert.equal(e.code, Code.FailedPrecondition);
-      assert.equal(e.errorCode, 'out_of_range');
+      assert.equal(e.reason, 'out_of_range');
       message = e.message;
       return true;
     });
@@ -243,14 +205,14 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     assert.equal(deps.store.getRelease('forged'), undefined);
     assert.equal(deps.store.getRoundKey('forged')!.status, 'refused');
     // A retry gets the same refusal, with no second decryption or charge.
-    await assert.rejects(collect(releaseRound(iterate(frames('forged', 2, forged)), deps)), (e: SecaggError) => e.message === message);
+    await assert.rejects(collect(releaseRound(streamOf(releaseFrames('forged', 2, forged)), deps)), (e: SecaggError) => e.message === message);
     assert.equal(deps.store.ledger('forged').length, 1);
   });
 
   it('refuses a sum whose values are each within the noised per-value bound but whose L2 norm no noised honest sum reaches', async () => {
     const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'spread', config: roundConfig({ privacyGroup: 'spread' }) }), deps);
     const spread = await encryptedSum(key, [Float64Array.from({ length: LENGTH }, (_, i) => (i % 2 ? 3 : -3))]);
-    await assert.rejects(collect(releaseRound(iterate(frames('spread', 2, spread)), deps)), (e: SecaggError) => e.errorCode === 'out_of_range');
+    await assert.rejects(collect(releaseRound(streamOf(releaseFrames('spread', 2, spread)), deps)), (e: SecaggError) => e.reason === 'out_of_range');
     assert.equal(deps.store.ledger('spread').length, 1);
   });
 
@@ -258,14 +220,14 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     const floored = context({ minClientsFloor: 3 });
     await assert.rejects(
       createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'few', config: roundConfig({ privacyGroup: 'few', minClients: 2 }) }), floored),
-      (e: SecaggError) => e.code === Code.FailedPrecondition && e.errorCode === 'below_min_clients_floor' && /floor of 3/.test(e.message),
+      (e: SecaggError) => e.code === Code.FailedPrecondition && e.reason === 'below_min_clients_floor' && /floor of 3/.test(e.message),
     );
     assert.equal(deps.store.getRoundKey('few'), undefined);
     // A round created under a lower floor cannot release below a floor raised since.
     const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'raised', config: roundConfig({ privacyGroup: 'raised' }) }), deps);
     await assert.rejects(
-      collect(releaseRound(iterate(frames('raised', 2, await encryptedSum(key, updates))), floored)),
-      (e: SecaggError) => e.errorCode === 'below_min_clients' && /floor 3/.test(e.message),
+      collect(releaseRound(streamOf(releaseFrames('raised', 2, await encryptedSum(key, updates))), floored)),
+      (e: SecaggError) => e.reason === 'below_min_clients' && /floor 3/.test(e.message),
     );
     assert.equal(deps.store.ledger('raised').length, 0, 'refused before any decryption');
   });
@@ -278,7 +240,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     assert.ok(replaceOne.privacy!.roundEpsilon > addRemove.privacy!.roundEpsilon);
     await assert.rejects(
       createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'adj-3', config: roundConfig({ privacyGroup: 'adj3', samplingRate: 0.1 }) }), replace),
-      (e: SecaggError) => e.code === Code.FailedPrecondition && e.errorCode === 'sampling_needs_add_remove',
+      (e: SecaggError) => e.code === Code.FailedPrecondition && e.reason === 'sampling_needs_add_remove',
     );
     const sampled = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'adj-4', config: roundConfig({ privacyGroup: 'adj4', samplingRate: 0.1 }) }), deps);
     assert.equal(sampled.privacy!.samplingRate, 0.1);
@@ -288,7 +250,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
   it('budgets: the operator ceiling and delta limits hold, and an invalid group is refused', () => {
     const set = (epsilon: number, delta = 0, privacyGroup = 'limits') =>
       setGroupPrivacyBudget({ $typeName: 'secagg.keyholder.v1.SetGroupPrivacyBudgetRequest', privacyGroup, epsilon, delta, requestedBy: 'test' }, deps);
-    assert.throws(() => set(11), (e: SecaggError) => e.code === Code.InvalidArgument && e.errorCode === 'budget_above_ceiling');
+    assert.throws(() => set(11), (e: SecaggError) => e.code === Code.InvalidArgument && e.reason === 'budget_above_ceiling');
     assert.throws(() => set(0), (e: SecaggError) => e.code === Code.InvalidArgument);
     assert.throws(() => set(Infinity), (e: SecaggError) => e.code === Code.InvalidArgument);
     assert.throws(() => set(1, 1e-3), (e: SecaggError) => e.code === Code.InvalidArgument);

@@ -8,72 +8,30 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
-import { Code, createLogger, SecaggError } from '@secagg/core';
+import { Code, SecaggError } from '@secagg/core';
 import { CkksEngine, decryptVector, encryptVector } from '@secagg/ckks';
-import { bytesToFloat64, contributorsDigest, RoundSigner, toCkksParams } from '@secagg/protocol';
-import {
-  CreateRoundKeyRequestSchema,
-  Encoding,
-  ReleaseRoundRequestSchema,
-  RoundConfigSchema,
-  type CreateRoundKeyResponse,
-  type ReleaseRoundRequest,
-  type ReleaseRoundResponse,
-  type ResultHeader,
-} from '@secagg/proto';
-import { keyholderConfigSchema, type KeyholderConfig } from '../config.js';
-import { EngineCache } from '../domain/engines.js';
-import { KeyStore } from '../domain/key-store.js';
-import { KeySealer } from '../domain/sealing.js';
+import { toCkksParams } from '@secagg/protocol';
+import { CreateRoundKeyRequestSchema, Encoding, RoundConfigSchema, type CreateRoundKeyResponse, type ReleaseRoundRequest } from '@secagg/proto';
+import type { KeyholderConfig } from '../config.js';
+import type { KeySealer } from '../domain/sealing.js';
 import type { KeyholderContext } from '../keyholder-context.js';
+import { gatherRelease as released, KeyholderHarness, releaseFrames, streamOf } from '../testing/index.js';
 import { createRoundKey } from './create-round-key.js';
 import { releaseRound } from './release-round.js';
 
 const LENGTH = 5_000; // three ciphertexts of n2048 coefficients, the last one partly padding
-const DIGEST = contributorsDigest([{ clientId: 'a', updateId: 'u' }]);
-
-interface Released {
-  header: ResultHeader;
-  values: Float64Array;
-  offsets: number[];
-}
-
-async function released(stream: AsyncIterable<ReleaseRoundResponse>): Promise<Released> {
-  let header: ResultHeader | undefined;
-  const runs: Float64Array[] = [];
-  const offsets: number[] = [];
-  for await (const response of stream) {
-    if (response.frame.case === 'header') header = response.frame.value;
-    if (response.frame.case === 'values') {
-      offsets.push(response.frame.value.offset);
-      runs.push(bytesToFloat64(response.frame.value.sumF64le).slice());
-    }
-  }
-  const values = new Float64Array(runs.reduce((n, r) => n + r.length, 0));
-  let at = 0;
-  for (const run of runs) {
-    values.set(run, at);
-    at += run.length;
-  }
-  return { header: header!, values, offsets };
-}
 
 describe('keyholder release through the spool (in process)', { timeout: 300_000 }, () => {
-  let dir: string;
+  let keyholder: KeyholderHarness;
   let deps: KeyholderContext;
-  const engines = new EngineCache();
   /** Every round secret key createRoundKey sealed, captured for the test's own reference decryption. */
   const secretKeys = new Map<string, Uint8Array>();
   const total = Float64Array.from({ length: LENGTH }, (_, i) => 0.015 * Math.sin(i)); // L2 norm ~0.75 <= count x C = 2
 
-  function context(overrides: Partial<KeyholderConfig> = {}): KeyholderContext {
-    return { ...deps, config: { ...deps.config, ...overrides } };
-  }
+  const context = (overrides: Partial<KeyholderConfig>) => keyholder.context(overrides);
 
   async function roundKey(roundId: string, config: Omit<MessageInitShape<typeof RoundConfigSchema>, '$typeName'> = {}): Promise<CreateRoundKeyResponse> {
     return createRoundKey(
@@ -111,49 +69,31 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
     return decryptVector(decryptor, params, ciphertexts, LENGTH);
   }
 
-  function header(roundId: string, ciphertextCount: number): ReleaseRoundRequest {
-    return create(ReleaseRoundRequestSchema, {
-      frame: { case: 'header', value: { roundId, contributionCount: 2, contributorsSha256: DIGEST, ciphertextCount } },
-    });
-  }
+  /** The aggregator's frames of a two-client sum: the header, then each ciphertext. */
+  const frames = (roundId: string, ciphertexts: Uint8Array[], ciphertextCount = ciphertexts.length) =>
+    releaseFrames(roundId, 2, ciphertexts, { ciphertextCount });
+  const stream = (roundId: string, ciphertexts: Uint8Array[]) => streamOf(frames(roundId, ciphertexts));
 
-  function chunk(index: number, ciphertext: Uint8Array): ReleaseRoundRequest {
-    return create(ReleaseRoundRequestSchema, { frame: { case: 'chunk', value: { index, ciphertext } } });
-  }
-
-  async function* stream(roundId: string, ciphertexts: Uint8Array[]): AsyncGenerator<ReleaseRoundRequest> {
-    yield header(roundId, ciphertexts.length);
-    for (let i = 0; i < ciphertexts.length; i++) yield chunk(i, ciphertexts[i]!);
-  }
-
-  const spoolDir = () => join(dir, 'spool');
+  const spoolDir = () => join(keyholder.dataDir, 'spool');
   const spoolFiles = () => readdirSync(spoolDir());
 
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'keyholder-spool-release-'));
-    const config = keyholderConfigSchema.parse({ dataDir: dir, kek: randomBytes(32).toString('base64'), allowUnsafeNoiseFreeRelease: 'true', minClientsFloor: 2 });
-    const sealer = KeySealer.fromBase64(config.kek!);
-    const capturing = Object.create(sealer) as KeySealer;
-    capturing.seal = (secretKey: Uint8Array, roundId: string) => {
-      secretKeys.set(roundId, Uint8Array.from(secretKey));
-      return sealer.seal(secretKey, roundId);
+    const capture = (sealer: KeySealer): KeySealer => {
+      const capturing = Object.create(sealer) as KeySealer;
+      capturing.seal = (secretKey: Uint8Array, roundId: string) => {
+        secretKeys.set(roundId, Uint8Array.from(secretKey));
+        return sealer.seal(secretKey, roundId);
+      };
+      return capturing;
     };
-    deps = {
-      config,
-      store: new KeyStore(dir),
-      sealer: capturing,
-      engines,
-      signer: RoundSigner.generate(),
-      logger: createLogger('keyholder-test', 'silent'),
-      clock: Date.now,
-      defaultEncoding: Encoding.COEFFICIENTS,
-    };
+    keyholder = KeyholderHarness.open({
+      name: 'keyholder-spool-release',
+      config: { allowUnsafeNoiseFreeRelease: 'true', minClientsFloor: 2 },
+      wrapSealer: capture,
+    });
+    deps = keyholder.deps;
   });
-  after(async () => {
-    deps.store.close();
-    await engines.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => keyholder.close());
 
   it('a noise-free release is exactly the in-memory decryption of the ciphertexts, in frames covering [0, length)', async () => {
     const key = await roundKey('exact', { unsafeDisableNoise: true });
@@ -204,11 +144,12 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
     const ciphertexts = await encrypt(key);
     let spooledAfterFirst: number[] = [];
     async function* cut(): AsyncGenerator<ReleaseRoundRequest> {
-      yield header('cut', ciphertexts.length);
-      yield chunk(0, ciphertexts[0]!);
+      const [header, first, second] = frames('cut', ciphertexts);
+      yield header!;
+      yield first!;
       // Resumed: the handler wrote chunk 0 before asking for more.
       spooledAfterFirst = spoolFiles().map((name) => statSync(join(spoolDir(), name)).size);
-      yield chunk(1, ciphertexts[1]!);
+      yield second!;
       throw new Error('connection reset by peer');
     }
     await assert.rejects(released(releaseRound(cut(), deps)), /connection reset by peer/);
@@ -217,10 +158,7 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
     assert.equal(deps.store.getRoundKey('cut')!.status, 'ready');
 
     // A stream that just ends early, and one with a broken ciphertext: refused, nothing consumed, nothing left.
-    await assert.rejects(released(releaseRound((async function* () {
-      yield header('cut', ciphertexts.length);
-      yield chunk(0, ciphertexts[0]!);
-    })(), deps)), (e: SecaggError) => e.code === Code.InvalidArgument && /received 1 of 3 ciphertexts/.test(e.message));
+    await assert.rejects(released(releaseRound(streamOf(frames('cut', ciphertexts.slice(0, 1), 3)), deps)), (e: SecaggError) => e.code === Code.InvalidArgument && /received 1 of 3 ciphertexts/.test(e.message));
     const broken = Uint8Array.from(ciphertexts[2]!);
     broken.fill(0xff, broken.length - 8);
     await assert.rejects(released(releaseRound(stream('cut', [ciphertexts[0]!, ciphertexts[1]!, broken]), deps)), (e: SecaggError) => {
@@ -229,10 +167,7 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
       return true;
     });
     // One more ciphertext than the sum has: refused as it arrives, not after spooling it.
-    await assert.rejects(released(releaseRound((async function* () {
-      yield header('cut', ciphertexts.length);
-      for (let i = 0; i < 4; i++) yield chunk(i, ciphertexts[i % 3]!);
-    })(), deps)), (e: SecaggError) => e.code === Code.InvalidArgument && /chunk 3 is beyond the sum's 3 ciphertexts/.test(e.message));
+    await assert.rejects(released(releaseRound(streamOf(frames('cut', [...ciphertexts, ciphertexts[0]!], 3)), deps)), (e: SecaggError) => e.code === Code.InvalidArgument && /chunk 3 is beyond the sum's 3 ciphertexts/.test(e.message));
     assert.deepEqual(spoolFiles(), []);
     assert.equal(deps.store.getRoundKey('cut')!.status, 'ready');
     assert.equal(deps.store.ledger('cut').length, 0);
@@ -248,7 +183,7 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
     using engine = await CkksEngine.create(params);
     using encryptor = engine.createEncryptor(key.publicKey);
     const forged = [...encryptVector(encryptor, params, new Float64Array(LENGTH).fill(3))];
-    await assert.rejects(released(releaseRound(stream('forged-spool', forged), deps)), (e: SecaggError) => e.errorCode === 'out_of_range');
+    await assert.rejects(released(releaseRound(stream('forged-spool', forged), deps)), (e: SecaggError) => e.reason === 'out_of_range');
     assert.deepEqual(spoolFiles(), []);
     assert.equal(deps.store.getRoundKey('forged-spool')!.status, 'refused');
   });
@@ -256,12 +191,13 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
   it('spools to config.spoolDir when it is set', async () => {
     const key = await roundKey('elsewhere');
     const ciphertexts = await encrypt(key);
-    const elsewhere = join(dir, 'scratch');
+    const elsewhere = join(keyholder.dataDir, 'scratch');
     let seen: string[] = [];
     async function* watched(): AsyncGenerator<ReleaseRoundRequest> {
-      yield header('elsewhere', ciphertexts.length);
-      for (let i = 0; i < ciphertexts.length; i++) {
-        yield chunk(i, ciphertexts[i]!);
+      const [header, ...chunks] = frames('elsewhere', ciphertexts);
+      yield header!;
+      for (const [i, chunk] of chunks.entries()) {
+        yield chunk;
         if (i === 0) seen = readdirSync(elsewhere);
       }
     }

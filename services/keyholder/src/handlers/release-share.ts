@@ -12,12 +12,13 @@
  *     else: the fixed refusal);
  *  2. admission by the header and the round's configuration (min clients and
  *     this keyholder's floor, max clients, ciphertext count, noise-free
- *     switch) and this keyholder's ledger;
+ *     switch) and this keyholder's ledger: domain/release-policy.ts, the
+ *     same rules as ReleaseRound's;
  *  3. the ciphertexts arrive, are validated and spooled; the noise of every
  *     share is drawn (data-independent; yields to the event loop between
  *     ciphertexts, the sampler being slow at these sizes);
  *  4. CHARGE this keyholder's ledger in one durable transaction, binding the
- *     key to (contributors digest, sum digest);
+ *     key to (contributors digest, sum digest) (domain/release-charge.ts);
  *  5. the shares, computed with SEAL under the sealed secret share;
  *  6. record them as this round's release and destroy the key share in one
  *     transaction; stream them.
@@ -30,7 +31,7 @@
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { Code, SecaggError } from '@secagg/core';
+import { refuse } from '@secagg/core';
 import { decryptionShareByteLength, lagrangeScaleSecretKey, type CkksEngine } from '@secagg/ckks';
 import { checkRoundId, isVoteRound, privacyGroupOf, toCkksParams } from '@secagg/protocol';
 import {
@@ -47,31 +48,30 @@ import type { KeyholderContext } from '../keyholder-context.js';
 import type { RoundKeyRow } from '../domain/key-store.js';
 import { ReleaseSpool, releaseSpoolDir } from '../domain/release-spool.js';
 import { planRoundPrivacy } from '../domain/privacy-plan.js';
-import { budgetOf, requireAffordable, type Affordability } from '../domain/privacy-budget.js';
-import { admitRelease, isReleaseRefusal, noisedRangeBounds, refusal, type RangeBounds } from '../domain/release-policy.js';
+import { budgetOf } from '../domain/privacy-budget.js';
+import { chargeRelease, type Charged } from '../domain/release-charge.js';
+import { admitKeyState, admitRelease, enforce, noisedRangeBounds, refusal, type PolicyRound, type RangeBounds } from '../domain/release-policy.js';
 import { checkDecryptingSet, requireCommitteeMember, shareNoiseSource } from '../domain/threshold.js';
-import { chargedCost, receiveCiphertexts, sameDigest } from './release-round.js';
+import { receiveCiphertexts } from './release-round.js';
 
 export async function* releaseShare(requests: AsyncIterable<ReleaseShareRequest>, deps: KeyholderContext): AsyncGenerator<ReleaseShareResponse> {
   const { store, engines, sealer, logger, clock } = deps;
   const input = requests[Symbol.asyncIterator]();
   const first = await input.next();
   if (first.done || first.value.frame.case !== 'header' || !first.value.frame.value.release) {
-    throw new SecaggError(Code.InvalidArgument, 'the first frame must be the share header with its release header');
+    throw refuse('bad_framing', 'the first frame must be the share header with its release header');
   }
   const { release: header, includeC0, decryptingKeyholders } = first.value.frame.value;
   const roundId = checkRoundId(header.roundId);
   const key = store.getRoundKey(roundId);
-  if (!key) throw new SecaggError(Code.NotFound, `no key share for round ${roundId}`);
+  if (!key) throw refuse('no_round_key', `no key share for round ${roundId}`);
   const config = fromBinary(RoundConfigSchema, key.config);
   const ckks = fromBinary(CkksParametersSchema, key.ckks);
   const params = toCkksParams(ckks);
   const committee = requireCommitteeMember(config, deps.config, params.encoding, isVoteRound(config));
   const set = checkDecryptingSet(decryptingKeyholders, committee);
   if (set.length > 0 && !store.isKeyShareDealt(roundId) && key.status !== 'released') {
-    throw new SecaggError(Code.FailedPrecondition, `round ${roundId}'s key shares were never dealt: this keyholder holds no t-of-n share`, {
-      errorCode: 'not_dealt',
-    });
+    throw refuse('not_dealt', `round ${roundId}'s key shares were never dealt: this keyholder holds no t-of-n share`);
   }
   const outcome = recordedShares(key, header, includeC0, set, deps);
   if (outcome) {
@@ -79,21 +79,17 @@ export async function* releaseShare(requests: AsyncIterable<ReleaseShareRequest>
     return;
   }
 
-  admitRelease(config, header, ckks.ciphertextCount, deps.config);
   const noiseFree = config.unsafeDisableNoise;
   const plan = planRoundPrivacy(config, params, deps.config.adjacency);
-  const budget = budgetOf(store, deps.config, privacyGroupOf(config));
-  const affordable = (ledger = store.ledger(budget.privacyGroup)): Affordability =>
-    noiseFree
-      ? { roundEpsilon: Infinity, groupEpsilonBefore: NaN, groupEpsilonAfter: Infinity }
-      : requireAffordable(budget, ledger, plan, roundId);
-  if (key.status === 'ready') affordable();
+  const round: PolicyRound = { roundId, config, plan, budget: budgetOf(store, deps.config, privacyGroupOf(config)) };
+  const budget = round.budget;
+  enforce(admitRelease(round, header, ckks.ciphertextCount, store.ledger(budget.privacyGroup), key.status === 'charged', deps.config));
 
   const engine = await engines.get(params);
   const n = engine.format.polyModulusDegree;
   const spool = ReleaseSpool.create(releaseSpoolDir(deps.config), roundId, engine.format.byteLength);
   let shares: Uint8Array;
-  let cost: Affordability;
+  let cost: Charged['cost'];
   try {
     await receiveCiphertexts(input, engine.format, ckks.ciphertextCount, spool);
     const draw = shareNoiseSource(plan.noise, n);
@@ -109,25 +105,10 @@ export async function* releaseShare(requests: AsyncIterable<ReleaseShareRequest>
       return;
     }
     // From here to the recorded outcome nothing awaits.
-    cost = now.status === 'charged' ? chargedCost(now, budget.privacyGroup, deps) : affordable();
-    const sealed = store.chargeRelease(
-      roundId,
-      { contributorsSha256: header.contributorsSha256, sumSha256: spool.digest() },
-      {
-        privacyGroup: budget.privacyGroup,
-        roundId,
-        noiseMultiplier: plan.accountingNoiseMultiplier,
-        samplingRate: plan.samplingRate,
-        epsilon: cost.roundEpsilon,
-        delta: budget.delta,
-        chargedMs: clock(),
-      },
-      (ledger) => void affordable(ledger),
-    );
-    if (!sealed) throw refusal('claimed_by_other_sum');
-    if (now.status === 'ready') deps.afterCharge?.(roundId);
+    const charged = chargeRelease(deps, round, now, { contributorsSha256: header.contributorsSha256, sumSha256: spool.digest() });
+    cost = charged.cost;
     // t-of-n: the additive share of s for this set is λ·σ (multiparty.ts); n-of-n: sᵢ itself.
-    const keyShare = sealer.unseal(sealed, roundId);
+    const keyShare = sealer.unseal(charged.sealed, roundId);
     let scaled: Uint8Array = keyShare;
     if (set.length > 0) {
       try {
@@ -175,7 +156,7 @@ export async function* releaseShare(requests: AsyncIterable<ReleaseShareRequest>
     sum: shares,
     releasedMs: clock(),
   });
-  if (!recorded) throw new SecaggError(Code.Aborted, `round ${roundId}: another release attempt recorded the outcome first; retry to receive it`);
+  if (!recorded) throw refuse('release_raced', `round ${roundId}: another release attempt recorded the outcome first; retry to receive it`);
   logger.info(
     { roundId, keyholderIndex: committee.index, privacyGroup: budget.privacyGroup, count: header.contributionCount, epsilon: cost.roundEpsilon },
     'decryption shares released and charged',
@@ -183,7 +164,12 @@ export async function* releaseShare(requests: AsyncIterable<ReleaseShareRequest>
   yield* shareFrames(result, [shares], decryptionShareByteLength(params));
 }
 
-/** What a round whose share was already released answers: the stored shares, or the fixed refusal. */
+/**
+ * What a round whose share was already decided answers (the policy's
+ * admitKeyState): the stored shares for the same contributors, decrypting
+ * set and c₀ role, or the refusal. Undefined while the release is still to
+ * be made (ready) or resumed (charged).
+ */
 function recordedShares(
   key: RoundKeyRow,
   header: ReleaseHeader,
@@ -191,35 +177,17 @@ function recordedShares(
   set: readonly number[],
   deps: KeyholderContext,
 ): Generator<ReleaseShareResponse> | undefined {
-  switch (key.status) {
-    case 'ready':
-    case 'charged':
-      return undefined;
-    case 'released': {
-      const stored = deps.store.getRelease(key.roundId);
-      if (!stored) throw new SecaggError(Code.Internal, `round ${key.roundId} is marked released but has no stored shares`);
-      if (!sameDigest(stored.contributorsSha256, header.contributorsSha256)) throw refusal('already_released');
-      const storedHeader = fromBinary(ShareHeaderSchema, stored.header);
-      if (storedHeader.decryptingKeyholders.join(',') !== set.join(',')) {
-        // Shares for a second set would be a second release. Retryable: the combiner asks this set again once its members are back.
-        throw new SecaggError(
-          Code.Aborted,
-          `round ${key.roundId}: this keyholder answered for keyholders ${storedHeader.decryptingKeyholders.join(',')}; ask that set`,
-          { errorCode: 'other_decrypting_set' },
-        );
-      }
-      if (storedHeader.includeC0 !== includeC0) throw refusal('already_released');
-      deps.logger.info({ roundId: key.roundId }, 'decryption shares repeated from the store');
-      const ckks = fromBinary(CkksParametersSchema, key.ckks);
-      return shareFrames(storedHeader, deps.store.releaseValues(key.roundId), decryptionShareByteLength(toCkksParams(ckks)));
-    }
-    case 'refused':
-      throw refusal(isReleaseRefusal(key.reason) ? key.reason : 'out_of_range');
-    case 'expired':
-      throw refusal('key_expired');
-    case 'consumed':
-      throw refusal('key_consumed');
+  if (enforce(admitKeyState(key, header.contributorsSha256, () => deps.store.getRelease(key.roundId))) === 'release') return undefined;
+  const storedHeader = fromBinary(ShareHeaderSchema, deps.store.getRelease(key.roundId)!.header);
+  if (storedHeader.decryptingKeyholders.join(',') !== set.join(',')) {
+    // Shares for a second set would be a second release. Retryable: the combiner asks this set again once its members are back.
+    throw refuse('other_decrypting_set', `round ${key.roundId}: this keyholder answered for keyholders ${storedHeader.decryptingKeyholders.join(',')}; ask that set`);
   }
+  // Shares with the other c₀ role would be a second release too.
+  if (storedHeader.includeC0 !== includeC0) throw refusal('already_released');
+  deps.logger.info({ roundId: key.roundId }, 'decryption shares repeated from the store');
+  const ckks = fromBinary(CkksParametersSchema, key.ckks);
+  return shareFrames(storedHeader, deps.store.releaseValues(key.roundId), decryptionShareByteLength(toCkksParams(ckks)));
 }
 
 /** Every ciphertext's share, concatenated. Zeroes the secret share whatever happens. */
@@ -251,7 +219,7 @@ function* shareFrames(header: ShareHeader, runs: Iterable<Uint8Array>, shareByte
     }
     pending = bytes;
   }
-  if (pending.length !== 0) throw new SecaggError(Code.Internal, 'stored decryption shares end mid-share');
+  if (pending.length !== 0) throw refuse('inconsistent_state', 'stored decryption shares end mid-share');
 }
 
 function rangeBoundsOf(bounds: RangeBounds): { rangeBoundPerValue: number; rangeBoundL2: number } {

@@ -8,36 +8,26 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes, createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { create, fromBinary, type MessageInitShape } from '@bufbuild/protobuf';
-import { Code, createLogger, SecaggError } from '@secagg/core';
+import { Code, SecaggError } from '@secagg/core';
 import { addCiphertextInto, ciphertextFormat, CkksEngine, encryptVector } from '@secagg/ckks';
 import { computeVoteEpsilon } from '@secagg/dp';
-import { contributorsDigest, RoundSigner, toCkksParams } from '@secagg/protocol';
+import { contributorsDigest, toCkksParams } from '@secagg/protocol';
 import {
   CreateRoundKeyRequestSchema,
   Encoding,
-  ReleaseRoundRequestSchema,
   RoundConfigSchema,
   RoundKind,
   RoundStatementSchema,
   VoteMechanism,
   VoteShape,
   type CreateRoundKeyResponse,
-  type ReleaseRoundRequest,
-  type ReleaseRoundResponse,
-  type ResultHeader,
   type RoundConfig,
   type VoteRoundConfig,
 } from '@secagg/proto';
-import { keyholderConfigSchema, type KeyholderConfig } from '../config.js';
-import { EngineCache } from '../domain/engines.js';
-import { KeyStore } from '../domain/key-store.js';
-import { KeySealer } from '../domain/sealing.js';
 import type { KeyholderContext } from '../keyholder-context.js';
+import { gatherRelease, KeyholderHarness, releaseFrames, streamOf, type GatheredRelease } from '../testing/index.js';
 import { createRoundKey } from './create-round-key.js';
 import { setGroupPrivacyBudget } from './privacy-budget.js';
 import { releaseRound } from './release-round.js';
@@ -109,33 +99,10 @@ async function encrypted(key: CreateRoundKeyResponse, total: Float64Array): Prom
   return sum!;
 }
 
-function* frames(roundId: string, count: number, ciphertexts: Uint8Array[]): Generator<ReleaseRoundRequest> {
-  yield create(ReleaseRoundRequestSchema, {
-    frame: { case: 'header', value: { roundId, contributionCount: count, contributorsSha256: contributorsDigest([{ clientId: 'a', updateId: roundId }]), ciphertextCount: ciphertexts.length || 1 } },
-  });
-  for (let index = 0; index < ciphertexts.length; index++) {
-    yield create(ReleaseRoundRequestSchema, { frame: { case: 'chunk', value: { index, ciphertext: ciphertexts[index]! } } });
-  }
-}
-
-async function* iterate<T>(items: Iterable<T>): AsyncGenerator<T> {
-  yield* items;
-}
-
-async function release(roundId: string, count: number, ciphertexts: Uint8Array[], deps: KeyholderContext): Promise<{ header: ResultHeader; values: Float64Array }> {
-  let header: ResultHeader | undefined;
-  const runs: Float64Array[] = [];
-  for await (const r of releaseRound(iterate(frames(roundId, count, ciphertexts)), deps) as AsyncIterable<ReleaseRoundResponse>) {
-    if (r.frame.case === 'header') header = r.frame.value;
-    else if (r.frame.case === 'values') runs.push(new Float64Array(r.frame.value.sumF64le.slice().buffer));
-  }
-  const values = new Float64Array(runs.reduce((n, r) => n + r.length, 0));
-  let offset = 0;
-  for (const r of runs) {
-    values.set(r, offset);
-    offset += r.length;
-  }
-  return { header: header!, values };
+/** Releases `ciphertexts` as the sum of `count` teachers' votes (each round with a contributors digest of its own). */
+function release(roundId: string, count: number, ciphertexts: Uint8Array[], deps: KeyholderContext): Promise<GatheredRelease> {
+  const contributorsSha256 = contributorsDigest([{ clientId: 'a', updateId: roundId }]);
+  return gatherRelease(releaseRound(streamOf(releaseFrames(roundId, count, ciphertexts, { contributorsSha256 })), deps));
 }
 
 /** Label per query of a label release: the index of the row's 1, or -1 for an all-zero (abstained) row. */
@@ -148,33 +115,14 @@ function labelsOf(values: Float64Array): number[] {
 }
 
 describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () => {
-  let dir: string;
+  let keyholder: KeyholderHarness;
   let deps: KeyholderContext;
-  const engines = new EngineCache();
-
-  function context(overrides: Partial<KeyholderConfig>, store: KeyStore): KeyholderContext {
-    const config = { ...keyholderConfigSchema.parse({ dataDir: dir, kek: randomBytes(32).toString('base64'), minClientsFloor: 2, allowUnsafeNoiseFreeRelease: 'true' }), ...overrides };
-    return {
-      config,
-      store,
-      sealer: KeySealer.fromBase64(config.kek!),
-      engines,
-      signer: RoundSigner.generate(),
-      logger: createLogger('keyholder-test', 'silent'),
-      clock: Date.now,
-      defaultEncoding: Encoding.COEFFICIENTS,
-    };
-  }
 
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'keyholder-votes-'));
-    deps = context({}, new KeyStore(dir));
+    keyholder = KeyholderHarness.open({ name: 'keyholder-votes', config: { minClientsFloor: 2, allowUnsafeNoiseFreeRelease: 'true' } });
+    deps = keyholder.deps;
   });
-  after(async () => {
-    deps.store.close();
-    await engines.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => keyholder.close());
 
   const create_ = (roundId: string, config: RoundConfig) => createRoundKey(create(CreateRoundKeyRequestSchema, { roundId, config }), deps);
 
@@ -237,7 +185,7 @@ describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () =
     h[1]! += 30;
     await assert.rejects(release('stuffed', 3, await encrypted(key, h), deps), (e: SecaggError) => {
       assert.equal(e.code, Code.FailedPrecondition);
-      assert.equal(e.errorCode, 'votes_out_of_range');
+      assert.equal(e.reason, 'votes_out_of_range');
       assert.equal(e.message, RELEASE_REFUSALS.votes_out_of_range.text);
       return true;
     });
@@ -254,11 +202,11 @@ describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () =
     await release('vb-1', TEACHERS, await encrypted(first, histogramOf(LABELS)), deps);
     await assert.rejects(release('vb-2', TEACHERS, await encrypted(second, histogramOf(LABELS)), deps), (e: SecaggError) => {
       assert.equal(e.code, Code.FailedPrecondition);
-      assert.equal(e.errorCode, 'privacy_budget_exhausted');
+      assert.equal(e.reason, 'privacy_budget_exhausted');
       return true;
     });
     assert.equal(deps.store.getRoundKey('vb-2')!.status, 'ready', 'nothing decrypted, nothing charged');
-    await assert.rejects(create_('vb-3', voteConfig(votes, { privacyGroup: group })), (e: SecaggError) => e.errorCode === 'privacy_budget_exhausted');
+    await assert.rejects(create_('vb-3', voteConfig(votes, { privacyGroup: group })), (e: SecaggError) => e.reason === 'privacy_budget_exhausted');
   });
 
   it('refuses malformed vote configurations with INVALID_ARGUMENT naming the field', async () => {

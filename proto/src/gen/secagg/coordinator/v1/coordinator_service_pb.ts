@@ -4,6 +4,12 @@
 
 // The API of the model owner: open, watch and close rounds.
 // Calls need a bearer token with the coordinator role.
+//
+// Refusals: a refused call carries in its trailing metadata `secagg-reason`
+// (why: one word of a closed set, e.g. `round_not_open`, that callers may
+// branch on; the set, each reason's status and whether a retry may succeed:
+// docs/WIRE_FORMAT.md, "Errors") and, when the service has a hint,
+// `retry-after-ms`. Who may call each RPC: docs/SECURITY.md.
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";

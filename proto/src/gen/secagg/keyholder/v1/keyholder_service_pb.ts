@@ -4,6 +4,12 @@
 
 // Internal API of the keyholder, the only holder of secret keys. Called by the
 // gateway (round keys) and by aggregators (release); never by clients.
+//
+// Refusals: a refused call carries in its trailing metadata `secagg-reason`
+// (why: one word of a closed set, e.g. `round_not_open`, that callers may
+// branch on; the set, each reason's status and whether a retry may succeed:
+// docs/WIRE_FORMAT.md, "Errors") and, when the service has a hint,
+// `retry-after-ms`. Who may call each RPC: docs/SECURITY.md.
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
