@@ -34,6 +34,11 @@ export interface BenchOptions {
   roundBytes: number;
   /** Client-encryption trials and the end-to-end round (off in the memory run, where each client replays one update). */
   endToEnd: boolean;
+  /**
+   * Extra environment of the clusters' gateways (`--gateway-env NAME=VALUE`):
+   * a non-default configuration, recorded in the report's parameters and notes.
+   */
+  gatewayEnv: Record<string, string>;
   /** Where the JSON report goes. */
   out: string;
 }
@@ -78,6 +83,8 @@ to its limit. Writes a JSON report and prints a markdown table.
   --trials <n>            trials per limit, the median reported (quick ${MODE_DEFAULTS.quick.trials}, default ${MODE_DEFAULTS.default.trials})
   --fold-trials <n>       isolated rounds per aggregator count, 1 and all (quick ${MODE_DEFAULTS.quick.foldTrials}, default ${MODE_DEFAULTS.default.foldTrials})
   --round-megabytes <n>   ciphertext MB each isolated round ingests and folds at least (quick ${MODE_DEFAULTS.quick.roundMegabytes}, default ${MODE_DEFAULTS.default.roundMegabytes})
+  --gateway-env NAME=VALUE  run the gateways with this setting (repeatable; GATEWAY_* only), e.g.
+                          GATEWAY_STAGING_RESERVE_STEP_BYTES=200000000; recorded in the report
   --out <file>            the JSON report (default bench/results/latest.json)
   --help                  this text`;
 
@@ -111,6 +118,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
       'memory-run': { type: 'boolean', default: false },
       'fold-trials': { type: 'string' },
       'round-megabytes': { type: 'string' },
+      'gateway-env': { type: 'string', multiple: true },
       clients: { type: 'string', short: 'S' },
       length: { type: 'string', short: 'L' },
       encodings: { type: 'string' },
@@ -137,6 +145,12 @@ export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
   const limitSeconds = nonNegative('limit-seconds', values['limit-seconds'], defaults.limitSeconds);
   if (limitSeconds === 0) throw new Error('--limit-seconds must be positive');
   const clients = positiveInteger('clients', values.clients, defaults.clients);
+  const gatewayEnv: Record<string, string> = {};
+  for (const pair of values['gateway-env'] ?? []) {
+    const match = /^(GATEWAY_[A-Z0-9_]+)=(.*)$/.exec(pair);
+    if (!match) throw new Error(`--gateway-env must be GATEWAY_NAME=value, got ${pair}`);
+    gatewayEnv[match[1]!] = match[2]!;
+  }
   return {
     mode,
     clients,
@@ -153,6 +167,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | undefined {
     foldTrials: positiveInteger('fold-trials', values['fold-trials'], defaults.foldTrials),
     roundBytes: nonNegative('round-megabytes', values['round-megabytes'], defaults.roundMegabytes) * 1e6,
     endToEnd: mode !== 'memory',
+    gatewayEnv,
     out: values.out ?? (mode === 'memory' ? memoryRunOut(clients) : DEFAULT_OUT),
   };
 }

@@ -91,6 +91,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       foldPlan: foldPlan(options).map(String),
       roundMegabytes: options.roundBytes / 1e6,
       endToEndRound: options.endToEnd,
+      gatewayEnv: Object.entries(options.gatewayEnv).map(([k, v]) => `${k}=${v}`),
       clipNorm: options.clipNorm,
       updateNormBeforeClipping: 1.5 * options.clipNorm,
       noiseMultiplierRequested: options.noiseMultiplier,
@@ -113,6 +114,9 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     goals: [],
     notes: [],
   };
+  if (Object.keys(options.gatewayEnv).length > 0) {
+    report.notes.push(`the gateways ran with a non-default configuration: ${Object.entries(options.gatewayEnv).map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  }
   if (!report.source.treeClean) report.notes.push(`the working tree differed from ${report.source.secaggCommit} when the run started: do not commit these results as the project's`);
   const specs: ConfigurationSpec[] = options.encodings.map((encoding) => ({ role: 'system', preset: options.preset, encoding }));
   if (options.baseline && !specs.some((s) => s.preset === options.baselinePreset && s.encoding === 'slots')) {
@@ -547,6 +551,7 @@ async function measureConfiguration(
       foldAggregators: plan,
       updatesPerClient,
       endToEnd: options.endToEnd,
+      gatewayEnv: options.gatewayEnv,
       encryptSeconds: options.limitSeconds,
       trials: options.trials,
       timeoutMs: 120_000 + (S * updatesPerClient * updateBytes) / 5_000, // at 5 MB/s, at least 2 minutes

@@ -67,6 +67,8 @@ export interface RoundSpec {
    * noise-free release (lets the benchmark report the CKKS error).
    */
   noiseMultiplier: number;
+  /** Extra gateway environment (a non-default configuration the report names). */
+  gatewayEnv: Record<string, string>;
   /** Aggregator processes in the cluster. */
   aggregators: number;
   /** One isolated round per entry, folded by that many aggregators (each ≤ `aggregators`). */
@@ -185,6 +187,7 @@ export async function runClusterRounds(spec: RoundSpec): Promise<ClusterFigures>
     privateRedis: { configFile: SHIPPED_REDIS_CONF },
     aggregators: spec.aggregators,
     allowUnsafeNoiseFreeRelease: spec.noiseMultiplier === 0,
+    env: { 'client-gateway': spec.gatewayEnv },
   });
   const redisDir = cluster.privateRedis?.dir;
   const redis = createRedis(cluster.redisUrl, { name: 'bench' });
