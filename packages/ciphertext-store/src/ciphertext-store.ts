@@ -35,6 +35,14 @@ export interface StagedObject {
   abort(): Promise<void>;
 }
 
+/** A committed object open for reading; `close` when done (idempotent). */
+export interface ObjectReader {
+  readonly key: ObjectKey;
+  /** Reads exactly `into.byteLength` bytes from `byteOffset` into `into`; throws if the object is shorter. */
+  readInto(byteOffset: number, into: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
+
 export interface CiphertextStore {
   /** Starts a new object. Refuses a key that is not well-formed. */
   stage(key: ObjectKey): Promise<StagedObject>;
@@ -51,6 +59,12 @@ export interface CiphertextStore {
    * copy). Throws if the object is missing or shorter.
    */
   readInto(key: ObjectKey, byteOffset: number, into: Uint8Array): Promise<void>;
+  /**
+   * Opens a committed object for several `readInto`s (a fold reads one
+   * update's range in blocks): the filesystem store opens the file once
+   * instead of once per block. Throws if the object is missing.
+   */
+  openReader(key: ObjectKey): Promise<ObjectReader>;
   /** Writes a whole object durably in one step (checkpoints). Replaces an object of the same key atomically. */
   put(key: ObjectKey, bytes: Uint8Array): Promise<void>;
   /** A whole committed object, or undefined. */

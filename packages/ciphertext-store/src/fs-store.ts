@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkObjectKey, DEFAULT_BLOCK_BYTES, recordsPerBlock, type CiphertextStore, type ObjectKey, type StagedObject } from './ciphertext-store.js';
+import { checkObjectKey, DEFAULT_BLOCK_BYTES, recordsPerBlock, type CiphertextStore, type ObjectKey, type ObjectReader, type StagedObject } from './ciphertext-store.js';
 
 const STAGING = '.staging';
 const STAGED_FILE = /^([A-Za-z0-9_-][A-Za-z0-9_.-]{0,127})~([A-Za-z0-9_-][A-Za-z0-9_.-]{0,127})~[0-9a-f]{16}$/;
@@ -71,16 +71,22 @@ export class FsCiphertextStore implements CiphertextStore {
   }
 
   async readInto(key: ObjectKey, byteOffset: number, into: Uint8Array): Promise<void> {
-    if (!(Number.isSafeInteger(byteOffset) && byteOffset >= 0)) throw new RangeError(`byte offset ${byteOffset} is not a non-negative integer`);
+    const reader = await this.openReader(key);
+    try {
+      await reader.readInto(byteOffset, into);
+    } finally {
+      await reader.close();
+    }
+  }
+
+  async openReader(key: ObjectKey): Promise<ObjectReader> {
     const file = await open(this.pathOf(key), 'r');
     try {
       const { size } = await file.stat();
-      if (byteOffset + into.byteLength > size) {
-        throw new RangeError(`object ${key.roundId}/${key.name} holds ${size} bytes, not [${byteOffset}, ${byteOffset + into.byteLength})`);
-      }
-      await readFully(file, into, byteOffset);
-    } finally {
+      return new FsObjectReader(key, file, size);
+    } catch (error) {
       await file.close();
+      throw error;
     }
   }
 
@@ -215,6 +221,31 @@ async function syncDirectory(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/** One open file: the object's reads share its descriptor (an unlinked object stays readable until close). */
+class FsObjectReader implements ObjectReader {
+  private closed = false;
+
+  constructor(
+    readonly key: ObjectKey,
+    private readonly file: FileHandle,
+    private readonly size: number,
+  ) {}
+
+  async readInto(byteOffset: number, into: Uint8Array): Promise<void> {
+    if (!(Number.isSafeInteger(byteOffset) && byteOffset >= 0)) throw new RangeError(`byte offset ${byteOffset} is not a non-negative integer`);
+    if (byteOffset + into.byteLength > this.size) {
+      throw new RangeError(`object ${this.key.roundId}/${this.key.name} holds ${this.size} bytes, not [${byteOffset}, ${byteOffset + into.byteLength})`);
+    }
+    await readFully(this.file, into, byteOffset);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.file.close();
   }
 }
 

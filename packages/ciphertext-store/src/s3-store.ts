@@ -49,7 +49,7 @@ import {
   type CompletedPart,
   type _Object,
 } from '@aws-sdk/client-s3';
-import { checkObjectKey, DEFAULT_BLOCK_BYTES, recordsPerBlock, type CiphertextStore, type ObjectKey, type StagedObject } from './ciphertext-store.js';
+import { checkObjectKey, DEFAULT_BLOCK_BYTES, recordsPerBlock, type CiphertextStore, type ObjectKey, type ObjectReader, type StagedObject } from './ciphertext-store.js';
 
 const MiB = 1 << 20;
 /** Default multipart part size: the bound on each of a staged object's (at most two) part buffers. */
@@ -201,6 +201,12 @@ export class S3CiphertextStore implements CiphertextStore {
     } finally {
       body.destroy();
     }
+  }
+
+  /** S3 has nothing to hold open: each read is its own ranged GET. */
+  async openReader(key: ObjectKey): Promise<ObjectReader> {
+    if ((await this.size(key)) === undefined) throw missingObject(key);
+    return { key, readInto: (byteOffset, into) => this.readInto(key, byteOffset, into), close: async () => {} };
   }
 
   async put(key: ObjectKey, bytes: Uint8Array): Promise<void> {

@@ -68,4 +68,19 @@ describe('CiphertextAccumulator (WebAssembly SIMD addition)', () => {
     assert.throws(() => other.load(before.subarray(1)), /a sum of 2 ciphertexts is/);
     assert.throws(() => other.addScratch(1, 2), /outside the sum's 2 ciphertexts/);
   });
+
+  it('adds records from any offset of its scratch (a fold reads the next block while it adds this one)', () => {
+    const f = ciphertextFormat({ preset: 'n2048-q54', encoding: 'coefficients', scaleBits: 40 });
+    const a = [randomCiphertext(f), randomCiphertext(f)];
+    const fromStart = new CiphertextAccumulator(f, 2, 3 * f.byteLength);
+    fromStart.scratch(2 * f.byteLength).set(Buffer.concat(a));
+    fromStart.addScratch(0, 2);
+    const fromOffset = new CiphertextAccumulator(f, 2, 3 * f.byteLength);
+    fromOffset.scratch(f.byteLength, 0).fill(0xff); // another block's bytes: must not be added
+    fromOffset.scratch(2 * f.byteLength, f.byteLength).set(Buffer.concat(a));
+    fromOffset.addScratch(0, 2, f.byteLength);
+    assert.deepEqual(fromOffset.bytes(), fromStart.bytes());
+    const scratchBytes = 3 * f.byteLength;
+    assert.throws(() => fromOffset.addScratch(0, 2, scratchBytes * 4), /do not fit the scratch/);
+  });
 });

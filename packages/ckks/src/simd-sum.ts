@@ -110,36 +110,40 @@ export class CiphertextAccumulator {
   }
 
   /**
-   * A writable view of `bytes` bytes of scratch, to read up to
-   * `bytes / format.byteLength` addends into. Valid until the next call of
-   * `scratch` (which may grow the memory and so detach older views).
+   * A writable view of `bytes` bytes of scratch from byte `offset`, to read up
+   * to `bytes / format.byteLength` addends into. Valid until a call of
+   * `scratch` grows the memory (which detaches older views): a caller that
+   * keeps several views asks for the furthest one first.
    */
-  scratch(bytes: number): Uint8Array {
-    if (bytes > this.scratchBytes) {
-      const needed = this.sumBytes + bytes;
+  scratch(bytes: number, offset = 0): Uint8Array {
+    if (offset + bytes > this.scratchBytes) {
+      const needed = this.sumBytes + offset + bytes;
       if (needed > MAX_BYTES) throw new RangeError(`scratch of ${bytes} bytes exceeds what one accumulator can address`);
       this.memory.grow(Math.ceil(needed / PAGE) - this.memory.buffer.byteLength / PAGE);
       this.scratchBytes = this.memory.buffer.byteLength - this.sumBytes;
     }
-    return new Uint8Array(this.memory.buffer, this.sumBytes, bytes);
+    return new Uint8Array(this.memory.buffer, this.sumBytes + offset, bytes);
   }
 
   /**
-   * Adds the `records` ciphertexts at the start of the scratch into the sum's
-   * ciphertexts [first, first + records). They must have passed
-   * validateCiphertext for this format.
+   * Adds the `records` ciphertexts at byte `scratchOffset` of the scratch
+   * (default its start) into the sum's ciphertexts [first, first + records).
+   * They must have passed validateCiphertext for this format. A fold reads the
+   * next block into another part of the scratch while this one is added.
    */
-  addScratch(first: number, records: number): void {
+  addScratch(first: number, records: number, scratchOffset = 0): void {
     if (!(Number.isSafeInteger(first) && Number.isSafeInteger(records) && first >= 0 && records >= 0 && first + records <= this.count)) {
       throw new RangeError(`records [${first}, ${first + records}) are outside the sum's ${this.count} ciphertexts`);
     }
-    if (records * this.format.byteLength > this.scratchBytes) throw new RangeError(`${records} records do not fit the scratch`);
+    if (!(Number.isSafeInteger(scratchOffset) && scratchOffset >= 0) || scratchOffset + records * this.format.byteLength > this.scratchBytes) {
+      throw new RangeError(`${records} records at scratch byte ${scratchOffset} do not fit the scratch`);
+    }
     const { byteLength, dataOffset, polyModulusDegree: n } = this.format;
     const bytes = new Uint8Array(this.memory.buffer);
     const k = this.moduli.length;
     for (let r = 0; r < records; r++) {
       const acc = (first + r) * byteLength;
-      const addend = this.sumBytes + r * byteLength;
+      const addend = this.sumBytes + scratchOffset + r * byteLength;
       // The header: the zero sum has none yet, and validation made every addend's the same.
       bytes.copyWithin(acc, addend, addend + dataOffset);
       for (let poly = 0; poly < this.format.polyCount; poly++) {

@@ -88,9 +88,20 @@ export function describeCiphertextStoreContract(name: string, harness: ContractH
       await store.readInto({ roundId: 'r1', name: 'u1' }, 4 * RECORD, into);
       assert.deepEqual(Buffer.from(into), Buffer.concat(records.slice(4, 7)));
       await assert.rejects(store.readInto({ roundId: 'r1', name: 'u1' }, 5 * RECORD, into), /holds 7000 bytes, not \[5000, 8000\)/);
+      // openReader: several reads of one open object, the same bounds as readInto; close is idempotent.
+      const reader = await store.openReader({ roundId: 'r1', name: 'u1' });
+      const first = new Uint8Array(2 * RECORD);
+      await reader.readInto(5 * RECORD, first);
+      assert.deepEqual(Buffer.from(first), Buffer.concat(records.slice(5, 7)));
+      await reader.readInto(0, first);
+      assert.deepEqual(Buffer.from(first), Buffer.concat(records.slice(0, 2)));
+      await assert.rejects(reader.readInto(6 * RECORD, first), /holds 7000 bytes, not \[6000, 8000\)/);
+      await reader.close();
+      await reader.close();
       // A missing object: the same ENOENT from every store.
       await assert.rejects(collect(store.readRecords({ roundId: 'r1', name: 'missing' }, RECORD, 0, 1)), { code: 'ENOENT' });
       await assert.rejects(store.readInto({ roundId: 'r1', name: 'missing' }, 0, into), { code: 'ENOENT' });
+      await assert.rejects(store.openReader({ roundId: 'r1', name: 'missing' }), { code: 'ENOENT' });
       assert.deepEqual(await store.get({ roundId: 'r1', name: 'u1' }), new Uint8Array(Buffer.concat(records)));
       assert.deepEqual(await store.rounds(), ['r1']);
       assert.equal(await opened.stagedCount(), 0);
