@@ -46,7 +46,7 @@ export const aggregatorConfigSchema = z.strictObject({
    * memory (64 x 65,649 B = 4.2 MB on the default preset).
    */
   ciphertextsPerRange: int().default(64),
-  /** Ranges this process holds (partial sums in memory) at once: its fold memory is this x (range bytes + readBlockBytes). */
+  /** Ranges this process holds (partial sums in memory) at once: its fold memory is this x (range bytes + 2 x readBlockBytes: the block being added and the next one being read). */
   maxRangesHeld: int().default(32),
   /** A range's lease (Redis clock): a dead aggregator's ranges are taken over this long after its last renewal, ms. */
   rangeLeaseMs: int().default(30_000),

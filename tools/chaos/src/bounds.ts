@@ -84,7 +84,7 @@ export function memoryBounds(limits: ConfiguredLimits, update: UpdateSize): Memo
   // finalize holds the round's encrypted sum and the float64 result (8 B per value < one update).
   const rangeBytes = Math.min(limits.ciphertextsPerRange, update.ciphertextCount) * update.ciphertextBytes;
   const aggregatorAboveIdle =
-    limits.maxRangesHeld * (rangeBytes + Math.max(limits.readBlockBytes, update.ciphertextBytes)) + 2 * updateBytes + NODE_HEADROOM_BYTES;
+    limits.maxRangesHeld * (rangeBytes + 2 * Math.max(limits.readBlockBytes, update.ciphertextBytes)) + 2 * updateBytes + NODE_HEADROOM_BYTES;
   const unfoldedUpdates = limits.maxFoldBacklog + limits.gateways * limits.maxConcurrentStreams;
   // Redis holds metadata only: ciphertexts are in the ciphertext store (issue 11).
   const redisAboveBaseline = update.clients * PER_CLIENT_REDIS_BYTES + REDIS_SLACK_BYTES;
