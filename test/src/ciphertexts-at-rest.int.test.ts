@@ -58,7 +58,7 @@ describe('ciphertexts rest in the ciphertext store, never in Redis, and go with 
     await cluster?.stop();
   });
 
-  it('no uploaded ciphertext in the AOF or in Redis at any point; none left in the store after the release', async () => {
+  it('no uploaded ciphertext in the AOF or in Redis at any point; after the release no Redis key above 64 KiB, and only the released sum left in the store', async () => {
     const coordinator = await cluster.client('coordinator', 'at-rest-coordinator');
     const raw = createClient(ClientService, cluster.gatewayAddress, { credentials: cluster.channelCredentials() });
     try {
@@ -100,6 +100,14 @@ describe('ciphertexts rest in the ciphertext store, never in Redis, and go with 
       await coordinator.closeRound(round.roundId);
       const ended = await waitForRoundEnd(cluster, round.roundId, 120_000);
       assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);
+      // Redis holds metadata only: no key's value is larger than 64 KiB, but the round's public key (65,730 B: its size is the preset's, not the vector's).
+      const publicKeyKey = new RoundKeys(cluster.keyPrefix, round.roundId).publicKey;
+      for (const key of await redis.keys(`${cluster.keyPrefix}:*`)) {
+        const bytes = Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
+        if (key === publicKeyKey) assert.equal(await redis.strlen(key), publicKey.byteLength, `${key} is the public key`);
+        else assert.ok(bytes < 64 * 1024, `Redis key ${key} (${await redis.type(key)}) holds ${bytes} B: the result sum (${LENGTH * 8} B) is not in Redis`);
+      }
+
       // After the release: nothing of the round is left in the store (updates, checkpoints) but its result, and the AOF still holds no update.
       const left = filesUnder(cluster.ciphertextStore).filter((file) => file.includes(round.roundId));
       assert.equal(left.length, 1, `only the result object is left: ${left.join(', ')}`);
@@ -111,14 +119,6 @@ describe('ciphertexts rest in the ciphertext store, never in Redis, and go with 
       for (const marker of markers) assert.deepEqual(holding(filesUnder(cluster.privateRedis!.dir), marker), []);
       const result = await coordinator.getResult(round.roundId);
       assert.deepEqual(Buffer.from(result.sum.buffer, result.sum.byteOffset, result.sum.byteLength), resultBytes, 'the download is the object');
-
-      // Redis holds metadata only: no key's value is larger than 64 KiB, but the round's public key (65,730 B: its size is the preset's, not the vector's).
-      const publicKeyKey = new RoundKeys(cluster.keyPrefix, round.roundId).publicKey;
-      for (const key of await redis.keys(`${cluster.keyPrefix}:*`)) {
-        const bytes = Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
-        if (key === publicKeyKey) assert.equal(await redis.strlen(key), publicKey.byteLength, `${key} is the public key`);
-        else assert.ok(bytes < 64 * 1024, `Redis key ${key} (${await redis.type(key)}) holds ${bytes} B: the result sum (${LENGTH * 8} B) is not in Redis`);
-      }
     } finally {
       raw.close();
       coordinator.close();
