@@ -187,6 +187,13 @@ describe('ciphertexts rest in the ciphertext store, never in Redis, and go with 
 
       writeFileSync(file, good);
       assert.equal((await download()).messages, 2, 'the intact bytes are served again');
+
+      // A round released by a version that kept the sum in Redis (no object record, the runs in result:sum) is still served.
+      const k = new RoundKeys(cluster.keyPrefix, round.roundId);
+      await redis.del(k.resultObject);
+      await redis.rpush(k.legacyResultSum, good.subarray(0, 4_000 * 8), good.subarray(4_000 * 8));
+      const legacy = await coordinator.getResult(round.roundId);
+      assert.deepEqual(Buffer.from(legacy.sum.buffer, legacy.sum.byteOffset, legacy.sum.byteLength), good);
     } finally {
       raw.close();
       coordinator.close();

@@ -17,6 +17,8 @@
  *   <p>:r:{R}:result:header      string  ResultHeader (protobuf binary)
  *   <p>:r:{R}:result:object      hash  name, sha256, bytes of the released noisy sum's object in the
  *                                      ciphertext store (float64 LE; the sum itself is never in Redis)
+ *   <p>:r:{R}:result:sum         list  legacy, read only: the sum of a round released by a version that
+ *                                      kept it in Redis (float64 LE runs); never written any more
  *   <p>:r:{R}:sampled            hash  clientId -> '1' | '0', its Poisson sampling decision (expires after the round)
  *   <p>:{<p>:gw}:staged          hash  staged-bytes budget of the gateways: '_total' -> reserved bytes;
  *                                      <stagingId> -> bytes; <stagingId>:c -> its client; c:<client> -> its bytes
@@ -40,6 +42,8 @@ export class RoundKeys {
   get resultHeader() { return `${this.base}:result:header`; }
   /** Where the released sum is: its ciphertext-store object's name, SHA-256 and length. */
   get resultObject() { return `${this.base}:result:object`; }
+  /** Legacy (read only): the released sum of a round released before it moved to the ciphertext store. */
+  get legacyResultSum() { return `${this.base}:result:sum`; }
   update(clientId: string) { return `${this.base}:u:${clientId}`; }
   /** The commit log: ciphertext object names of committed updates, in commit order (range folds). */
   get commitLog() { return `${this.base}:log`; }

@@ -123,6 +123,16 @@ describe('RoundStore scripts (real Redis)', () => {
     assert.equal(await store.failRound('r-release', 'too late', Date.now()), 'RELEASED', 'a released round stays released');
     assert.deepEqual(await store.recordRelease('r-release-none', new Uint8Array([9]), object, Date.now()), { state: undefined, objectName: '' });
 
+    // A round released by a version that kept the sum in Redis: its header, no object record, the runs in result:sum.
+    const legacy = store.keys('r-legacy');
+    await redis.set(legacy.resultHeader, Buffer.from([5]));
+    await redis.rpush(legacy.legacyResultSum, Buffer.alloc(16, 1), Buffer.alloc(8, 2));
+    assert.deepEqual(await store.readResult('r-legacy'), { header: Buffer.from([5]), object: undefined });
+    const runs: Buffer[] = [];
+    for await (const run of store.legacyResultRuns('r-legacy')) runs.push(run);
+    assert.deepEqual(runs, [Buffer.alloc(16, 1), Buffer.alloc(8, 2)]);
+    for await (const _ of store.legacyResultRuns('r-release')) assert.fail('a round released now has no legacy runs');
+
     await openRound('r-fail');
     assert.equal(await store.failRound('r-fail', 'keyholder refused', 1234), 'FAILED');
     const failed = await store.getRound('r-fail');

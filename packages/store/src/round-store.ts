@@ -67,7 +67,11 @@ export interface ResultObject {
 export interface RecordedResult {
   /** ResultHeader, protobuf binary. */
   header: Buffer;
-  object: ResultObject;
+  /**
+   * Where the sum is; undefined for a round released by a version that kept
+   * the sum in Redis (read it with `legacyResultRuns`).
+   */
+  object: ResultObject | undefined;
 }
 
 export type CommitOutcome =
@@ -373,14 +377,32 @@ export class RoundStore {
 
   /**
    * A released round's result record, or undefined when it has none (not
-   * released, or a record incomplete: the caller reports that). Written once
-   * by finishRound and never changed, so two reads see one record.
+   * released). Written once by finishRound and never changed, so two reads
+   * see one record. A record whose object fields are malformed reads as
+   * having no object.
    */
   async readResult(roundId: string): Promise<RecordedResult | undefined> {
     const k = this.keys(roundId);
     const [header, object] = await Promise.all([this.redis.getBuffer(k.resultHeader), this.redis.hgetall(k.resultObject)]);
+    if (!header) return undefined;
     const bytes = Number(object.bytes);
-    if (!header || !object.name || !/^[0-9a-f]{64}$/.test(object.sha256 ?? '') || !Number.isSafeInteger(bytes) || bytes < 0) return undefined;
-    return { header, object: { name: object.name, sha256: object.sha256!, bytes } };
+    const valid = !!object.name && /^[0-9a-f]{64}$/.test(object.sha256 ?? '') && Number.isSafeInteger(bytes) && bytes >= 0;
+    return { header, object: valid ? { name: object.name!, sha256: object.sha256!, bytes } : undefined };
+  }
+
+  /**
+   * The sum of a round released by a version that stored it in Redis
+   * (`result:sum`, float64 LE runs), one run at a time; nothing when there is
+   * none. Read only: results are no longer written there, and these stay
+   * until the round's data is deleted, as they always did.
+   */
+  async *legacyResultRuns(roundId: string): AsyncGenerator<Buffer> {
+    const key = this.keys(roundId).legacyResultSum;
+    const runs = await this.redis.llen(key);
+    for (let r = 0; r < runs; r++) {
+      const run = await this.redis.lindexBuffer(key, r);
+      if (!run) throw new Error(`legacy result run ${r} of round ${roundId} is missing`);
+      yield run;
+    }
   }
 }

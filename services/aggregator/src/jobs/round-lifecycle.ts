@@ -88,7 +88,7 @@ async function finalizeRound(job: Job<LifecycleJob>, token: string | undefined, 
   if (round.state === 'RELEASED' || round.state === 'FAILED') {
     // A crash between the record and the clean-up leaves the working set (and maybe another attempt's result object).
     const result = round.state === 'RELEASED' ? await store.readResult(roundId) : undefined;
-    await dropRound(roundId, ranges.length, deps, result ? [result.object.name] : []);
+    await dropRound(roundId, ranges.length, deps, result?.object ? [result.object.name] : []);
     return round.state;
   }
 

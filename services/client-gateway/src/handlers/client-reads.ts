@@ -1,7 +1,7 @@
 /** GetRound and GetResult: what clients and coordinators read. */
 import { create, fromBinary } from '@bufbuild/protobuf';
 import { refuse } from '@secagg/core';
-import { float64ToBytes, MAX_RESULT_VALUES_PER_MESSAGE } from '@secagg/protocol';
+import { bytesToFloat64, float64ToBytes, MAX_RESULT_VALUES_PER_MESSAGE } from '@secagg/protocol';
 import {
   GetResultResponseSchema,
   GetRoundResponseSchema,
@@ -48,14 +48,17 @@ export async function* getResult(request: GetResultRequest, ctx: GatewayCall, de
 /**
  * The result of a released round: its header, then its values re-sliced into
  * messages of `perMessage`, read from the ciphertext store and checked against
- * their record before the header goes (domain/result-object.ts).
+ * their record before the header goes (domain/result-object.ts). A round
+ * released by a version that kept the sum in Redis is read from there.
  */
 async function* resultMessages(round: RoundRecord, perMessage: number, deps: GatewayContext): AsyncGenerator<GetResultResponse> {
   const roundId = round.roundId;
   const recorded = await deps.store.readResult(roundId);
-  if (!recorded) throw refuse('inconsistent_state', `round ${roundId} is released but has no result record`);
+  if (!recorded) throw refuse('inconsistent_state', `round ${roundId} is released but has no result header`);
   const header = fromBinary(ResultHeaderSchema, recorded.header);
-  const values = verifiedResultValues(deps.objects, roundId, recorded.object, round.config.vectorLength);
+  const values = recorded.object
+    ? verifiedResultValues(deps.objects, roundId, recorded.object, round.config.vectorLength)
+    : legacyResultValues(roundId, round.config.vectorLength, deps);
   try {
     // The check runs before the first value: pull it before anything is sent, so a bad object sends nothing.
     let next = await values.next();
@@ -86,4 +89,15 @@ async function* resultMessages(round: RoundRecord, perMessage: number, deps: Gat
     // A download cancelled mid-way closes the object's read.
     await values.return(undefined);
   }
+}
+
+/** The sum of a round released before results moved to the ciphertext store, from its Redis runs; refused unless complete. */
+async function* legacyResultValues(roundId: string, vectorLength: number, deps: GatewayContext): AsyncGenerator<Float64Array> {
+  let received = 0;
+  for await (const run of deps.store.legacyResultRuns(roundId)) {
+    const values = bytesToFloat64(run);
+    received += values.length;
+    yield values;
+  }
+  if (received !== vectorLength) throw refuse('inconsistent_state', `round ${roundId} is released but its result holds ${received} of ${vectorLength} values`);
 }
