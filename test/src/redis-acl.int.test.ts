@@ -193,7 +193,7 @@ describe('Redis ACLs: one user per service, only what it needs', { timeout: 300_
         ['HSET', k.range(0), 'folded', '99'], // a fold range's progress
         ['HGETALL', k.range(0)],
         ['SET', k.resultHeader, 'x'], // results are read-only to the gateway
-        ['DEL', k.resultSum],
+        ['HSET', k.resultObject, 'name', 'x'], // nor can it point a result at another object
       ],
       aggregator: [
         ...everyone,
@@ -207,7 +207,7 @@ describe('Redis ACLs: one user per service, only what it needs', { timeout: 300_
       ],
     };
     const allowed: Record<'gateway' | 'aggregator', [string, ...string[]][]> = {
-      gateway: [['HGET', k.meta, 'state'], ['GET', k.resultHeader], ['ZCARD', roundIndexKey(prefix)], ['HSETNX', k.sampled, 'acl-probe', '0']],
+      gateway: [['HGET', k.meta, 'state'], ['GET', k.resultHeader], ['HGETALL', k.resultObject], ['ZCARD', roundIndexKey(prefix)], ['HSETNX', k.sampled, 'acl-probe', '0']],
       aggregator: [['HGET', k.meta, 'state'], ['HGETALL', k.clients], ['GET', k.resultHeader], ['LRANGE', k.commitLog, '0', '-1'], ['HGETALL', k.range(0)]],
     };
     for (const user of ['gateway', 'aggregator'] as const) {

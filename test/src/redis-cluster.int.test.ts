@@ -187,7 +187,7 @@ describe('a round on a 3-primary Redis Cluster', { timeout: 600_000 }, () => {
       assert.ok(group, `keys of ${round.roundId}`);
       assert.deepEqual([...group.primaries], [primary]);
       const k = new RoundKeys(cluster.keyPrefix, round.roundId);
-      for (const [part, key] of Object.entries({ meta: k.meta, pk: k.publicKey, clients: k.clients, 'result header': k.resultHeader, 'result sum': k.resultSum })) {
+      for (const [part, key] of Object.entries({ meta: k.meta, pk: k.publicKey, clients: k.clients, 'result header': k.resultHeader, 'result object': k.resultObject })) {
         assert.ok(group.keys.includes(key), `${round.roundId} has its ${part}`);
       }
     }

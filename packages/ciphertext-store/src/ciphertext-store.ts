@@ -73,8 +73,12 @@ export interface CiphertextStore {
   size(key: ObjectKey): Promise<number | undefined>;
   /** Deletes one committed object; false if there was none. */
   delete(key: ObjectKey): Promise<boolean>;
-  /** Deletes every object of a round, committed or staged. Returns how many. */
-  deleteRound(roundId: string): Promise<number>;
+  /**
+   * Deletes every object of a round, committed or staged, except the
+   * committed objects named in `keep` (a released round keeps its result
+   * object while its working objects go). Returns how many it deleted.
+   */
+  deleteRound(roundId: string, keep?: readonly string[]): Promise<number>;
   /** Round ids with at least one committed object. */
   rounds(): Promise<string[]>;
   /** Removes staged objects older than `olderThanMs` (crashed uploads). Returns how many. */

@@ -129,15 +129,27 @@ export class FsCiphertextStore implements CiphertextStore {
     }
   }
 
-  async deleteRound(roundId: string): Promise<number> {
+  async deleteRound(roundId: string, keep: readonly string[] = []): Promise<number> {
     checkObjectKey({ roundId, name: 'x' });
+    for (const name of keep) checkObjectKey({ roundId, name });
+    const dir = join(this.root, roundId);
     let removed = 0;
+    let committed: string[] = [];
     try {
-      removed += (await readdir(join(this.root, roundId))).length;
+      committed = await readdir(dir);
     } catch (error) {
       if (!isMissing(error)) throw error;
     }
-    await rm(join(this.root, roundId), { recursive: true, force: true });
+    if (keep.length === 0) {
+      removed += committed.length;
+      await rm(dir, { recursive: true, force: true });
+    } else {
+      for (const name of committed) {
+        if (keep.includes(name)) continue;
+        await rm(join(dir, name), { recursive: true, force: true });
+        removed++;
+      }
+    }
     for (const name of await readdir(join(this.root, STAGING))) {
       if (STAGED_FILE.exec(name)?.[1] !== roundId) continue;
       await rm(join(this.root, STAGING, name), { force: true });

@@ -250,8 +250,9 @@ export class S3CiphertextStore implements CiphertextStore {
     return true;
   }
 
-  async deleteRound(roundId: string): Promise<number> {
+  async deleteRound(roundId: string, keep: readonly string[] = []): Promise<number> {
     checkObjectKey({ roundId, name: 'x' });
+    const kept = new Set(keep.map((name) => this.objects.objectKey(checkObjectKey({ roundId, name }))));
     let removed = 0;
     for (const staged of [...this.staging]) {
       if (staged.key.roundId !== roundId) continue;
@@ -260,6 +261,7 @@ export class S3CiphertextStore implements CiphertextStore {
     }
     let batch: string[] = [];
     for await (const object of this.objects.list(`${roundId}/`)) {
+      if (kept.has(object.Key!)) continue;
       batch.push(object.Key!);
       if (batch.length === DELETE_BATCH) {
         removed += await this.objects.deleteKeys(batch);

@@ -62,6 +62,8 @@ export const ADVICE: Readonly<Record<Reason, string>> = {
   fold_backlog: RETRY,
   result_streams: RETRY,
   result_streams_client: `this client has too many downloads open; ${RETRY}`,
+  result_missing: `the released result is lost from the ciphertext store and cannot be served; ${OPERATOR}`,
+  result_corrupt: `the stored result failed its integrity check and is not served; ${OPERATOR}`,
   draining: 'the gateway is restarting; retry (another gateway or this one after its restart)',
   request_timeout: 'the request did not arrive in time: check the network and retry',
   idle_stream: 'the upload sent nothing for too long: check the network and retry',

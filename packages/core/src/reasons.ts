@@ -117,6 +117,10 @@ export const REASONS = {
   fold_backlog: rule(Code.ResourceExhausted, true),
   result_streams: rule(Code.ResourceExhausted, true),
   result_streams_client: rule(Code.ResourceExhausted, true),
+  /** A released round's result object is missing from the ciphertext store (deleted or lost behind the service's back). */
+  result_missing: rule(Code.DataLoss),
+  /** A released round's result object does not match its recorded length or SHA-256: it is not served. */
+  result_corrupt: rule(Code.DataLoss),
   /** The service is shutting down: another instance, or this one after its restart, will serve. */
   draining: rule(Code.Unavailable, true),
   /** The request did not arrive within the receive timeout. */

@@ -29,7 +29,7 @@ describe('RoundKeys', () => {
       keys.clients,
       keys.commitLog,
       keys.resultHeader,
-      keys.resultSum,
+      keys.resultObject,
       ...hostile.map((id) => keys.update(id)),
       ...[0, 1, 63].map((i) => keys.range(i)),
     ];

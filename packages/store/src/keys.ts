@@ -15,7 +15,10 @@
  *   <p>:r:{R}:log                list  ciphertext object names of committed updates, commit order (range folds)
  *   <p>:r:{R}:range:<i>          hash  owner, fence, leaseUntil, folded, checkpoint of ciphertext range i
  *   <p>:r:{R}:result:header      string  ResultHeader (protobuf binary)
- *   <p>:r:{R}:result:sum         list  released noisy sum, float64 LE runs of RESULT_RUN_VALUES
+ *   <p>:r:{R}:result:object      hash  name, sha256, bytes of the released noisy sum's object in the
+ *                                      ciphertext store (float64 LE; the sum itself is never in Redis)
+ *   <p>:r:{R}:result:sum         list  legacy, read only: the sum of a round released by a version that
+ *                                      kept it in Redis (float64 LE runs); never written any more
  *   <p>:r:{R}:sampled            hash  clientId -> '1' | '0', its Poisson sampling decision (expires after the round)
  *   <p>:{<p>:gw}:staged          hash  staged-bytes budget of the gateways: '_total' -> reserved bytes;
  *                                      <stagingId> -> bytes; <stagingId>:c -> its client; c:<client> -> its bytes
@@ -37,7 +40,10 @@ export class RoundKeys {
   get publicKey() { return `${this.base}:pk`; }
   get clients() { return `${this.base}:clients`; }
   get resultHeader() { return `${this.base}:result:header`; }
-  get resultSum() { return `${this.base}:result:sum`; }
+  /** Where the released sum is: its ciphertext-store object's name, SHA-256 and length. */
+  get resultObject() { return `${this.base}:result:object`; }
+  /** Legacy (read only): the released sum of a round released before it moved to the ciphertext store. */
+  get legacyResultSum() { return `${this.base}:result:sum`; }
   update(clientId: string) { return `${this.base}:u:${clientId}`; }
   /** The commit log: ciphertext object names of committed updates, in commit order (range folds). */
   get commitLog() { return `${this.base}:log`; }
@@ -91,6 +97,3 @@ export function hashTagOf(key: string): string {
   if (close < 0 || close === open + 1) return key;
   return key.slice(open + 1, close);
 }
-
-/** Values per element of the stored result list (512 KiB of float64). */
-export const RESULT_RUN_VALUES = 65_536;

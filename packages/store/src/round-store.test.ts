@@ -105,14 +105,33 @@ describe('RoundStore scripts (real Redis)', () => {
     assert.deepEqual(await store.closeAtDeadline('r-close-none'), { state: undefined, remainingMs: 0 });
   });
 
-  it('finishRound: RELEASED only from CLOSED, FAILED from OPEN or CLOSED, a finished round unchanged', async () => {
+  it('finishRound: RELEASED only from CLOSED, recording the result object; the first record stands; FAILED from OPEN or CLOSED; a finished round unchanged', async () => {
+    const object = { name: 'result-aa', sha256: 'ab'.repeat(32), bytes: 32 };
     await openRound('r-release');
-    assert.equal(await store.storeRelease('r-release', new Uint8Array([9]), [Buffer.alloc(8)], Date.now()), 'OPEN', 'an OPEN round is not released');
-    assert.equal(await store.readResultHeader('r-release'), null);
+    assert.deepEqual(await store.recordRelease('r-release', new Uint8Array([9]), object, Date.now()), { state: 'OPEN', objectName: '' }, 'an OPEN round is not released');
+    assert.equal(await store.readResult('r-release'), undefined);
     await store.closeRound('r-release');
-    assert.equal(await store.storeRelease('r-release', new Uint8Array([9]), [Buffer.alloc(8)], Date.now()), 'RELEASED');
-    assert.deepEqual(await store.readResultHeader('r-release'), Buffer.from([9]));
+    assert.deepEqual(await store.recordRelease('r-release', new Uint8Array([9]), object, Date.now()), { state: 'RELEASED', objectName: 'result-aa' });
+    assert.deepEqual(await store.readResult('r-release'), { header: Buffer.from([9]), object });
+    const other = { name: 'result-bb', sha256: 'cd'.repeat(32), bytes: 32 };
+    assert.deepEqual(
+      await store.recordRelease('r-release', new Uint8Array([7]), other, Date.now()),
+      { state: 'RELEASED', objectName: 'result-aa' },
+      'a second attempt learns the recorded object (its own is an orphan)',
+    );
+    assert.deepEqual(await store.readResult('r-release'), { header: Buffer.from([9]), object }, 'the first record stands');
     assert.equal(await store.failRound('r-release', 'too late', Date.now()), 'RELEASED', 'a released round stays released');
+    assert.deepEqual(await store.recordRelease('r-release-none', new Uint8Array([9]), object, Date.now()), { state: undefined, objectName: '' });
+
+    // A round released by a version that kept the sum in Redis: its header, no object record, the runs in result:sum.
+    const legacy = store.keys('r-legacy');
+    await redis.set(legacy.resultHeader, Buffer.from([5]));
+    await redis.rpush(legacy.legacyResultSum, Buffer.alloc(16, 1), Buffer.alloc(8, 2));
+    assert.deepEqual(await store.readResult('r-legacy'), { header: Buffer.from([5]), object: undefined });
+    const runs: Buffer[] = [];
+    for await (const run of store.legacyResultRuns('r-legacy')) runs.push(run);
+    assert.deepEqual(runs, [Buffer.alloc(16, 1), Buffer.alloc(8, 2)]);
+    for await (const _ of store.legacyResultRuns('r-release')) assert.fail('a round released now has no legacy runs');
 
     await openRound('r-fail');
     assert.equal(await store.failRound('r-fail', 'keyholder refused', 1234), 'FAILED');
@@ -122,6 +141,7 @@ describe('RoundStore scripts (real Redis)', () => {
     assert.equal((await store.getRound('r-fail'))?.reason, 'keyholder refused', 'the first reason stands');
 
     assert.equal(await store.failRound('r-finish-none', 'x', 1), undefined);
+    assert.equal(await store.readResult('r-fail'), undefined, 'a failed round has no result');
   });
 
   it("releaseGroupClaim: undoes the subject's own claim, never another's", async () => {

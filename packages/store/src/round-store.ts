@@ -15,7 +15,7 @@ import {
   type RoundAttestation,
   type RoundConfig,
 } from '@secagg/proto';
-import { groupOwnersKey, liveRoundsKey, ownedRoundIndexKey, RoundKeys, roundIndexKey, RESULT_RUN_VALUES } from './keys.js';
+import { groupOwnersKey, liveRoundsKey, ownedRoundIndexKey, RoundKeys, roundIndexKey } from './keys.js';
 import { StoreScripts } from './scripts.js';
 
 export type StateName = 'OPEN' | 'CLOSED' | 'RELEASED' | 'FAILED';
@@ -47,6 +47,31 @@ export interface CommittedUpdate {
   sha256: string;
   count: number;
   committedMs: number;
+}
+
+/**
+ * Where a released round's noisy sum is: an object of the round in the
+ * ciphertext store (float64 LE, the round's vector length of them), with the
+ * SHA-256 and length its reader checks it against. Redis never holds the sum.
+ */
+export interface ResultObject {
+  /** The object's name within the round (ciphertext-store ObjectKey.name). */
+  name: string;
+  /** SHA-256 of the object's bytes, lower-case hex. */
+  sha256: string;
+  /** The object's length in bytes. */
+  bytes: number;
+}
+
+/** A released round's result as recorded: its header and where its sum is. */
+export interface RecordedResult {
+  /** ResultHeader, protobuf binary. */
+  header: Buffer;
+  /**
+   * Where the sum is; undefined for a round released by a version that kept
+   * the sum in Redis (read it with `legacyResultRuns`).
+   */
+  object: ResultObject | undefined;
 }
 
 export type CommitOutcome =
@@ -314,19 +339,27 @@ export class RoundStore {
     return Number(await this.scripts.run<number>('raiseFolded', [this.keys(roundId).meta], [folded]));
   }
 
-  /** Stores the released sum (float64 LE runs) and marks the round RELEASED. */
-  async storeRelease(roundId: string, header: Uint8Array, sumRuns: Buffer[], nowMs: number): Promise<StateName | undefined> {
+  /**
+   * Records a release whose sum is durable in the ciphertext store as
+   * `object`, with its header, and marks the round RELEASED, in one step
+   * (commands/finishRound-3.lua). Returns the state afterwards (undefined: no
+   * such round) and the name of the result object Redis records — which is
+   * another attempt's when that one recorded first; `object` is then an
+   * orphan for the caller to delete.
+   */
+  async recordRelease(roundId: string, header: Uint8Array, object: ResultObject, nowMs: number): Promise<{ state: StateName | undefined; objectName: string }> {
     const k = this.keys(roundId);
-    const pipeline = this.redis.multi().del(k.resultSum);
-    for (const run of sumRuns) pipeline.rpush(k.resultSum, run);
-    throwIfFailed(await pipeline.exec());
-    const state = await this.scripts.run<string>('finishRound', [k.meta, k.resultHeader], ['RELEASED', nowMs, Buffer.from(header)]);
-    return state === '' ? undefined : (state as StateName);
+    const [state, objectName] = await this.scripts.run<[string, string]>(
+      'finishRound',
+      [k.meta, k.resultHeader, k.resultObject],
+      ['RELEASED', nowMs, Buffer.from(header), object.name, object.sha256, object.bytes],
+    );
+    return { state: state === '' ? undefined : (state as StateName), objectName };
   }
 
   async failRound(roundId: string, reason: string, nowMs: number): Promise<StateName | undefined> {
     const k = this.keys(roundId);
-    const state = await this.scripts.run<string>('finishRound', [k.meta, k.resultHeader], ['FAILED', nowMs, reason]);
+    const [state] = await this.scripts.run<[string, string]>('finishRound', [k.meta, k.resultHeader, k.resultObject], ['FAILED', nowMs, reason]);
     return state === '' ? undefined : (state as StateName);
   }
 
@@ -342,22 +375,34 @@ export class RoundStore {
     await this.redis.unlink(...keys);
   }
 
-  async readResultHeader(roundId: string): Promise<Buffer | null> {
-    return this.redis.getBuffer(this.keys(roundId).resultHeader);
+  /**
+   * A released round's result record, or undefined when it has none (not
+   * released). Written once by finishRound and never changed, so two reads
+   * see one record. A record whose object fields are malformed reads as
+   * having no object.
+   */
+  async readResult(roundId: string): Promise<RecordedResult | undefined> {
+    const k = this.keys(roundId);
+    const [header, object] = await Promise.all([this.redis.getBuffer(k.resultHeader), this.redis.hgetall(k.resultObject)]);
+    if (!header) return undefined;
+    const bytes = Number(object.bytes);
+    const valid = !!object.name && /^[0-9a-f]{64}$/.test(object.sha256 ?? '') && Number.isSafeInteger(bytes) && bytes >= 0;
+    return { header, object: valid ? { name: object.name!, sha256: object.sha256!, bytes } : undefined };
   }
 
-  async resultRunCount(roundId: string): Promise<number> {
-    return this.redis.llen(this.keys(roundId).resultSum);
+  /**
+   * The sum of a round released by a version that stored it in Redis
+   * (`result:sum`, float64 LE runs), one run at a time; nothing when there is
+   * none. Read only: results are no longer written there, and these stay
+   * until the round's data is deleted, as they always did.
+   */
+  async *legacyResultRuns(roundId: string): AsyncGenerator<Buffer> {
+    const key = this.keys(roundId).legacyResultSum;
+    const runs = await this.redis.llen(key);
+    for (let r = 0; r < runs; r++) {
+      const run = await this.redis.lindexBuffer(key, r);
+      if (!run) throw new Error(`legacy result run ${r} of round ${roundId} is missing`);
+      yield run;
+    }
   }
-
-  async readResultRun(roundId: string, index: number): Promise<Buffer | null> {
-    return this.redis.lindexBuffer(this.keys(roundId).resultSum, index);
-  }
-}
-
-export { RESULT_RUN_VALUES };
-
-function throwIfFailed(replies: [Error | null, unknown][] | null): void {
-  if (!replies) throw new Error('redis transaction aborted');
-  for (const [error] of replies) if (error) throw error;
 }

@@ -166,7 +166,7 @@ describe('npm run bench -- --quick, tiny configuration', { timeout: 600_000 }, (
     assert.equal(report.ratioSources.foldToSealLoadAdd, `${SYSTEM}/coefficients/foldValuesPerSec1Aggregator ÷ seal.loadAdd.${SYSTEM}/coefficients`);
     const coefficients = report.configurations.find((c) => c.id === `${SYSTEM}/coefficients`)!;
     assert.equal(report.ratios.redisBytesPerValue, coefficients.figures.redisBytesPerValue!.value);
-    // The released sum was downloaded (and so stored) in the measured round: a share of the bytes, not more.
+    // The released result was downloaded in the measured round: its record's Redis bytes are a share of the bytes, not more.
     const result = coefficients.figures.redisResultBytesPerValue!.value;
     assert.ok(result > 0 && result <= report.ratios.redisBytesPerValue, `result share ${result}`);
     assert.equal(

@@ -106,8 +106,8 @@ const ROWS: [string, string][] = [
   ['redisBytesPerValue', 'Redis bytes in + out per value uploaded'],
   ['redisInputBytesPerValue', 'Redis bytes in per value uploaded'],
   ['redisOutputBytesPerValue', 'Redis bytes out per value uploaded'],
-  ['redisResultBytesPerValue', 'of which the released sum (stored + downloaded once)'],
-  ['redisBytesPerValueExcludingResult', 'Redis bytes per value without the released sum'],
+  ['redisResultBytesPerValue', "of which the released result's record (stored + read by one download)"],
+  ['redisBytesPerValueExcludingResult', "Redis bytes per value without the released result's record"],
   ['redisBytesPerValueIsolatedRounds', 'Redis bytes in + out per value, isolated rounds'],
   ['redisAofRewrites', 'Redis AOF rewrites during the rounds'],
 ];

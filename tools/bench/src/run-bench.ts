@@ -254,14 +254,14 @@ function systemFigures(f: ClusterFigures, options: BenchOptions): Record<string,
   const traffic = f.endToEnd
     ? { values: S * L, in: f.endToEnd.redis.inputBytes, out: f.endToEnd.redis.outputBytes, download: f.endToEnd.redis.resultDownloadBytes, what: `the end-to-end round (${S} clients × ${L} values)` }
     : { values: isolatedValues, in: isolatedIn, out: isolatedOut, download: isolatedDownload, what: `the isolated round(s) (${isolatedValues} values uploaded in all)` };
-  const how = `Redis INFO total_net_input_bytes + total_net_output_bytes of the cluster's private redis-server, read before CreateRound and after the result was downloaded, over ${traffic.what}, ÷ values uploaded (clients × values per update). Includes every client of that Redis: the services, BullMQ, the benchmark's status polls every ${20} ms, and the released sum (8 B per vector entry stored, 8 B read per download: 16/S B per value uploaded)`;
+  const how = `Redis INFO total_net_input_bytes + total_net_output_bytes of the cluster's private redis-server, read before CreateRound and after the result was downloaded, over ${traffic.what}, ÷ values uploaded (clients × values per update). Includes every client of that Redis: the services, BullMQ, the benchmark's status polls every ${20} ms, and the released result's record (header, object name, SHA-256, length: the sum itself is in the ciphertext store)`;
   figures.redisBytesPerValue = measure((traffic.in + traffic.out) / traffic.values, 'B/value', how);
   figures.redisInputBytesPerValue = measure(traffic.in / traffic.values, 'B/value', `the input half of redisBytesPerValue`);
   figures.redisOutputBytesPerValue = measure(traffic.out / traffic.values, 'B/value', `the output half of redisBytesPerValue`);
   figures.redisResultBytesPerValue = measure(
     (2 * traffic.download) / traffic.values,
     'B/value',
-    "the released sum's share of redisBytesPerValue: the output bytes of the coordinator's one result download (INFO just before and after it), twice (the aggregator stored the same bytes once); grows with L, not with S·L",
+    "the released result's share of redisBytesPerValue: the output bytes of the coordinator's one result download (INFO just before and after it), twice (the aggregator wrote the same record once); the sum itself is read from the ciphertext store, so this is the record only (hundreds of bytes, not 8 B × L)",
   );
   figures.redisBytesPerValueExcludingResult = measure(
     Math.max(0, traffic.in + traffic.out - 2 * traffic.download) / traffic.values,

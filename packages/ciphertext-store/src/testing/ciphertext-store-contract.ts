@@ -138,6 +138,24 @@ export function describeCiphertextStoreContract(name: string, harness: ContractH
       assert.equal(await store.deleteRound('never'), 0);
     });
 
+    it('deleteRound keeps the committed objects it is told to keep (a released round\'s result), and only those', async () => {
+      await store.put({ roundId: 'r5', name: 'result-1' }, Uint8Array.of(1, 2));
+      await store.put({ roundId: 'r5', name: 'result-2' }, Uint8Array.of(3));
+      await store.put({ roundId: 'r5', name: 'ckpt-r0-n4' }, Uint8Array.of(4));
+      const pending = await store.stage({ roundId: 'r5', name: 'result-3' });
+      await pending.append(Uint8Array.of(5));
+      assert.equal(await store.deleteRound('r5', ['result-1']), 3, 'the other result, the checkpoint and the staged object');
+      await assert.rejects(pending.commit(), 'a staged object of a deleted round cannot be committed');
+      await pending.abort();
+      assert.deepEqual(await store.get({ roundId: 'r5', name: 'result-1' }), Uint8Array.of(1, 2));
+      assert.equal(await store.get({ roundId: 'r5', name: 'result-2' }), undefined);
+      assert.equal(await store.deleteRound('r5', ['result-1']), 0, 'idempotent');
+      await assert.rejects(store.deleteRound('r5', ['../x']), RangeError);
+      assert.equal(await store.deleteRound('r5'), 1, 'without keep, the round goes whole');
+      assert.deepEqual(await store.rounds(), [], 'nothing of r5 is left');
+      assert.equal(await opened.stagedCount(), 0);
+    });
+
     it('refuses keys that could leave the store directory', async () => {
       for (const key of [
         { roundId: '..', name: 'x' },

@@ -12,14 +12,20 @@
  * finalize-round { roundId }: once the round is closed and every range's
  * checkpoint covers the whole (now final) commit log (jobs/range-worker.ts),
  * concatenates the ranges' checkpoints — the encrypted total — and streams it
- * to the keyholder's release; stores the released result, marks the round
- * RELEASED, and deletes the round's ciphertext objects and fold progress.
+ * to the keyholder's release; writes the released sum to the ciphertext
+ * store as it arrives (durably), then records its object and header and marks
+ * the round RELEASED in one script, and deletes the round's other objects and
+ * fold progress. The result object stays as long as the round's record (it is
+ * what GetResult serves).
  * Below min_clients the round becomes FAILED and nothing is decrypted. While
  * ranges are behind it re-checks later without spending an attempt (the range
  * workers fold). Idempotent end to end: a retry after a crash sends the same
  * contributors digest and the same encrypted sum, and the keyholder answers
  * with its stored release (or resumes the charged one) instead of decrypting
- * again.
+ * again; the first attempt to record its result object wins, and any other
+ * attempt's object is deleted with the working set (domain/result-writer.ts).
+ * A finalize of a round already finished deletes what a crash after the
+ * record left of its working set.
  *
  * Keyholder answers (issue 12 item 3): a refusal of the release policy is
  * permanent and fails the round with the keyholder's fixed reason; anything
@@ -36,8 +42,9 @@ import { validateCiphertext } from '@secagg/ckks';
 import { contributorsDigest, formatOf } from '@secagg/protocol';
 import { ResultHeaderSchema, type ReleaseRoundRequest, type ResultHeader } from '@secagg/proto';
 import type { LifecycleJob } from '@secagg/queue';
-import { rangesOf, type CiphertextRange, type RoundRecord } from '@secagg/store';
+import { rangesOf, type CiphertextRange, type ResultObject, type RoundRecord } from '@secagg/store';
 import type { AggregatorContext } from '../aggregator-context.js';
+import { ResultWriter } from '../domain/result-writer.js';
 
 export async function runLifecycleJob(job: Job<LifecycleJob>, token: string | undefined, deps: AggregatorContext): Promise<string> {
   switch (job.data.kind) {
@@ -75,11 +82,17 @@ async function finalizeRound(job: Job<LifecycleJob>, token: string | undefined, 
   const roundId = job.data.roundId;
   const round = await store.getRound(roundId);
   if (!round) throw new UnrecoverableError(`round ${roundId} does not exist`);
-  if (round.state === 'RELEASED' || round.state === 'FAILED' || round.state === 'OPEN') return round.state;
-
-  const committed = await store.committedUpdates(roundId);
+  if (round.state === 'OPEN') return round.state;
   const perRange = await progress.ciphertextsPerRange(roundId, deps.config.ciphertextsPerRange);
   const ranges = rangesOf(round.ckks.ciphertextCount, perRange);
+  if (round.state === 'RELEASED' || round.state === 'FAILED') {
+    // A crash between the record and the clean-up leaves the working set (and maybe another attempt's result object).
+    const result = round.state === 'RELEASED' ? await store.readResult(roundId) : undefined;
+    await dropRound(roundId, ranges.length, deps, result?.object ? [result.object.name] : []);
+    return round.state;
+  }
+
+  const committed = await store.committedUpdates(roundId);
   const minClients = round.config.minClients;
   if (committed.size < minClients) {
     const reason = `only ${committed.size} of the required ${minClients} updates were committed before the round closed`;
@@ -105,7 +118,7 @@ async function finalizeRound(job: Job<LifecycleJob>, token: string | undefined, 
 
   const total = totalCiphertexts(round, ranges, checkpoints.map((c) => c.checkpoint), deps);
   const digest = contributorsDigest([...committed].map(([clientId, updateId]) => ({ clientId, updateId })));
-  let release: { header: ResultHeader; runs: Buffer[] };
+  let release: { header: ResultHeader; object: ResultObject };
   logger.info({ roundId, count: committed.size, attempt: job.attemptsMade + 1 }, 'requesting the release');
   try {
     release = await requestRelease(round, total, committed.size, digest, deps);
@@ -119,8 +132,11 @@ async function finalizeRound(job: Job<LifecycleJob>, token: string | undefined, 
     logger.warn({ roundId, err: error }, 'release not obtained yet (transient): retrying with backoff');
     throw error;
   }
-  await store.storeRelease(roundId, toBinary(ResultHeaderSchema, release.header), release.runs, clock());
-  await dropRound(roundId, ranges.length, deps);
+  const recorded = await store.recordRelease(roundId, toBinary(ResultHeaderSchema, release.header), release.object, clock());
+  if (recorded.objectName !== release.object.name) {
+    logger.warn({ roundId, state: recorded.state, recorded: recorded.objectName }, 'another attempt finished the round first: its result stands, this one is deleted');
+  }
+  await dropRound(roundId, ranges.length, deps, recorded.objectName === '' ? [] : [recorded.objectName]);
   logger.info({ roundId, count: committed.size }, 'round released');
   return 'RELEASED';
 }
@@ -152,9 +168,9 @@ async function* totalCiphertexts(round: RoundRecord, ranges: readonly Ciphertext
   }
 }
 
-/** Deletes what a finished round no longer needs: its ciphertext objects, commit log and range progress. */
-async function dropRound(roundId: string, rangeCount: number, deps: AggregatorContext): Promise<void> {
-  await deps.objects.deleteRound(roundId);
+/** Deletes what a finished round no longer needs: its objects but `keep` (the recorded result), commit log and range progress. */
+async function dropRound(roundId: string, rangeCount: number, deps: AggregatorContext, keep: string[] = []): Promise<void> {
+  await deps.objects.deleteRound(roundId, keep);
   await deps.store.dropWorkingSet(roundId, rangeCount);
 }
 
@@ -164,7 +180,7 @@ async function requestRelease(
   count: number,
   digest: Uint8Array,
   deps: AggregatorContext,
-): Promise<{ header: ResultHeader; runs: Buffer[] }> {
+): Promise<{ header: ResultHeader; object: ResultObject }> {
   // The stream's own failure (a bad checkpoint) is what to report, not the cancelled call it causes.
   let readFailure: unknown;
   async function* frames(): AsyncGenerator<ReleaseRoundRequest> {
@@ -199,18 +215,23 @@ async function requestRelease(
     }
   }
   let header: ResultHeader | undefined;
-  const runs: Buffer[] = [];
+  const result = await ResultWriter.open(deps.objects, round.roundId);
   try {
-    for await (const response of deps.keyholder.releaseRound(frames(), { deadline: deps.config.keyholderDeadlineMs })) {
-      if (response.frame.case === 'header') header = response.frame.value;
-      else if (response.frame.case === 'values') runs.push(Buffer.from(response.frame.value.sumF64le));
+    try {
+      for await (const response of deps.keyholder.releaseRound(frames(), { deadline: deps.config.keyholderDeadlineMs })) {
+        if (response.frame.case === 'header') header = response.frame.value;
+        else if (response.frame.case === 'values') await result.append(response.frame.value.sumF64le);
+      }
+    } catch (error) {
+      throw readFailure ?? error;
     }
+    if (readFailure) throw readFailure;
+    if (!header) throw new Error('keyholder sent no result header');
+    if (result.values !== round.config.vectorLength) throw new Error(`keyholder sent ${result.values} of ${round.config.vectorLength} values`);
+    const object = await result.commit();
+    return { header: fromBinary(ResultHeaderSchema, toBinary(ResultHeaderSchema, header)), object };
   } catch (error) {
-    throw readFailure ?? error;
+    await result.abort();
+    throw error;
   }
-  if (readFailure) throw readFailure;
-  if (!header) throw new Error('keyholder sent no result header');
-  const received = runs.reduce((n, run) => n + run.length / 8, 0);
-  if (received !== round.config.vectorLength) throw new Error(`keyholder sent ${received} of ${round.config.vectorLength} values`);
-  return { header: fromBinary(ResultHeaderSchema, toBinary(ResultHeaderSchema, header)), runs };
 }

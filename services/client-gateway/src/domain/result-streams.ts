@@ -1,8 +1,9 @@
 /**
  * Bounds on concurrent GetResult streams, per gateway and per client (token
- * subject). A result stream holds one stored run of the result and the
- * messages grpc-js has not yet sent (a client that stops reading keeps them),
- * so unread downloads must not add up without limit. Past a bound the call is
+ * subject). A result stream holds one read block of the result object
+ * (domain/result-object.ts) and the messages grpc-js has not yet sent (a
+ * client that stops reading keeps them), so unread downloads must not add up
+ * without limit. Past a bound the call is
  * refused at once with RESOURCE_EXHAUSTED and a retry hint: a download is
  * cheap to retry, and nothing waits holding memory.
  */
