@@ -7,7 +7,7 @@
  * memory, not in its AOF — so an AOF copied at any time holds no individual
  * update; once the round is released, the store holds nothing of it either.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,18 +39,18 @@ function holding(files: string[], needle: Buffer): string[] {
   return files.filter((file) => readFileSync(file).includes(needle));
 }
 
-describe('ciphertexts rest in the ciphertext store, never in Redis, and go with their round', { timeout: 300_000 }, () => {
+describe('ciphertexts rest in the ciphertext store, never in Redis, and go with their round', () => {
   let cluster: LocalCluster;
   let redis: Redis;
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({ privateRedis: { configFile: SHIPPED_REDIS_CONF }, aggregators: 1, allowUnsafeNoiseFreeRelease: true });
     redis = new Redis(cluster.redisUrl);
-  });
-  after(async () => {
+  }, 300_000);
+  afterAll(async () => {
     redis?.disconnect();
     await cluster?.stop();
-  });
+  }, 300_000);
 
   it('no uploaded ciphertext in the AOF or in Redis at any point; none left in the store after the release', async () => {
     const coordinator = await cluster.client('coordinator', 'at-rest-coordinator');
@@ -105,5 +105,5 @@ describe('ciphertexts rest in the ciphertext store, never in Redis, and go with 
       raw.close();
       coordinator.close();
     }
-  });
+  }, 300_000);
 });

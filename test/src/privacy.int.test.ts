@@ -7,7 +7,7 @@
  * crash between charging and decrypting (test-only fault injection) that
  * leaves the ledger charged across a keyholder restart and resumes to one release.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -73,18 +73,18 @@ async function cli(cluster: LocalCluster, args: string[]): Promise<{ status: num
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-describe('privacy engine: budgets, flooding, safe release', { timeout: 600_000 }, () => {
+describe('privacy engine: budgets, flooding, safe release', () => {
   let cluster: LocalCluster;
   let coordinator: SecaggClient;
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({ aggregators: 1 });
     coordinator = await cluster.client('coordinator', 'privacy-coordinator');
-  });
-  after(async () => {
+  }, 600_000);
+  afterAll(async () => {
     coordinator?.close();
     await cluster?.stop();
-  });
+  }, 600_000);
 
   function keyholderAsAggregator() {
     return createClient(KeyholderService, cluster.keyholderAddress, { credentials: cluster.channelCredentials('aggregator') });
@@ -102,7 +102,7 @@ describe('privacy engine: budgets, flooding, safe release', { timeout: 600_000 }
       },
     );
     assert.equal((await coordinator.listRounds(1_000)).length, before);
-  });
+  }, 600_000);
 
   it('states the cost of a round; an exhausted budget refuses the next release (nothing released) and the next round', async () => {
     const group = 'exhaust';
@@ -152,7 +152,7 @@ describe('privacy engine: budgets, flooding, safe release', { timeout: 600_000 }
     assert.equal(text.status, 0, text.stderr);
     assert.match(text.stdout, /privacy group "exhaust": spent epsilon [\d.]+ of [\d.]+ at delta 0\.00001 .*1 release/);
     assert.match(text.stdout, new RegExp(a.round.roundId));
-  });
+  }, 600_000);
 
   it('refuses a second release of a released round; a repeat with the same contributors gets the stored one, uncharged', async () => {
     const group = 'second';
@@ -179,7 +179,7 @@ describe('privacy engine: budgets, flooding, safe release', { timeout: 600_000 }
       keyholder.close();
     }
     assert.equal((await coordinator.getPrivacyBudget(group)).releases.length, 1);
-  });
+  }, 600_000);
 
   it('refuses forged aggregates (out of range, garbage) from an aggregator identity: nothing released, each decryption charged', async () => {
     const group = 'forged';
@@ -246,7 +246,7 @@ describe('privacy engine: budgets, flooding, safe release', { timeout: 600_000 }
       keyholder.close();
       client.close();
     }
-  });
+  }, 600_000);
 
   it('samples clients at the gateway: each decision is final, and the release is accounted at the sampling rate', async () => {
     // 20 clients at q = 0.5: all-in or all-out has probability 2^-19. z = 64 keeps 20 max clients above 40 bits.
@@ -284,20 +284,20 @@ describe('privacy engine: budgets, flooding, safe release', { timeout: 600_000 }
     const charge = (await coordinator.getPrivacyBudget('sampled')).releases[0]!;
     assert.equal(charge.samplingRate, q);
     assert.equal(charge.epsilon, privacy.roundEpsilon);
-  });
+  }, 600_000);
 });
 
-describe('a crash between charging the ledger and decrypting', { timeout: 600_000 }, () => {
+describe('a crash between charging the ledger and decrypting', () => {
   let cluster: LocalCluster;
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({
       aggregators: 1,
       // TEST-ONLY fault injection; the keyholder refuses it without the test-only unsafe flag.
       allowUnsafeNoiseFreeRelease: true,
       env: { keyholder: { KEYHOLDER_TEST_CRASH_AFTER_CHARGE: 'true' } },
     });
-  });
-  after(async () => cluster?.stop());
+  }, 600_000);
+  afterAll(async () => cluster?.stop(), 600_000);
 
   it('leaves the ledger charged; the restarted keyholder resumes the same release, charged once, and the round releases', async () => {
     const coordinator = await cluster.client('coordinator', 'crash-coordinator');
@@ -328,5 +328,5 @@ describe('a crash between charging the ledger and decrypting', { timeout: 600_00
     } finally {
       coordinator.close();
     }
-  });
+  }, 600_000);
 });

@@ -18,7 +18,7 @@
  * first two assertions fail), each logged with the whole chunk (~225 KB lines);
  * readiness had no persistence check (SERVING throughout).
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -91,6 +91,13 @@ function tinyDisk(size: string): { dir: string; unmount(): void } | undefined {
   };
 }
 
+/** Decided before the tests run (a test can be skipped only when it is collected): mounting needs root. */
+const canMountTmpfs = (() => {
+  const probe = tinyDisk('1m');
+  probe?.unmount();
+  return probe !== undefined;
+})();
+
 /** Writes values of `bytes` until Redis refuses one (or the connection drops); returns the error. */
 async function fillUntilRefused(redis: Redis, bytes: number): Promise<Error> {
   for (let i = 0; i < 10_000; i++) {
@@ -103,18 +110,18 @@ async function fillUntilRefused(redis: Redis, bytes: number): Promise<Error> {
   throw new Error('Redis never refused a write');
 }
 
-describe('Redis refusing writes', { timeout: 600_000 }, () => {
+describe('Redis refusing writes', () => {
   let cluster: LocalCluster;
   let redis: Redis;
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({ privateRedis: {}, aggregators: 1, allowUnsafeNoiseFreeRelease: true });
     redis = new Redis(cluster.redisUrl, { maxRetriesPerRequest: 1 });
-  });
-  after(async () => {
+  }, 600_000);
+  afterAll(async () => {
     redis?.disconnect();
     await cluster?.stop();
-  });
+  }, 600_000);
 
   it('maxmemory reached: RESOURCE_EXHAUSTED with a retry hint, retried by the SDK until Redis has room', async () => {
     const roundId = await newRound(cluster);
@@ -138,7 +145,7 @@ describe('Redis refusing writes', { timeout: 600_000 }, () => {
       await redis.config('SET', 'maxmemory', '0');
     }
     assertNoHugeLogLines(cluster);
-  });
+  }, 600_000);
 
   it('min-replicas-to-write without a replica: UNAVAILABLE with a retry hint, retried by the SDK', async () => {
     const roundId = await newRound(cluster);
@@ -159,13 +166,13 @@ describe('Redis refusing writes', { timeout: 600_000 }, () => {
       await redis.config('SET', 'min-replicas-to-write', '0');
     }
     assertNoHugeLogLines(cluster);
-  });
+  }, 600_000);
 });
 
-describe('a full disk under Redis', { timeout: 600_000 }, () => {
-  it('appendfsync everysec: readiness NOT_SERVING with the reason, metric 0, uploads UNAVAILABLE; all recovers once space is freed', async (t) => {
+describe('a full disk under Redis', () => {
+  (!canMountTmpfs ? it.skip : it)('appendfsync everysec: readiness NOT_SERVING with the reason, metric 0, uploads UNAVAILABLE; all recovers once space is freed', async () => {
     const disk = tinyDisk('16m');
-    if (!disk) return t.skip('cannot mount a tmpfs here (needs root): the detection is covered by the crash-loop case');
+    assert.ok(disk, 'a 16m tmpfs mounts');
     let cluster: LocalCluster | undefined;
     let redis: Redis | undefined;
     try {
@@ -216,11 +223,11 @@ describe('a full disk under Redis', { timeout: 600_000 }, () => {
       await cluster?.stop();
       disk.unmount();
     }
-  });
+  }, 600_000);
 
-  it('appendfsync always (shipped): Redis exits at each failed AOF write; the persistence watch reports the crash loop', async (t) => {
+  (!canMountTmpfs ? it.skip : it)('appendfsync always (shipped): Redis exits at each failed AOF write; the persistence watch reports the crash loop', async () => {
     const disk = tinyDisk('2m');
-    if (!disk) return t.skip('cannot mount a tmpfs here (needs root)');
+    assert.ok(disk, 'a 2m tmpfs mounts');
     const server = await startPrivateRedis({ configFile: SHIPPED_REDIS_CONF, dir: disk.dir });
     const redis = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
     redis.on('error', () => {}); // Redis exits on purpose below
@@ -247,5 +254,5 @@ describe('a full disk under Redis', { timeout: 600_000 }, () => {
       await server.stop();
       disk.unmount();
     }
-  });
+  }, 600_000);
 });

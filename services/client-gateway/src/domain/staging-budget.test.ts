@@ -1,5 +1,5 @@
 /** The staged-bytes budget against a real Redis (own key prefix, deleted afterwards). */
-import { after, describe, it } from 'node:test';
+import { afterAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -9,7 +9,7 @@ describe('staging budget', () => {
   const prefix = `budget-test-${randomBytes(4).toString('hex')}`;
   const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 2 });
   const budget = new StagingBudget(redis, prefix, 1_000, 700);
-  after(async () => {
+  afterAll(async () => {
     const keys = await redis.keys(`${prefix}:*`);
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();

@@ -4,7 +4,7 @@
  * budget refusal before any decryption, atomic charge, fault after charge,
  * replace-one adjacency.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -81,7 +81,7 @@ async function* iterate<T>(items: Iterable<T>): AsyncGenerator<T> {
   yield* items;
 }
 
-describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
+describe('keyholder release policy (in process)', () => {
   let dir: string;
   let deps: KeyholderContext;
   const engines = new EngineCache();
@@ -102,15 +102,15 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     };
   }
 
-  before(() => {
+  beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'keyholder-policy-'));
     deps = context({}, new KeyStore(dir));
-  });
-  after(async () => {
+  }, 300_000);
+  afterAll(async () => {
     deps.store.close();
     await engines.dispose();
     rmSync(dir, { recursive: true, force: true });
-  });
+  }, 300_000);
 
   it('refuses to create a round whose noise does not flood the decryption error, storing nothing', async () => {
     await assert.rejects(
@@ -124,7 +124,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
       },
     );
     assert.equal(deps.store.getRoundKey('flood-low'), undefined);
-  });
+  }, 300_000);
 
   it('states the cost and the margin when it creates a round', async () => {
     const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'cost', config: roundConfig({ privacyGroup: 'cost' }) }), deps);
@@ -136,7 +136,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     assert.ok(p.roundEpsilon > 0 && p.roundEpsilon === p.groupEpsilonAfter);
     assert.equal(p.epsilonBudget, 10);
     assert.equal(p.delta, 1e-5);
-  });
+  }, 300_000);
 
   it('exhausts a budget: the next release is refused before anything is read or decrypted, the next round is refused', async () => {
     const group = 'exhaust';
@@ -171,7 +171,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
       (e: SecaggError) => e.code === Code.FailedPrecondition && e.errorCode === 'privacy_budget_exhausted',
     );
     assert.equal(deps.store.getRoundKey('ex-c'), undefined);
-  });
+  }, 300_000);
 
   it('a crash after the charge resumes: the retry decrypts the same sum under the same single charge and releases', async () => {
     const group = 'fault';
@@ -206,7 +206,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
       collect(releaseRound(iterate(frames('fault-a', 2, sum, contributorsDigest([{ clientId: 'b', updateId: 'v' }]))), deps)),
       (e: SecaggError) => e.code === Code.FailedPrecondition && e.errorCode === 'already_released',
     );
-  });
+  }, 300_000);
 
   it('two concurrent releases of one round (one stalled mid-stream) both get the one stored release, charged once', async () => {
     const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'twice', config: roundConfig({ privacyGroup: 'twice' }) }), deps);
@@ -224,7 +224,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     resume();
     assert.deepEqual(await first, second);
     assert.equal(deps.store.ledger('twice').length, 1);
-  });
+  }, 300_000);
 
   it('every decryption is charged: a forged aggregate is refused on the NOISED sum, with one fixed text, charged, the key destroyed', async () => {
     const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'forged', config: roundConfig({ privacyGroup: 'forged' }) }), deps);
@@ -245,14 +245,14 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     // A retry gets the same refusal, with no second decryption or charge.
     await assert.rejects(collect(releaseRound(iterate(frames('forged', 2, forged)), deps)), (e: SecaggError) => e.message === message);
     assert.equal(deps.store.ledger('forged').length, 1);
-  });
+  }, 300_000);
 
   it('refuses a sum whose values are each within the noised per-value bound but whose L2 norm no noised honest sum reaches', async () => {
     const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'spread', config: roundConfig({ privacyGroup: 'spread' }) }), deps);
     const spread = await encryptedSum(key, [Float64Array.from({ length: LENGTH }, (_, i) => (i % 2 ? 3 : -3))]);
     await assert.rejects(collect(releaseRound(iterate(frames('spread', 2, spread)), deps)), (e: SecaggError) => e.errorCode === 'out_of_range');
     assert.equal(deps.store.ledger('spread').length, 1);
-  });
+  }, 300_000);
 
   it("refuses rounds below the operator's min-clients floor at creation, and releases below it", async () => {
     const floored = context({ minClientsFloor: 3 });
@@ -268,7 +268,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
       (e: SecaggError) => e.errorCode === 'below_min_clients' && /floor 3/.test(e.message),
     );
     assert.equal(deps.store.ledger('raised').length, 0, 'refused before any decryption');
-  });
+  }, 300_000);
 
   it('replace-one adjacency doubles the sensitivity (costs more) and refuses Poisson sampling', async () => {
     const replace = context({ adjacency: 'replace-one' });
@@ -283,7 +283,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     const sampled = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'adj-4', config: roundConfig({ privacyGroup: 'adj4', samplingRate: 0.1 }) }), deps);
     assert.equal(sampled.privacy!.samplingRate, 0.1);
     assert.ok(sampled.privacy!.roundEpsilon < addRemove.privacy!.roundEpsilon);
-  });
+  }, 300_000);
 
   it('budgets: the operator ceiling and delta limits hold, and an invalid group is refused', () => {
     const set = (epsilon: number, delta = 0, privacyGroup = 'limits') =>
@@ -297,5 +297,5 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     assert.equal(budget.epsilonBudget, 2);
     assert.equal(budget.delta, 1e-7);
     assert.equal(budget.explicitlySet, true);
-  });
+  }, 300_000);
 });

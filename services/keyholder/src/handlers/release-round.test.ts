@@ -6,7 +6,7 @@
  * ciphertexts one by one (what the keyholder computed when it held them all
  * in memory), a cut stream consumes nothing and leaves no file behind.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -63,7 +63,7 @@ async function released(stream: AsyncIterable<ReleaseRoundResponse>): Promise<Re
   return { header: header!, values, offsets };
 }
 
-describe('keyholder release through the spool (in process)', { timeout: 300_000 }, () => {
+describe('keyholder release through the spool (in process)', () => {
   let dir: string;
   let deps: KeyholderContext;
   const engines = new EngineCache();
@@ -129,7 +129,7 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
   const spoolDir = () => join(dir, 'spool');
   const spoolFiles = () => readdirSync(spoolDir());
 
-  before(() => {
+  beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'keyholder-spool-release-'));
     const config = keyholderConfigSchema.parse({ dataDir: dir, kek: randomBytes(32).toString('base64'), allowUnsafeNoiseFreeRelease: 'true', minClientsFloor: 2 });
     const sealer = KeySealer.fromBase64(config.kek!);
@@ -148,12 +148,12 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
       clock: Date.now,
       defaultEncoding: Encoding.COEFFICIENTS,
     };
-  });
-  after(async () => {
+  }, 300_000);
+  afterAll(async () => {
     deps.store.close();
     await engines.dispose();
     rmSync(dir, { recursive: true, force: true });
-  });
+  }, 300_000);
 
   it('a noise-free release is exactly the in-memory decryption of the ciphertexts, in frames covering [0, length)', async () => {
     const key = await roundKey('exact', { unsafeDisableNoise: true });
@@ -173,7 +173,7 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
     const again = await released(releaseRound(stream('exact', []), context({ resultValuesPerMessage: 1_500 })));
     assert.deepEqual(again.values, expected);
     assert.deepEqual(again.offsets, [0, 1_500, 3_000, 4_500]);
-  });
+  }, 300_000);
 
   it('a noisy release is the decrypted sum plus discrete Gaussian noise of sigma z x C, on the grid', async () => {
     const key = await roundKey('noisy');
@@ -197,7 +197,7 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
     assert.ok(std > 0.94 && std < 1.06, `noise std ${std} sigma`);
     const again = await released(releaseRound(stream('noisy', []), deps));
     assert.deepEqual(again.values, result.values, 'the stored release is what was returned');
-  });
+  }, 300_000);
 
   it('a stream cut midway leaves the key unconsumed and no spool file; the round then releases normally', async () => {
     const key = await roundKey('cut');
@@ -240,7 +240,7 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
     const result = await released(releaseRound(stream('cut', ciphertexts), deps));
     assert.equal(result.values.length, LENGTH);
     assert.equal(deps.store.getRoundKey('cut')!.status, 'released');
-  });
+  }, 300_000);
 
   it('a forged aggregate refused by the range check leaves no spool file either', async () => {
     const key = await roundKey('forged-spool');
@@ -251,7 +251,7 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
     await assert.rejects(released(releaseRound(stream('forged-spool', forged), deps)), (e: SecaggError) => e.errorCode === 'out_of_range');
     assert.deepEqual(spoolFiles(), []);
     assert.equal(deps.store.getRoundKey('forged-spool')!.status, 'refused');
-  });
+  }, 300_000);
 
   it('spools to config.spoolDir when it is set', async () => {
     const key = await roundKey('elsewhere');
@@ -269,5 +269,5 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
     assert.equal(seen.length, 1);
     assert.match(seen[0]!, /^elsewhere\.[0-9a-f]{16}\.spool$/);
     assert.deepEqual(readdirSync(elsewhere), []);
-  });
+  }, 300_000);
 });

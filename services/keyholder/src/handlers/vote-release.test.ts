@@ -6,7 +6,7 @@
  * voting more than its shape allows is refused (charged), and a vote round
  * that would exceed its group's budget is refused before any decryption.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes, createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -147,7 +147,7 @@ function labelsOf(values: Float64Array): number[] {
   });
 }
 
-describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () => {
+describe('vote rounds in the keyholder (in process)', () => {
   let dir: string;
   let deps: KeyholderContext;
   const engines = new EngineCache();
@@ -166,15 +166,15 @@ describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () =
     };
   }
 
-  before(() => {
+  beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'keyholder-votes-'));
     deps = context({}, new KeyStore(dir));
-  });
-  after(async () => {
+  }, 300_000);
+  afterAll(async () => {
     deps.store.close();
     await engines.dispose();
     rmSync(dir, { recursive: true, force: true });
-  });
+  }, 300_000);
 
   const create_ = (roundId: string, config: RoundConfig) => createRoundKey(create(CreateRoundKeyRequestSchema, { roundId, config }), deps);
 
@@ -196,7 +196,7 @@ describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () =
     assert.ok(Math.abs(p.accountingNoiseMultiplier - pure.noiseMultiplier) / pure.noiseMultiplier < 0.01);
     assert.equal(p.noiseSigma, 6);
     assert.ok(p.floodingMarginBits >= 40, `margin ${p.floodingMarginBits}`);
-  });
+  }, 300_000);
 
   it('noise-free (test-only): the exact histogram, the exact labels, the exact threshold', async () => {
     const h = histogramOf(LABELS);
@@ -217,7 +217,7 @@ describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () =
     assert.deepEqual(labels.slice(0, 3), [2, 0, 3]);
     assert.ok(labels.slice(3).every((l) => l >= 0 && l < CLASSES));
     assert.equal(g.header.votes!.answeredCount, QUERIES);
-  });
+  }, 300_000);
 
   it('Confident-GNMax with noise answers the confident queries with their label and abstains on the split ones', async () => {
     // Top counts 33-36 vs 9; T = 21 sits 12 votes from each, i.e. 6 sigma1 (2 per query fails with p < 2e-9);
@@ -227,7 +227,7 @@ describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () =
     assert.deepEqual(labelsOf(r.values), [2, 0, 3, -1, -1, -1]);
     assert.equal(r.header.votes!.answeredCount, 3);
     assert.equal(r.header.epsilonSpent, key.privacy!.roundEpsilon);
-  });
+  }, 300_000);
 
   it('refuses (charged, fixed text) a histogram where a teacher voted more than once per query', async () => {
     const key = await create_('stuffed', voteConfig({ mechanism: VoteMechanism.GNMAX, sigma2: 2 }, { privacyGroup: 'stuffed' }));
@@ -243,7 +243,7 @@ describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () =
     });
     assert.deepEqual(deps.store.ledger('stuffed').map((l) => l.roundId), ['stuffed'], 'the decryption is charged');
     assert.equal(deps.store.getRoundKey('stuffed')!.status, 'refused');
-  });
+  }, 300_000);
 
   it('refuses a vote round its group cannot afford, and its release before any decryption', async () => {
     const group = 'votes-budget';
@@ -259,7 +259,7 @@ describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () =
     });
     assert.equal(deps.store.getRoundKey('vb-2')!.status, 'ready', 'nothing decrypted, nothing charged');
     await assert.rejects(create_('vb-3', voteConfig(votes, { privacyGroup: group })), (e: SecaggError) => e.errorCode === 'privacy_budget_exhausted');
-  });
+  }, 300_000);
 
   it('refuses malformed vote configurations with INVALID_ARGUMENT naming the field', async () => {
     const cases: Array<[RoundConfig, RegExp]> = [
@@ -276,5 +276,5 @@ describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () =
       await assert.rejects(create_('bad', config), (e: SecaggError) => e.code === Code.InvalidArgument && message.test(e.message), String(message));
     }
     assert.equal(deps.store.getRoundKey('bad'), undefined);
-  });
+  }, 300_000);
 });
