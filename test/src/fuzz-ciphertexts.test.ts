@@ -17,8 +17,8 @@ describe('fuzz: mutated ciphertexts against the validator and SEAL', () => {
   const seed = fuzzSeed();
   beforeAll(async () => {
     built = await buildValidatorTargets();
-  }, 600_000);
-  afterAll(() => built?.dispose(), 600_000);
+  });
+  afterAll(() => built?.dispose());
 
   it(`${VALIDATOR_CASES} cases: the oracle's verdict, never a throw, and what passes loads in SEAL`, () => {
     console.log(`fuzz seed ${seed} (replay: SECAGG_FUZZ_SEED=${seed})`);
@@ -34,5 +34,5 @@ describe('fuzz: mutated ciphertexts against the validator and SEAL', () => {
         assert.ok((stats.byKind[`${target.name} ${kind}`] ?? 0) > 0, `no ${kind} case for ${target.name}`);
       }
     }
-  }, 600_000);
+  });
 });

@@ -26,11 +26,11 @@ describe('fuzz: every RPC of a real cluster', () => {
   beforeAll(async () => {
     console.log(`fuzz-rpc: seed ${seed}`);
     fuzz = await startFuzzCluster();
-  }, 600_000);
+  });
   afterAll(async () => {
     console.log(`fuzz-rpc: seed ${seed}, outcomes ${JSON.stringify(stats)}`);
     await fuzz?.dispose();
-  }, 600_000);
+  });
 
   it('regression: a request that does not parse is INVALID_ARGUMENT on every RPC of every service, never INTERNAL', async () => {
     const garbage = [Uint8Array.of(0xff)];
@@ -51,7 +51,7 @@ describe('fuzz: every RPC of a real cluster', () => {
         assert.match(outcome.details, /^malformed secagg\./);
       }
     }
-  }, 600_000);
+  });
 
   it('regression: an upload that goes quiet is ended by the gateway after its idle timeout, and frees its client', async () => {
     const { honest } = fuzz;
@@ -68,12 +68,12 @@ describe('fuzz: every RPC of a real cluster', () => {
     const done = await fuzz.gateway.clientStream(ClientService.method.submitUpdate, frames, bearer(token), { kind: 'half-close' });
     assert.equal(done.code, Code.Ok, describeOutcome(done));
     honest.committed.push(honest.values[0]!);
-  }, 600_000);
+  });
 
   it(`${RPC_CASES.unary} random and mutated requests: only documented statuses, never UNKNOWN or INTERNAL`, async () => {
     console.log(`fuzz seed ${seed}`);
     await fuzzUnary(fuzz, { numRuns: RPC_CASES.unary, seed: seedFor(seed, 'unary') }, stats);
-  }, 600_000);
+  });
 
   it(`${RPC_CASES.streams} upload streams, honest or broken: exactly the status the contract demands`, async () => {
     await fuzzStreams(fuzz, { numRuns: RPC_CASES.streams, seed: seedFor(seed, 'streams') }, stats);
@@ -84,18 +84,18 @@ describe('fuzz: every RPC of a real cluster', () => {
       .filter(([code]) => code !== 'OK')
       .reduce((n, [, c]) => n + c, 0);
     assert.ok(broken > RPC_CASES.streams / 2, `only ${broken} broken streams`);
-  }, 600_000);
+  });
 
   it(`${RPC_CASES.garbageFrames} garbage update frames: documented statuses only`, async () => {
     await fuzzGarbageFrames(fuzz, { numRuns: RPC_CASES.garbageFrames, seed: seedFor(seed, 'garbage') }, stats);
-  }, 600_000);
+  });
 
   it(`${RPC_CASES.releases} mutated release streams into the keyholder: documented statuses only`, async () => {
     await fuzzReleases(fuzz, { numRuns: RPC_CASES.releases, seed: seedFor(seed, 'releases') }, stats);
-  }, 600_000);
+  });
 
   it('afterwards: all processes up, honest requests work, the honest sum is exact, nothing staged, no error logged, SEAL never threw', async () => {
     const { honestCommitted, garbage } = await checkAftermath(fuzz);
     console.log(`${honestCommitted} fuzzed honest streams committed; garbage round ${garbage}`);
-  }, 600_000);
+  });
 });

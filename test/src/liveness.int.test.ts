@@ -86,11 +86,11 @@ describe('every round finishes', () => {
       });
       redis = new Redis(cluster.redisUrl, { maxRetriesPerRequest: null });
       store = new RoundStore(redis, cluster.keyPrefix);
-    }, 600_000);
+    });
     afterAll(async () => {
       redis?.disconnect();
       await cluster?.stop();
-    }, 600_000);
+    });
 
     it('a finalize job that failed for good does not keep the round CLOSED: CloseRound and the sweeper queue a fresh one', async () => {
       const roundId = await newRound(cluster, { minClients: 1, maxClients: 3, deadlineUnixMs: BigInt(Date.now() + 3_600_000) });
@@ -130,7 +130,7 @@ describe('every round finishes', () => {
       const ended = await waitForRoundEnd(cluster, roundId, 90_000);
       assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);
       assert.equal((await roundResult(cluster, roundId)).header.contributionCount, 1);
-    }, 600_000);
+    });
 
     it('the gateway killed on the commit that reaches max_clients: the sweeper finalizes the round', async () => {
       const roundId = await newRound(cluster, { minClients: 2, maxClients: 2, deadlineUnixMs: BigInt(Date.now() + 3_600_000) });
@@ -147,7 +147,7 @@ describe('every round finishes', () => {
       const ended = await waitInRedis(store, roundId, 90_000);
       assert.equal(ended.state, 'RELEASED', ended.reason);
       assert.equal(ended.folded, 2);
-    }, 600_000);
+    });
   });
 
   describe('the deadline is decided by Redis', () => {
@@ -167,10 +167,10 @@ describe('every round finishes', () => {
           },
         },
       });
-    }, 600_000);
+    });
     afterAll(async () => {
       await cluster?.stop();
-    }, 600_000);
+    });
 
     it('an aggregator 10 minutes ahead does not close the round early; the round closes at its deadline and releases', async () => {
       const deadlineMs = Date.now() + 12_000;
@@ -183,7 +183,7 @@ describe('every round finishes', () => {
       const ended = await waitForRoundEnd(cluster, roundId, 90_000);
       assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);
       assert.ok(Number(ended.closedUnixMs) >= deadlineMs, `closed at ${ended.closedUnixMs}, deadline ${deadlineMs}`);
-    }, 600_000);
+    });
 
     it('a finalize retry parked 10 minutes out by an aggregator whose clock ran ahead runs within a sweep on another', async () => {
       const roundId = await newRound(cluster, { minClients: 1, maxClients: 1, deadlineUnixMs: BigInt(Date.now() + 3_600_000) });
@@ -203,7 +203,7 @@ describe('every round finishes', () => {
       }
       const ended = await waitForRoundEnd(cluster, roundId, 90_000);
       assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);
-    }, 600_000);
+    });
 
     it('with the aggregators down past the deadline, a commit after it gets no receipt; the round releases when they return', async () => {
       const deadlineMs = Date.now() + 6_000;
@@ -225,6 +225,6 @@ describe('every round finishes', () => {
       const ended = await waitForRoundEnd(cluster, roundId, 90_000);
       assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);
       assert.equal((await roundResult(cluster, roundId)).header.contributionCount, 1);
-    }, 600_000);
+    });
   });
 });

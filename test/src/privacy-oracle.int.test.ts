@@ -49,11 +49,11 @@ describe('a refused release is no oracle: fixed reason, decided on noised data, 
   beforeAll(async () => {
     cluster = await LocalCluster.start({ aggregators: 1 });
     coordinator = await cluster.client('coordinator', 'oracle-coordinator');
-  }, 600_000);
+  });
   afterAll(async () => {
     coordinator?.close();
     await cluster?.stop();
-  }, 600_000);
+  });
 
   it('an attacker with one client token learns no norm from refusals, and the ledger charges each decryption', async () => {
     const h = honestUpdate();
@@ -125,5 +125,5 @@ describe('a refused release is no oracle: fixed reason, decided on noised data, 
       honest.close();
       attacker.close();
     }
-  }, 600_000);
+  });
 });

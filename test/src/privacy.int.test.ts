@@ -80,11 +80,11 @@ describe('privacy engine: budgets, flooding, safe release', () => {
   beforeAll(async () => {
     cluster = await LocalCluster.start({ aggregators: 1 });
     coordinator = await cluster.client('coordinator', 'privacy-coordinator');
-  }, 600_000);
+  });
   afterAll(async () => {
     coordinator?.close();
     await cluster?.stop();
-  }, 600_000);
+  });
 
   function keyholderAsAggregator() {
     return createClient(KeyholderService, cluster.keyholderAddress, { credentials: cluster.channelCredentials('aggregator') });
@@ -102,7 +102,7 @@ describe('privacy engine: budgets, flooding, safe release', () => {
       },
     );
     assert.equal((await coordinator.listRounds(1_000)).length, before);
-  }, 600_000);
+  });
 
   it('states the cost of a round; an exhausted budget refuses the next release (nothing released) and the next round', async () => {
     const group = 'exhaust';
@@ -152,7 +152,7 @@ describe('privacy engine: budgets, flooding, safe release', () => {
     assert.equal(text.status, 0, text.stderr);
     assert.match(text.stdout, /privacy group "exhaust": spent epsilon [\d.]+ of [\d.]+ at delta 0\.00001 .*1 release/);
     assert.match(text.stdout, new RegExp(a.round.roundId));
-  }, 600_000);
+  });
 
   it('refuses a second release of a released round; a repeat with the same contributors gets the stored one, uncharged', async () => {
     const group = 'second';
@@ -179,7 +179,7 @@ describe('privacy engine: budgets, flooding, safe release', () => {
       keyholder.close();
     }
     assert.equal((await coordinator.getPrivacyBudget(group)).releases.length, 1);
-  }, 600_000);
+  });
 
   it('refuses forged aggregates (out of range, garbage) from an aggregator identity: nothing released, each decryption charged', async () => {
     const group = 'forged';
@@ -246,7 +246,7 @@ describe('privacy engine: budgets, flooding, safe release', () => {
       keyholder.close();
       client.close();
     }
-  }, 600_000);
+  });
 
   it('samples clients at the gateway: each decision is final, and the release is accounted at the sampling rate', async () => {
     // 20 clients at q = 0.5: all-in or all-out has probability 2^-19. z = 64 keeps 20 max clients above 40 bits.
@@ -284,7 +284,7 @@ describe('privacy engine: budgets, flooding, safe release', () => {
     const charge = (await coordinator.getPrivacyBudget('sampled')).releases[0]!;
     assert.equal(charge.samplingRate, q);
     assert.equal(charge.epsilon, privacy.roundEpsilon);
-  }, 600_000);
+  });
 });
 
 describe('a crash between charging the ledger and decrypting', () => {
@@ -296,8 +296,8 @@ describe('a crash between charging the ledger and decrypting', () => {
       allowUnsafeNoiseFreeRelease: true,
       env: { keyholder: { KEYHOLDER_TEST_CRASH_AFTER_CHARGE: 'true' } },
     });
-  }, 600_000);
-  afterAll(async () => cluster?.stop(), 600_000);
+  });
+  afterAll(async () => cluster?.stop());
 
   it('leaves the ledger charged; the restarted keyholder resumes the same release, charged once, and the round releases', async () => {
     const coordinator = await cluster.client('coordinator', 'crash-coordinator');
@@ -328,5 +328,5 @@ describe('a crash between charging the ledger and decrypting', () => {
     } finally {
       coordinator.close();
     }
-  }, 600_000);
+  });
 });

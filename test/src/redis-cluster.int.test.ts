@@ -39,12 +39,12 @@ describe('a round on a 3-primary Redis Cluster', () => {
     });
     probe = createRedis(redisCluster.url, { name: 'cluster-test-probe' }) as Cluster;
     assert.ok(probe instanceof Cluster, 'a redis+cluster:// URL gives a Cluster connection');
-  }, 600_000);
+  });
   afterAll(async () => {
     probe?.disconnect();
     await cluster?.stop();
     await redisCluster?.stop();
-  }, 600_000);
+  });
 
   /** `host:port` of each primary -> the keys under this run's prefix it holds (SCAN sees one node's keys only). */
   async function keysByPrimary(pattern = `${cluster.keyPrefix}:*`): Promise<Map<string, string[]>> {
@@ -142,7 +142,7 @@ describe('a round on a 3-primary Redis Cluster', () => {
     const byRange = new Map(completed.flat().map((c) => [`${c.roundId}/${c.range}`, c.folded]));
     assert.equal(byRange.size, released.length, 'one range per round, completed');
     assert.ok([...byRange.values()].every((folded) => folded === CLIENTS), 'every range folded every update');
-  }, 600_000);
+  });
 
   it('fails a round below min clients on the cluster (close and fail scripts) and refuses late updates', async () => {
     const coordinator = await cluster.client('coordinator', 'coord');
@@ -167,7 +167,7 @@ describe('a round on a 3-primary Redis Cluster', () => {
     } finally {
       coordinator.close();
     }
-  }, 600_000);
+  });
 
   it('keeps each round, and each queue, in one slot: the cluster agrees', async () => {
     assert.ok(released.length >= PRIMARIES, 'the rounds of the first test ran');
@@ -207,12 +207,12 @@ describe('a round on a 3-primary Redis Cluster', () => {
     console.log(
       [...byPrimary].map(([p, keys]) => `${p}: ${keys.length} keys, tags ${[...new Set(keys.map(hashTagOf))].join(' ')}`).join('\n'),
     );
-  }, 600_000);
+  });
 
   it("stopping the local cluster deletes the run's keys from every primary", async () => {
     const before = [...(await keysByPrimary()).values()].flat().length;
     assert.ok(before > 0);
     await cluster.stop(); // SCANs each primary (SCAN sees one node's keys only); stop() is idempotent for after()
     assert.deepEqual([...(await keysByPrimary()).values()].flat(), []);
-  }, 600_000);
+  });
 });

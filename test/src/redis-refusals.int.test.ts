@@ -117,11 +117,11 @@ describe('Redis refusing writes', () => {
   beforeAll(async () => {
     cluster = await LocalCluster.start({ privateRedis: {}, aggregators: 1, allowUnsafeNoiseFreeRelease: true });
     redis = new Redis(cluster.redisUrl, { maxRetriesPerRequest: 1 });
-  }, 600_000);
+  });
   afterAll(async () => {
     redis?.disconnect();
     await cluster?.stop();
-  }, 600_000);
+  });
 
   it('maxmemory reached: RESOURCE_EXHAUSTED with a retry hint, retried by the SDK until Redis has room', async () => {
     const roundId = await newRound(cluster);
@@ -145,7 +145,7 @@ describe('Redis refusing writes', () => {
       await redis.config('SET', 'maxmemory', '0');
     }
     assertNoHugeLogLines(cluster);
-  }, 600_000);
+  });
 
   it('min-replicas-to-write without a replica: UNAVAILABLE with a retry hint, retried by the SDK', async () => {
     const roundId = await newRound(cluster);
@@ -166,7 +166,7 @@ describe('Redis refusing writes', () => {
       await redis.config('SET', 'min-replicas-to-write', '0');
     }
     assertNoHugeLogLines(cluster);
-  }, 600_000);
+  });
 });
 
 describe('a full disk under Redis', () => {
@@ -223,7 +223,7 @@ describe('a full disk under Redis', () => {
       await cluster?.stop();
       disk.unmount();
     }
-  }, 600_000);
+  });
 
   (!canMountTmpfs ? it.skip : it)('appendfsync always (shipped): Redis exits at each failed AOF write; the persistence watch reports the crash loop', async () => {
     const disk = tinyDisk('2m');
@@ -254,5 +254,5 @@ describe('a full disk under Redis', () => {
       await server.stop();
       disk.unmount();
     }
-  }, 600_000);
+  });
 });

@@ -52,7 +52,7 @@ describe('overload: backpressure and bounded memory', () => {
     assert.ok(report.redis.usedMemoryPeak <= report.redis.boundBytes);
     for (const p of report.processes) if (p.boundBytes !== undefined) assert.ok(p.peakRssBytes <= p.boundBytes, `${p.name}: ${p.peakRssBytes} > ${p.boundBytes}`);
     assert.ok(report.released && report.maxAbsError !== null && report.maxAbsError <= 1e-4);
-  }, 600_000);
+  });
 });
 
 describe('the gateway bounds its client connections', () => {

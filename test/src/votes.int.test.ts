@@ -52,12 +52,12 @@ describe('vote rounds through the cluster', () => {
     cluster = await LocalCluster.start({ aggregators: 1, allowUnsafeNoiseFreeRelease: true });
     coordinator = await cluster.client('coordinator', 'votes-coordinator');
     dir = mkdtempSync(join(tmpdir(), 'votes-int-'));
-  }, 600_000);
+  });
   afterAll(async () => {
     coordinator?.close();
     await cluster?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
-  }, 600_000);
+  });
 
   /** The `secagg` CLI as a process, with a coordinator token. */
   async function secagg(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
@@ -124,7 +124,7 @@ describe('vote rounds through the cluster', () => {
         assert.ok(Math.abs(got - expected) < 1e-6, `query ${q} class ${c}: ${got} vs ${expected}`);
       }
     }
-  }, 600_000);
+  });
 
   it('Confident-GNMax with noise: labels where the 30 teachers agree, abstains where they split', async () => {
     // Top counts: 30 (unanimous) vs 10 (split three ways); T = 20 sits 10 votes = 5 sigma1 from each (each query
@@ -149,7 +149,7 @@ describe('vote rounds through the cluster', () => {
     assert.equal(result.header.epsilonSpent, privacy.roundEpsilon);
     const budget = await coordinator.getPrivacyBudget('votes-conf');
     assert.deepEqual(budget.releases.map((r) => r.roundId), [round.roundId]);
-  }, 600_000);
+  });
 
   it('refuses a vote round its group cannot afford, and the release of one that no longer fits', async () => {
     const group = 'votes-budget';
@@ -172,7 +172,7 @@ describe('vote rounds through the cluster', () => {
       assert.match(e.message, /privacy budget of group "votes-budget" exhausted/);
       return true;
     });
-  }, 600_000);
+  });
 
   it('secagg round create --kind votes opens a vote round with the signed vote parameters', async () => {
     const created = await secagg([
@@ -190,7 +190,7 @@ describe('vote rounds through the cluster', () => {
     const refused = await secagg(['round', 'create', '--kind', 'votes', '--length', '15', '--queries', '5', '--classes', '3', '--min-clients', '3', '--max-clients', '12', '--deadline', '10m', '--mechanism', 'gnmax', '--sigma2', '3', '--transfer-set', 'x/v1', '--transfer-set-sha256', TRANSFER_SHA.toString('hex')]);
     assert.equal(refused.status, 2);
     assert.match(refused.stderr, /a vote round takes --queries and --classes/);
-  }, 600_000);
+  });
 
   it('refuses bad votes in the SDK (nothing sent) and a bad vote config at the gateway', async () => {
     const { round } = await coordinator.createRoundWithPrivacy(voteRound('votes-bad', { mechanism: VoteMechanism.GNMAX, sigma2: 3 }));
@@ -208,5 +208,5 @@ describe('vote rounds through the cluster', () => {
       assert.match(e.message, /config\.vector_length must equal votes\.queries \* votes\.classes = 15/);
       return true;
     });
-  }, 600_000);
+  });
 });

@@ -64,10 +64,10 @@ describe('npm run bench -- --quick, tiny configuration', () => {
     });
     stdout = run.stdout;
     report = JSON.parse(readFileSync(out, 'utf8')) as BenchReport;
-  }, 600_000);
+  });
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
-  }, 600_000);
+  });
 
   it('writes a report the checker finds sound: every figure finite, every ratio = figure ÷ limit', () => {
     assert.deepEqual(checkReport(report), []);
@@ -78,7 +78,7 @@ describe('npm run bench -- --quick, tiny configuration', () => {
     for (const key of ['node', 'nodeSeal', 'grpcJs', 'bullmq', 'redis']) assert.match(report.versions[key]!, /^v?\d+\.\d+/, key);
     assert.ok(Number(report.machine.cores) >= 1);
     assert.ok(Number(report.machine.memoryBytes) > 0);
-  }, 600_000);
+  });
 
   it('measures both encodings of the system preset and the peer baseline, or says why an encoding is unavailable', () => {
     assert.deepEqual(
@@ -107,7 +107,7 @@ describe('npm run bench -- --quick, tiny configuration', () => {
       assert.equal(ckks.ciphertextBytes, ciphertextByteLength(params));
       for (const key of SYSTEM_FIGURES.filter((k) => k.startsWith('peakRss'))) assert.ok(c.figures[key]!.value > 1024 * 1024, `${c.id} ${key}`);
     }
-  }, 600_000);
+  });
 
   it('relates each system figure to the limit the issue names, measured in the same run', () => {
     for (const c of report.configurations.filter((x) => x.available)) {
@@ -131,13 +131,13 @@ describe('npm run bench -- --quick, tiny configuration', () => {
     }
     // 5,000 values is not the memory goal's 10,000,000: reported, not judged.
     assert.equal(report.goals.find((g) => g.id === `memory/${SYSTEM}/slots`)!.met, undefined);
-  }, 600_000);
+  });
 
   it('prints the markdown tables', () => {
     assert.match(stdout, /^\| limit \| best of trials \| trials min – max \|$/m);
     assert.ok(stdout.includes(`| figure | ${SYSTEM}/slots | ${SYSTEM}/coefficients | n8192-q60x4/slots (peer baseline) |\n`));
     assert.match(stdout, /^\| bytes per value on the wire \|/m);
-  }, 600_000);
+  });
 });
 
 describe('checkReport', () => {

@@ -65,7 +65,7 @@ describe('CKKS decryption-error bound (flooding)', () => {
       );
       assert.ok(observed <= bound.value, `observed ${observed} exceeds the bound ${bound.value}`);
       assert.ok(ratio <= maxRatio, `bound ${bound.value} is ${ratio.toFixed(1)}x the observed ${observed}: too loose`);
-    }, 600_000);
+    });
   }
 
   it('grows like sqrt(summands) once the noise dominates, and a special prime shrinks it', () => {
@@ -77,7 +77,7 @@ describe('CKKS decryption-error bound (flooding)', () => {
     assert.ok(withSpecial < b100 / 8, `${withSpecial} vs ${b100}`);
     // Slots spread the coefficient noise over the canonical embedding: far larger per value.
     assert.ok(decryptionErrorBound({ ...base, encoding: 'slots' }, 100).scaled > 50 * b100);
-  }, 600_000);
+  });
 
   it('bounds the key statistics above their means and below their worst cases', () => {
     const n = 4096;
@@ -85,7 +85,7 @@ describe('CKKS decryption-error bound (flooding)', () => {
     assert.ok(k.secretWeight > (2 * n) / 3 && k.secretWeight < n);
     assert.ok(k.publicErrorNormSquared > 10.5 * n && k.publicErrorNormSquared < 441 * n);
     assert.ok(k.secretEmbeddingSquared > (2 * n) / 3 && k.secretEmbeddingSquared < k.secretWeight ** 2);
-  }, 600_000);
+  });
 
   it('per-client L2 error grows with sqrt(length) and is tiny next to a unit clip norm', () => {
     const params = errorParamsOf({ preset: 'n4096-q54', encoding: 'coefficients', scaleBits: 46 });
@@ -93,7 +93,7 @@ describe('CKKS decryption-error bound (flooding)', () => {
     const large = perClientErrorL2(params, 1_000_000);
     assert.ok(large > 9 * small && large < 12 * small);
     assert.ok(large < 1e-6);
-  }, 600_000);
+  });
 
   it('default preset margins, for the report (z = 1, C = 1)', () => {
     let previous = Infinity;
@@ -104,5 +104,5 @@ describe('CKKS decryption-error bound (flooding)', () => {
       assert.ok(margin < previous);
       previous = margin;
     }
-  }, 600_000);
+  });
 });
