@@ -6,7 +6,7 @@
  * updates to the token's subject; the keyholder's peer identities. The tables are read from the
  * document, and every RPC of the contracts must appear in them.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,7 +69,7 @@ async function drain(stream: AsyncIterable<unknown>): Promise<void> {
   for await (const _ of stream) void _;
 }
 
-describe('authorization: every RPC, every role, every kind of bad token', { timeout: 300_000 }, () => {
+describe('authorization: every RPC, every role, every kind of bad token', () => {
   let cluster: LocalCluster;
   let key: SigningKey;
   let clients: ServiceClient<typeof ClientService>;
@@ -146,7 +146,7 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
     return COLUMNS.find((column, i) => column.role && statusOf(row[i + 1]!) === 'OK')!.role!;
   };
 
-  before(async () => {
+  beforeAll(async () => {
     key = newSigningKey();
     cluster = await LocalCluster.start({
       aggregators: 1,
@@ -172,14 +172,14 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
     owner.close();
     upload = await roundForUpload(await clients.getRound({ roundId: rounds.open }, { metadata: bearer(token('client')) }));
     openCiphertexts = upload.encrypt(makeUpdate(LENGTH, 2, 0.5));
-  });
+  }, 300_000);
 
-  after(async () => {
+  afterAll(async () => {
     upload?.dispose();
     clients?.close();
     coordinator?.close();
     await cluster?.stop();
-  });
+  }, 300_000);
 
   it('the document covers every RPC of the gateway contracts, and this test can call each', () => {
     const documented = matrix().rows.map((r) => r[0]);
@@ -188,7 +188,7 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
     assert.deepEqual(matrix().header.slice(1), COLUMNS.map((c) => c.name));
     assert.deepEqual(Object.keys(gatewayCalls).sort(), [...contract].sort());
     assert.deepEqual(tableUnder('Round-scoped tokens').rows.map((r) => r[0]).sort(), [...contract].sort());
-  });
+  }, 300_000);
 
   it('RPC × role: each cell of the matrix, refusals first, and a refusal changes nothing', async () => {
     const { rows } = matrix();
@@ -216,7 +216,7 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
     // Refused uploads left no trace: only the authorized client's update was committed.
     const status = await coordinator.getRoundStatus({ roundId: rounds.open }, { metadata: bearer(token('operator')) });
     assert.equal(status.round!.committedCount, 1);
-  });
+  }, 300_000);
 
   it('bad tokens: every case of the document, on every RPC, is UNAUTHENTICATED', async () => {
     const now = Math.floor(Date.now() / 1000);
@@ -263,7 +263,7 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
     assert.equal(checked, matrix().rows.length * Object.keys(cases).length);
     // A valid token of the same shape works, so the refusals above are about the defects.
     assert.equal((await outcome(gatewayCalls['ClientService.GetRound']!.call(bearer(token('client')), rounds.open))).status, 'OK');
-  });
+  }, 300_000);
 
   it('round-scoped tokens: only for the round they name, and never for calls about every round', async () => {
     const table = tableUnder('Round-scoped tokens');
@@ -285,7 +285,7 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
       const sameRound = await outcome(call(bearer(token(role, { round: named })), roundId));
       assert.equal(sameRound.status, statusOf(row[1]!), `${rpc} with a token scoped to the round called: ${sameRound.message}`);
     }
-  });
+  }, 300_000);
 
   it('ownership: another coordinator can neither close the owner\'s round nor set, read or spend its group, and the refusals change nothing', async () => {
     const alice = sdk('coordinator', 'alice-coordinator');
@@ -332,7 +332,7 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
     assert.notEqual((await alice.closeRound(round.roundId)).state, RoundState.OPEN);
     alice.close();
     bob.close();
-  });
+  }, 300_000);
 
   it('an update is attributed to the token subject: headers and extra fields cannot change it, nor can another client claim it', async () => {
     const owner = sdk('coordinator', 'attribution-owner');
@@ -391,16 +391,16 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
     assert.ok(maxAbsDiff(result.sum, expected) < 1e-4, 'both updates, each once');
     owner.close();
     round.dispose();
-  });
+  }, 300_000);
 
   describe('keyholder: each RPC × peer identity, from the document', () => {
     let otherCa: string;
-    before(() => {
+    beforeAll(() => {
       otherCa = mkdtempSync(join(tmpdir(), 'secagg-other-ca-'));
       // Same common name as a real aggregator, but signed by a CA the keyholder does not trust.
       createDevCertificates(otherCa, ['aggregator']);
-    });
-    after(() => rmSync(otherCa, { recursive: true, force: true }));
+    }, 300_000);
+    afterAll(() => rmSync(otherCa, { recursive: true, force: true }), 300_000);
 
     const credentialsFor = (column: string): grpc.ChannelCredentials => {
       const ca = readFileSync(cluster.certificates!.caFile);
@@ -464,6 +464,6 @@ describe('authorization: every RPC, every role, every kind of bad token', { time
           }
         }
       }
-    });
+    }, 300_000);
   });
 });

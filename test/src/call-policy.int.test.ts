@@ -7,7 +7,7 @@
  * upload, before it sees the first frame — and every refusal reaches the
  * client with its reason (`secagg-reason`) and retry hint.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
@@ -77,7 +77,7 @@ describe('call policy and refusals on the wire', () => {
   /** Frames each upload handler saw, and whether any handler ran. */
   const seen = { frames: 0, handlers: 0 };
 
-  before(async () => {
+  beforeAll(async () => {
     const options = { logger: createLogger('call-policy-test', 'silent') };
     const notServed = async () => {
       throw refuse('not_served', 'not in this test');
@@ -112,7 +112,7 @@ describe('call policy and refusals on the wire', () => {
     coordinators = createClient(CoordinatorService, `127.0.0.1:${port}`, settings);
   });
 
-  after(() => {
+  afterAll(() => {
     clients?.close();
     coordinators?.close();
     server.forceShutdown();

@@ -10,7 +10,7 @@
  * its record (object name, SHA-256, length), and the gateway refuses to
  * serve a result object that does not match that record.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,18 +45,18 @@ function holding(files: string[], needle: Buffer): string[] {
   return files.filter((file) => readFileSync(file).includes(needle));
 }
 
-describe('ciphertexts rest in the ciphertext store, never in Redis, and go with their round', { timeout: 300_000 }, () => {
+describe('ciphertexts rest in the ciphertext store, never in Redis, and go with their round', () => {
   let cluster: LocalCluster;
   let redis: Redis;
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({ privateRedis: { configFile: SHIPPED_REDIS_CONF }, aggregators: 1, allowUnsafeNoiseFreeRelease: true });
     redis = new Redis(cluster.redisUrl);
-  });
-  after(async () => {
+  }, 300_000);
+  afterAll(async () => {
     redis?.disconnect();
     await cluster?.stop();
-  });
+  }, 300_000);
 
   it('no uploaded ciphertext in the AOF or in Redis at any point; after the release no Redis key above 64 KiB, and only the released sum left in the store', async () => {
     const coordinator = await cluster.client('coordinator', 'at-rest-coordinator');
@@ -198,5 +198,5 @@ describe('ciphertexts rest in the ciphertext store, never in Redis, and go with 
       raw.close();
       coordinator.close();
     }
-  });
+  }, 300_000);
 });

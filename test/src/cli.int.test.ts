@@ -3,7 +3,7 @@
  * against a real cluster. Output "snapshots" with the variable parts (ids,
  * times, rates) masked, for a whole round and for each common error.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
@@ -35,7 +35,7 @@ function mask(text: string): string {
     .replace(/[ \t]+$/gm, '');
 }
 
-describe('secagg CLI', { timeout: 240_000 }, () => {
+describe('secagg CLI', () => {
   let cluster: LocalCluster;
   let dir: string;
   let env: Record<string, string>;
@@ -44,7 +44,7 @@ describe('secagg CLI', { timeout: 240_000 }, () => {
     return { code: result.status, stdout: result.stdout, stderr: result.stderr };
   };
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({ aggregators: 1 });
     dir = mkdtempSync(join(tmpdir(), 'secagg-cli-'));
     env = {
@@ -52,8 +52,8 @@ describe('secagg CLI', { timeout: 240_000 }, () => {
       SECAGG_CA_FILE: cluster.certificates!.caFile,
       SECAGG_TOKEN: await cluster.token('coordinator', 'cli-coordinator'),
     };
-  });
-  after(async () => cluster?.stop());
+  }, 240_000);
+  afterAll(async () => cluster?.stop(), 240_000);
 
   it('runs a whole round: create, submit with progress, watch, result', async () => {
     const create = run(['round', 'create', '--length', '10000', '--min-clients', '2', '--max-clients', '2', '--deadline', '10m', '--clip-norm', '1', '--noise-multiplier', '8', '--privacy-group', 'cli']);
@@ -114,7 +114,7 @@ describe('secagg CLI', { timeout: 240_000 }, () => {
     const status = JSON.parse(json.stdout) as Record<string, unknown>;
     assert.equal(status.state, 'released');
     assert.equal(status.committed, 2);
-  });
+  }, 240_000);
 
   it('says what went wrong and what to do, for each common error', async () => {
     const cases: [string[], Record<string, string>, number, RegExp][] = [
@@ -139,7 +139,7 @@ describe('secagg CLI', { timeout: 240_000 }, () => {
     assert.equal(help.code, 0);
     assert.match(help.stdout, /Examples:\n/);
     assert.ok(!existsSync(join(REPO_ROOT, 'update.csv')));
-  });
+  }, 240_000);
 
   it('takes the token from --token-file everywhere, steers away from --token in --help, and mints no token the gateway would refuse', async () => {
     const help = run(['--help']);
@@ -180,5 +180,5 @@ describe('secagg CLI', { timeout: 240_000 }, () => {
       assert.equal(result.stdout, '');
       assert.match(result.stderr.trim(), message, args.join(' '));
     }
-  });
+  }, 240_000);
 });

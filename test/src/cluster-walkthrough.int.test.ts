@@ -8,7 +8,7 @@
  * signing keys) and private Redis data are gone, while the logs asked for
  * with --log-dir stay.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -44,14 +44,14 @@ function childrenOf(pid: number): number[] {
   return out.split('\n').map((l) => Number(l.trim())).filter((n) => n > 0);
 }
 
-describe('npm run cluster and the README walkthrough', { timeout: 300_000 }, () => {
+describe('npm run cluster and the README walkthrough', () => {
   let child: ChildProcess;
   let printed = '';
   let logDir: string;
   let work: string;
   const exportsPrinted = new Map<string, string>();
 
-  before(async () => {
+  beforeAll(async () => {
     logDir = mkdtempSync(join(tmpdir(), 'secagg-walkthrough-logs-'));
     work = mkdtempSync(join(tmpdir(), 'secagg-walkthrough-'));
     child = spawn(process.execPath, [CLUSTER_CLI, '--gateway-port', '0', '--private-redis', '--log-dir', logDir], {
@@ -77,16 +77,16 @@ describe('npm run cluster and the README walkthrough', { timeout: 300_000 }, () 
         reject(new Error(`the cluster exited (${code}) while starting:\n${printed}`));
       });
     });
-  });
+  }, 300_000);
 
-  after(async () => {
+  afterAll(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       process.kill(-child.pid!, 'SIGTERM');
       await new Promise((r) => child.once('exit', r));
     }
     rmSync(logDir, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });
-  });
+  }, 300_000);
 
   it('prints every export the README names, then runs round create → submit ×3 → close → result as written, then Ctrl-C cleans up', async () => {
     for (const name of ['SECAGG_GATEWAY', 'SECAGG_CA_FILE', 'SECAGG_KEYHOLDER_KEY_FILE', 'SECAGG_TOKEN', 'SECAGG_CLIENT_TOKEN', 'SECAGG_TOKEN_SIGNING_KEY', 'SECAGG_EXAMPLES']) {
@@ -143,5 +143,5 @@ describe('npm run cluster and the README walkthrough', { timeout: 300_000 }, () 
     assert.equal(existsSync(tempDir), false, 'the temp dir (TLS keys, keyholder store, signing keys) is removed');
     assert.equal(existsSync(redisDir), false, 'the private Redis data dir is removed');
     assert.deepEqual(readdirSync(logDir).sort(), ['aggregator-1.log', 'aggregator-2.log', 'client-gateway.log', 'keyholder.log'], 'the logs asked for stay');
-  });
+  }, 300_000);
 });

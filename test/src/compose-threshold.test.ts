@@ -7,7 +7,7 @@
  * gateway and the aggregators name the three in committee order at the
  * ports they listen on, with t = 2.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

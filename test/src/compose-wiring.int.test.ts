@@ -8,7 +8,7 @@
  * required setting, a wrong host or port, or a health check that does not
  * work fails the test.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -143,14 +143,14 @@ function waitForLine(child: ChildProcess, pattern: RegExp, name: string, lines: 
   });
 }
 
-describe('docker-compose.yml wiring, started as local processes', { timeout: 180_000 }, () => {
+describe('docker-compose.yml wiring, started as local processes', () => {
   const sandbox = new Sandbox();
   const children: ChildProcess[] = [];
   let signingKey = '';
   let keyholderVerificationKey = '';
   let gatewayPort = 0;
 
-  before(async () => {
+  beforeAll(async () => {
     // Secrets the compose file expects, made the way the docs say.
     for (const [name, secret] of Object.entries(compose.secrets)) {
       const path = sandbox.source(secret.file);
@@ -173,12 +173,12 @@ describe('docker-compose.yml wiring, started as local processes', { timeout: 180
         if (!from.startsWith('./')) mkdirSync(sandbox.source(from), { recursive: true }); // named volume
       }
     }
-  });
+  }, 180_000);
 
-  after(() => {
+  afterAll(() => {
     for (const child of children) child.kill('SIGKILL');
     rmSync(sandbox.root, { recursive: true, force: true });
-  });
+  }, 180_000);
 
   it('declares only settings each service knows, and every required one', () => {
     for (const [name, { prefix, schema }] of Object.entries(SCHEMAS)) {
@@ -186,7 +186,7 @@ describe('docker-compose.yml wiring, started as local processes', { timeout: 180
       const env = compose.services[name]!.environment ?? {};
       for (const key of Object.keys(env)) assert.ok(known.has(key), `${name}: ${key} is not a setting of the service`);
     }
-  });
+  }, 180_000);
 
   it('gives each container its own TLS key and the CA certificate only: no other service\'s key, never the CA key', () => {
     const files = (path: string): string[] =>
@@ -207,7 +207,7 @@ describe('docker-compose.yml wiring, started as local processes', { timeout: 180
       assert.deepEqual(keys, own, `${name} sees exactly its own TLS private key (and never the CA key)`);
       if (own.length > 0) assert.ok(visible.includes(join(sandbox.source(`./${DEV_TLS_DIR}`), 'ca.pem')), `${name} sees the CA certificate`);
     }
-  });
+  }, 180_000);
 
   it('builds every service image from files that exist, as a non-root user, with production dependencies only', () => {
     assert.ok((dockerfile.match(/^FROM /gm) ?? []).length >= 2, 'multi-stage build');
@@ -228,7 +228,7 @@ describe('docker-compose.yml wiring, started as local processes', { timeout: 180
       const bin = JSON.parse(readFileSync(join(REPO_ROOT, 'services', target!, 'package.json'), 'utf8')).bin as Record<string, string>;
       assert.ok(Object.values(bin).includes('dist/main.js'), `${target}'s package bin is its entrypoint`);
     }
-  });
+  }, 180_000);
 
   it('starts every service from the compose file, passes the health checks, and runs a round', async () => {
     // Redis with the compose command (config file mapped through the volume).
@@ -296,7 +296,7 @@ describe('docker-compose.yml wiring, started as local processes', { timeout: 180
     const trueMean = clippedSum(updates, 1).map((v) => v / 3);
     assert.ok(maxAbsDiff(result.mean, trueMean) <= (6 * result.header.noiseSigma) / 3);
     coordinator.close();
-  });
+  }, 180_000);
 
   /**
    * Runs a compose health check inside the replica's "container": its ports

@@ -10,7 +10,7 @@
  * `import.meta.resolve`. Files that only tests load (*.test.ts, testing/ and
  * test-only entry points) may import devDependencies; all others may not.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';

@@ -19,7 +19,7 @@
  * 10 minutes (4); the commit script did not look at the deadline, so the late
  * client got a receipt (5).
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
@@ -64,13 +64,13 @@ async function waitInRedis(store: RoundStore, roundId: string, timeoutMs: number
   }
 }
 
-describe('every round finishes', { timeout: 600_000 }, () => {
+describe('every round finishes', () => {
   describe('jobs that failed for good, and a gateway killed on the closing commit', () => {
     let cluster: LocalCluster;
     let redis: Redis;
     let store: RoundStore;
 
-    before(async () => {
+    beforeAll(async () => {
       cluster = await LocalCluster.start({
         privateRedis: {},
         aggregators: 1,
@@ -83,7 +83,7 @@ describe('every round finishes', { timeout: 600_000 }, () => {
       redis = new Redis(cluster.redisUrl, { maxRetriesPerRequest: null });
       store = new RoundStore(redis, cluster.keyPrefix);
     });
-    after(async () => {
+    afterAll(async () => {
       redis?.disconnect();
       await cluster?.stop();
     });
@@ -149,7 +149,7 @@ describe('every round finishes', { timeout: 600_000 }, () => {
   describe('the deadline is decided by Redis', () => {
     let cluster: LocalCluster;
 
-    before(async () => {
+    beforeAll(async () => {
       cluster = await LocalCluster.start({
         privateRedis: {},
         aggregators: 1,
@@ -164,7 +164,7 @@ describe('every round finishes', { timeout: 600_000 }, () => {
         },
       });
     });
-    after(async () => {
+    afterAll(async () => {
       await cluster?.stop();
     });
 

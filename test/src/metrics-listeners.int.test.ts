@@ -5,7 +5,7 @@
  * EADDRINUSE), and the keyholder's — which shows per-group epsilon — serves
  * HTTPS when given a certificate.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
@@ -25,12 +25,12 @@ function fetchText(get: typeof httpsGet, url: string, options: { ca?: Buffer } =
   });
 }
 
-describe('metrics listeners', { timeout: 120_000 }, () => {
+describe('metrics listeners', () => {
   let cluster: LocalCluster;
   const dir = mkdtempSync(join(tmpdir(), 'secagg-metrics-tls-'));
   const certs = createDevCertificates(dir, ['localhost']);
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({
       aggregators: 1,
       env: {
@@ -42,17 +42,17 @@ describe('metrics listeners', { timeout: 120_000 }, () => {
         },
       },
     });
-  });
-  after(async () => {
+  }, 120_000);
+  afterAll(async () => {
     await cluster?.stop();
     rmSync(dir, { recursive: true, force: true });
-  });
+  }, 120_000);
 
   it('an empty address starts no metrics listener', () => {
     assert.equal(cluster.metricsPorts.get('client-gateway'), undefined);
     assert.equal(cluster.metricsPorts.get('aggregator-1'), undefined);
     assert.ok(!cluster.logLines('client-gateway').some((line) => line.includes('"event":"metrics"')));
-  });
+  }, 120_000);
 
   it('the keyholder serves its metrics over HTTPS with a certificate, and not over plain HTTP', async () => {
     const port = cluster.metricsPorts.get('keyholder');
@@ -61,5 +61,5 @@ describe('metrics listeners', { timeout: 120_000 }, () => {
     assert.equal(status, 200);
     assert.match(body, /secagg_round_keys/);
     await assert.rejects(fetchText(httpGet as unknown as typeof httpsGet, `http://localhost:${port}/metrics`));
-  });
+  }, 120_000);
 });

@@ -3,7 +3,7 @@
  * down and coming back, a draining gateway stops reporting SERVING, and the
  * Prometheus counters move by exactly what a round did.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
@@ -39,12 +39,12 @@ async function until(what: string, condition: () => Promise<boolean>, timeoutMs 
   }
 }
 
-describe('health and metrics', { timeout: 240_000 }, () => {
+describe('health and metrics', () => {
   let cluster: LocalCluster;
   const status = (name: string, identity?: string) =>
     probe({ address: `localhost:${cluster.healthPorts.get(name)}`, credentials: cluster.channelCredentials(identity), timeoutMs: 2_000 }).catch(() => 'UNREACHABLE');
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({
       aggregators: 2,
       allowUnsafeNoiseFreeRelease: true,
@@ -55,15 +55,15 @@ describe('health and metrics', { timeout: 240_000 }, () => {
         keyholder: { KEYHOLDER_HEALTH_CHECK_INTERVAL_MS: '200' },
       },
     });
-  });
-  after(async () => cluster?.stop());
+  }, 240_000);
+  afterAll(async () => cluster?.stop(), 240_000);
 
   it('every service reports SERVING once its dependencies are reachable', async () => {
     assert.equal(await status('client-gateway'), 'SERVING');
     assert.equal(await status('keyholder', 'client-gateway'), 'SERVING');
     assert.equal(await status('aggregator-1'), 'SERVING');
     assert.equal(await status('aggregator-2'), 'SERVING');
-  });
+  }, 240_000);
 
   it('counts what a round did: calls, refusals by reason, commits, folds, releases, epsilon', async () => {
     const coordinator = await cluster.client('coordinator', 'metrics-coordinator');
@@ -119,7 +119,7 @@ describe('health and metrics', { timeout: 240_000 }, () => {
     assert.equal(sample(keyholder, 'secagg_grpc_calls_total', { method: '/secagg.keyholder.v1.KeyholderService/ReleaseRound', code: 'OK' }), 1);
     assert.ok(sample(keyholder, 'secagg_privacy_epsilon_spent', { group: 'metrics' }) > 0);
     assert.ok(sample(keyholder, 'secagg_privacy_epsilon_remaining', { group: 'metrics' }) > 0);
-  });
+  }, 240_000);
 
   it('correlates one call across services by request id in the JSON logs', async () => {
     const coordinator = await cluster.client('coordinator', 'logs-coordinator');
@@ -144,7 +144,7 @@ describe('health and metrics', { timeout: 240_000 }, () => {
     assert.equal(keyholder.requestId, gateway.requestId);
     assert.equal(gateway.service, 'client-gateway');
     assert.equal(keyholder.service, 'keyholder');
-  });
+  }, 240_000);
 
   it('readiness follows Redis: NOT_SERVING while it is down, SERVING when it is back', async () => {
     await cluster.privateRedis!.kill();
@@ -154,7 +154,7 @@ describe('health and metrics', { timeout: 240_000 }, () => {
     await cluster.privateRedis!.restart();
     await until('gateway SERVING', async () => (await status('client-gateway')) === 'SERVING', 30_000);
     await until('aggregator SERVING', async () => (await status('aggregator-1')) === 'SERVING', 30_000);
-  });
+  }, 240_000);
 
   it('a draining gateway reports NOT_SERVING while it finishes in-flight work', async () => {
     // Hold an upload open so the gateway's shutdown has something to wait for.
@@ -178,5 +178,5 @@ describe('health and metrics', { timeout: 240_000 }, () => {
     release();
     await upload;
     raw.close();
-  });
+  }, 240_000);
 });

@@ -23,7 +23,7 @@
  * guard's other two limits with a valid token: the request receive deadline and
  * the calls in flight. The first test checks the window is really announced.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { connect, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type Settings } from 'node:http2';
@@ -109,12 +109,12 @@ async function push(attack: AttackCall, bytes: number, ignoreAnswer = false): Pr
   return sent;
 }
 
-describe('pre-authentication exhaustion of the gateway', { timeout: 180_000 }, () => {
+describe('pre-authentication exhaustion of the gateway', () => {
   let cluster: LocalCluster;
   let bound: number;
   let gatewayPid: number;
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({
       aggregators: 1,
       env: {
@@ -129,8 +129,8 @@ describe('pre-authentication exhaustion of the gateway', { timeout: 180_000 }, (
     gatewayPid = cluster.pidOf('client-gateway')!;
     // The receive limit is the gateway's default: computed from the presets, as the gateway computes it.
     bound = transportMemoryBound({ ...LIMITS, maxReceiveMessageBytes: maxUploadFrameBytes(), http2ReceiveWindowBytes: WINDOW });
-  });
-  after(async () => cluster?.stop());
+  }, 180_000);
+  afterAll(async () => cluster?.stop(), 180_000);
 
   /** Runs `attack` while sampling the gateway's RSS; returns the peak growth over the RSS before it, bytes. */
   async function measured<T>(attack: () => Promise<T>): Promise<{ growth: number; result: T }> {
@@ -168,7 +168,7 @@ describe('pre-authentication exhaustion of the gateway', { timeout: 180_000 }, (
     } finally {
       session.destroy();
     }
-  });
+  }, 180_000);
 
   it('(a) 64 token-less streams on one connection, each sending a whole window of a 4 MiB message: memory stays bounded, honest clients served', async () => {
     const messageBytes = 4 * MiB;
@@ -196,7 +196,7 @@ describe('pre-authentication exhaustion of the gateway', { timeout: 180_000 }, (
     const answered = statuses.filter((status) => status !== 'none');
     assert.deepEqual(new Set(answered), new Set(['16']));
     assert.ok(answered.length > 0 && answered.length <= LIMITS.maxStreamsPerConnection, `${answered.length} streams answered`);
-  });
+  }, 180_000);
 
   it('(b) 48 gzip messages inflating to 8 MiB each (about 8 KiB sent apiece): refused unread, memory stays bounded', async () => {
     const inflated = 8 * MiB - 1_024;
@@ -220,7 +220,7 @@ describe('pre-authentication exhaustion of the gateway', { timeout: 180_000 }, (
     // 12 = UNIMPLEMENTED (grpc-accept-encoding: identity), whether or not the caller had a token.
     assert.deepEqual(new Set(result.statuses), new Set(['12']));
     await honestRound('attack-b');
-  });
+  }, 180_000);
 
   it('(c) with a token: a request not received in time is cut off, calls (uploads awaiting their token check too) past the limit are refused unread, open reflection streams hold no slot', async () => {
     const token = await cluster.token('client', 'slow-sender');
@@ -255,7 +255,7 @@ describe('pre-authentication exhaustion of the gateway', { timeout: 180_000 }, (
     assert.ok(watches.every((w) => !w.stream.closed), 'the reflection streams are still open');
     session.destroy();
     watching.destroy();
-  });
+  }, 180_000);
 
   it('(d) connection flood: every spare connection full of streams, each sending a whole window, without a token or with a forged one: memory stays bounded, honest clients served', async () => {
     // A token signed by a key the gateway does not trust: it must be checked (a signature verification) before it is refused.
@@ -296,5 +296,5 @@ describe('pre-authentication exhaustion of the gateway', { timeout: 180_000 }, (
       [],
     );
     assert.ok(statuses.includes('16'));
-  });
+  }, 180_000);
 });

@@ -7,7 +7,7 @@
  * crash between charging and decrypting (test-only fault injection) that
  * leaves the ledger charged across a keyholder restart and resumes to one release.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -63,15 +63,15 @@ async function cli(cluster: LocalCluster, args: string[]): Promise<{ status: num
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-describe('privacy engine: budgets, flooding, safe release', { timeout: 600_000 }, () => {
+describe('privacy engine: budgets, flooding, safe release', () => {
   let cluster: LocalCluster;
   let coordinator: SecaggClient;
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({ aggregators: 1 });
     coordinator = await cluster.client('coordinator', 'privacy-coordinator');
   });
-  after(async () => {
+  afterAll(async () => {
     coordinator?.close();
     await cluster?.stop();
   });
@@ -277,9 +277,9 @@ describe('privacy engine: budgets, flooding, safe release', { timeout: 600_000 }
   });
 });
 
-describe('a crash between charging the ledger and decrypting', { timeout: 600_000 }, () => {
+describe('a crash between charging the ledger and decrypting', () => {
   let cluster: LocalCluster;
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({
       aggregators: 1,
       // TEST-ONLY fault injection; the keyholder refuses it without the test-only unsafe flag.
@@ -287,7 +287,7 @@ describe('a crash between charging the ledger and decrypting', { timeout: 600_00
       env: { keyholder: { KEYHOLDER_TEST_CRASH_AFTER_CHARGE: 'true' } },
     });
   });
-  after(async () => cluster?.stop());
+  afterAll(async () => cluster?.stop());
 
   it('leaves the ledger charged; the restarted keyholder resumes the same release, charged once, and the round releases', async () => {
     const coordinator = await cluster.client('coordinator', 'crash-coordinator');

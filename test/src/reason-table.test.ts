@@ -5,7 +5,7 @@
  * is used by some refusal (no dead entries). Read from the source, so a
  * refusal built by hand (`new SecaggError(code, …)`) fails here.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';

@@ -6,7 +6,7 @@
  * nothing on the way (ACL LOG stays empty); then each user is refused every
  * key and command it does not need, and the default user is disabled.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,7 +27,7 @@ const RENDER = join(REPO_ROOT, 'config', 'render-redis-acl.sh');
 const USERS = ['gateway', 'aggregator', 'admin'] as const;
 type User = (typeof USERS)[number];
 
-describe('Redis ACLs: one user per service, only what it needs', { timeout: 300_000 }, () => {
+describe('Redis ACLs: one user per service, only what it needs', () => {
   const prefix = `acl${randomBytes(3).toString('hex')}`;
   const passwords = Object.fromEntries(USERS.map((u) => [u, randomBytes(24).toString('hex')])) as Record<User, string>;
   let dir: string;
@@ -39,7 +39,7 @@ describe('Redis ACLs: one user per service, only what it needs', { timeout: 300_
   const connect = (user?: User) =>
     new Redis(user ? url(user) : `redis://127.0.0.1:${redis.port}`, { maxRetriesPerRequest: 1, enableReadyCheck: false, lazyConnect: true, retryStrategy: () => null });
 
-  before(async () => {
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'secagg-acl-'));
     const aclFile = join(dir, 'users.acl');
     execFileSync('sh', [RENDER, TEMPLATE, aclFile], {
@@ -64,14 +64,14 @@ describe('Redis ACLs: one user per service, only what it needs', { timeout: 300_
       allowUnsafeNoiseFreeRelease: true,
       env: { 'client-gateway': { GATEWAY_REDIS_URL: url('gateway') }, aggregator: { AGGREGATOR_REDIS_URL: url('aggregator') } },
     });
-  });
+  }, 300_000);
 
-  after(async () => {
+  afterAll(async () => {
     await cluster?.stop();
     admin?.disconnect();
     await redis?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  }, 300_000);
 
   it('the default user is disabled: without a user nothing runs', async () => {
     const anonymous = connect();
@@ -85,7 +85,7 @@ describe('Redis ACLs: one user per service, only what it needs', { timeout: 300_
     assert.equal(await healthcheck.ping(), 'PONG');
     await assert.rejects(healthcheck.get(roundIndexKey(prefix)), /NOPERM/);
     healthcheck.disconnect();
-  });
+  }, 300_000);
 
   it('gateway and aggregators run full rounds under their own users, and Redis denies them nothing', async () => {
     await admin.call('ACL', 'LOG', 'RESET'); // forget the refusals of the test before
@@ -152,7 +152,7 @@ describe('Redis ACLs: one user per service, only what it needs', { timeout: 300_
     // ... and Redis refused them nothing all along.
     const denied = (await admin.call('ACL', 'LOG')) as unknown[];
     assert.deepEqual(denied, [], `ACL denials during the round: ${JSON.stringify(denied)}`);
-  });
+  }, 300_000);
 
   it("each service's user is refused the keys and commands it does not need", async () => {
     assert.ok(roundId, 'needs the round of the previous test');
@@ -237,14 +237,14 @@ describe('Redis ACLs: one user per service, only what it needs', { timeout: 300_
     assert.equal(await admin.hget(k.meta, 'state'), 'RELEASED');
     assert.equal(await admin.exists('elsewhere:key'), 0);
     assert.equal(await admin.call('ACL', 'GETUSER', 'intruder'), null);
-  });
+  }, 300_000);
 
   it('the Redis passwords never reach a log line', () => {
     for (const name of cluster.processNames()) {
       const text = readFileSync(join(cluster.logDir, `${name}.log`), 'utf8');
       for (const [user, password] of Object.entries(passwords)) assert.ok(!text.includes(password), `${name} logged the ${user} password`);
     }
-  });
+  }, 300_000);
 
   it('docker-compose.yml wires the same ACL: rendered at start, one user per service, health check without data access', () => {
     const compose = readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8');
@@ -254,5 +254,5 @@ describe('Redis ACLs: one user per service, only what it needs', { timeout: 300_
     assert.match(compose, /GATEWAY_REDIS_URL: redis:\/\/gateway:\$\{SECAGG_REDIS_GATEWAY_PASSWORD:\?[^}]*\}@redis:6379/);
     assert.match(compose, /AGGREGATOR_REDIS_URL: redis:\/\/aggregator:\$\{SECAGG_REDIS_AGGREGATOR_PASSWORD:\?[^}]*\}@redis:6379/);
     assert.match(compose, /--user", "healthcheck"/);
-  });
+  }, 300_000);
 });

@@ -7,7 +7,7 @@
  * CLUSTER KEYSLOT), and every Lua script and MULTI ran against them (a
  * cross-slot one fails with CROSSSLOT).
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { Cluster } from 'ioredis';
 import { Code, type SecaggError } from '@secagg/core';
@@ -24,12 +24,12 @@ const CLIENTS = 3;
 /** Rounds created at most while looking for one on every primary: all three are hit within 30 with probability > 0.99998. */
 const MAX_ROUNDS = 30;
 
-describe('a round on a 3-primary Redis Cluster', { timeout: 600_000 }, () => {
+describe('a round on a 3-primary Redis Cluster', () => {
   let redisCluster: PrivateRedisCluster;
   let cluster: LocalCluster;
   let probe: Cluster;
 
-  before(async () => {
+  beforeAll(async () => {
     redisCluster = await startPrivateRedisCluster(PRIMARIES);
     cluster = await LocalCluster.start({
       redisUrl: redisCluster.url,
@@ -40,7 +40,7 @@ describe('a round on a 3-primary Redis Cluster', { timeout: 600_000 }, () => {
     probe = createRedis(redisCluster.url, { name: 'cluster-test-probe' }) as Cluster;
     assert.ok(probe instanceof Cluster, 'a redis+cluster:// URL gives a Cluster connection');
   });
-  after(async () => {
+  afterAll(async () => {
     probe?.disconnect();
     await cluster?.stop();
     await redisCluster?.stop();
@@ -78,7 +78,7 @@ describe('a round on a 3-primary Redis Cluster', { timeout: 600_000 }, () => {
 
   const released: { round: Round; primary: string }[] = [];
 
-  it('releases the exact sum of every round, with rounds on every primary', async (t) => {
+  it('releases the exact sum of every round, with rounds on every primary', async () => {
     assert.equal(primaries(probe).length, PRIMARIES);
     const coordinator = await cluster.client('coordinator', 'coord');
     try {
@@ -97,7 +97,7 @@ describe('a round on a 3-primary Redis Cluster', { timeout: 600_000 }, () => {
         });
         rounds.push({ round, primary: await primaryOf(round.roundId) });
       }
-      t.diagnostic(`${rounds.length} rounds: ${rounds.map((r) => `${r.round.roundId}@${r.primary}`).join(', ')}`);
+      console.log(`${rounds.length} rounds: ${rounds.map((r) => `${r.round.roundId}@${r.primary}`).join(', ')}`);
       // Every created round is listed (the index lives in yet another slot).
       const listed = new Set((await coordinator.listRounds(100)).map((r) => r.roundId));
       for (const { round } of rounds) assert.ok(listed.has(round.roundId), `${round.roundId} listed`);
@@ -130,7 +130,7 @@ describe('a round on a 3-primary Redis Cluster', { timeout: 600_000 }, () => {
         .filter((l) => l.includes('"range complete"'))
         .map((l) => JSON.parse(l) as { roundId: string; range: number; folded: number }),
     );
-    t.diagnostic(`ranges completed per aggregator: ${completed.map((c) => c.length).join(', ')}`);
+    console.log(`ranges completed per aggregator: ${completed.map((c) => c.length).join(', ')}`);
     const byRange = new Map(completed.flat().map((c) => [`${c.roundId}/${c.range}`, c.folded]));
     assert.equal(byRange.size, released.length, 'one range per round, completed');
     assert.ok([...byRange.values()].every((folded) => folded === CLIENTS), 'every range folded every update');
@@ -161,7 +161,7 @@ describe('a round on a 3-primary Redis Cluster', { timeout: 600_000 }, () => {
     }
   });
 
-  it('keeps each round, and each queue, in one slot: the cluster agrees', async (t) => {
+  it('keeps each round, and each queue, in one slot: the cluster agrees', async () => {
     assert.ok(released.length >= PRIMARIES, 'the rounds of the first test ran');
     const byPrimary = await keysByPrimary();
     // Group every key of this run by the tag it hashes by; each group must live on one primary, in one slot.
@@ -197,7 +197,7 @@ describe('a round on a 3-primary Redis Cluster', { timeout: 600_000 }, () => {
     const queueTag = hashTagOf(`${queuePrefix(cluster.keyPrefix)}:x`);
     const queueKeys = groups.get(queueTag)?.keys ?? [];
     assert.ok(queueKeys.some((k) => k.includes(':round-lifecycle:')), 'round-lifecycle queue keys under the tagged prefix');
-    t.diagnostic(
+    console.log(
       [...byPrimary].map(([p, keys]) => `${p}: ${keys.length} keys, tags ${[...new Set(keys.map(hashTagOf))].join(' ')}`).join('\n'),
     );
   });

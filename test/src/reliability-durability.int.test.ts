@@ -5,7 +5,7 @@
  * SIGKILLed gateway — commits and folds nothing, and the retry with the same
  * update id completes it exactly once.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
@@ -42,11 +42,11 @@ function submit(cluster: LocalCluster, roundId: string, subject: string, values:
   return asClient(cluster, subject, (client) => client.submitUpdate(roundId, values, { updateId }));
 }
 
-describe('durable receipts and broken uploads', { timeout: 300_000 }, () => {
+describe('durable receipts and broken uploads', () => {
   let cluster: LocalCluster;
   let redis: Redis;
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({
       privateRedis: { configFile: SHIPPED_REDIS_CONF },
       aggregators: 1,
@@ -63,11 +63,11 @@ describe('durable receipts and broken uploads', { timeout: 300_000 }, () => {
     });
     redis = new Redis(cluster.redisUrl, { maxRetriesPerRequest: null });
     redis.on('error', () => {}); // Redis is killed on purpose below
-  });
-  after(async () => {
+  }, 300_000);
+  afterAll(async () => {
     redis?.disconnect();
     await cluster?.stop();
-  });
+  }, 300_000);
 
   /** Bytes reserved by uploads in progress (the gateway's staging budget). */
   const stagedBytes = () => stagedBytesIn(redis, cluster.keyPrefix);
@@ -93,7 +93,7 @@ describe('durable receipts and broken uploads', { timeout: 300_000 }, () => {
     const result = await roundResult(cluster, roundId);
     assert.equal(result.header.contributionCount, 2);
     assert.ok(maxAbsDiff(result.sum, clippedSum([alice, bob], 1)) < 1e-4, 'the sum holds both updates, each once');
-  });
+  }, 300_000);
 
   /** Streams header + the first `sent` chunks of `values`, then holds the stream open until `cut` ends it. */
   async function halfUpload(roundId: string, subject: string, updateId: string, values: Float64Array, cut: (abort: () => void) => Promise<void>) {
@@ -172,10 +172,10 @@ describe('durable receipts and broken uploads', { timeout: 300_000 }, () => {
     assert.equal(result.header.contributionCount, 2);
     const expected = clippedSum([a, b], 1);
     assert.ok(maxAbsDiff(result.sum, expected) < 1e-4, `max error ${maxAbsDiff(result.sum, expected)}: each update exactly once`);
-  });
+  }, 300_000);
 });
 
-describe('the durability test detects loss (control: Redis without AOF)', { timeout: 120_000 }, () => {
+describe('the durability test detects loss (control: Redis without AOF)', () => {
   it('without persistence, kill -9 of Redis right after a receipt loses the round', async () => {
     const cluster = await LocalCluster.start({
       privateRedis: { configFile: SHIPPED_REDIS_CONF, args: ['--appendonly', 'no'] },
@@ -191,5 +191,5 @@ describe('the durability test detects loss (control: Redis without AOF)', { time
     } finally {
       await cluster.stop();
     }
-  });
+  }, 120_000);
 });

@@ -8,7 +8,7 @@
  * that passes while Redis and the aggregators are down is honoured when they
  * return.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
@@ -73,11 +73,11 @@ async function waitFor(what: string, condition: () => Promise<boolean>, timeoutM
   }
 }
 
-describe('SIGTERM drains the gateway and the aggregators', { timeout: 300_000 }, () => {
+describe('SIGTERM drains the gateway and the aggregators', () => {
   let cluster: LocalCluster;
   let redis: Redis;
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({
       privateRedis: { configFile: SHIPPED_REDIS_CONF },
       aggregators: 1,
@@ -86,11 +86,11 @@ describe('SIGTERM drains the gateway and the aggregators', { timeout: 300_000 },
     });
     redis = new Redis(cluster.redisUrl);
     redis.on('error', () => {}); // Redis is killed on purpose below
-  });
-  after(async () => {
+  }, 300_000);
+  afterAll(async () => {
     redis?.disconnect();
     await cluster?.stop();
-  });
+  }, 300_000);
 
   it('the gateway refuses new uploads but finishes the one in flight, then exits cleanly', async () => {
     const length = 4 * 4_096;
@@ -152,7 +152,7 @@ describe('SIGTERM drains the gateway and the aggregators', { timeout: 300_000 },
 
     await cluster.restart('client-gateway');
     assert.equal((await roundStatus(cluster, roundId)).committedCount, 1);
-  });
+  }, 300_000);
 
   it('an aggregator checkpoints what it folded and hands its ranges back before it exits', async () => {
     const length = 3_000;
@@ -167,7 +167,7 @@ describe('SIGTERM drains the gateway and the aggregators', { timeout: 300_000 },
     assert.equal(await rangeOwner(redis, cluster, roundId), '', 'the range was released, not left to its lease');
     assert.equal((await roundStatus(cluster, roundId)).foldedCount, 1, 'the stopping aggregator checkpointed the update it folded');
     await cluster.restart('aggregator-1');
-  });
+  }, 300_000);
 
   it('a deadline that passes while Redis and the aggregator are down is honoured when they return', async () => {
     const length = 3_000;
@@ -189,10 +189,10 @@ describe('SIGTERM drains the gateway and the aggregators', { timeout: 300_000 },
     const result = await roundResult(cluster, roundId);
     assert.equal(result.header.contributionCount, 2);
     assert.ok(maxAbsDiff(result.sum, clippedSum(updates, 1)) < 1e-4);
-  });
+  }, 300_000);
 });
 
-describe('a stopped aggregator hands its ranges back: the next one folds at once, not after the lease', { timeout: 180_000 }, () => {
+describe('a stopped aggregator hands its ranges back: the next one folds at once, not after the lease', () => {
   it('the released range is taken at once by the restarted aggregator, though the lease is a minute', async () => {
     const cluster = await LocalCluster.start({
       privateRedis: { configFile: SHIPPED_REDIS_CONF },
@@ -226,5 +226,5 @@ describe('a stopped aggregator hands its ranges back: the next one folds at once
       redis.disconnect();
       await cluster.stop();
     }
-  });
+  }, 180_000);
 });

@@ -7,7 +7,7 @@
  * can - before it encrypts anything. Nothing is uploaded: no commit, no staged
  * ciphertext. Honest rounds keep releasing, and the signing key can rotate.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Redis } from 'ioredis';
@@ -29,7 +29,7 @@ const refused = (reason: RoundVerificationError['reason'], pattern?: RegExp) => 
   return true;
 };
 
-describe('signed round parameters: the SDK encrypts only what the keyholder signed', { timeout: 300_000 }, () => {
+describe('signed round parameters: the SDK encrypts only what the keyholder signed', () => {
   let cluster: LocalCluster;
   let redis: Redis;
   let coordinator: SecaggClient;
@@ -66,17 +66,17 @@ describe('signed round parameters: the SDK encrypts only what the keyholder sign
   const submitAs = (subject: string, roundId: string, values: Float64Array, keyholderKeys?: string[]) =>
     asClient(cluster, subject, (client) => client.submitUpdate(roundId, values), { keyholderKeys });
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({ aggregators: 1 });
     redis = new Redis(cluster.redisUrl);
     coordinator = await cluster.client('coordinator', 'attestation-coordinator');
-  });
+  }, 300_000);
 
-  after(async () => {
+  afterAll(async () => {
     coordinator?.close();
     redis?.disconnect();
     await cluster?.stop();
-  });
+  }, 300_000);
 
   it('an honest round carries the keyholder signature, verifies, and releases', async () => {
     const round = await openRound();
@@ -92,7 +92,7 @@ describe('signed round parameters: the SDK encrypts only what the keyholder sign
     assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);
     const result = await coordinator.getResult(round.roundId);
     assert.ok(maxAbsDiff(result.sum, clippedSum(updates, 1)) <= 6 * result.header.noiseSigma);
-  });
+  }, 300_000);
 
   it("refuses a public key substituted in the round store (the attacker's own valid SEAL key): nothing is uploaded", async () => {
     const round = await openRound();
@@ -101,7 +101,7 @@ describe('signed round parameters: the SDK encrypts only what the keyholder sign
     await redis.set(keysOf(round.roundId).publicKey, Buffer.from(attackerKey));
     await assert.rejects(submitAs('victim-pk', round.roundId, makeUpdate(LENGTH, 3, 0.5)), refused('mismatch', /public key/));
     await assertNothingUploaded(round.roundId);
-  });
+  }, 300_000);
 
   it('refuses a clip norm, and separately a min clients, altered in the round store: nothing is uploaded', async () => {
     const clip = await openRound();
@@ -113,7 +113,7 @@ describe('signed round parameters: the SDK encrypts only what the keyholder sign
     await overwriteConfig(min.roundId, { minClients: 1 });
     await assert.rejects(submitAs('victim-min', min.roundId, makeUpdate(LENGTH, 5, 0.5)), refused('mismatch', /configuration \(minClients\)/));
     await assertNothingUploaded(min.roundId);
-  });
+  }, 300_000);
 
   it('refuses a forged signature, a re-signed statement by an unknown key, a truncated statement, and a missing attestation', async () => {
     const meta = async (roundId: string) => keysOf(roundId).meta;
@@ -147,13 +147,13 @@ describe('signed round parameters: the SDK encrypts only what the keyholder sign
     await redis.hdel(await meta(truncated.roundId), 'attestation');
     await assert.rejects(submitAs('victim-unsigned', truncated.roundId, makeUpdate(LENGTH, 9, 0.5)), refused('no_attestation'));
     await assertNothingUploaded(truncated.roundId);
-  });
+  }, 300_000);
 
   it('refuses to encrypt without a pinned key, saying how to pin one', async () => {
     const round = await openRound();
     await assert.rejects(submitAs('unpinned', round.roundId, makeUpdate(LENGTH, 10, 0.5), []), refused('no_pinned_key', /--keyholder-key FILE/));
     await assertNothingUploaded(round.roundId);
-  });
+  }, 300_000);
 
   it('rotation: a client pinning only the old key refuses a round signed by the new one; pinning both accepts both', async () => {
     const oldKey = cluster.keyholderVerificationKeyPem;
@@ -190,5 +190,5 @@ describe('signed round parameters: the SDK encrypts only what the keyholder sign
     const receipt = await submitAs('rotation-both', after.roundId, makeUpdate(LENGTH, 12, 0.5), [oldKey, next.verificationKeyPem]);
     assert.equal(receipt.receipt.roundId, after.roundId);
     assert.equal((await coordinator.getRoundStatus(after.roundId)).committedCount, 1);
-  });
+  }, 300_000);
 });

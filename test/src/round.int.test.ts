@@ -3,7 +3,7 @@
  * real node-seal: correctness with and without noise, min clients, duplicates,
  * malformed input, and where secret keys may live.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,15 +22,15 @@ const CLIENTS = 5;
 /** Noise-free (test-only) releases are charged epsilon = Infinity: they get a privacy group of their own. */
 const NOISE_FREE_GROUP = 'noise-free-tests';
 
-describe('a full round through gateway, aggregators and keyholder', { timeout: 300_000 }, () => {
+describe('a full round through gateway, aggregators and keyholder', () => {
   let cluster: LocalCluster;
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({ aggregators: 2, allowUnsafeNoiseFreeRelease: true });
-  });
-  after(async () => {
+  }, 300_000);
+  afterAll(async () => {
     await cluster?.stop();
-  });
+  }, 300_000);
 
   const submitAll = (roundId: string, tag: string, updates: Float64Array[]) => submitEach(cluster, roundId, tag, updates);
 
@@ -61,7 +61,7 @@ describe('a full round through gateway, aggregators and keyholder', { timeout: 3
     assert.ok(maxAbsDiff(result.sum, expected) < 1e-4, `max error ${maxAbsDiff(result.sum, expected)}`);
     for (let i = 0; i < LENGTH; i += 997) assert.ok(Math.abs(result.mean[i]! - expected[i]! / CLIENTS) < 1e-4);
     coordinator.close();
-  });
+  }, 300_000);
 
   it('with noise on, the released mean is within 6 sigma/count of the true mean', async () => {
     const coordinator = await cluster.client('coordinator', 'coord');
@@ -94,7 +94,7 @@ describe('a full round through gateway, aggregators and keyholder', { timeout: 3
     const std = Math.sqrt(sq / LENGTH);
     assert.ok(std > 0.9 * sigmaMean && std < 1.1 * sigmaMean, `noise std ${std} vs sigma/count ${sigmaMean}`);
     coordinator.close();
-  });
+  }, 300_000);
 
   it('a round below min clients releases nothing and says why', async () => {
     const coordinator = await cluster.client('coordinator', 'coord');
@@ -122,7 +122,7 @@ describe('a full round through gateway, aggregators and keyholder', { timeout: 3
     await assert.rejects(late.submitUpdate(round.roundId, makeUpdate(300, 3, 1)), (e: SecaggError) => e.code === Code.FailedPrecondition);
     late.close();
     coordinator.close();
-  });
+  }, 300_000);
 
   it('counts a repeated update once, and refuses a second update id from the same client', async () => {
     const coordinator = await cluster.client('coordinator', 'coord');
@@ -160,7 +160,7 @@ describe('a full round through gateway, aggregators and keyholder', { timeout: 3
     alice.close();
     bob.close();
     coordinator.close();
-  });
+  }, 300_000);
 
   it('rejects a malformed ciphertext naming the chunk, and the round still completes correctly', async () => {
     const coordinator = await cluster.client('coordinator', 'coord');
@@ -214,7 +214,7 @@ describe('a full round through gateway, aggregators and keyholder', { timeout: 3
     const result = await coordinator.getResult(round.roundId);
     assert.ok(maxAbsDiff(result.sum, clippedSum(honest, 1)) < 1e-4);
     coordinator.close();
-  });
+  }, 300_000);
 
   it('gateway and aggregators are never given secret material and never touch a decryptor', () => {
     for (const name of cluster.processNames().filter((n) => n !== 'keyholder')) {
@@ -231,7 +231,7 @@ describe('a full round through gateway, aggregators and keyholder', { timeout: 3
         assert.doesNotMatch(code, /createDecryptor|generateKeyPair|CkksEngine|node-seal/, `${file} reaches for SEAL keys`);
       }
     }
-  });
+  }, 300_000);
 });
 
 function jsFiles(dir: string): string[] {

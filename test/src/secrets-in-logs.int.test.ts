@@ -6,7 +6,7 @@
  * may appear in any encoding, and no line may carry a long run of encoded
  * binary at all.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createDecipheriv } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -45,14 +45,14 @@ function unsealedSecretKey(dataDir: string, kekBase64: string, roundId: string):
   }
 }
 
-describe('no secret reaches a log line', { timeout: 300_000 }, () => {
+describe('no secret reaches a log line', () => {
   let cluster: LocalCluster;
   let clients: ServiceClient<typeof ClientService>;
   let coordinator: ServiceClient<typeof CoordinatorService>;
   const secrets: Secret[] = [];
   let logs: { source: string; text: string }[] = [];
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({
       aggregators: 2,
       env: {
@@ -134,13 +134,13 @@ describe('no secret reaches a log line', { timeout: 300_000 }, () => {
     assert.equal(values, LENGTH);
 
     logs = cluster.processNames().map((name) => ({ source: name, text: readFileSync(join(cluster.logDir, `${name}.log`), 'utf8') }));
-  });
+  }, 300_000);
 
-  after(async () => {
+  afterAll(async () => {
     clients?.close();
     coordinator?.close();
     await cluster?.stop();
-  });
+  }, 300_000);
 
   it('every service logged at debug level through the whole round', () => {
     for (const name of ['keyholder', 'client-gateway', 'aggregator-1', 'aggregator-2']) {
@@ -152,7 +152,7 @@ describe('no secret reaches a log line', { timeout: 300_000 }, () => {
     const gateway = logs.find((l) => l.source === 'client-gateway')!.text;
     assert.match(gateway, /"level":20.*call refused/, 'the refusals were logged at debug level');
     assert.match(gateway, /update committed/);
-  });
+  }, 300_000);
 
   it('the scanner finds each kind of secret it is looking for (control)', () => {
     const key = secrets.find((s) => s.name === 'round secret key')!.bytes!;
@@ -168,16 +168,16 @@ describe('no secret reaches a log line', { timeout: 300_000 }, () => {
     for (const leaked of [middle.toString('base64'), middle.toString('hex'), JSON.stringify(middle), JSON.stringify(Uint8Array.from(middle))]) {
       assert.ok(suspiciousRuns('control', `{"msg":"oops","x":${leaked}}`).length > 0, `missed ${leaked.slice(0, 40)}`);
     }
-  });
+  }, 300_000);
 
   it('no token, KEK, TLS key, secret key or ciphertext appears in any log, in any encoding', () => {
     assert.ok(secrets.length > 10);
     const findings = logs.flatMap(({ source, text }) => findSecrets(source, text, secrets));
     assert.deepEqual(findings, []);
-  });
+  }, 300_000);
 
   it('no log line carries a long run of base64, hex or bytes at all', () => {
     const findings = logs.flatMap(({ source, text }) => suspiciousRuns(source, text));
     assert.deepEqual(findings, []);
-  });
+  }, 300_000);
 });

@@ -6,7 +6,7 @@
  * (test/src/authorization.int.test.ts checks the same document against a
  * running cluster, including the ownership column these tables do not hold.)
  */
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import type { DescService } from '@bufbuild/protobuf';
 import { ClientService, CoordinatorService, KeyholderService } from '@secagg/proto';

@@ -5,7 +5,7 @@
  * all three; the aggregator gathers their decryption shares and combines
  * them. Real Redis, real gRPC, real node-seal.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { create, fromBinary } from '@bufbuild/protobuf';
 import { createClient } from '@secagg/core';
@@ -19,15 +19,15 @@ const LENGTH = 10_007; // 3 ciphertexts on the default preset, the last one most
 const CLIENTS = 3;
 const NOISE_FREE_GROUP = 'threshold-noise-free';
 
-describe('threshold keyholders: a committee of three (n-of-n)', { timeout: 300_000 }, () => {
+describe('threshold keyholders: a committee of three (n-of-n)', () => {
   let cluster: LocalCluster;
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({ aggregators: 1, keyholders: 3, allowUnsafeNoiseFreeRelease: true });
-  });
-  after(async () => {
+  }, 300_000);
+  afterAll(async () => {
     await cluster?.stop();
-  });
+  }, 300_000);
 
   const submitAll = (roundId: string, tag: string, updates: Float64Array[]) => submitEach(cluster, roundId, tag, updates, { sequential: true });
 
@@ -58,7 +58,7 @@ describe('threshold keyholders: a committee of three (n-of-n)', { timeout: 300_0
     const expected = clippedSum(updates, 1);
     assert.ok(maxAbsDiff(result.sum, expected) < 1e-6, `max error ${maxAbsDiff(result.sum, expected)}`);
     coordinator.close();
-  });
+  }, 300_000);
 
   it('a client that pins only two of the three keyholders refuses to encrypt', async () => {
     const coordinator = await cluster.client('coordinator', 'coord');
@@ -75,7 +75,7 @@ describe('threshold keyholders: a committee of three (n-of-n)', { timeout: 300_0
     await assert.rejects(client.submitUpdate(round.roundId, new Float64Array(100)), /shared by 3 keyholders but 2 pinned keyholder key\(s\) signed it/);
     client.close();
     coordinator.close();
-  });
+  }, 300_000);
 
   it('with noise, each keyholder adds its own sigma: the release is within 6 sigma of the sum and states sqrt(3) sigma', async () => {
     const coordinator = await cluster.client('coordinator', 'coord');
@@ -107,7 +107,7 @@ describe('threshold keyholders: a committee of three (n-of-n)', { timeout: 300_0
     const rms = Math.sqrt(squares / LENGTH);
     assert.ok(rms > 0.9 * sigma && rms < 1.1 * sigma, `rms noise ${rms}`);
     coordinator.close();
-  });
+  }, 300_000);
 
   it('with one keyholder down the release waits, and completes when it returns', async () => {
     const coordinator = await cluster.client('coordinator', 'coord');
@@ -134,7 +134,7 @@ describe('threshold keyholders: a committee of three (n-of-n)', { timeout: 300_0
     const result = await coordinator.getResult(round.roundId);
     assert.ok(maxAbsDiff(result.sum, clippedSum(updates, 1)) < 1e-6);
     coordinator.close();
-  });
+  }, 300_000);
 
   it('n - 1 decryption shares, collected by the test from real keyholders, decode to nothing better than noise', async () => {
     // The test plays the aggregator: it encrypts under the collective key, sums, and asks each keyholder for its shares.
@@ -215,7 +215,7 @@ describe('threshold keyholders: a committee of three (n-of-n)', { timeout: 300_0
     // The third share completes it: the shares were the real ones.
     const all = decode([...two, await sharesOf('keyholder-3', false)]);
     assert.ok(maxAbsDiff(all, expected) < 1e-6, `all three shares: max error ${maxAbsDiff(all, expected)}`);
-  });
+  }, 300_000);
 
   it("a keyholder whose own ledger refuses blocks the release, whatever the others' ledgers say", async () => {
     const coordinator = await cluster.client('coordinator', 'coord');
@@ -241,18 +241,18 @@ describe('threshold keyholders: a committee of three (n-of-n)', { timeout: 300_0
     assert.match(ended.failureReason, /keyholder refused the release: .*budget/);
     await assert.rejects(coordinator.getResult(round.roundId));
     coordinator.close();
-  });
+  }, 300_000);
 });
 
-describe('threshold keyholders: 2 of 3 (t-of-n, Shamir-dealt key shares)', { timeout: 300_000 }, () => {
+describe('threshold keyholders: 2 of 3 (t-of-n, Shamir-dealt key shares)', () => {
   let cluster: LocalCluster;
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({ aggregators: 1, keyholders: 3, threshold: 2, allowUnsafeNoiseFreeRelease: true });
-  });
-  after(async () => {
+  }, 300_000);
+  afterAll(async () => {
     await cluster?.stop();
-  });
+  }, 300_000);
 
   async function roundWithUpdates(tag: string, seed: number): Promise<{ roundId: string; updates: Float64Array[] }> {
     const coordinator = await cluster.client('coordinator', 'coord');
@@ -295,7 +295,7 @@ describe('threshold keyholders: 2 of 3 (t-of-n, Shamir-dealt key shares)', { tim
     assert.equal(served.attestation?.signatures.length, 3);
     const sum = await release(roundId);
     assert.ok(maxAbsDiff(sum, clippedSum(updates, 1)) < 1e-6, `max error ${maxAbsDiff(sum, clippedSum(updates, 1))}`);
-  });
+  }, 300_000);
 
   it('with one keyholder killed the round still releases, from the other two', async () => {
     const { roundId, updates } = await roundWithUpdates('tn-down', 170);
@@ -306,7 +306,7 @@ describe('threshold keyholders: 2 of 3 (t-of-n, Shamir-dealt key shares)', { tim
     } finally {
       await cluster.restart('keyholder-1');
     }
-  });
+  }, 300_000);
   it('with two of three down the release waits, and completes when one returns', async () => {
     const { roundId, updates } = await roundWithUpdates('tn-two-down', 190);
     await cluster.kill('keyholder-2');
@@ -327,5 +327,5 @@ describe('threshold keyholders: 2 of 3 (t-of-n, Shamir-dealt key shares)', { tim
       coordinator.close();
       await cluster.restart('keyholder-2');
     }
-  });
+  }, 300_000);
 });

@@ -3,7 +3,7 @@
  * the gateway's certificate create round keys and an aggregator's
  * certificate release; plaintext never reaches a TLS listener.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
@@ -12,14 +12,14 @@ import { ClientService, KeyholderService, ReleaseRoundRequestSchema, RoundConfig
 import { LocalCluster } from '@secagg/local-cluster';
 import { inMinutes } from './helpers.js';
 
-describe('transport security between and into the services', { timeout: 120_000 }, () => {
+describe('transport security between and into the services', () => {
   let cluster: LocalCluster;
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({ aggregators: 1 });
     // One more identity that is neither gateway nor aggregator.
     cluster.issueCertificate('intruder');
-  });
-  after(async () => cluster?.stop());
+  }, 120_000);
+  afterAll(async () => cluster?.stop(), 120_000);
 
   // z = 2: 40.6 bits of flooding margin on n4096-q54 with 2 clients (z = 1 gives 39.6 < the 40-bit minimum; docs/PRIVACY.md).
   const config = () =>
@@ -43,7 +43,7 @@ describe('transport security between and into the services', { timeout: 120_000 
       });
       other.close();
     }
-  });
+  }, 120_000);
 
   it('refuses a release from a certificate that is not an aggregator', async () => {
     const header = create(ReleaseRoundRequestSchema, {
@@ -59,7 +59,7 @@ describe('transport security between and into the services', { timeout: 120_000 
       );
       intruder.close();
     }
-  });
+  }, 120_000);
 
   it('refuses a keyholder caller without a client certificate', async () => {
     const anonymous = keyholderAs(undefined);
@@ -67,7 +67,7 @@ describe('transport security between and into the services', { timeout: 120_000 
       [Code.Unauthenticated, Code.Unavailable].includes(e.code),
     );
     anonymous.close();
-  });
+  }, 120_000);
 
   it('a plaintext connection to a TLS listener gets nowhere', async () => {
     for (const address of [cluster.gatewayAddress, cluster.keyholderAddress]) {
@@ -77,5 +77,5 @@ describe('transport security between and into the services', { timeout: 120_000 
       );
       plain.close();
     }
-  });
+  }, 120_000);
 });

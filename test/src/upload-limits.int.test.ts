@@ -8,7 +8,7 @@
  * its header and kept it until its stream went idle (60 s), a client could
  * reserve as much as the global budget, and GetResult streams were unbounded.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { create, toBinary } from '@bufbuild/protobuf';
@@ -30,12 +30,12 @@ const UPDATE_BYTES = 10 * CIPHERTEXT_BYTES;
 const STEP_BYTES = 140_000;
 const PER_CLIENT_BYTES = 900_000;
 
-describe('what an authenticated client can hold: staging and result downloads', { timeout: 180_000 }, () => {
+describe('what an authenticated client can hold: staging and result downloads', () => {
   let cluster: LocalCluster;
   let watcher: Redis;
   let chunks: Uint8Array[];
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({
       aggregators: 1,
       env: {
@@ -52,11 +52,11 @@ describe('what an authenticated client can hold: staging and result downloads', 
       },
     });
     watcher = new Redis(cluster.redisUrl, { maxRetriesPerRequest: 2 });
-  });
-  after(async () => {
+  }, 180_000);
+  afterAll(async () => {
     watcher?.disconnect();
     await cluster?.stop();
-  });
+  }, 180_000);
 
   async function openRound(label: string): Promise<string> {
     const coordinator = await cluster.client('coordinator', `${label}-coordinator`);
@@ -118,7 +118,7 @@ describe('what an authenticated client can hold: staging and result downloads', 
     assert.equal((error as SecaggError).code, Code.DeadlineExceeded);
     assert.match((error as SecaggError).message, /slower than 1000000 bytes\/s/);
     await until('its reservation to be released', async () => (await staged()) === 0);
-  });
+  }, 180_000);
 
   it("one client cannot hold more than its share of the staging budget across uploads; other clients still upload", async () => {
     const first = await openRound('greedy-1');
@@ -139,7 +139,7 @@ describe('what an authenticated client can hold: staging and result downloads', 
     finish();
     await holding;
     await until('every reservation to be released', async () => (await staged()) === 0);
-  });
+  }, 180_000);
 
   it('result downloads are capped per client and per gateway; a freed slot serves the SDK again', async () => {
     const roundId = await openRound('results');
@@ -198,5 +198,5 @@ describe('what an authenticated client can hold: staging and result downloads', 
     a2.call.cancel();
     b1.call.cancel();
     channel.close();
-  });
+  }, 180_000);
 });

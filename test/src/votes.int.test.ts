@@ -10,7 +10,7 @@
  * - a vote that breaks the round's shape is refused by the SDK before
  *   anything is sent, and the coordinator's bad vote config by the gateway.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -43,17 +43,17 @@ const voteRound = (privacyGroup: string, votes: Record<string, unknown>, extra: 
   ...extra,
 });
 
-describe('vote rounds through the cluster', { timeout: 600_000 }, () => {
+describe('vote rounds through the cluster', () => {
   let cluster: LocalCluster;
   let coordinator: SecaggClient;
   let dir: string;
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({ aggregators: 1, allowUnsafeNoiseFreeRelease: true });
     coordinator = await cluster.client('coordinator', 'votes-coordinator');
     dir = mkdtempSync(join(tmpdir(), 'votes-int-'));
   });
-  after(async () => {
+  afterAll(async () => {
     coordinator?.close();
     await cluster?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,7 @@
  * generated protobuf code. If the code's wire format changes, the first test
  * fails; if the document's description is wrong, the reference tests fail.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -24,11 +24,11 @@ const published = JSON.parse(readFileSync(VECTORS_FILE, 'utf8')) as any;
 const bytes = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex, 'hex'));
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
 
-describe('wire-format test vectors', { timeout: 120_000 }, () => {
+describe('wire-format test vectors', () => {
   it('docs/wire-format-vectors.json is what the code computes (regenerate: npm run wire-format:vectors)', async () => {
     const computed = JSON.parse(JSON.stringify(await computeWireFormatVectors()));
     assert.deepEqual(computed, published);
-  });
+  }, 120_000);
 
   it('presets: the primes follow SEAL\'s CoeffModulus::Create rule, and the code\'s key-level constants hold the special prime', () => {
     for (const [name, p] of Object.entries<{ polyModulusDegree: number; coeffModulusBits: number[]; dataPrimes: string[]; specialPrime: string | null; keyParmsIdHex: string }>(
@@ -50,7 +50,7 @@ describe('wire-format test vectors', { timeout: 120_000 }, () => {
       assert.equal(verdict.ok, false);
       assert.match((verdict as { reason: string }).reason, new RegExp(`coefficient 0 of polynomial 0 \\(prime ${p.dataPrimes.length}\\) >= q`));
     }
-  });
+  }, 120_000);
 
   it('the ciphertext prefix is the documented field table', () => {
     for (const { preset, scaleBits, headerHex } of published.ciphertextHeaders as { preset: string; scaleBits: number; headerHex: string }[]) {
@@ -75,7 +75,7 @@ describe('wire-format test vectors', { timeout: 120_000 }, () => {
       assert.equal(v.getBigUint64(105, true), BigInt(2 * k * n));
       assert.equal(p.ciphertextBytes, 113 + 16 * k * n);
     }
-  });
+  }, 120_000);
 
   it('the validator refuses each published mutation of a real ciphertext with the published reason', async () => {
     const params = { preset: DEFAULT_PRESET_NAME, encoding: 'coefficients', scaleBits: INPUTS.coefficientScaleBits } as const;
@@ -91,7 +91,7 @@ describe('wire-format test vectors', { timeout: 120_000 }, () => {
       assert.notEqual(expected.reason, 'ACCEPTED');
       assert.deepEqual(validateCiphertext(format, apply(ct, q)), { ok: false, reason: expected.reason });
     });
-  });
+  }, 120_000);
 
   it('coefficient encoding: round(x·2^s) mod q, then SEAL\'s NTT = evaluation at ψ^(2·bitrev(j)+1) — both directions through real SEAL', async () => {
     const v = published.coefficientEncoding;
@@ -135,7 +135,7 @@ describe('wire-format test vectors', { timeout: 120_000 }, () => {
     const expected = integers.map((i) => Number(i) / 2 ** v.scaleBits);
     assert.deepEqual([...decoded.subarray(0, expected.length)], expected);
     assert.ok(decoded.subarray(expected.length).every((x) => x === 0), 'the padding decodes to zeros');
-  });
+  }, 120_000);
 
   it('contributors digest: SHA-256 of the sorted "<client>/<update>" lines joined by \\n', () => {
     const v = published.contributorsDigest;
@@ -144,7 +144,7 @@ describe('wire-format test vectors', { timeout: 120_000 }, () => {
     assert.deepEqual(sorted, v.lines);
     assert.equal(sorted.join('\n'), v.input);
     assert.equal(sha256(Buffer.from(v.input, 'utf8')), v.sha256);
-  });
+  }, 120_000);
 
   it('upload stream: the trailer is SHA-256 over the chunks\' ciphertext bytes only, and the frames parse', () => {
     const v = published.uploadStream;
@@ -157,7 +157,7 @@ describe('wire-format test vectors', { timeout: 120_000 }, () => {
     assert.equal(chunk.frame.case === 'chunk' && chunk.frame.value.index, 1);
     const trailer = fromBinary(SubmitUpdateRequestSchema, bytes(v.trailerFrameHex));
     assert.equal(trailer.frame.case === 'trailer' && Buffer.from(trailer.frame.value.sha256).toString('hex'), v.trailerSha256);
-  });
+  }, 120_000);
 
   it('round attestation: Ed25519 over the statement bytes verifies under the RFC 8032 test key, and the SDK\'s verifier accepts it', () => {
     const v = published.roundAttestation;
@@ -175,7 +175,7 @@ describe('wire-format test vectors', { timeout: 120_000 }, () => {
     const forged = bytes(v.statementHex);
     forged[forged.length - 1]! ^= 1;
     assert.equal(verify(null, forged, key, bytes(v.signatureHex)), false);
-  });
+  }, 120_000);
 
   it('result stream: a values frame carries offset, sum and mean as little-endian float64', () => {
     const v = published.resultStream;
@@ -185,7 +185,7 @@ describe('wire-format test vectors', { timeout: 120_000 }, () => {
     assert.equal(frame.frame.value.offset, 0);
     assert.deepEqual([...bytesToFloat64(frame.frame.value.sumF64le)], INPUTS.resultSum);
     assert.deepEqual([...bytesToFloat64(frame.frame.value.meanF64le)], INPUTS.resultSum.map((x) => x / INPUTS.resultContributionCount));
-  });
+  }, 120_000);
 
   it('docs/WIRE_FORMAT.md quotes the published values', () => {
     const doc = readFileSync(join(REPO_ROOT, 'docs', 'WIRE_FORMAT.md'), 'utf8');
@@ -207,14 +207,14 @@ describe('wire-format test vectors', { timeout: 120_000 }, () => {
     quoted(published.roundAttestation.keyId, 'the test key id');
     quoted(`${published.roundAttestation.statementHex.length / 2} bytes`, 'the statement length');
     quoted(published.roundAttestation.signatureHex.slice(0, 16), 'the signature');
-  });
+  }, 120_000);
 
   it('the proto states the update-id grammar the server enforces', () => {
     const proto = readFileSync(join(REPO_ROOT, 'proto', 'secagg', 'client', 'v1', 'client_service.proto'), 'utf8');
     const stated = /idempotency key, 1-64 characters of \[([^\]]+)\]/.exec(proto)?.[1];
     assert.ok(stated, 'UpdateHeader.update_id states its characters');
     assert.equal(`^[${stated}]{1,64}$`, UPDATE_ID.source);
-  });
+  }, 120_000);
 
   it('public key sizes: seeded 113 + 8·k·N + 81, full 113 + 16·k·N, k counting the special prime', () => {
     for (const [name, p] of Object.entries<{ polyModulusDegree: number; dataPrimes: string[]; specialPrime: string | null; publicKeyBytes: { seeded: number; full: number } }>(published.presets)) {
@@ -224,5 +224,5 @@ describe('wire-format test vectors', { timeout: 120_000 }, () => {
       assert.deepEqual(publicKeyByteLengths(name as PresetName), p.publicKeyBytes);
       assert.equal(published.publicKeyHeaders[name].seededLength, p.publicKeyBytes.seeded);
     }
-  });
+  }, 120_000);
 });

@@ -4,7 +4,7 @@
  * fine-tuning through secagg improves the model, and the ε the keyholder's
  * ledger reports is the accountant's ε for the schedule the keyholder stated.
  */
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { computeEpsilon } from '@secagg/dp';
 import { runExperiment } from './experiment.js';

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { adapterGradient, effectiveWeights, initBaseModel, lossAndGradients, LoraLayout, type ModelShape } from './model.js';
 import { SeededRandom } from './random.js';

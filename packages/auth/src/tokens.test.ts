@@ -4,7 +4,7 @@
  * limits. The whole matrix against a real gateway is
  * test/src/authorization.int.test.ts ("Bad tokens").
  */
-import { describe, it } from 'node:test';
+import { beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { SignJWT, importPKCS8 } from 'jose';
 import { Code, SecaggError } from '@secagg/core';
@@ -20,10 +20,16 @@ import {
 const NOW = 1_796_000_000; // seconds; a fixed "now" for the verifier's clock
 const DAY = 86_400;
 
-describe('token lifetime and clock skew', async () => {
-  const { privateKeyPem, publicKeyPem } = await generateSigningKeyPair();
-  const key = await importPKCS8(privateKeyPem, 'EdDSA');
-  const verifier = await TokenVerifier.fromPem(publicKeyPem, { clock: () => NOW * 1000, clockToleranceSeconds: 30, maxLifetimeSeconds: DAY });
+describe('token lifetime and clock skew', () => {
+  let privateKeyPem: string;
+  let publicKeyPem: string;
+  let key: Awaited<ReturnType<typeof importPKCS8>>;
+  let verifier: TokenVerifier;
+  beforeAll(async () => {
+    ({ privateKeyPem, publicKeyPem } = await generateSigningKeyPair());
+    key = await importPKCS8(privateKeyPem, 'EdDSA');
+    verifier = await TokenVerifier.fromPem(publicKeyPem, { clock: () => NOW * 1000, clockToleranceSeconds: 30, maxLifetimeSeconds: DAY });
+  });
   /** A token with exactly these time claims (undefined: absent). */
   const sign = (times: { iat?: number; exp: number; nbf?: number }) => {
     const jwt = new SignJWT({ role: 'client', ...times }).setProtectedHeader({ alg: 'EdDSA' }).setSubject('alice').setIssuer(TOKEN_ISSUER).setAudience(TOKEN_AUDIENCE);

@@ -1,4 +1,4 @@
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
@@ -14,12 +14,12 @@ const MiB = 1 << 20;
 
 let server: S3TestServer;
 let client: S3Client;
-before(async () => {
+beforeAll(async () => {
   server = await startS3TestServer();
   await server.createBucket(BUCKET);
   client = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true });
 });
-after(async () => {
+afterAll(async () => {
   client.destroy();
   await server.stop();
 });
@@ -67,11 +67,11 @@ describeCiphertextStoreContract('S3 store on fauxqs', {
 describe('S3 store: multipart uploads', () => {
   let prefix: string;
   let store: S3CiphertextStore;
-  before(async () => {
+  beforeAll(async () => {
     prefix = freshPrefix();
     store = (await openCiphertextStore(server.url(BUCKET, prefix))) as S3CiphertextStore;
   });
-  after(() => store.destroy());
+  afterAll(() => store.destroy());
 
   it('an object of one part is a single PUT; a larger one is a multipart upload of 8 MiB parts, with a marker only while it is staged', async () => {
     const single = await store.stage({ roundId: 'r1', name: 'single' });

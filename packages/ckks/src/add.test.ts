@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import fc from 'fast-check';
 import { addCiphertextInto, addDataView } from './add.js';
 import { checkCoefficientsDataView } from './layout-check.js';
@@ -97,10 +97,10 @@ for (const encoding of ['slots', 'coefficients'] as Encoding[]) {
   describe(`sums of encrypted vectors (${encoding})`, () => {
     const params = { preset: 'n2048-q54', encoding, scaleBits: 40 } as const;
     let engine: CkksEngine;
-    before(async () => {
+    beforeAll(async () => {
       engine = await CkksEngine.create(params);
     });
-    after(() => engine.dispose());
+    afterAll(() => engine.dispose());
 
     it('K = 7 ciphertexts: bytes equal SEAL Evaluator.add, decoded sum equals the plaintext sum', () => {
       const { publicKey, secretKey } = engine.generateKeyPair();

@@ -4,7 +4,7 @@
  * summing 1,000 clients.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import fc from 'fast-check';
 import { addCiphertextInto } from './add.js';
 import { readCenteredCoefficients, writeCoefficientResidues } from './coeff-codec.js';

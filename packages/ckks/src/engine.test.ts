@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { CkksEngine, sealInternals } from './engine.js';
 import type { CkksDecryptor, CkksEncryptor } from './engine.js';
 import { CkksError, sealCall } from './errors.js';
@@ -41,13 +41,13 @@ for (const encoding of ['slots', 'coefficients'] as Encoding[]) {
     let engine: CkksEngine;
     let enc: CkksEncryptor;
     let dec: CkksDecryptor;
-    before(async () => {
+    beforeAll(async () => {
       engine = await CkksEngine.create(params);
       const keys = engine.generateKeyPair();
       enc = engine.createEncryptor(keys.publicKey);
       dec = engine.createDecryptor(keys.secretKey);
     });
-    after(() => engine.dispose());
+    afterAll(() => engine.dispose());
 
     it('known answers within the error estimate', () => {
       const known = [1, -2.5, 3.25, 0, 1e-3, -1e-6, 1000, -1000, Math.PI, 7.5e-5];

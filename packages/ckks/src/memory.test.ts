@@ -5,11 +5,12 @@
  * The gauge is the heap's capacity, not its use, so a leak only shows once it
  * exceeds the free space. Each loop therefore runs enough calls that leaking
  * even one ciphertext per call would exceed the whole heap (asserted), and the
- * control test leaks on purpose to show the gauge then moves. This file runs
- * in its own process (node --test isolation), so the heap starts fresh.
+ * control test leaks on purpose to show the gauge then moves. The heap starts
+ * fresh: jest gives each test file its own module registry, so this file
+ * instantiates SEAL's WebAssembly module anew.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { CkksEngine, sealInternals } from './engine.js';
 import type { Encoding } from './presets.js';
 import { sealHeapBytes } from './seal-runtime.js';

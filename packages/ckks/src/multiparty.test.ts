@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { addCiphertextInto } from './add.js';
 import { CkksEngine } from './engine.js';
 import { CkksError } from './errors.js';
@@ -44,7 +44,7 @@ for (const params of [DEFAULT, SMALL]) {
     // Fresh-encryption error of 4 summands under a 3-party key is a few hundred units of the scale.
     const TOLERANCE = 2 ** (14 - params.scaleBits);
 
-    before(async () => {
+    beforeAll(async () => {
       engine = await CkksEngine.create(params);
       parts = [0, 1, 2].map(() => engine.generateKeyShare(crp));
       collectiveKey = aggregatePublicKey(params.preset, crp, parts.map((p) => p.publicShare));
@@ -56,7 +56,7 @@ for (const params of [DEFAULT, SMALL]) {
         enc.dispose();
       }
     });
-    after(() => engine.dispose());
+    afterAll(() => engine.dispose());
 
     it('the collective key is a SEAL public key for the sum of the secret shares', () => {
       assert.equal(parts[0]!.publicShare.length, publicKeyShareByteLength(params.preset));

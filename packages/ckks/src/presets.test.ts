@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { CkksError } from './errors.js';
 import { ciphertextFormat } from './format.js';
 import { publicKeyByteLengths, secretKeyByteLength } from './key-format.js';

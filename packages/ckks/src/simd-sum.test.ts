@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { addCiphertextInto } from './add.js';
 import { ciphertextFormat, type CiphertextFormat } from './format.js';
 import { CiphertextAccumulator } from './simd-sum.js';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import fc from 'fast-check';
 import { CkksEngine, sealInternals } from './engine.js';
 import type { CkksDecryptor, CkksEncryptor } from './engine.js';
@@ -18,7 +18,7 @@ let keys: { publicKey: Uint8Array; secretKey: Uint8Array };
 let format: CiphertextFormat;
 let valid: Uint8Array;
 
-before(async () => {
+beforeAll(async () => {
   engine = await CkksEngine.create(params);
   keys = engine.generateKeyPair();
   enc = engine.createEncryptor(keys.publicKey);
@@ -26,7 +26,7 @@ before(async () => {
   format = engine.format;
   valid = enc.encrypt(Float64Array.from({ length: 1024 }, (_, i) => Math.cos(i)));
 });
-after(() => engine.dispose());
+afterAll(() => engine.dispose());
 
 function reason(bytes: Uint8Array, f: CiphertextFormat = format): string {
   const v = validateCiphertext(f, bytes);

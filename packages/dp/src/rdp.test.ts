@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { composeRdp, rdpGaussian, rdpSampledGaussian } from './rdp.js';
 import { DEFAULT_RDP_ORDERS, OPACUS_RDP_ORDERS } from './orders.js';

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { erf, erfc, erfcx, logErfc, logNormalCdf, normalCdf } from './special-functions.js';
 import { rationalFromNumber } from './rational.js';

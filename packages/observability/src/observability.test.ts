@@ -1,4 +1,4 @@
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -26,7 +26,7 @@ describe('health, reflection and metrics on a real grpc-js server', () => {
   const status = (service?: string) => probe({ address, service, credentials, timeoutMs: 2_000 });
   const settle = () => new Promise((r) => setTimeout(r, 200));
 
-  before(async () => {
+  beforeAll(async () => {
     health.addToServer(server);
     addReflection(server, [file_secagg_client_v1_client_service]);
     const port = await new Promise<number>((resolve, reject) =>
@@ -35,7 +35,7 @@ describe('health, reflection and metrics on a real grpc-js server', () => {
     address = `127.0.0.1:${port}`;
     await health.start();
   });
-  after(() => {
+  afterAll(() => {
     health.stop();
     server.forceShutdown();
   });

@@ -1,6 +1,6 @@
 /** The sealed channel of a t-of-n key dealing (issue 16): what a relaying gateway can and cannot do. */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { SignedDealingKeySchema } from '@secagg/proto';

@@ -1,5 +1,5 @@
 /** Round statements: built and signed by the keyholder's side, verified and compared by the client's. */
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';

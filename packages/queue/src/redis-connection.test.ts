@@ -1,5 +1,5 @@
 /** Redis Cluster URLs and the queue prefix's hash tag. */
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { Cluster, Redis } from 'ioredis';
 import { createRedis, isRedisClusterUrl, parseRedisClusterUrl } from './redis-connection.js';

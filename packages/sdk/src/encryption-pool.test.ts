@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { CkksEngine, chooseScaleBits, decryptVector, type CkksParams } from '@secagg/ckks';
 import { EncryptionPool } from './encryption-pool.js';

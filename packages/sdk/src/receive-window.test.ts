@@ -5,7 +5,7 @@
  * grpc-js's defaults both would be 65,535 bytes and every result message
  * would wait for window updates.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createServer, type Http2Session, type Settings } from 'node:http2';
 import type { AddressInfo } from 'node:net';

@@ -3,7 +3,7 @@
  * round's tag, whatever the client id or staging id, and the round index by
  * none. (The real-cluster round is test/src/redis-cluster.int.test.ts.)
  */
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { hashTagOf, roundIndexKey, RoundKeys } from './keys.js';
 

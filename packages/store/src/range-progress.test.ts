@@ -1,5 +1,5 @@
 /** Range leases and checkpoints against a real Redis (REDIS_URL or the local one), under a random key prefix. */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -11,11 +11,11 @@ describe('range progress (real Redis)', () => {
   let progress: RangeProgress;
   const prefix = `secagg-test-${randomBytes(4).toString('hex')}`;
 
-  before(() => {
+  beforeAll(() => {
     redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: false, maxRetriesPerRequest: 1 });
     progress = new RangeProgress(redis, prefix);
   });
-  after(async () => {
+  afterAll(async () => {
     let cursor = '0';
     do {
       const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);

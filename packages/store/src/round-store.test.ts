@@ -3,7 +3,7 @@
  * under a random key prefix deleted afterwards: one test per script, through
  * its typed method, asserting its effect and each of its refusals.
  */
-import { after, describe, it } from 'node:test';
+import { afterAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
@@ -16,7 +16,7 @@ describe('RoundStore scripts (real Redis)', () => {
   const prefix = `store-test-${randomBytes(4).toString('hex')}`;
   const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
   const store = new RoundStore(redis, prefix);
-  after(async () => {
+  afterAll(async () => {
     let cursor = '0';
     do {
       const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);

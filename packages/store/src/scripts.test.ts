@@ -5,7 +5,7 @@
  * method against real Redis: round-store.test.ts, range-progress.test.ts,
  * staging-budget.test.ts.
  */
-import { after, describe, it } from 'node:test';
+import { afterAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
@@ -15,7 +15,7 @@ const COMMANDS = new URL('../src/commands/', import.meta.url);
 
 describe('store Lua scripts', () => {
   const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 1, lazyConnect: true });
-  after(() => redis.disconnect());
+  afterAll(() => redis.disconnect());
 
   it('the embedded scripts are the .lua files as they are now (else: npm run build)', async () => {
     const generator = new URL('../scripts/embed-lua.mjs', import.meta.url).href;

@@ -1,5 +1,5 @@
 /** The staged-bytes budget against a real Redis (own key prefix, deleted afterwards). */
-import { after, describe, it } from 'node:test';
+import { afterAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -17,7 +17,7 @@ describe('staging budget', () => {
     reservedBytes: () => books.reservedBytes(),
     clientBytes: (clientId: string) => books.clientBytes(clientId),
   };
-  after(async () => {
+  afterAll(async () => {
     const keys = await redis.keys(`${prefix}:*`);
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();

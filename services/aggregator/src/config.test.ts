@@ -1,5 +1,5 @@
 /** The aggregator's listeners: an empty address switches one off. */
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { loadAggregatorConfig } from './config.js';
 

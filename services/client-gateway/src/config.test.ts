@@ -1,5 +1,5 @@
 /** The gateway's transport settings: defaults that follow from the presets, and listeners that can be switched off. */
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import {
   DEFAULT_HTTP2_RECEIVE_WINDOW_BYTES,

@@ -1,5 +1,5 @@
 /** The keyholder's privacy settings: defaults, and the test-only fault switch that production cannot reach by accident. */
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { redactConfig } from '@secagg/core';
 import { loadKeyholderConfig } from './config.js';

@@ -1,5 +1,5 @@
 /** The keyholder's metrics listener: loopback unless told otherwise, off when empty, HTTPS with a certificate. */
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { loadKeyholderConfig } from './config.js';
 

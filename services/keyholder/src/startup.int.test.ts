@@ -3,7 +3,7 @@
  * release that crashed are removed before it serves; other files in the
  * spool directory are not touched.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -35,20 +35,20 @@ function startKeyholder(env: Record<string, string>): { child: ChildProcess; lis
   return { child, listening };
 }
 
-describe('keyholder start-up', { timeout: 120_000 }, () => {
+describe('keyholder start-up', () => {
   let dir: string;
   let child: ChildProcess | undefined;
-  before(() => {
+  beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'keyholder-startup-'));
-  });
-  after(async () => {
+  }, 120_000);
+  afterAll(async () => {
     if (child && child.exitCode === null) {
       const exited = new Promise((resolve) => child!.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
     }
     rmSync(dir, { recursive: true, force: true });
-  });
+  }, 120_000);
 
   it('removes the spool files of a crashed release before it serves, and only those', async () => {
     const spool = join(dir, 'data', 'spool');
@@ -71,5 +71,5 @@ describe('keyholder start-up', { timeout: 120_000 }, () => {
     for (const name of stale) assert.equal(existsSync(join(spool, name)), false);
     const notice = logs.find((l) => l.msg === 'removed spool files left by an interrupted release');
     assert.equal(notice?.removed, 2);
-  });
+  }, 120_000);
 });

@@ -5,7 +5,7 @@
  * the figures the issue asks for present — and the checker must catch a
  * report that is not sound.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -57,12 +57,12 @@ const SYSTEM_FIGURES = [
   'peakRssMax',
 ];
 
-describe('npm run bench -- --quick, tiny configuration', { timeout: 600_000 }, () => {
+describe('npm run bench -- --quick, tiny configuration', () => {
   let dir: string;
   let report: BenchReport;
   let stdout: string;
 
-  before(async () => {
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'secagg-bench-test-'));
     const out = join(dir, 'latest.json');
     // One update per client (--round-megabytes 0): the figures' mechanics, not their size.
@@ -74,7 +74,7 @@ describe('npm run bench -- --quick, tiny configuration', { timeout: 600_000 }, (
     stdout = run.stdout;
     report = JSON.parse(readFileSync(out, 'utf8')) as BenchReport;
   });
-  after(() => {
+  afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { Prng } from './prng.js';
 import { decodePresence, signatureLayout, signedUpdate, tallyPresence } from './signature.js';

@@ -3,7 +3,7 @@
  * implementation (fs-store.test.ts, s3-store.test.ts) with the same
  * assertions, so the gateway and the aggregators can rely on any of them.
  */
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -250,7 +250,9 @@ export function describeCiphertextStoreContract(name: string, harness: ContractH
         process.stdout.write('appended\\n');
         setInterval(() => {}, 1000);
       `;
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      // env: the harness may have put credentials in this process's environment (under jest, a copy
+      // that a child spawned without `env` would not see).
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
       await new Promise<void>((resolve, reject) => {
         child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('appended') && resolve());
         child.once('exit', (code) => reject(new Error(`child exited ${code} before appending`)));

@@ -4,7 +4,7 @@
  * connection window in its WINDOW_UPDATE; without the shim, the default.
  * If a grpc-js upgrade moves the fields the shim uses, this fails.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { connect, type ClientHttp2Session } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';

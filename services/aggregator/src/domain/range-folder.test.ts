@@ -4,7 +4,7 @@
  * a checkpoint and resuming from it, give exactly the sum the plain addition
  * gives, and it decrypts to the sum of the updates.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,17 +18,17 @@ const PARAMS: CkksParams = { preset: 'n2048-q54', encoding: 'coefficients', scal
 const LENGTH = 2_048 * 4 + 100; // 5 ciphertexts, the last one short
 const UPDATES = 4;
 
-describe('range folds (real SEAL ciphertexts, filesystem store)', { timeout: 120_000 }, () => {
+describe('range folds (real SEAL ciphertexts, filesystem store)', () => {
   let dir: string;
   let engine: CkksEngine;
-  before(async () => {
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'range-fold-'));
     engine = await CkksEngine.create(PARAMS);
-  });
-  after(() => {
+  }, 120_000);
+  afterAll(() => {
     engine?.[Symbol.dispose]();
     rmSync(dir, { recursive: true, force: true });
-  });
+  }, 120_000);
 
   it('folds ranges separately, resumes after a crash from a checkpoint, and sums exactly', async () => {
     const store = await FsCiphertextStore.open(dir);
@@ -72,5 +72,5 @@ describe('range folds (real SEAL ciphertexts, filesystem store)', { timeout: 120
     assert.ok(maxError < 1e-4, `max error ${maxError}`);
 
     await assert.rejects(RangeFolder.resume('r', second!, format, store, { folded: 3, checkpoint: checkpointName(1, 3) }), /checkpoint ckpt-r1-n3 of 3 updates is missing/);
-  });
+  }, 120_000);
 });

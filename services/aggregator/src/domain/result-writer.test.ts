@@ -4,7 +4,7 @@
  * name per attempt, with the SHA-256 and length Redis records; an abort
  * leaves nothing.
  */
-import { after, describe, it } from 'node:test';
+import { afterAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { ResultWriter } from './result-writer.js';
 
 describe('ResultWriter', () => {
   const root = mkdtempSync(join(tmpdir(), 'result-writer-'));
-  after(() => rmSync(root, { recursive: true, force: true }));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
 
   it('commits the appended runs as one object and reports its name, SHA-256 and length', async () => {
     const store = await FsCiphertextStore.open(root);

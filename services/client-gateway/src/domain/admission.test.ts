@@ -1,5 +1,5 @@
 /** Poisson admission against a real Redis (own key prefix, cleaned up): one decision per (round, client), remembered. */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
@@ -29,10 +29,10 @@ describe('Poisson admission', () => {
   const redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { name: 'admission-test' });
   const store = new RoundStore(redis, prefix);
 
-  before(async () => {
+  beforeAll(async () => {
     await redis.ping();
   });
-  after(async () => {
+  afterAll(async () => {
     const keys = await redis.keys(`${prefix}:*`);
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();

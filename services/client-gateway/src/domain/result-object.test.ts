@@ -5,7 +5,7 @@
  * before the first value; bytes altered after the check end the stream with
  * result_corrupt.
  */
-import { after, describe, it } from 'node:test';
+import { afterAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +24,7 @@ function refusedWith(reason: string) {
 
 describe('verifiedResultValues', () => {
   const root = mkdtempSync(join(tmpdir(), 'result-object-'));
-  after(() => rmSync(root, { recursive: true, force: true }));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
   const values = Float64Array.from({ length: LENGTH }, (_, i) => i * 0.5 - 7);
   const bytes = new Uint8Array(values.buffer);
   const record: ResultObject = { name: 'result-0123456789abcdef', sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.byteLength };

@@ -1,5 +1,5 @@
 /** Budgets and the durable ledger: composition, refusals, atomic charge, survival across reopen. */
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -4,7 +4,7 @@
  * that follow a decryption. The handlers' use of them, with real SEAL and a
  * real store, is handlers/release-policy.test.ts.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { Code, SecaggError } from '@secagg/core';

@@ -1,6 +1,6 @@
 /** Committee rules of threshold keyholders (issue 16) that the cross-service test does not reach one by one. */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { generateKeyPairSync } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { SignedDealingKeySchema } from '@secagg/proto';

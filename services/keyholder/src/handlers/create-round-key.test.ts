@@ -5,7 +5,7 @@
  * stored; an idempotent repeat restates the same bytes, signed by whichever
  * key the keyholder holds now (rotation); a refused round gets no signature.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { create, equals } from '@bufbuild/protobuf';
@@ -16,7 +16,7 @@ import type { KeyholderContext } from '../keyholder-context.js';
 import { KeyholderHarness } from '../testing/index.js';
 import { createRoundKey } from './create-round-key.js';
 
-describe('CreateRoundKey signs the round statement (in process)', { timeout: 120_000 }, () => {
+describe('CreateRoundKey signs the round statement (in process)', () => {
   let keyholder: KeyholderHarness;
   let deps: KeyholderContext;
 
@@ -35,12 +35,12 @@ describe('CreateRoundKey signs the round statement (in process)', { timeout: 120
     });
   const request = (roundId: string, config: RoundConfig) => create(CreateRoundKeyRequestSchema, { roundId, config });
 
-  before(() => {
+  beforeAll(() => {
     keyholder = KeyholderHarness.open({ name: 'keyholder-signing' });
     deps = keyholder.deps;
-  });
+  }, 120_000);
 
-  after(() => keyholder.close());
+  afterAll(() => keyholder.close(), 120_000);
 
   it('states the round id, the accepted config, the chosen CKKS parameters and the public key hash, under its key', async () => {
     const config = roundConfig();
@@ -50,7 +50,7 @@ describe('CreateRoundKey signs the round statement (in process)', { timeout: 120
     assert.ok(equals(RoundConfigSchema, statement.config!, config));
     assert.ok(equals(CkksParametersSchema, statement.ckks!, key.ckks!));
     assert.deepEqual(Buffer.from(statement.publicKeySha256), createHash('sha256').update(key.publicKey).digest());
-  });
+  }, 120_000);
 
   it('restates the same bytes on an idempotent repeat, signed by the current key after a rotation', async () => {
     const config = roundConfig({ privacyGroup: 'signing-repeat' });
@@ -62,7 +62,7 @@ describe('CreateRoundKey signs the round statement (in process)', { timeout: 120
     assert.deepEqual(afterRotation.attestation!.statement, first.attestation!.statement);
     assert.equal(afterRotation.attestation!.signatures[0]!.keyId, rotated.signer.keyId);
     assert.throws(() => PinnedKeyholderKeys.fromPems([deps.signer.verificationKeyPem]).verify(afterRotation.attestation, 'r-repeat'), /pin the new verification key/);
-  });
+  }, 120_000);
 
   it('signs nothing for a round it refuses', async () => {
     // z = 1e-9: the noise would not flood the decryption error, so the round is refused before any key exists.
@@ -71,5 +71,5 @@ describe('CreateRoundKey signs the round statement (in process)', { timeout: 120
       (e: SecaggError) => e.code === Code.FailedPrecondition,
     );
     assert.equal(deps.store.getRoundKey('r-refused'), undefined);
-  });
+  }, 120_000);
 });

@@ -4,7 +4,7 @@
  * budget refusal before any decryption, atomic charge, fault after charge,
  * replace-one adjacency.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { Code, SecaggError } from '@secagg/core';
@@ -60,19 +60,19 @@ async function collect(stream: AsyncIterable<ReleaseRoundResponse>): Promise<Rel
   return out;
 }
 
-describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
+describe('keyholder release policy (in process)', () => {
   let keyholder: KeyholderHarness;
   let deps: KeyholderContext;
   const updates = [new Float64Array(LENGTH).fill(0.01), new Float64Array(LENGTH).fill(-0.005)];
 
   const context = (overrides: Partial<KeyholderConfig>) => keyholder.context(overrides);
 
-  before(() => {
+  beforeAll(() => {
     // Rounds of two clients keep these sums small; the floor itself has its own test (floor: 3 by default).
     keyholder = KeyholderHarness.open({ name: 'keyholder-policy', config: { minClientsFloor: 2 } });
     deps = keyholder.deps;
-  });
-  after(() => keyholder.close());
+  }, 300_000);
+  afterAll(() => keyholder.close(), 300_000);
 
   it('refuses to create a round whose noise does not flood the decryption error, storing nothing', async () => {
     await assert.rejects(
@@ -86,7 +86,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
       },
     );
     assert.equal(deps.store.getRoundKey('flood-low'), undefined);
-  });
+  }, 300_000);
 
   it('states the cost and the margin when it creates a round', async () => {
     const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'cost', config: roundConfig({ privacyGroup: 'cost' }) }), deps);
@@ -98,7 +98,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     assert.ok(p.roundEpsilon > 0 && p.roundEpsilon === p.groupEpsilonAfter);
     assert.equal(p.epsilonBudget, 10);
     assert.equal(p.delta, 1e-5);
-  });
+  }, 300_000);
 
   it('exhausts a budget: the next release is refused before anything is read or decrypted, the next round is refused', async () => {
     const group = 'exhaust';
@@ -133,7 +133,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
       (e: SecaggError) => e.code === Code.FailedPrecondition && e.reason === 'privacy_budget_exhausted',
     );
     assert.equal(deps.store.getRoundKey('ex-c'), undefined);
-  });
+  }, 300_000);
 
   it('a crash after the charge resumes: the retry decrypts the same sum under the same single charge and releases', async () => {
     const group = 'fault';
@@ -168,7 +168,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
       collect(releaseRound(streamOf(releaseFrames('fault-a', 2, sum, { contributorsSha256: contributorsDigest([{ clientId: 'b', updateId: 'v' }]) })), deps)),
       (e: SecaggError) => e.code === Code.FailedPrecondition && e.reason === 'already_released',
     );
-  });
+  }, 300_000);
 
   it('two concurrent releases of one round (one stalled mid-stream) both get the one stored release, charged once', async () => {
     const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'twice', config: roundConfig({ privacyGroup: 'twice' }) }), deps);
@@ -186,7 +186,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     resume();
     assert.deepEqual(await first, second);
     assert.equal(deps.store.ledger('twice').length, 1);
-  });
+  }, 300_000);
 
   it('every decryption is charged: a forged aggregate is refused on the NOISED sum, with one fixed text, charged, the key destroyed', async () => {
     const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'forged', config: roundConfig({ privacyGroup: 'forged' }) }), deps);
@@ -207,14 +207,14 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     // A retry gets the same refusal, with no second decryption or charge.
     await assert.rejects(collect(releaseRound(streamOf(releaseFrames('forged', 2, forged)), deps)), (e: SecaggError) => e.message === message);
     assert.equal(deps.store.ledger('forged').length, 1);
-  });
+  }, 300_000);
 
   it('refuses a sum whose values are each within the noised per-value bound but whose L2 norm no noised honest sum reaches', async () => {
     const key = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'spread', config: roundConfig({ privacyGroup: 'spread' }) }), deps);
     const spread = await encryptedSum(key, [Float64Array.from({ length: LENGTH }, (_, i) => (i % 2 ? 3 : -3))]);
     await assert.rejects(collect(releaseRound(streamOf(releaseFrames('spread', 2, spread)), deps)), (e: SecaggError) => e.reason === 'out_of_range');
     assert.equal(deps.store.ledger('spread').length, 1);
-  });
+  }, 300_000);
 
   it("refuses rounds below the operator's min-clients floor at creation, and releases below it", async () => {
     const floored = context({ minClientsFloor: 3 });
@@ -230,7 +230,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
       (e: SecaggError) => e.reason === 'below_min_clients' && /floor 3/.test(e.message),
     );
     assert.equal(deps.store.ledger('raised').length, 0, 'refused before any decryption');
-  });
+  }, 300_000);
 
   it('replace-one adjacency doubles the sensitivity (costs more) and refuses Poisson sampling', async () => {
     const replace = context({ adjacency: 'replace-one' });
@@ -245,7 +245,7 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     const sampled = await createRoundKey(create(CreateRoundKeyRequestSchema, { roundId: 'adj-4', config: roundConfig({ privacyGroup: 'adj4', samplingRate: 0.1 }) }), deps);
     assert.equal(sampled.privacy!.samplingRate, 0.1);
     assert.ok(sampled.privacy!.roundEpsilon < addRemove.privacy!.roundEpsilon);
-  });
+  }, 300_000);
 
   it('budgets: the operator ceiling and delta limits hold, and an invalid group is refused', () => {
     const set = (epsilon: number, delta = 0, privacyGroup = 'limits') =>
@@ -259,5 +259,5 @@ describe('keyholder release policy (in process)', { timeout: 300_000 }, () => {
     assert.equal(budget.epsilonBudget, 2);
     assert.equal(budget.delta, 1e-7);
     assert.equal(budget.explicitlySet, true);
-  });
+  }, 300_000);
 });

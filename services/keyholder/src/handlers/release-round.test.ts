@@ -6,7 +6,7 @@
  * ciphertexts one by one (what the keyholder computed when it held them all
  * in memory), a cut stream consumes nothing and leaves no file behind.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,7 +24,7 @@ import { releaseRound } from './release-round.js';
 
 const LENGTH = 5_000; // three ciphertexts of n2048 coefficients, the last one partly padding
 
-describe('keyholder release through the spool (in process)', { timeout: 300_000 }, () => {
+describe('keyholder release through the spool (in process)', () => {
   let keyholder: KeyholderHarness;
   let deps: KeyholderContext;
   /** Every round secret key createRoundKey sealed, captured for the test's own reference decryption. */
@@ -77,7 +77,7 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
   const spoolDir = () => join(keyholder.dataDir, 'spool');
   const spoolFiles = () => readdirSync(spoolDir());
 
-  before(() => {
+  beforeAll(() => {
     const capture = (sealer: KeySealer): KeySealer => {
       const capturing = Object.create(sealer) as KeySealer;
       capturing.seal = (secretKey: Uint8Array, roundId: string) => {
@@ -92,8 +92,8 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
       wrapSealer: capture,
     });
     deps = keyholder.deps;
-  });
-  after(() => keyholder.close());
+  }, 300_000);
+  afterAll(() => keyholder.close(), 300_000);
 
   it('a noise-free release is exactly the in-memory decryption of the ciphertexts, in frames covering [0, length)', async () => {
     const key = await roundKey('exact', { unsafeDisableNoise: true });
@@ -113,7 +113,7 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
     const again = await released(releaseRound(stream('exact', []), context({ resultValuesPerMessage: 1_500 })));
     assert.deepEqual(again.values, expected);
     assert.deepEqual(again.offsets, [0, 1_500, 3_000, 4_500]);
-  });
+  }, 300_000);
 
   it('a noisy release is the decrypted sum plus discrete Gaussian noise of sigma z x C, on the grid', async () => {
     const key = await roundKey('noisy');
@@ -137,7 +137,7 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
     assert.ok(std > 0.94 && std < 1.06, `noise std ${std} sigma`);
     const again = await released(releaseRound(stream('noisy', []), deps));
     assert.deepEqual(again.values, result.values, 'the stored release is what was returned');
-  });
+  }, 300_000);
 
   it('a stream cut midway leaves the key unconsumed and no spool file; the round then releases normally', async () => {
     const key = await roundKey('cut');
@@ -175,7 +175,7 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
     const result = await released(releaseRound(stream('cut', ciphertexts), deps));
     assert.equal(result.values.length, LENGTH);
     assert.equal(deps.store.getRoundKey('cut')!.status, 'released');
-  });
+  }, 300_000);
 
   it('a forged aggregate refused by the range check leaves no spool file either', async () => {
     const key = await roundKey('forged-spool');
@@ -186,7 +186,7 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
     await assert.rejects(released(releaseRound(stream('forged-spool', forged), deps)), (e: SecaggError) => e.reason === 'out_of_range');
     assert.deepEqual(spoolFiles(), []);
     assert.equal(deps.store.getRoundKey('forged-spool')!.status, 'refused');
-  });
+  }, 300_000);
 
   it('spools to config.spoolDir when it is set', async () => {
     const key = await roundKey('elsewhere');
@@ -205,5 +205,5 @@ describe('keyholder release through the spool (in process)', { timeout: 300_000 
     assert.equal(seen.length, 1);
     assert.match(seen[0]!, /^elsewhere\.[0-9a-f]{16}\.spool$/);
     assert.deepEqual(readdirSync(elsewhere), []);
-  });
+  }, 300_000);
 });

@@ -6,7 +6,7 @@
  * voting more than its shape allows is refused (charged), and a vote round
  * that would exceed its group's budget is refused before any decryption.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { create, fromBinary, type MessageInitShape } from '@bufbuild/protobuf';
@@ -114,15 +114,15 @@ function labelsOf(values: Float64Array): number[] {
   });
 }
 
-describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () => {
+describe('vote rounds in the keyholder (in process)', () => {
   let keyholder: KeyholderHarness;
   let deps: KeyholderContext;
 
-  before(() => {
+  beforeAll(() => {
     keyholder = KeyholderHarness.open({ name: 'keyholder-votes', config: { minClientsFloor: 2, allowUnsafeNoiseFreeRelease: 'true' } });
     deps = keyholder.deps;
-  });
-  after(() => keyholder.close());
+  }, 300_000);
+  afterAll(() => keyholder.close(), 300_000);
 
   const create_ = (roundId: string, config: RoundConfig) => createRoundKey(create(CreateRoundKeyRequestSchema, { roundId, config }), deps);
 
@@ -144,7 +144,7 @@ describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () =
     assert.ok(Math.abs(p.accountingNoiseMultiplier - pure.noiseMultiplier) / pure.noiseMultiplier < 0.01);
     assert.equal(p.noiseSigma, 6);
     assert.ok(p.floodingMarginBits >= 40, `margin ${p.floodingMarginBits}`);
-  });
+  }, 300_000);
 
   it('noise-free (test-only): the exact histogram, the exact labels, the exact threshold', async () => {
     const h = histogramOf(LABELS);
@@ -165,7 +165,7 @@ describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () =
     assert.deepEqual(labels.slice(0, 3), [2, 0, 3]);
     assert.ok(labels.slice(3).every((l) => l >= 0 && l < CLASSES));
     assert.equal(g.header.votes!.answeredCount, QUERIES);
-  });
+  }, 300_000);
 
   it('Confident-GNMax with noise answers the confident queries with their label and abstains on the split ones', async () => {
     // Top counts 33-36 vs 9; T = 21 sits 12 votes from each, i.e. 6 sigma1 (2 per query fails with p < 2e-9);
@@ -175,7 +175,7 @@ describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () =
     assert.deepEqual(labelsOf(r.values), [2, 0, 3, -1, -1, -1]);
     assert.equal(r.header.votes!.answeredCount, 3);
     assert.equal(r.header.epsilonSpent, key.privacy!.roundEpsilon);
-  });
+  }, 300_000);
 
   it('refuses (charged, fixed text) a histogram where a teacher voted more than once per query', async () => {
     const key = await create_('stuffed', voteConfig({ mechanism: VoteMechanism.GNMAX, sigma2: 2 }, { privacyGroup: 'stuffed' }));
@@ -191,7 +191,7 @@ describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () =
     });
     assert.deepEqual(deps.store.ledger('stuffed').map((l) => l.roundId), ['stuffed'], 'the decryption is charged');
     assert.equal(deps.store.getRoundKey('stuffed')!.status, 'refused');
-  });
+  }, 300_000);
 
   it('refuses a vote round its group cannot afford, and its release before any decryption', async () => {
     const group = 'votes-budget';
@@ -207,7 +207,7 @@ describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () =
     });
     assert.equal(deps.store.getRoundKey('vb-2')!.status, 'ready', 'nothing decrypted, nothing charged');
     await assert.rejects(create_('vb-3', voteConfig(votes, { privacyGroup: group })), (e: SecaggError) => e.reason === 'privacy_budget_exhausted');
-  });
+  }, 300_000);
 
   it('refuses malformed vote configurations with INVALID_ARGUMENT naming the field', async () => {
     const cases: Array<[RoundConfig, RegExp]> = [
@@ -224,5 +224,5 @@ describe('vote rounds in the keyholder (in process)', { timeout: 300_000 }, () =
       await assert.rejects(create_('bad', config), (e: SecaggError) => e.code === Code.InvalidArgument && message.test(e.message), String(message));
     }
     assert.equal(deps.store.getRoundKey('bad'), undefined);
-  });
+  }, 300_000);
 });
