@@ -61,8 +61,12 @@ export interface UploadTicket {
   grow(stagedBytes: number): Promise<void>;
   /** Keeps the staged-bytes reservation alive on long uploads (cheap: writes at most once per half TTL). */
   keepAlive(): Promise<void>;
-  /** Gives everything back. Idempotent; never throws (an unreleased reservation expires). */
-  release(): Promise<void>;
+  /**
+   * Gives everything back. Idempotent; never throws (an unreleased reservation
+   * expires). `endedBy`: the error that ended an upload which had reserved its
+   * staging, counted in {@link UploadAdmission.discardedUploads} by its reason.
+   */
+  release(endedBy?: unknown): Promise<void>;
 }
 
 /** First and largest pause between two checks of a full Redis-side bound, ms. */
@@ -71,6 +75,7 @@ const POLL_MAX_MS = 200;
 
 export class UploadAdmission {
   private admitted = 0;
+  private readonly discarded = new Map<string, number>();
   private readonly idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -106,6 +111,15 @@ export class UploadAdmission {
   /** Bytes of staged (unfinished) uploads across every gateway, for metrics. */
   reservedStagingBytes(): Promise<number> {
     return this.budget.reservedBytes();
+  }
+
+  /**
+   * Uploads that were admitted with a staging reservation and then ended
+   * without a commit, by the reason of the error that ended them (the bytes
+   * they staged were thrown away), since this gateway started.
+   */
+  discardedUploads(): ReadonlyMap<string, number> {
+    return this.discarded;
   }
 
   /** Uploads holding a slot and not yet released. */
@@ -169,9 +183,13 @@ export class UploadAdmission {
         renewedAt = this.clock();
         await this.reserve(stagingId, clientId, reserved);
       },
-      release: async () => {
+      release: async (endedBy) => {
         if (released) return;
         released = true;
+        if (endedBy !== undefined && reserved > 0) {
+          const reason = endedBy instanceof SecaggError ? endedBy.reason || 'unknown' : 'internal';
+          this.discarded.set(reason, (this.discarded.get(reason) ?? 0) + 1);
+        }
         slot.release();
         try {
           if (reserving) await this.budget.release(stagingId, this.clock());

@@ -74,11 +74,15 @@ export async function submitUpdate(
   try {
     // A stream slot before the first frame is read: a waiting upload holds nothing but its HTTP/2 window.
     const ticket = await deps.uploads.enter(principal.subject, upload.signal);
+    let endedBy: unknown;
     try {
       return await receiveUpdate(requests, { ...ctx, signal: upload.signal }, deps, principal, ticket, setDeadline);
+    } catch (error) {
+      endedBy = error;
+      throw error;
     } finally {
       // After any abort below: the budget is given back only once the staged bytes are gone (or committed).
-      await ticket.release();
+      await ticket.release(endedBy);
     }
   } finally {
     clearTimeout(deadline);
