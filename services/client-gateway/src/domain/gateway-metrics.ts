@@ -74,7 +74,7 @@ export function registerGatewayMetrics(
   });
   new Gauge({
     name: 'secagg_staged_bytes',
-    help: 'Bytes of uploads in progress staged in Redis (bounded by maxStagedBytes)',
+    help: 'Bytes reserved by uploads in progress, every gateway together (bounded by maxStagedBytes; an upload reserves its whole size when admitted)',
     registers,
     async collect() {
       this.set(await deps.uploads.reservedStagingBytes());
