@@ -95,3 +95,19 @@ export function uploadFrames(roundId: string, updateId: string, vectorLength: nu
   frames.push(create(SubmitUpdateRequestSchema, { frame: { case: 'trailer', value: { sha256: digest.digest() } } }));
   return frames;
 }
+
+/** The Prometheus text a service's /metrics listener on `port` serves now. */
+export async function scrape(port: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
+/** Sum of the samples of `name` in Prometheus `text` whose labels include every `labels` pair. */
+export function metricSample(text: string, name: string, labels: Record<string, string> = {}): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+    total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}

@@ -14,22 +14,7 @@ import { probe } from '@secagg/observability';
 import { ClientService, RoundState, SubmitUpdateRequestSchema } from '@secagg/proto';
 import { LocalCluster, SHIPPED_REDIS_CONF } from '@secagg/local-cluster';
 import { clipToNorm } from '@secagg/sdk';
-import { inMinutes, makeUpdate, uploadFrames, waitForEnd } from './helpers.js';
-
-async function scrape(port: number): Promise<string> {
-  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-}
-
-/** Sum of the samples of `name` whose labels include every `labels` pair. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
-    total += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return total;
-}
+import { inMinutes, makeUpdate, metricSample as sample, scrape, uploadFrames, waitForEnd } from './helpers.js';
 
 async function until(what: string, condition: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

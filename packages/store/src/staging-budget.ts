@@ -5,9 +5,9 @@
  * keeps the books (keys.ts stagingBudgetKeys, commands/reserveStaging-2.lua
  * and releaseStaging-2.lua).
  *
- * An upload reserves its bytes step by step as its chunks arrive (each call
- * raises its reservation to a new total) and gives them back when it is
- * committed or discarded. A reservation carries an expiry that the gateway
+ * An upload reserves its whole size when it is admitted (a call raises its
+ * reservation to a total; a later call with the same total only moves its
+ * expiry) and gives it back when it is committed or discarded. A reservation carries an expiry that the gateway
  * keeps beyond its staged data's lifetime, so the reservation of an upload
  * whose gateway was killed is reclaimed after that expiry: the budget can
  * leak for a while after a crash, never for good, and never lets the staged

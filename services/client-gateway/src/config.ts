@@ -122,15 +122,15 @@ export const gatewayConfigSchema = z.strictObject({
   // full limit waits unread (HTTP/2 flow control holds the client) for up to
   // admissionWaitMs, then is answered RESOURCE_EXHAUSTED with a retry hint.
   /**
-   * Bytes of unfinished uploads staged in Redis, across every stream of every
-   * gateway sharing the Redis. An upload reserves them step by step as its
-   * chunks arrive (stagingReserveStepBytes at a time), not all at its header.
+   * Bytes of unfinished uploads staged in the ciphertext store, across every
+   * stream of every gateway sharing the Redis (which keeps the books). An
+   * upload reserves its whole size at its header, before any chunk is read,
+   * so an admitted upload always finishes; an update larger than this (or
+   * than maxStagedBytesPerClient) is refused (`update_too_large`).
    */
   maxStagedBytes: int().default(1024 * 1024 * 1024),
   /** Of maxStagedBytes, the most one client (token subject) may hold reserved at once, bytes. */
   maxStagedBytesPerClient: int().default(512 * 1024 * 1024),
-  /** An upload's staging reservation grows by this much at a time, bytes (rounded up to whole ciphertexts). */
-  stagingReserveStepBytes: int().default(16 * 1024 * 1024),
   /**
    * Slowest upload kept, bytes per second: an upload must finish within
    * uploadGraceMs + its size / this rate of its header, else it is cancelled

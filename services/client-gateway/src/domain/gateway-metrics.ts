@@ -1,11 +1,12 @@
 /**
  * The gateway's Prometheus metrics beyond gRPC calls and refusals (counted by
  * the call observer): rounds by state, updates committed and folded, bytes
- * and values ingested, staged bytes, queue depth, uploads in progress. Read
- * from Redis when scraped (over the newest `roundsScanned` rounds), so every
- * gateway replica reports the cluster's own figures.
+ * and values ingested, staged bytes, queue depth, uploads in progress and
+ * uploads discarded. The round figures are read from Redis when scraped (over
+ * the newest `roundsScanned` rounds), so every gateway replica reports the
+ * cluster's own figures; the upload figures are this gateway's.
  */
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import type { ServiceMetrics } from '@secagg/observability';
 import type { RoundStore } from '@secagg/store';
 import type { RoundQueues } from '@secagg/queue';
@@ -73,7 +74,7 @@ export function registerGatewayMetrics(
   });
   new Gauge({
     name: 'secagg_staged_bytes',
-    help: 'Bytes of uploads in progress staged in Redis (bounded by maxStagedBytes)',
+    help: 'Bytes reserved by uploads in progress, every gateway together (bounded by maxStagedBytes; an upload reserves its whole size when admitted)',
     registers,
     async collect() {
       this.set(await deps.uploads.reservedStagingBytes());
@@ -85,6 +86,16 @@ export function registerGatewayMetrics(
     registers,
     collect() {
       this.set(deps.uploads.admittedCount);
+    },
+  });
+  new Counter({
+    name: 'secagg_uploads_discarded_total',
+    help: 'Uploads admitted with a staging reservation that ended without a commit (their staged bytes thrown away), by the reason that ended them',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, n] of deps.uploads.discardedUploads()) this.inc({ reason }, n);
     },
   });
   new Gauge({

@@ -6,16 +6,23 @@
  *     before even the header is read (`enter`);
  *  2. room in the fold backlog (committed updates not yet folded), once the
  *     header told the round and thus the size (`reserve`), and
- *  3. staged-bytes budget in Redis (global, and the client's own share), step
- *     by step as chunks arrive (`reserve` takes the first step, `grow` the
- *     next ones): an upload holds what it staged plus at most one step, so a
- *     slow upload cannot sit on its whole size.
+ *  3. the update's whole size from the staged-bytes budget in Redis (global,
+ *     and the client's own share), also at `reserve`.
  *
  * While a bound is full the upload waits unread (flow control pauses the
  * client) for up to `admissionWaitMs`; then it is refused with
  * RESOURCE_EXHAUSTED and a `retry-after-ms` hint, which the SDK honours
  * before retrying with the same update id. On shutdown, `drain()` refuses
  * waiting and new uploads with UNAVAILABLE while admitted ones finish.
+ *
+ * Once admitted, an upload holds everything it needs to finish: nothing is
+ * taken mid-stream, so nothing can be refused mid-stream. (Reserving step by
+ * step as chunks arrived let every upload in, then left them all holding part
+ * of the budget and none able to grow: a livelock in which 0 of 40 160 MB
+ * uploads committed, issue 11.) The price is that a slow upload holds its
+ * whole size until it ends; its deadline (uploadGraceMs + size /
+ * minUploadBytesPerSecond, submit-update.ts), the idle-stream timeout and the
+ * per-client share bound that (docs/SECURITY.md "Limits").
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,8 +39,6 @@ export interface AdmissionSettings {
   overloadRetryAfterMs: number;
   /** TTL of a staging list; reservations are kept alive so they always outlive it. */
   stagedTtlMs: number;
-  /** A reservation grows by this much at a time, bytes. */
-  stagingReserveStepBytes: number;
   /** Staged bytes every upload together may hold, bytes. */
   maxStagedBytes: number;
   /** Staged bytes one client may hold across its uploads, bytes. */
@@ -42,27 +47,26 @@ export interface AdmissionSettings {
 
 /**
  * An upload holding a stream slot. `reserve()` then takes its room in the fold
- * backlog and the first step of its bytes from the staged budget, `grow()` the
- * rest as chunks arrive; `release()` gives all back.
+ * backlog and all of its bytes from the staged budget; `release()` gives all back.
  */
 export interface UploadTicket {
   /** The staging list's id (its budget reservation has the same id). */
   readonly stagingId: string;
   /**
-   * For an update of `updateBytes`: waits (unread) for fold-backlog room and the
-   * first step of staging budget, within what is left of the admission wait.
+   * For an update of `updateBytes`: waits (unread) for fold-backlog room and
+   * staging budget for all of it, within what is left of the admission wait,
+   * then RESOURCE_EXHAUSTED. An update larger than the budget or the client's
+   * share is refused at once (FAILED_PRECONDITION, `update_too_large`).
    */
   reserve(updateBytes: number): Promise<void>;
-  /**
-   * Makes sure `stagedBytes` (what will be staged once the chunk in hand is) is
-   * reserved, raising the reservation by a step when needed; waits (unread) up to
-   * the admission wait for room, then RESOURCE_EXHAUSTED.
-   */
-  grow(stagedBytes: number): Promise<void>;
   /** Keeps the staged-bytes reservation alive on long uploads (cheap: writes at most once per half TTL). */
   keepAlive(): Promise<void>;
-  /** Gives everything back. Idempotent; never throws (an unreleased reservation expires). */
-  release(): Promise<void>;
+  /**
+   * Gives everything back. Idempotent; never throws (an unreleased reservation
+   * expires). `endedBy`: the error that ended an upload which had reserved its
+   * staging, counted in {@link UploadAdmission.discardedUploads} by its reason.
+   */
+  release(endedBy?: unknown): Promise<void>;
 }
 
 /** First and largest pause between two checks of a full Redis-side bound, ms. */
@@ -71,6 +75,7 @@ const POLL_MAX_MS = 200;
 
 export class UploadAdmission {
   private admitted = 0;
+  private readonly discarded = new Map<string, number>();
   private readonly idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -108,6 +113,15 @@ export class UploadAdmission {
     return this.budget.reservedBytes();
   }
 
+  /**
+   * Uploads that were admitted with a staging reservation and then ended
+   * without a commit, by the reason of the error that ended them (the bytes
+   * they staged were thrown away), since this gateway started.
+   */
+  discardedUploads(): ReadonlyMap<string, number> {
+    return this.discarded;
+  }
+
   /** Uploads holding a slot and not yet released. */
   get admittedCount(): number {
     return this.admitted;
@@ -124,27 +138,9 @@ export class UploadAdmission {
     this.admitted++;
     const stagingId = randomUUID();
     let reserved = 0;
-    let updateBytes = 0;
     let reserving = false;
     let renewedAt = 0;
     let released = false;
-    const { stagingReserveStepBytes } = this.settings;
-    const reserveUpTo = async (bytes: number, waitUntil: number) => {
-      // From here a reservation may exist even if this call fails (a reply lost with Redis): release() must try.
-      reserving = true;
-      let refusal: Reservation = 'held';
-      await this.waitFor(
-        async () => (refusal = await this.reserve(stagingId, clientId, bytes)) === 'held',
-        waitUntil,
-        signal,
-        () =>
-          refusal === 'client_limit'
-            ? this.exhausted(`this client's uploads hold its staging share (${this.settings.maxStagedBytesPerClient} bytes)`, 'staging_client_limit')
-            : this.exhausted(`staged-bytes budget (${this.settings.maxStagedBytes} bytes) is full`, 'staging_budget'),
-      );
-      reserved = bytes;
-      renewedAt = this.clock();
-    };
     return {
       stagingId,
       reserve: async (bytes) => {
@@ -155,23 +151,34 @@ export class UploadAdmission {
         await this.waitFor(async () => (await this.backlog.depth()) < maxFoldBacklog, deadline, signal, () =>
           this.exhausted(`fold backlog is at its limit of ${maxFoldBacklog} updates`, 'fold_backlog'),
         );
-        updateBytes = bytes;
-        await reserveUpTo(Math.min(bytes, stagingReserveStepBytes), deadline);
+        // From here a reservation may exist even if this call fails (a reply lost with Redis): release() must try.
+        reserving = true;
+        let refusal: Reservation = 'held';
+        await this.waitFor(
+          async () => (refusal = await this.reserve(stagingId, clientId, bytes)) === 'held',
+          deadline,
+          signal,
+          () =>
+            refusal === 'client_limit'
+              ? this.exhausted(`this client's uploads hold its staging share (${this.settings.maxStagedBytesPerClient} bytes)`, 'staging_client_limit')
+              : this.exhausted(`staged-bytes budget (${this.settings.maxStagedBytes} bytes) is full`, 'staging_budget'),
+        );
+        reserved = bytes;
+        renewedAt = this.clock();
         this.backlog.noteAdmitted();
-      },
-      grow: async (stagedBytes) => {
-        if (stagedBytes <= reserved) return;
-        const next = Math.min(updateBytes, Math.max(stagedBytes, reserved + stagingReserveStepBytes));
-        await reserveUpTo(next, this.clock() + admissionWaitMs);
       },
       keepAlive: async () => {
         if (reserved === 0 || this.clock() - renewedAt < stagedTtlMs / 2) return;
         renewedAt = this.clock();
         await this.reserve(stagingId, clientId, reserved);
       },
-      release: async () => {
+      release: async (endedBy) => {
         if (released) return;
         released = true;
+        if (endedBy !== undefined && reserved > 0) {
+          const reason = endedBy instanceof SecaggError ? endedBy.reason || 'unknown' : 'internal';
+          this.discarded.set(reason, (this.discarded.get(reason) ?? 0) + 1);
+        }
         slot.release();
         try {
           if (reserving) await this.budget.release(stagingId, this.clock());

@@ -15,13 +15,13 @@
  * and goes with the round's objects when the round is finished.
  *
  * Limits: after the header, the upload is admitted (UploadAdmission: stream
- * slots, fold backlog, the first step of its staged-bytes reservation) before
- * any chunk is read, and its reservation grows step by step as chunks arrive;
- * while it waits nothing is read, so flow control pauses the client. Refusals
- * are RESOURCE_EXHAUSTED with a `retry-after-ms` hint. An upload must also
- * keep a minimum rate: it has uploadGraceMs + size / minUploadBytesPerSecond
- * from its header to its trailer, else DEADLINE_EXCEEDED (`upload_too_slow`)
- * and its staging is discarded, so slow streams cannot hold the budget.
+ * slots, fold backlog, a staged-bytes reservation of its whole size) before
+ * any chunk is read; while it waits nothing is read, so flow control pauses
+ * the client. Refusals are RESOURCE_EXHAUSTED with a `retry-after-ms` hint.
+ * Once admitted it is never refused for a limit mid-stream. It must keep a
+ * minimum rate: it has uploadGraceMs + size / minUploadBytesPerSecond from
+ * its header to its trailer, else DEADLINE_EXCEEDED (`upload_too_slow`) and
+ * its staging is discarded, so slow streams hold the budget for a bounded time.
  *
  * Durability: the receipt is sent only after the object is durable in the
  * ciphertext store (fdatasync + rename + directory fsync, or a completed PUT)
@@ -74,11 +74,15 @@ export async function submitUpdate(
   try {
     // A stream slot before the first frame is read: a waiting upload holds nothing but its HTTP/2 window.
     const ticket = await deps.uploads.enter(principal.subject, upload.signal);
+    let endedBy: unknown;
     try {
       return await receiveUpdate(requests, { ...ctx, signal: upload.signal }, deps, principal, ticket, setDeadline);
+    } catch (error) {
+      endedBy = error;
+      throw error;
     } finally {
       // After any abort below: the budget is given back only once the staged bytes are gone (or committed).
-      await ticket.release();
+      await ticket.release(endedBy);
     }
   } finally {
     clearTimeout(deadline);
@@ -131,8 +135,6 @@ async function receiveUpdate(
         if (received >= count) throw refuse('chunk_count', `more than the ${count} chunks the header announced`);
         const verdict = validateCiphertext(format, ciphertext);
         if (!verdict.ok) throw refuse('bad_ciphertext', `chunk ${index}: ${verdict.reason}`);
-        // Reserve before staging: the budget counts bytes before they reach the store.
-        await ticket.grow((received + 1) * format.byteLength);
         digest.update(ciphertext);
         // Appended in order, awaited before the next frame is read: HTTP/2 flow control paces the client.
         await staged.append(ciphertext);
