@@ -14,7 +14,7 @@
  * test's budget is 3 such steps and a bit: two uploads hold a part each, a
  * third is admitted beside them, and then none of the three can finish.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
@@ -40,11 +40,11 @@ const CLIENTS = 8;
 const HOLDERS = 2;
 const NOISE_FREE_GROUP = 'noise-free-staging';
 
-describe('staging admission: an admitted upload always finishes', { timeout: 600_000 }, () => {
+describe('staging admission: an admitted upload always finishes', () => {
   let cluster: LocalCluster;
   let watcher: Redis;
 
-  before(async () => {
+  beforeAll(async () => {
     cluster = await LocalCluster.start({
       aggregators: 1,
       allowUnsafeNoiseFreeRelease: true,
@@ -52,7 +52,7 @@ describe('staging admission: an admitted upload always finishes', { timeout: 600
     });
     watcher = new Redis(cluster.redisUrl, { maxRetriesPerRequest: 2 });
   });
-  after(async () => {
+  afterAll(async () => {
     watcher?.disconnect();
     await cluster?.stop();
   });
@@ -76,7 +76,7 @@ describe('staging admission: an admitted upload always finishes', { timeout: 600
       .finally(() => raw.close());
   }
 
-  it(`${CLIENTS} SDK uploads and ${HOLDERS} held ones against a budget of two updates: every one commits, none is refused mid-stream, the sum is exact`, async (t) => {
+  it(`${CLIENTS} SDK uploads and ${HOLDERS} held ones against a budget of two updates: every one commits, none is refused mid-stream, the sum is exact`, async () => {
     const coordinator = await cluster.client('coordinator', 'staging-coordinator');
     const round = await coordinator.createRound({
       vectorLength: LENGTH,
@@ -146,7 +146,7 @@ describe('staging admission: an admitted upload always finishes', { timeout: 600
     }
     for (const outcome of held) assert.equal((outcome as SubmitUpdateResponse).receipt!.roundId, round.roundId);
     assert.equal(sent.length, CLIENTS);
-    t.diagnostic(`SDK attempts per client: ${sent.map((s) => s.attempts).join(' ')}`);
+    console.log(`SDK attempts per client: ${sent.map((s) => s.attempts).join(' ')}`);
 
     const ended = await waitForEnd(coordinator, round.roundId, 300_000);
     assert.equal(ended.state, RoundState.RELEASED, ended.failureReason);
@@ -163,7 +163,7 @@ describe('staging admission: an admitted upload always finishes', { timeout: 600
 
     const metrics = await scrape(cluster.metricsPorts.get('client-gateway')!);
     const waitedOut = metricSample(metrics, 'secagg_grpc_refusals_total', { method: '/secagg.client.v1.ClientService/SubmitUpdate', reason: 'staging_budget' });
-    t.diagnostic(`staging_budget refusals (all at admission): ${waitedOut}`);
+    console.log(`staging_budget refusals (all at admission): ${waitedOut}`);
     // No admitted upload was thrown away: not for the budget, not for any other reason.
     assert.equal(metricSample(metrics, 'secagg_uploads_discarded_total'), 0, metrics.split('\n').filter((l) => l.startsWith('secagg_uploads_discarded_total')).join('; '));
   });

@@ -305,7 +305,7 @@ describe('parseBenchArgs', () => {
     assert.equal(memory.endToEnd, false);
     assert.match(memory.out, /bench\/results\/memory-10m-40clients\.json$/);
     assert.throws(() => parseBenchArgs(['--memory-run', '--quick']), /exclude each other/);
-    assert.deepEqual(parseBenchArgs(['--gateway-env', 'GATEWAY_STAGING_RESERVE_STEP_BYTES=200000000'])!.gatewayEnv, { GATEWAY_STAGING_RESERVE_STEP_BYTES: '200000000' });
+    assert.deepEqual(parseBenchArgs(['--gateway-env', 'GATEWAY_MAX_STAGED_BYTES=2147483648'])!.gatewayEnv, { GATEWAY_MAX_STAGED_BYTES: '2147483648' });
     assert.throws(() => parseBenchArgs(['--gateway-env', 'REDIS_URL=x']), /--gateway-env must be GATEWAY_NAME=value/);
   });
 

@@ -84,7 +84,7 @@ to its limit. Writes a JSON report and prints a markdown table.
   --fold-trials <n>       isolated rounds per aggregator count, 1 and all (quick ${MODE_DEFAULTS.quick.foldTrials}, default ${MODE_DEFAULTS.default.foldTrials})
   --round-megabytes <n>   ciphertext MB each isolated round ingests and folds at least (quick ${MODE_DEFAULTS.quick.roundMegabytes}, default ${MODE_DEFAULTS.default.roundMegabytes})
   --gateway-env NAME=VALUE  run the gateways with this setting (repeatable; GATEWAY_* only), e.g.
-                          GATEWAY_STAGING_RESERVE_STEP_BYTES=200000000; recorded in the report
+                          GATEWAY_MAX_STAGED_BYTES=2147483648; recorded in the report
   --out <file>            the JSON report (default bench/results/latest.json)
   --help                  this text`;
 

@@ -4,7 +4,7 @@
  * not fit waits and is then told to retry, one that can never fit is refused
  * at once, and admitted uploads that end without a commit are counted.
  */
-import { after, describe, it } from 'node:test';
+import { afterAll, describe, it } from '@jest/globals';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Code, createLogger, refuse, SecaggError } from '@secagg/core';
@@ -36,7 +36,7 @@ describe('upload admission: whole-size staging reservations', () => {
     createLogger('admission-test', 'silent'),
   );
   const signal = new AbortController().signal;
-  after(async () => {
+  afterAll(async () => {
     const keys = await redis.keys(`${prefix}:*`);
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
