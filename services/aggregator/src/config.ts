@@ -58,6 +58,11 @@ export const aggregatorConfigSchema = z.strictObject({
   rangePollMs: int().default(200),
   /** Bytes of an update's range read at once (whole ciphertexts, at least one). */
   readBlockBytes: int().default(1024 * 1024),
+  /**
+   * Ranges of a round this process folds at once: 2 lets one range's reads and checkpoint writes overlap
+   * another's additions; more takes ranges a second aggregator could have folded in parallel.
+   */
+  foldConcurrency: int().default(2),
   /** Close and finalize jobs this process runs at once. */
   lifecycleConcurrency: int().default(2),
   /** How often a finalize job re-checks that every range's checkpoint covers the commit log, ms. */

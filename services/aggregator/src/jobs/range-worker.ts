@@ -40,6 +40,8 @@ export interface RangeWorkerSettings {
   checkpointIntervalMs: number;
   rangePollMs: number;
   readBlockBytes: number;
+  /** Ranges of a round this process folds at once (at least 1). */
+  foldConcurrency: number;
   /** TEST ONLY: sleep this long after every update folded. */
   testFoldDelayMs: number;
 }
@@ -168,16 +170,33 @@ export class RangeWorker {
     const logLength = await progress.logLength(roundId);
     const recorded = await progress.checkpoints(roundId, ranges.length);
     let worked = false;
+    // Up to `foldConcurrency` ranges fold at once, so one range's reads and checkpoint (fdatasync) overlap
+    // another's additions; ranges are taken one at a time as others finish, so a second aggregator still
+    // finds ranges to take instead of this process holding them all.
+    const folding = new Set<Promise<void>>();
+    let failure: { error: unknown } | undefined;
     for (const range of ranges) {
-      if (!this.running) break;
+      if (!this.running || failure) break;
       let held = this.held.get(keyOf(roundId, range.index));
       if (!held) {
         if (recorded[range.index]!.folded >= logLength) continue;
         held = await this.take(round, range, ranges.length);
         if (!held) continue;
       }
-      worked = (await this.foldHeld(held, logLength, round.state === 'CLOSED')) || worked;
+      const fold: Promise<void> = this.foldHeld(held, logLength, round.state === 'CLOSED').then(
+        (folded) => {
+          worked = folded || worked;
+        },
+        (error: unknown) => {
+          failure ??= { error };
+        },
+      );
+      folding.add(fold);
+      void fold.finally(() => folding.delete(fold));
+      if (folding.size >= this.settings.foldConcurrency) await Promise.race(folding);
     }
+    await Promise.all(folding);
+    if (failure) throw failure.error;
     // The round's status shows what every range has durably folded. Raised every pass, not only after this
     // process's own checkpoints: two aggregators checkpointing different ranges at once can each see the other's
     // range still behind, and a later pass is what brings the counter up to date.
