@@ -85,6 +85,21 @@ export interface CiphertextStore {
   collectOrphans(nowMs: number, olderThanMs: number): Promise<number>;
 }
 
+/**
+ * Writes `bytes` as one object through `stage`: appended, then committed, or
+ * aborted if either fails (both stores' `put` for objects written whole).
+ */
+export async function putStaged(store: Pick<CiphertextStore, 'stage'>, key: ObjectKey, bytes: Uint8Array): Promise<void> {
+  const staged = await store.stage(key);
+  try {
+    await staged.append(bytes);
+    await staged.commit();
+  } catch (error) {
+    await staged.abort();
+    throw error;
+  }
+}
+
 /** Default read block: about 1 MiB of whole records. */
 export const DEFAULT_BLOCK_BYTES = 1 << 20;
 

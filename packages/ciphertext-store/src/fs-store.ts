@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkObjectKey, DEFAULT_BLOCK_BYTES, recordsPerBlock, type CiphertextStore, type ObjectKey, type ObjectReader, type StagedObject } from './ciphertext-store.js';
+import { checkObjectKey, DEFAULT_BLOCK_BYTES, putStaged, recordsPerBlock, type CiphertextStore, type ObjectKey, type ObjectReader, type StagedObject } from './ciphertext-store.js';
 
 const STAGING = '.staging';
 const STAGED_FILE = /^([A-Za-z0-9_-][A-Za-z0-9_.-]{0,127})~([A-Za-z0-9_-][A-Za-z0-9_.-]{0,127})~[0-9a-f]{16}$/;
@@ -91,14 +91,7 @@ export class FsCiphertextStore implements CiphertextStore {
   }
 
   async put(key: ObjectKey, bytes: Uint8Array): Promise<void> {
-    const staged = await this.stage(key);
-    try {
-      await staged.append(bytes);
-      await staged.commit();
-    } catch (error) {
-      await staged.abort();
-      throw error;
-    }
+    await putStaged(this, key, bytes);
   }
 
   async get(key: ObjectKey): Promise<Uint8Array | undefined> {

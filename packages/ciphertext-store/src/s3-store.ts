@@ -49,7 +49,7 @@ import {
   type CompletedPart,
   type _Object,
 } from '@aws-sdk/client-s3';
-import { checkObjectKey, DEFAULT_BLOCK_BYTES, recordsPerBlock, type CiphertextStore, type ObjectKey, type ObjectReader, type StagedObject } from './ciphertext-store.js';
+import { checkObjectKey, DEFAULT_BLOCK_BYTES, putStaged, recordsPerBlock, type CiphertextStore, type ObjectKey, type ObjectReader, type StagedObject } from './ciphertext-store.js';
 
 const MiB = 1 << 20;
 /** Default multipart part size: the bound on each of a staged object's (at most two) part buffers. */
@@ -217,14 +217,7 @@ export class S3CiphertextStore implements CiphertextStore {
       return;
     }
     // Too large for one part: a multipart upload, which S3 also publishes atomically when it completes.
-    const staged = await this.stage(key);
-    try {
-      await staged.append(bytes);
-      await staged.commit();
-    } catch (error) {
-      await staged.abort();
-      throw error;
-    }
+    await putStaged(this, key, bytes);
   }
 
   async get(key: ObjectKey): Promise<Uint8Array | undefined> {
